@@ -1,0 +1,169 @@
+"""The ``s1`` command. Each stage's module registers its own subcommands; this file only wires them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# Modules that contribute subcommands through ``register_cli(subparsers)``; missing ones are skipped.
+_STAGE_CLIS = ("s1lib.curation.cli", "s1lib.train.cli", "s1lib.eval.cli", "s1lib.batch", "s1lib.demo")
+
+# ``s1 bench NAME``: module with ``run_bench(json_output) -> dict``.
+BENCHES: dict[str, str] = {
+    "forcing": "s1lib.forcing.bench",
+    "sweep": "s1lib.eval.bench",
+    "curate": "s1lib.curation.bench",
+    "train": "s1lib.train.bench",
+    "vllm": "s1lib.forcing.vllm_bench",
+}
+
+_STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m", "reset": "\033[0m"}
+
+
+def _policy_from_args(args: argparse.Namespace):
+    from s1lib.forcing import BudgetPolicy
+
+    ignore: Any = args.ignore_str
+    if ignore is None or ignore.strip().lower() in ("", "none"):
+        ignore = None
+    elif "," in ignore:
+        ignore = [s for s in ignore.split(",") if s]
+    delimiters: Any = args.delimiters
+    if "," in delimiters:
+        delimiters = tuple(delimiters.split(",", 1))
+    return BudgetPolicy(
+        max_thinking_tokens=args.max_thinking_tokens,
+        min_thinking_tokens=args.min_thinking_tokens,
+        num_ignore=args.num_ignore,
+        ignore_strings=ignore,
+        max_answer_tokens=args.max_answer_tokens,
+        delimiters=delimiters,
+    )
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The BudgetPolicy and sampling flags, shared by ``generate``, ``eval`` and the demo."""
+    parser.add_argument("--model", default="default", help="'default' (embedded SmolLM2-135M), a folder, a .gguf, "
+                        "or a hub id (the only case that downloads)")
+    parser.add_argument("--max-thinking-tokens", type=int, default=None, help="cap on thinking tokens")
+    parser.add_argument("--min-thinking-tokens", type=int, default=0, help="suppress the end until this many")
+    parser.add_argument("--num-ignore", type=int, default=0, help="suppress the end of thinking K times")
+    parser.add_argument("--ignore-str", default="Wait", help="string appended on suppression; comma list cycles; "
+                        "'none' suppresses without a string")
+    parser.add_argument("--max-answer-tokens", type=int, default=512, help="cap on answer tokens")
+    parser.add_argument("--delimiters", default="s1", help="'s1', 'think-tags' or 'START,END'")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub")
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from s1lib.forcing import SamplingConfig
+    from s1lib.forcing.hf import HFEngine
+
+    policy = _policy_from_args(args)
+    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    engine = HFEngine.from_name(args.model, trust_remote_code=args.trust_remote_code)
+    prompt = engine.prompt_for(args.question, policy, system=args.system)
+    if args.json:
+        trace = engine.generate([prompt], policy, sampling)[0]
+        print(json.dumps(trace.to_dict(include_ids=args.ids), ensure_ascii=False))
+        return 0
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    trace = None
+    for event in engine.stream(prompt, policy, sampling):
+        if event.kind == "forced" and event.insertion is not None and color:
+            sys.stdout.write(_STYLE.get(event.insertion.kind, ""))
+        if event.kind == "forced" and event.insertion is not None and not color:
+            sys.stdout.write(f"[{event.insertion.kind.upper()}→]")
+        if event.kind in ("token", "forced"):
+            sys.stdout.write(event.text)
+            if color and event.kind == "forced":
+                sys.stdout.write(_STYLE["reset"])
+        if event.kind == "done":
+            trace = event.trace
+        sys.stdout.flush()
+    if trace is not None:
+        sys.stdout.write(
+            f"\n\n-- thinking {trace.thinking_tokens} tokens, answer {trace.answer_tokens}, "
+            f"{trace.num_waits} forced wait(s), thinking ended: {trace.thinking_end_reason}, "
+            f"finish: {trace.finish_reason}\n"
+        )
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    module_name = BENCHES[args.name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        print(f"s1 bench {args.name}: not available ({exc})", file=sys.stderr)
+        return 2
+    result = module.run_bench(json_output=args.json)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from s1lib.models import prepare_default_model
+
+    path = prepare_default_model(force=args.force)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s1", description="s1: simple test-time scaling, end to end.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="answer one question with budget forcing, streaming")
+    gen.add_argument("question")
+    add_policy_arguments(gen)
+    gen.add_argument("--system", default=None, help="system prompt (default: the chat template's own)")
+    gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    gen.add_argument("--ids", action="store_true", help="with --json, include token ids")
+    gen.set_defaults(func=_cmd_generate)
+
+    bench = sub.add_parser("bench", help="benchmarks measured side by side in one run")
+    bench.add_argument("name", choices=sorted(BENCHES))
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
+
+    model = sub.add_parser("prepare-model", help="convert the embedded default model to safetensors (once)")
+    model.add_argument("--force", action="store_true")
+    model.set_defaults(func=_cmd_model)
+
+    for module_name in _STAGE_CLIS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        register: Callable[[Any], None] | None = getattr(module, "register_cli", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"s1 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

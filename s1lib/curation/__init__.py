@@ -1,0 +1,12 @@
+"""Curation: from a question pool to an s1K-style set, with every row accounted for in a funnel.
+
+Stages: load (``schema``) → decontaminate + dedup (``decontam``) → annotate trace grades, lengths, domains
+(``difficulty``, ``domains``) → missing features + formatting (``quality``) → difficulty attempts → pre-select +
+diversity/length sampling (``select``); ``funnel`` checks the counts and writes the outputs; ``toy`` makes a CPU-sized
+pool; ``pipeline`` ties it together (``CurationConfig``, ``run_curation``).
+"""
+
+from s1lib.curation.pipeline import CurationConfig, CurationResult, run_curation
+from s1lib.curation.schema import SchemaError, SourceSpec, load_source
+
+__all__ = ["CurationConfig", "CurationResult", "SchemaError", "SourceSpec", "load_source", "run_curation"]

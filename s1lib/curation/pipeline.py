@@ -1,0 +1,312 @@
+"""The curation pipeline: config (paper defaults) → load → decontaminate → dedup → annotate → missing features →
+formatting → difficulty → select, with a funnel that accounts for every input row.
+
+Annotation (trace grades, trace lengths, domains) adds features and drops nothing; rows where a feature could not
+be computed are charged to their own ``no_*`` reason at the missing-feature stage, as in the reference's
+"API errors" stage (**fix**: with the reasons reported separately). Attempts are cached in
+``<output_dir>/attempts.jsonl`` so a crashed run resumes without repeating model calls.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from s1lib.curation import decontam, difficulty, quality, select
+from s1lib.curation.funnel import Funnel, figures, write_parquet
+from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_source
+
+
+@dataclass
+class CurationConfig:
+    """Settings of one curation run; defaults follow the s1 paper and reference code."""
+
+    sources: list[Any] = field(default_factory=list, metadata={
+        "help": "pool sources, in processing order: paths or {path, importer, name, cot_type, trace, split}"})
+    benchmarks: list[Any] = field(default_factory=list, metadata={
+        "help": "test sets to decontaminate against: {name, path, importer} (e.g. AIME24, MATH500, GPQA Diamond)"})
+    toy: dict | None = field(default=None, metadata={
+        "help": "generate the toy pool instead of/in addition to sources: {n, seed, benchmark_n, benchmark_seed}"})
+    output_dir: str = field(default="curation_out", metadata={"help": "folder for the parquet, funnel and caches"})
+    on_error: str = field(default="raise", metadata={"help": "bad rows: raise, or quarantine (write them with reasons)"})
+    ngram: int = field(default=8, metadata={"help": "word n-gram size of decontamination (reference: 8)"})
+    cross_source: bool = field(default=True, metadata={
+        "help": "add each processed source to the test list, so later sources are deduplicated against it"})
+    required_features: list[str] = field(default_factory=lambda: list(quality.MISSING_REASONS), metadata={
+        "help": "missing-feature checks: no_trace, no_solution, no_grade, no_domain, no_length"})
+    default_format_rules: bool = field(default=True, metadata={
+        "help": "apply the reference's rules ([asy] except AIME, ![Image], p1. lists, bold with digits)"})
+    format_rules: list[dict] = field(default_factory=list, metadata={
+        "help": "extra formatting rules: {name, regex, exempt_sources}"})
+    grade_traces: bool = field(default=True, metadata={
+        "help": "grade each trace's attempt against the reference answer where no grade is given"})
+    tokenizer: str = field(default="default", metadata={
+        "help": "tokenizer for trace length: a model name (default = embedded SmolLM2), or 'estimate' (chars/3.6)"})
+    length_batch_size: int = field(default=512, metadata={"help": "texts per tokenizer batch call"})
+    domain_classifier: str = field(default="tfidf", metadata={
+        "help": "tfidf (offline), llm (OpenAI-compatible endpoint), or precomputed (use the rows' domain only)"})
+    domain_train: list[dict] = field(default_factory=list, metadata={
+        "help": "labelled examples for tfidf: {path, importer, label_field} with subjects like MATH's 'subject'"})
+    domain_llm_base_url: str | None = field(default=None, metadata={"help": "endpoint for domain_classifier=llm"})
+    domain_llm_model: str | None = field(default=None, metadata={"help": "model name for domain_classifier=llm"})
+    domain_retries: int = field(default=2, metadata={"help": "LLM retries when the last line has no valid code"})
+    attempt_models: list[str] = field(default_factory=list, metadata={
+        "help": "difficulty models: toy-solver[:N], hf:<model>, openai:<base_url>|<model>; a question any of "
+        "them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"})
+    attempt_batch_size: int = field(default=64, metadata={"help": "questions per attempt_fn call"})
+    aime_sources: list[str] = field(default_factory=lambda: ["aime"], metadata={
+        "help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"})
+    gpqa_sources: list[str] = field(default_factory=lambda: ["gpqa"], metadata={"help": "... counted as GPQA"})
+    math_sources: list[str] = field(default_factory=lambda: ["math"], metadata={"help": "... counted as MATH"})
+    math_min_length: int = field(default=5600, metadata={
+        "help": "MATH questions are pre-selected when their correct trace is longer than this (tokens)"})
+    selector: str = field(default="s1k", metadata={"help": "s1k (pre-select + sampler), random, diverse, longest, full"})
+    total: int = field(default=1000, metadata={"help": "size of the selected set"})
+    uniform_until: int = field(default=700, metadata={
+        "help": "positions below this draw a domain uniformly; later ones by the AIME/GPQA domain distribution"})
+    gpqa_scale: float = field(default=0.5, metadata={"help": "GPQA's total mass relative to AIME's in phase two"})
+    seed: int = field(default=42, metadata={"help": "seed of the sampler (the reference set none)"})
+    progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
+    write_figures: bool = field(default=True, metadata={"help": "write funnel/domain/length figures as HTML"})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CurationConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"Unknown curation option(s) {sorted(unknown)}; expected some of {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CurationConfig:
+        """Load from YAML or JSON; relative source paths are taken relative to the config file."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a curation config must be a mapping, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
+@dataclass
+class CurationResult:
+    selected: list[dict]
+    candidates: list[dict]
+    funnel: Funnel
+    stats: dict[str, Any]
+    paths: dict[str, str]
+
+    def summary(self) -> dict[str, Any]:
+        return {"funnel": self.funnel.to_dict(), "stats": self.stats, "paths": self.paths}
+
+
+def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for item in config.benchmarks:
+        if not isinstance(item, dict) or "path" not in item:
+            raise ValueError(f"A benchmark needs at least {{name, path}}, got {item!r}")
+        spec = SourceSpec(path=item["path"], importer=item.get("importer", "generic"), name=item.get("name"))
+        result[item.get("name") or Path(item["path"]).stem] = [r["question"] for r in load_source(spec)]
+    if config.toy:
+        from s1lib.curation.toy import toy_benchmark
+
+        bench = toy_benchmark(config.toy.get("benchmark_n", 100), config.toy.get("benchmark_seed", 1234))
+        result["toy-benchmark"] = [b["question"] for b in bench]
+    return result
+
+
+def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
+    from s1lib.curation.toy import toy_benchmark, toy_pool, write_jsonl
+
+    toy = dict(config.toy or {})
+    bench = toy_benchmark(toy.pop("benchmark_n", 100), toy.pop("benchmark_seed", 1234))
+    path = write_jsonl(toy_pool(benchmark=bench, **toy), out / "toy_pool.jsonl")
+    write_jsonl(bench, out / "toy_benchmark.jsonl")
+    return SourceSpec(path=str(path), importer="toy")
+
+
+def resolve_attempt_model(name: str) -> Callable[[list[str]], list[str]]:
+    """Turn a config entry into an attempt_fn (see ``CurationConfig.attempt_models``)."""
+    if name.startswith("toy-solver"):
+        from s1lib.curation.toy import toy_solver
+
+        return toy_solver(int(name.split(":", 1)[1]) if ":" in name else 5)
+    if name.startswith("hf:"):
+        return difficulty.lazy_engine_attempt_fn(name[3:])
+    if name.startswith("openai:"):
+        base_url, _, model = name[7:].rpartition("|")
+        if not base_url or not model:
+            raise ValueError(f"openai attempt model must look like openai:<base_url>|<model>, got {name!r}")
+        return difficulty.openai_attempt_fn(base_url, model)
+    raise ValueError(f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, openai:<url>|<model>")
+
+
+def _domain_classifier(config: CurationConfig):
+    from s1lib.curation import domains
+
+    if config.domain_classifier == "precomputed":
+        return None
+    if config.domain_classifier == "llm":
+        if not (config.domain_llm_base_url and config.domain_llm_model):
+            raise ValueError("domain_classifier=llm needs domain_llm_base_url and domain_llm_model")
+        return domains.LLMDomainClassifier(config.domain_llm_base_url, config.domain_llm_model, config.domain_retries)
+    if config.domain_classifier == "tfidf":
+        texts, labels = [], []
+        for item in config.domain_train:
+            spec = SourceSpec(path=item["path"], importer=item.get("importer", "generic"))
+            label_field = item.get("label_field", "subject")
+            for rec in load_source(spec):
+                subject = json.loads(rec["metadata"]).get(label_field)
+                code = subject if domains.is_code(subject) else domains.PRIMARY_CODE.get(subject)
+                if code is None:
+                    raise ValueError(f"{item['path']}: label {subject!r} of {rec['row_id']} is neither an MSC code "
+                                     f"nor a known subject {sorted(domains.PRIMARY_CODE)}")
+                texts.append(rec["question"])
+                labels.append(code)
+        return domains.TfidfDomainClassifier().fit(texts, labels)
+    raise ValueError(f"domain_classifier must be tfidf, llm or precomputed, got {config.domain_classifier!r}")
+
+
+def run_curation(
+    config: CurationConfig,
+    attempt_fns: dict[str, Callable[[list[str]], list[str]]] | None = None,
+    tokenizer: Any = None,
+    domain_classifier: Any = None,
+) -> CurationResult:
+    """Run every stage and write ``selected.parquet``, ``candidates.parquet``, ``funnel.json``, ``drops.jsonl``.
+
+    ``attempt_fns`` (name → callable) are used in addition to ``config.attempt_models``; ``tokenizer`` (any object
+    with ``encode``) and ``domain_classifier`` (callable list[str] → list[code|None]) override the config.
+    """
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    funnel = Funnel()
+    stats: dict[str, Any] = {}
+
+    def stage(name: str, fn, records):
+        t0 = time.perf_counter()
+        kept, drops = fn(records)
+        funnel.record(name, len(records), len(kept), drops, time.perf_counter() - t0)
+        return kept
+
+    # 1. load
+    t0 = time.perf_counter()
+    specs = [SourceSpec.from_any(s) for s in config.sources]
+    if config.toy:
+        specs.append(_toy_source(config, out))
+    if not specs:
+        raise ValueError("No sources: give config.sources or config.toy")
+    quarantine = Quarantine(out / "quarantine.jsonl") if config.on_error == "quarantine" else None
+    records: list[dict] = []
+    for spec in specs:
+        records.extend(load_source(spec, config.on_error, quarantine))
+    q_items = quarantine.items if quarantine else []
+    funnel.n_input = len(records) + len(q_items)
+    load_drops = [decontam.Drop(q["row_id"], "load", f"schema:{q['field']}", q["reason"]) for q in q_items]
+    funnel.record("load", funnel.n_input, len(records), load_drops, time.perf_counter() - t0)
+    ids = [r["row_id"] for r in records]
+    if len(set(ids)) != len(ids):
+        raise SchemaError("sources", "row ids", "name", "unique source names (two sources share a name and file)")
+
+    # 2-3. decontaminate, dedup
+    benchmarks = _benchmark_questions(config, out)
+    stats["benchmarks"] = {k: len(v) for k, v in benchmarks.items()}
+    records = stage("decontaminate", lambda rs: decontam.decontaminate(rs, benchmarks, config.ngram,
+                                                                        config.cross_source), records)
+    records = stage("dedup", decontam.dedup_exact, records)
+
+    # annotate: trace grades, lengths, domains (no drops)
+    t0 = time.perf_counter()
+    if config.grade_traces:
+        stats["traces_graded"] = difficulty.grade_traces(records)
+    difficulty.add_trace_lengths(records, tokenizer or config.tokenizer, config.length_batch_size)
+    classifier = domain_classifier if domain_classifier is not None else _domain_classifier(config)
+    if classifier is not None:
+        todo = [r for r in records if not r.get("domain")]
+        for rec, code in zip(todo, classifier([r["question"] for r in todo])):
+            rec["domain"] = code
+        stats["domains_classified"] = len(todo)
+    stats["annotate_seconds"] = round(time.perf_counter() - t0, 3)
+
+    # 4-5. quality
+    records = stage("missing", lambda rs: quality.filter_missing(rs, config.required_features), records)
+    rules = (list(quality.DEFAULT_RULES) if config.default_format_rules else []) + [
+        quality.rule_from_config(r) for r in config.format_rules]
+    records = stage("format", lambda rs: quality.filter_format(rs, rules), records)
+
+    # 6. difficulty
+    models = {name: resolve_attempt_model(name) for name in config.attempt_models}
+    models.update(attempt_fns or {})
+    if models:
+        cache = difficulty.AttemptCache(out / "attempts.jsonl")
+
+        def run(rs):
+            kept, drops, st = difficulty.run_attempts(rs, models, cache, config.attempt_batch_size, config.progress)
+            stats["attempts"] = st
+            return kept, drops
+
+        records = stage("difficulty", run, records)
+    candidates = list(records)
+
+    # 7. selection
+    log: list[dict] = []
+
+    def choose(rs):
+        if config.selector == "s1k":
+            pre, rest = select.preselect(rs, config.aime_sources, config.gpqa_sources, config.math_sources,
+                                         config.math_min_length)
+            stats["preselected"] = len(pre)
+            chosen = select.sample(rest, config.total, config.uniform_until, config.seed, pre, config.aime_sources,
+                                   config.gpqa_sources, config.gpqa_scale, log)
+        elif config.selector == "random":
+            chosen = select.select_random(rs, config.total, config.seed)
+        elif config.selector == "diverse":
+            chosen = select.select_diverse(rs, config.total, config.seed)
+        elif config.selector == "longest":
+            chosen = select.select_longest(rs, config.total)
+        elif config.selector == "full":
+            chosen = list(rs)
+        else:
+            raise ValueError(f"selector must be one of {select.SELECTORS}, got {config.selector!r}")
+        chosen_ids = {id(r) for r in chosen}
+        drops = [decontam.Drop(r["row_id"], "select", "not_selected") for r in rs if id(r) not in chosen_ids]
+        return chosen, drops
+
+    selected = stage("select", choose, records)
+    stats["sampler_phases"] = {p: sum(1 for x in log if x["phase"] == p) for p in {x["phase"] for x in log}}
+    funnel.check([r["row_id"] for r in selected])
+
+    paths = {
+        "selected": str(write_parquet(selected, out / "selected.parquet")),
+        "candidates": str(write_parquet(candidates, out / "candidates.parquet")),
+        "funnel": str(out / "funnel.json"),
+        "drops": str(out / "drops.jsonl"),
+    }
+    (out / "funnel.json").write_text(json.dumps({"config": asdict(config), **funnel.to_dict(), "stats": stats},
+                                                indent=2, default=str))
+    funnel.write_drops(out / "drops.jsonl")
+    if quarantine:
+        paths["quarantine"] = str(quarantine.path)
+    if config.write_figures:
+        for name, fig in figures(funnel, selected).items():
+            fig.write_html(out / f"{name}.html", include_plotlyjs="cdn")
+            paths[f"figure_{name}"] = str(out / f"{name}.html")
+    return CurationResult(selected, candidates, funnel, stats, paths)
+
+
+def shared_benchmarks(data_dir: str | Path) -> list[dict]:
+    """Benchmark entries for the shared data folder (AIME24 and MATH500), for ``CurationConfig.benchmarks``."""
+    data_dir = Path(data_dir)
+    return [
+        {"name": "aime24", "path": str(data_dir / "aime24.jsonl"), "importer": "aime"},
+        {"name": "math500", "path": str(data_dir / "math500.jsonl"), "importer": "math"},
+    ]

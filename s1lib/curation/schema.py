@@ -1,0 +1,419 @@
+"""Sources and the common record schema: read any table layout, map each row to one record, or say exactly why not.
+
+Every source becomes a list of plain dicts with the s1 columns (``question, solution, cot_type, source_type,
+metadata, thinking_trajectories, attempt``) plus what later stages need (``row_id``, ``answer``, ``answer_kind``,
+``trace_grade``, ``domain``). ``metadata`` keeps the original row as a string, as in s1K. A row that cannot be mapped
+raises :class:`SchemaError` naming the file, the line/row and the field, or, with ``on_error="quarantine"``, is
+written to a quarantine jsonl with its reason. No row is ever skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COMMON_COLUMNS = ("question", "solution", "cot_type", "source_type", "metadata", "thinking_trajectories", "attempt")
+COT_TYPES = ("math", "science", "health science", "coding", "english", "crossword")
+
+
+class SchemaError(ValueError):
+    """A row that does not fit the expected layout; the message names file, location and field."""
+
+    def __init__(self, file: str, location: str, field_name: str, expected: str):
+        self.file, self.location, self.field, self.expected = file, location, field_name, expected
+        super().__init__(f"{file}, {location}: field {field_name!r}: {expected}")
+
+
+@dataclass
+class SourceSpec:
+    """One pool source: where it is, which importer maps its rows, and the name it gets in the funnel."""
+
+    path: str = field(metadata={"help": "jsonl/json/parquet/csv file, a saved datasets folder, or a hub id"})
+    importer: str = field(
+        default="generic",
+        metadata={"help": "row layout: generic, s1k, s1k-1.1, s1k-questions, math, aime, olympiadbench, gpqa, toy"},
+    )
+    name: str | None = field(default=None, metadata={"help": "source_type written to each record (default per importer)"})
+    cot_type: str = field(default="math", metadata={"help": "cot_type of the records: " + ", ".join(COT_TYPES)})
+    trace: str = field(default="gemini", metadata={"help": "s1k-1.1 only: which traces to use, gemini or deepseek"})
+    split: str = field(default="train", metadata={"help": "split to read for a hub id or a DatasetDict folder"})
+    gpqa_choices: bool = field(
+        default=True,
+        metadata={"help": "gpqa only: write the four options (fixed per-question shuffle) and grade as a letter"},
+    )
+
+    @classmethod
+    def from_any(cls, value: str | dict | SourceSpec) -> SourceSpec:
+        if isinstance(value, SourceSpec):
+            return value
+        if isinstance(value, str):
+            return cls(path=value)
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown source option(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
+        return cls(**value)
+
+
+# ---------------------------------------------------------------- reading tables
+
+
+def _is_hub_id(path: str) -> bool:
+    return not os.path.exists(path) and path.count("/") == 1 and not path.startswith((".", "/", "~"))
+
+
+def read_rows(path: str | os.PathLike, split: str = "train") -> Iterator[tuple[str, Any]]:
+    """Yield ``(location, row)`` for every row of a table; location is ``line N`` / ``item N`` / ``row N``.
+
+    A row that is not a JSON object is yielded as is, so the importer can report it with its location.
+    """
+    path = str(path)
+    if _is_hub_id(path):  # pragma: no cover - needs the network
+        import datasets
+
+        ds = datasets.load_dataset(path, split=split)
+        for i, row in enumerate(ds):
+            yield f"row {i}", row
+        return
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"Source {path} does not exist (expected a file, a saved datasets folder or a hub id)")
+    if p.is_dir():
+        import datasets
+
+        ds = datasets.load_from_disk(path)
+        if isinstance(ds, datasets.DatasetDict):
+            if split not in ds:
+                raise SchemaError(path, "folder", "split", f"split {split!r} not found; available: {list(ds)}")
+            ds = ds[split]
+        for i, row in enumerate(ds):
+            yield f"row {i}", row
+        return
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        with open(p, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield f"line {n}", json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield f"line {n}", _BadJson(str(exc))
+    elif suffix == ".json":
+        with open(p, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, dict):  # {"data": [...]} or a column dict
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) == 1 and all(isinstance(x, dict) for x in lists[0]):
+                data = lists[0]
+            else:
+                raise SchemaError(path, "top level", "<json>", "a JSON list of objects (or JSON lines)")
+        for i, row in enumerate(data):
+            yield f"item {i}", row
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, row in enumerate(pq.read_table(p).to_pylist()):
+            yield f"row {i}", row
+    elif suffix in (".csv", ".tsv"):
+        import pandas as pd
+
+        frame = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        for i, row in enumerate(frame.to_dict(orient="records")):
+            yield f"line {i + 2}", {k: (v if v != "" else None) for k, v in row.items()}
+    else:
+        raise SchemaError(path, "file", "<format>", "a .jsonl, .json, .parquet, .csv file or a datasets folder")
+
+
+@dataclass
+class _BadJson:
+    error: str
+
+
+# ---------------------------------------------------------------- importers
+
+
+class _Row:
+    """Accessor that turns a missing or mistyped field into a SchemaError with file and location."""
+
+    def __init__(self, row: dict, file: str, location: str):
+        self.row, self.file, self.location = row, file, location
+
+    def fail(self, name: str, expected: str) -> SchemaError:
+        return SchemaError(self.file, self.location, name, expected)
+
+    def text(self, *names: str, required: bool = True) -> str | None:
+        for name in names:
+            if name in self.row:
+                value = self.row[name]
+                if value is None:
+                    if required:
+                        raise self.fail(name, "a non-empty string, got null")
+                    return None
+                if not isinstance(value, str):
+                    raise self.fail(name, f"a string, got {type(value).__name__}")
+                if required and not value.strip():
+                    raise self.fail(name, "a non-empty string, got an empty one")
+                return value
+        if required:
+            raise self.fail(names[0], "present (missing from the row" + (f"; also tried {list(names[1:])}" if names[1:] else "") + ")")
+        return None
+
+
+def _metadata(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, default=str)
+
+
+def _record(question: str, solution: str | None, cot_type: str, source_type: str, row: dict, **extra: Any) -> dict:
+    rec = {
+        "question": question,
+        "solution": solution,
+        "cot_type": cot_type,
+        "source_type": source_type,
+        "metadata": _metadata(row),
+        "thinking_trajectories": None,
+        "attempt": None,
+        "answer": None,
+        "answer_kind": None,
+        "trace_grade": None,
+        "domain": None,
+    }
+    rec.update(extra)
+    return rec
+
+
+def _trace_list(r: _Row, name: str) -> list[str] | None:
+    value = r.row.get(name)
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, str):
+        return [value] if value.strip() else None
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return value[:1] if value and value[0].strip() else None
+    raise r.fail(name, f"a list with one string (or a string), got {type(value).__name__}")
+
+
+def _grade(value: Any, r: _Row, name: str) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "correct", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("no", "false", "incorrect", "0"):
+        return False
+    raise r.fail(name, f"a grade (Yes/No or a boolean), got {value!r}")
+
+
+def _answer_kind(answer: str | None) -> str | None:
+    if answer is None:
+        return None
+    return "integer" if answer.strip().lstrip("-").isdigit() else "math"
+
+
+def import_generic(r: _Row, spec: SourceSpec) -> dict:
+    question = r.text("question", "problem", "Question", "prompt")
+    solution = r.text("solution", "answer_text", "Solution", required=False)
+    answer = r.row.get("answer")
+    answer = None if answer is None else str(answer)
+    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, spec.name or "generic", r.row)
+    rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories") or _trace_list(r, "thinking")
+    rec["attempt"] = r.text("attempt", required=False)
+    rec.update(answer=answer, answer_kind=r.row.get("answer_kind") or _answer_kind(answer))
+    rec["trace_grade"] = _grade(r.row.get("grade", r.row.get("trace_grade")), r, "grade")
+    rec["domain"] = _domain(r)
+    return rec
+
+
+def _domain(r: _Row) -> str | None:
+    value = r.row.get("domain")
+    if value is None or value == "":
+        return None
+    value = str(value).strip()
+    if not (len(value) == 2 and value.isdigit()):
+        raise r.fail("domain", f"a two-digit MSC code such as '05', got {value!r}")
+    return value
+
+
+def import_s1k(r: _Row, spec: SourceSpec) -> dict:
+    """s1K (simplescaling/s1K): one trace column ``thinking_trajectories`` and ``attempt``."""
+    question = r.text("question")
+    rec = _record(question, r.text("solution", required=False), r.row.get("cot_type") or spec.cot_type,
+                  spec.name or r.text("source_type", required=False) or "s1K", r.row)
+    rec["metadata"] = r.row.get("metadata") if isinstance(r.row.get("metadata"), str) else _metadata(r.row)
+    rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories")
+    rec["attempt"] = r.text("attempt", required=False)
+    return rec
+
+
+def import_s1k_11(r: _Row, spec: SourceSpec) -> dict:
+    """s1K-1.1: gemini_* and deepseek_* trace, attempt and grade columns; ``spec.trace`` picks one."""
+    if spec.trace not in ("gemini", "deepseek"):
+        raise r.fail("trace", f"gemini or deepseek, got {spec.trace!r}")
+    rec = import_s1k(r, spec)
+    t = spec.trace
+    rec["thinking_trajectories"] = _trace_list(r, f"{t}_thinking_trajectory")
+    rec["attempt"] = r.text(f"{t}_attempt", required=False)
+    rec["trace_grade"] = _grade(r.row.get(f"{t}_grade"), r, f"{t}_grade")
+    return rec
+
+
+def import_s1k_questions(r: _Row, spec: SourceSpec) -> dict:
+    """The shared ``s1k_questions.json``: id, problem, solution (thinking, source, subject may be empty)."""
+    rec = _record(r.text("problem"), r.text("solution", required=False), spec.cot_type,
+                  spec.name or r.row.get("source") or "s1K", r.row)
+    rec["thinking_trajectories"] = _trace_list(r, "thinking")
+    return rec
+
+
+def import_math(r: _Row, spec: SourceSpec) -> dict:
+    """MATH / MATH500: problem, solution (with a boxed answer), optional answer, subject/type, level."""
+    answer = r.row.get("answer")
+    answer = None if answer is None else str(answer)
+    return _record(r.text("problem"), r.text("solution"), "math", spec.name or "MATH", r.row,
+                   answer=answer, answer_kind=_answer_kind(answer) if answer is not None else None)
+
+
+def import_aime(r: _Row, spec: SourceSpec) -> dict:
+    """AIME: problem (or question), solution, answer (zero-padded integer string)."""
+    answer = r.row.get("answer", r.row.get("Answer"))
+    if answer is None:
+        raise r.fail("answer", "an integer answer 0-999")
+    answer = str(answer).strip()
+    if not answer.lstrip("-").isdigit():
+        raise r.fail("answer", f"an integer answer 0-999, got {answer!r}")
+    question = r.text("problem", "question", "Question")
+    solution = r.text("solution", "Solution", required=False)
+    return _record(question, solution, "math", spec.name or "AIME", r.row, answer=str(int(answer)),
+                   answer_kind="integer")
+
+
+def import_olympiadbench(r: _Row, spec: SourceSpec) -> dict:
+    """OlympiadBench: question (+ optional context), solution and final_answer as lists."""
+    question = r.text("question")
+    context = r.row.get("context")
+    if context:
+        question = f"{context}\n\n{question}"
+    sol = r.row.get("solution")
+    if isinstance(sol, list):
+        sol = "\n\n".join(str(s) for s in sol)
+    elif sol is not None and not isinstance(sol, str):
+        raise r.fail("solution", f"a list of strings, got {type(sol).__name__}")
+    final = r.row.get("final_answer")
+    if isinstance(final, list):
+        final = ", ".join(str(a).strip("$") for a in final) if final else None
+    return _record(question, sol, "math", spec.name or "OlympiadBench", r.row, answer=final,
+                   answer_kind=_answer_kind(final))
+
+
+GPQA_LETTERS = "ABCD"
+
+
+def gpqa_permutation(key: str) -> list[int]:
+    """A fixed per-question order of the four options (index 0 = correct), from a hash of the question key."""
+    import numpy as np
+
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    return [int(i) for i in np.random.default_rng(seed).permutation(4)]
+
+
+def import_gpqa(r: _Row, spec: SourceSpec) -> dict:
+    """GPQA: Question, Correct Answer, Incorrect Answer 1..3, Explanation (real column names)."""
+    question = r.text("Question").strip()
+    correct = r.text("Correct Answer").strip()
+    wrong = [r.text(f"Incorrect Answer {i}").strip() for i in (1, 2, 3)]
+    explanation = r.text("Explanation", required=False)
+    solution = (explanation.strip() + "\n\n" if explanation else "") + f"The correct answer is: {correct}"
+    extra: dict[str, Any] = {"answer": correct, "answer_kind": "math"}
+    if spec.gpqa_choices:
+        options = [correct, *wrong]
+        order = gpqa_permutation(str(r.row.get("Record ID") or question))
+        lines = [f"({GPQA_LETTERS[k]}) {options[j]}" for k, j in enumerate(order)]
+        letter = GPQA_LETTERS[order.index(0)]
+        question = question + "\n\n" + "\n".join(lines)
+        solution += f" ({letter})"
+        extra = {"answer": letter, "answer_kind": "choice", "choices_order": order}
+    return _record(question, solution, "science", spec.name or "GPQA", r.row, **extra)
+
+
+def import_toy(r: _Row, spec: SourceSpec) -> dict:
+    """Toy pool rows (``s1lib.curation.toy``) are written in the common schema already."""
+    rec = import_generic(r, spec)
+    rec["source_type"] = spec.name or r.row.get("source_type") or "toy"
+    if isinstance(r.row.get("metadata"), str):  # the generator's own metadata (family, noise, ...) stays readable
+        rec["metadata"] = r.row["metadata"]
+    return rec
+
+
+IMPORTERS: dict[str, Callable[[_Row, SourceSpec], dict]] = {
+    "generic": import_generic,
+    "s1k": import_s1k,
+    "s1k-1.1": import_s1k_11,
+    "s1k-questions": import_s1k_questions,
+    "math": import_math,
+    "aime": import_aime,
+    "olympiadbench": import_olympiadbench,
+    "gpqa": import_gpqa,
+    "toy": import_toy,
+}
+
+
+class Quarantine:
+    """Collects rows that failed to import, with their reason; optionally appends them to a jsonl file."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else None
+        self.items: list[dict] = []
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+
+    def add(self, err: SchemaError, row: Any, row_id: str) -> None:
+        item = {"row_id": row_id, "file": err.file, "location": err.location, "field": err.field,
+                "reason": err.expected, "row": row if isinstance(row, dict) else repr(row)}
+        self.items.append(item)
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+
+
+def load_source(
+    spec: SourceSpec | str | dict, on_error: str = "raise", quarantine: Quarantine | None = None
+) -> list[dict]:
+    """Read one source into common-schema records (each with a unique ``row_id`` = ``source:location``).
+
+    ``on_error="raise"`` stops at the first bad row with a :class:`SchemaError`; ``"quarantine"`` records it in
+    ``quarantine`` (which must be given) and goes on.
+    """
+    spec = SourceSpec.from_any(spec)
+    if spec.importer not in IMPORTERS:
+        raise ValueError(f"Unknown importer {spec.importer!r}; expected one of {sorted(IMPORTERS)}")
+    if on_error not in ("raise", "quarantine"):
+        raise ValueError(f"on_error must be 'raise' or 'quarantine', got {on_error!r}")
+    if on_error == "quarantine" and quarantine is None:
+        raise ValueError("on_error='quarantine' needs a Quarantine to write to")
+    importer = IMPORTERS[spec.importer]
+    file_label = str(spec.path)
+    records = []
+    for location, row in read_rows(spec.path, split=spec.split):
+        row_id = f"{spec.name or spec.importer}:{Path(file_label).name}:{location.split()[-1]}"
+        try:
+            if isinstance(row, _BadJson):
+                raise SchemaError(file_label, location, "<json>", f"a JSON object ({row.error})")
+            if not isinstance(row, dict):
+                raise SchemaError(file_label, location, "<row>", f"a JSON object, got {type(row).__name__}")
+            rec = importer(_Row(row, file_label, location), spec)
+        except SchemaError as err:
+            if on_error == "raise":
+                raise
+            quarantine.add(err, row if not isinstance(row, _BadJson) else row.error, row_id)
+            continue
+        rec["row_id"] = row_id
+        records.append(rec)
+    return records

@@ -1,0 +1,358 @@
+"""Budget forcing as a backend-independent policy: a small state machine over token ids.
+
+A backend asks the state machine, once per generated position, which token comes next. The machine sees the
+model's own choice and either keeps it or overrides it with a forced token (a "Wait", the end-of-thinking
+delimiter, "Final Answer:", end of sequence). Every backend (transformers, vLLM, a served endpoint) drives the
+same machine, so the same policy gives the same trace everywhere, up to numerics.
+
+Semantics (s1 paper §3, with the reference's bugs fixed):
+
+- Thinking tokens are counted from ids: forced "Wait" tokens count, the forced delimiter and "Final Answer:" do
+  not. The budget is counted across all "Wait" rounds (the reference gave each round the full budget).
+- At the cap the delimiter and the answer prefix are always forced (the reference could skip "Final Answer:").
+- An end attempt is the model choosing the first token of the end-of-thinking delimiter, or end of sequence.
+  While the end is not yet allowed (``num_ignore`` suppressions left, or fewer than ``min_thinking_tokens``), the
+  attempt is replaced by the ignore string; with no ignore string the model's next-best token is used instead.
+- A natural end (allowed) completes the delimiter only, with no "Final Answer:". Multi-token delimiters are
+  completed token by token.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from s1lib.format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
+
+
+@dataclass
+class BudgetPolicy:
+    """How much a model may think. Defaults reproduce plain s1 decoding with no forcing."""
+
+    max_thinking_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Cap on thinking tokens (counted across all Wait rounds). At the cap the end-of-thinking "
+                  "delimiter and the answer prefix are forced. None = no cap (bounded by the context)."},
+    )
+    min_thinking_tokens: int = field(
+        default=0,
+        metadata={"help": "Suppress every end-of-thinking attempt until this many thinking tokens exist."},
+    )
+    num_ignore: int = field(
+        default=0,
+        metadata={"help": "Suppress the end of thinking this many times, appending the ignore string each time "
+                  "(the paper's extrapolation: 1, 2, 4, 6)."},
+    )
+    ignore_strings: str | list[str] | None = field(
+        default="Wait",
+        metadata={"help": "String appended when an end is suppressed; a list is cycled through (e.g. Wait, Hmm, "
+                  "Alternatively); None or '' suppresses without appending anything."},
+    )
+    max_answer_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Cap on answer-phase tokens (after the delimiter). None = until end of sequence."},
+    )
+    answer_prefix: str = field(
+        default=FINAL_ANSWER,
+        metadata={"help": "Forced after the delimiter when the cap ends thinking (the paper: '\\nFinal Answer:')."},
+    )
+    delimiters: str | Delimiters | tuple[str, str] = field(
+        default="s1",
+        metadata={"help": "Thinking delimiters: preset 's1' (<|im_start|>think / <|im_start|>answer), "
+                  "'think-tags' (<think> / </think>), or a (start, end) pair."},
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def ignore_list(self) -> list[str]:
+        if self.ignore_strings is None:
+            return []
+        if isinstance(self.ignore_strings, str):
+            return [self.ignore_strings] if self.ignore_strings else []
+        return [s for s in self.ignore_strings]
+
+    def validate(self, context_length: int | None = None, prompt_length: int = 0) -> None:
+        """Raise ``ValueError`` naming the field for any invalid setting."""
+        for name in ("max_thinking_tokens", "max_answer_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"BudgetPolicy.{name} must be a non-negative integer or None, got {value!r}")
+        for name in ("min_thinking_tokens", "num_ignore"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"BudgetPolicy.{name} must be a non-negative integer, got {value!r}")
+        if self.max_thinking_tokens is not None and self.min_thinking_tokens > self.max_thinking_tokens:
+            raise ValueError(
+                f"BudgetPolicy.min_thinking_tokens ({self.min_thinking_tokens}) is larger than "
+                f"max_thinking_tokens ({self.max_thinking_tokens})"
+            )
+        if not isinstance(self.ignore_strings, (str, list, tuple, type(None))):
+            raise ValueError(f"BudgetPolicy.ignore_strings must be a string, a list of strings or None, "
+                             f"got {type(self.ignore_strings).__name__}")
+        if isinstance(self.ignore_strings, (list, tuple)):
+            if self.num_ignore > 0 and not self.ignore_strings:
+                raise ValueError("BudgetPolicy.ignore_strings is an empty list but num_ignore > 0; "
+                                 "use None to suppress without a string")
+            if not all(isinstance(s, str) and s for s in self.ignore_strings):
+                raise ValueError(f"BudgetPolicy.ignore_strings must hold non-empty strings, got {self.ignore_strings!r}")
+        get_delimiters(self.delimiters)
+        if context_length is not None:
+            if self.max_thinking_tokens is not None and prompt_length + self.max_thinking_tokens >= context_length:
+                raise ValueError(
+                    f"BudgetPolicy.max_thinking_tokens ({self.max_thinking_tokens}) plus the prompt "
+                    f"({prompt_length} tokens) does not fit the model's context of {context_length} tokens"
+                )
+            if self.min_thinking_tokens and prompt_length + self.min_thinking_tokens >= context_length:
+                raise ValueError(
+                    f"BudgetPolicy.min_thinking_tokens ({self.min_thinking_tokens}) plus the prompt "
+                    f"({prompt_length} tokens) does not fit the model's context of {context_length} tokens"
+                )
+
+    def replace(self, **changes: Any) -> BudgetPolicy:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return BudgetPolicy(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        delims = get_delimiters(self.delimiters)
+        out["delimiters"] = delims.name if delims.name != "custom" else [delims.think_start, delims.think_end]
+        return out
+
+    def label(self) -> str:
+        """A short human-readable name, for tables and figure legends."""
+        parts = []
+        if self.max_thinking_tokens is not None:
+            parts.append(f"cap={self.max_thinking_tokens}")
+        if self.num_ignore:
+            parts.append(f"wait×{self.num_ignore}")
+        if self.min_thinking_tokens:
+            parts.append(f"min={self.min_thinking_tokens}")
+        if (self.num_ignore or self.min_thinking_tokens) and self.ignore_list() != ["Wait"]:
+            parts.append("ignore=" + ("/".join(self.ignore_list()) or "none"))
+        return " ".join(parts) or "no forcing"
+
+    def compile(self, tokenizer: Any, eos_token_ids: Iterable[int] | None = None) -> CompiledPolicy:
+        """Resolve every string to token ids with this tokenizer."""
+        delims = get_delimiters(self.delimiters)
+        eos = set(eos_token_ids or [])
+        if not eos and getattr(tokenizer, "eos_token_id", None) is not None:
+            eos = {int(tokenizer.eos_token_id)}
+        if not eos:
+            raise ValueError("The tokenizer has no eos_token_id; pass eos_token_ids explicitly")
+        return CompiledPolicy(
+            policy=self,
+            delimiters=delims,
+            think_start_ids=encode_delimiter(tokenizer, delims.think_start, "delimiters.think_start"),
+            think_end_ids=encode_delimiter(tokenizer, delims.think_end, "delimiters.think_end"),
+            answer_prefix_ids=(
+                encode_delimiter(tokenizer, self.answer_prefix, "answer_prefix") if self.answer_prefix else []
+            ),
+            ignore_ids=[encode_delimiter(tokenizer, s, "ignore_strings") for s in self.ignore_list()],
+            eos_token_ids=frozenset(int(t) for t in eos),
+        )
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy with every string resolved to token ids for one tokenizer."""
+
+    policy: BudgetPolicy
+    delimiters: Delimiters
+    think_start_ids: list[int]
+    think_end_ids: list[int]
+    answer_prefix_ids: list[int]
+    ignore_ids: list[list[int]]
+    eos_token_ids: frozenset[int]
+
+    @property
+    def end_attempt_ids(self) -> frozenset[int]:
+        """Tokens whose choice during thinking means "stop thinking"."""
+        return frozenset({self.think_end_ids[0], *self.eos_token_ids})
+
+    def max_new_tokens(self) -> int | None:
+        """An upper bound on generated tokens, or None when a phase is unbounded."""
+        p = self.policy
+        if p.max_thinking_tokens is None or p.max_answer_tokens is None:
+            return None
+        # Thinking is capped, then the delimiter and prefix, then the answer, then one end-of-sequence token.
+        return p.max_thinking_tokens + len(self.think_end_ids) + len(self.answer_prefix_ids) + p.max_answer_tokens + 1
+
+
+class Phase(str, Enum):
+    THINKING = "thinking"
+    ANSWER = "answer"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class ForcedInsertion:
+    """A forced insertion: ``kind`` is ``wait``, ``end`` or ``final_answer``; ``position`` indexes generated ids."""
+
+    kind: str
+    position: int
+    token_ids: tuple[int, ...]
+    text: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"kind": self.kind, "position": self.position, "length": len(self.token_ids), "text": self.text}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+ChooseFn = Callable[[frozenset[int]], int]
+"""The backend's sampler: returns the model's choice of next token, excluding the given banned ids."""
+
+_NO_BAN: frozenset[int] = frozenset()
+
+
+@dataclass
+class Step:
+    """What the state machine decided for one position."""
+
+    token_id: int
+    forced: bool
+    phase: Phase
+    insertion: ForcedInsertion | None = None
+    phase_changed: bool = False
+
+
+class ForcingState:
+    """Per-sequence state machine. Call :meth:`next_token` once per generated position."""
+
+    def __init__(self, compiled: CompiledPolicy):
+        self.compiled = compiled
+        self.policy = compiled.policy
+        self.phase = Phase.THINKING
+        self.generated: list[int] = []
+        self.thinking_tokens = 0
+        self.answer_tokens = 0
+        self.num_suppressed = 0
+        self.insertions: list[ForcedInsertion] = []
+        self.thinking_end_position: int | None = None
+        self.answer_start_position: int | None = None
+        self.thinking_end_reason: str | None = None
+        self.finish_reason: str | None = None
+        self._queue: deque[int] = deque()
+        self._insertion_at: dict[int, ForcedInsertion] = {}
+        self._queue_phase_after: Phase | None = None
+        self._ignore_cycle = itertools.cycle(compiled.ignore_ids) if compiled.ignore_ids else None
+
+    # -- decisions ---------------------------------------------------------------------------------------------
+    def _may_end_thinking(self) -> bool:
+        p = self.policy
+        return self.num_suppressed >= p.num_ignore and self.thinking_tokens >= p.min_thinking_tokens
+
+    def _at_cap(self) -> bool:
+        cap = self.policy.max_thinking_tokens
+        return cap is not None and self.thinking_tokens >= cap
+
+    def _record(self, kind: str, ids: Sequence[int], reason: str = "") -> ForcedInsertion:
+        return self._add_insertion(ForcedInsertion(kind, len(self.generated), tuple(ids), reason=reason))
+
+    def _add_insertion(self, insertion: ForcedInsertion) -> ForcedInsertion:
+        self.insertions.append(insertion)
+        self._insertion_at[insertion.position] = insertion
+        return insertion
+
+    def _emit(self, token_id: int, forced: bool, insertion: ForcedInsertion | None = None) -> Step:
+        phase_before = self.phase
+        insertion = self._insertion_at.pop(len(self.generated), insertion)
+        self.generated.append(int(token_id))
+        if self.phase is Phase.THINKING and not self._queue_phase_after:
+            self.thinking_tokens += 1
+        elif self.phase is Phase.ANSWER and token_id not in self.compiled.eos_token_ids:
+            self.answer_tokens += 1
+        if not self._queue and self._queue_phase_after is not None:
+            self.phase = self._queue_phase_after
+            self._queue_phase_after = None
+        return Step(int(token_id), forced, self.phase, insertion, phase_changed=self.phase is not phase_before)
+
+    def _end_thinking(self, reason: str, model_token: int | None) -> Step:
+        """Emit the end delimiter (and the answer prefix at the cap), then switch to the answer phase."""
+        c = self.compiled
+        self.thinking_end_position = len(self.generated)
+        self.answer_start_position = self.thinking_end_position + len(c.think_end_ids)
+        self.thinking_end_reason = reason
+        self._queue.clear()
+        self._queue_phase_after = Phase.ANSWER
+        first_insertion = None
+        if reason == "cap":
+            first_insertion = self._record("end", c.think_end_ids, reason="cap")
+            self._queue.extend(c.think_end_ids)
+            if c.answer_prefix_ids:
+                prefix_position = len(self.generated) + len(c.think_end_ids)
+                self._add_insertion(ForcedInsertion("final_answer", prefix_position, tuple(c.answer_prefix_ids)))
+                self._queue.extend(c.answer_prefix_ids)
+        elif model_token == c.think_end_ids[0]:
+            # The model began the delimiter itself: keep its token and complete the rest.
+            self._queue.extend(c.think_end_ids[1:])
+            return self._emit(model_token, forced=False)
+        else:
+            # End of sequence inside thinking: replace it by the delimiter (no "Final Answer:").
+            first_insertion = self._record("end", c.think_end_ids, reason="natural")
+            self._queue.extend(c.think_end_ids)
+        token = self._queue.popleft()
+        return self._emit(token, forced=True, insertion=first_insertion)
+
+    def next_token(self, choose: ChooseFn) -> Step:
+        """Decide the next token. ``choose(banned)`` asks the backend for the model's choice."""
+        c = self.compiled
+        if self.phase is Phase.DONE:
+            return Step(min(c.eos_token_ids), True, Phase.DONE)
+        if self.phase is Phase.THINKING:
+            if self._at_cap() and self._queue_phase_after is not Phase.ANSWER:
+                return self._end_thinking("cap", None)
+            if self._queue:
+                return self._emit(self._queue.popleft(), forced=True)
+            candidate = choose(_NO_BAN)
+            if candidate in c.end_attempt_ids:
+                if not self._may_end_thinking():
+                    return self._suppress(choose)
+                return self._end_thinking("natural", candidate)
+            return self._emit(candidate, forced=False)
+        # Answer phase.
+        if self._queue:
+            return self._emit(self._queue.popleft(), forced=True)
+        cap = self.policy.max_answer_tokens
+        if cap is not None and self.answer_tokens >= cap:
+            return self._finish(min(c.eos_token_ids), "length", forced=True)
+        candidate = choose(_NO_BAN)
+        if candidate in c.eos_token_ids:
+            return self._finish(candidate, "stop", forced=False)
+        return self._emit(candidate, forced=False)
+
+    def _suppress(self, choose: ChooseFn) -> Step:
+        self.num_suppressed += 1
+        if self._ignore_cycle is None:
+            # No ignore string: take the model's best token other than an end attempt.
+            replacement = choose(self.compiled.end_attempt_ids)
+            self._record("wait", (), reason="suppressed-without-string")
+            return self._emit(replacement, forced=False)
+        ids = next(self._ignore_cycle)
+        insertion = self._record("wait", ids)
+        self._queue.extend(ids)
+        return self._emit(self._queue.popleft(), forced=True, insertion=insertion)
+
+    def _finish(self, token_id: int, reason: str, forced: bool) -> Step:
+        self.generated.append(int(token_id))
+        self.phase = Phase.DONE
+        self.finish_reason = reason
+        return Step(int(token_id), forced, Phase.DONE, phase_changed=True)
+
+    def stop(self, reason: str) -> None:
+        """End the sequence from outside (user stop, context full)."""
+        if self.phase is not Phase.DONE:
+            self.phase = Phase.DONE
+            self.finish_reason = reason
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE

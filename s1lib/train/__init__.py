@@ -1,0 +1,43 @@
+"""Full SFT with the s1 recipe: config (paper defaults and presets), data encoding, TRL training, benchmark.
+
+Heavy imports (torch, transformers, trl) happen inside the functions, so ``import s1lib.train`` is cheap.
+"""
+
+from s1lib.train.config import PRESETS, TrainConfig
+from s1lib.train.data import DataError, LengthReport, build_examples, encode_example, load_records, toy_records
+
+
+def run_training(*args, **kwargs):
+    """See :func:`s1lib.train.trainer.run_training`."""
+    from s1lib.train.trainer import run_training as _run
+
+    return _run(*args, **kwargs)
+
+
+def register_cli(subparsers):
+    """See :func:`s1lib.train.cli.register_cli`."""
+    from s1lib.train.cli import register_cli as _register
+
+    return _register(subparsers)
+
+
+def run_bench(json_output: bool = False) -> dict:
+    """See :func:`s1lib.train.bench.run_bench`."""
+    from s1lib.train.bench import run_bench as _run
+
+    return _run(json_output)
+
+
+__all__ = [
+    "PRESETS",
+    "DataError",
+    "LengthReport",
+    "TrainConfig",
+    "build_examples",
+    "encode_example",
+    "load_records",
+    "register_cli",
+    "run_bench",
+    "run_training",
+    "toy_records",
+]

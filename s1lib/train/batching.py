@@ -1,0 +1,30 @@
+"""Padded and padding-free batches of encoded examples, through TRL's collator.
+
+Padding-free concatenates a batch into one row and restarts ``position_ids`` at 0 for each example, with no
+attention mask; transformers then derives a block-diagonal causal mask from the position resets (sdpa/eager) or
+uses the sequence boundaries directly (flash attention), so no token attends across examples. TRL also sets the
+label of each example's first token to -100 so no example is trained to predict the next one's start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def collate(examples: Sequence[dict[str, list[int]]], pad_token_id: int, padding_free: bool) -> dict[str, Any]:
+    """A model-ready batch (tensors) of ``input_ids``/``labels`` examples."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    collator = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=padding_free)
+    return collator([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The keys a causal LM forward takes (sdpa ignores the varlen-kernel extras, so drop them)."""
+    return {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids", "labels") if k in batch}
+
+
+def real_tokens(batch: dict[str, Any]) -> int:
+    mask = batch.get("attention_mask")
+    return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())

@@ -1,0 +1,127 @@
+"""``s1 train CONFIG_OR_PRESET``: argparse wiring over TrainConfig (also ``python -m s1lib.train``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from typing import Any
+
+from s1lib.train.config import PRESETS, TrainConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help=f"a preset ({', '.join(sorted(PRESETS))}) or a YAML/JSON config file")
+    parser.add_argument("--data", help="training data (.parquet/.jsonl/.json, a datasets folder, or 'toy')")
+    parser.add_argument("--model", help="model to fine-tune ('default', a folder, or a hub id)")
+    parser.add_argument("--output", help="output folder (checkpoints, final model, logs)")
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter instead of all weights")
+    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint in the output folder")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any TrainConfig field, e.g. --set block_size=1024 (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print only the final summary as JSON")
+
+
+def _coerce(name: str, raw: str) -> Any:
+    hints = typing.get_type_hints(TrainConfig)
+    if name not in hints:
+        raise SystemExit(f"--set: unknown TrainConfig field {name!r}; valid: {', '.join(TrainConfig.field_names())}")
+    hint = hints[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    if raw.lower() in {"none", "null"} and type(None) in typing.get_args(hint):
+        return None
+    kind = args[0]
+    if kind is bool:
+        if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+            raise SystemExit(f"--set {name}: expected true/false, got {raw!r}")
+        return raw.lower() in {"true", "1", "yes"}
+    try:
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"--set {name}: expected {kind.__name__}, got {raw!r}") from exc
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set expects FIELD=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        overrides[key.strip()] = _coerce(key.strip(), raw)
+    overrides.update(
+        {
+            k: v
+            for k, v in {
+                "data": args.data,
+                "model": args.model,
+                "output_dir": args.output,
+                "max_steps": args.max_steps,
+                "lora": True if args.lora else None,
+                "resume_from_checkpoint": "last" if args.resume else None,
+            }.items()
+            if v is not None
+        }
+    )
+    return TrainConfig.load(args.config, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from s1lib.train.data import DataError
+    from s1lib.train.trainer import run_training
+
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"s1 train: {exc}", file=sys.stderr)
+        return 2
+
+    def show(row: dict[str, Any]) -> None:
+        print(
+            f"step {row['step']:>5}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
+            f"{row['tokens_per_s']:.0f} tok/s  ({row['tokens']} tokens)",
+            flush=True,
+        )
+
+    if not args.json:
+        print(f"s1 train: {args.config} -> {config.output_dir} (model {config.model}, data {config.data})", flush=True)
+    try:
+        result = run_training(config, on_row=None if args.json else show)
+    except (DataError, FileNotFoundError) as exc:
+        print(f"s1 train: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        print(f"done: {result.global_step} steps, final loss {result.final_loss}, model saved in {result.model_dir}")
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``train`` to the ``s1`` command (``subparsers`` from ``parser.add_subparsers()``)."""
+    parser = subparsers.add_parser(
+        "train",
+        help="full SFT (or LoRA) on s1K-format data",
+        description="Fine-tune a model on s1K-format data with the paper's recipe. "
+        "Multi-GPU: accelerate launch --config_file env/accelerate/fsdp.yaml -m s1lib.train paper",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m s1lib.train", description="s1 SFT (see `s1 train -h`)")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def describe_fields() -> str:
+    """One line per TrainConfig field: name, default, help (for docs and `--set`)."""
+    return "\n".join(f"{f.name} = {f.default!r}: {f.metadata.get('help', '')}" for f in dataclasses.fields(TrainConfig))

@@ -1,0 +1,274 @@
+"""Settings of one SFT run as data: the paper's values as defaults, named presets, and loading from YAML/JSON.
+
+The CLI, papermill parameters and the marimo UI all fill this one dataclass, so a run is described the same way
+everywhere and can be saved next to its results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PAPER_MODEL = "Qwen/Qwen2.5-32B-Instruct"
+
+
+@dataclass
+class TrainConfig:
+    """One SFT run. Defaults reproduce the paper's s1-32B recipe (simplescaling/s1, train/sft.py)."""
+
+    # --- model and data ---
+    model: str = field(
+        default=PAPER_MODEL,
+        metadata={"help": "Model to fine-tune: 'default' (embedded SmolLM2-135M), a local folder, or a hub id."},
+    )
+    data: str = field(
+        default="simplescaling/s1K",
+        metadata={
+            "help": "Training data in the s1K schema: a .parquet/.jsonl/.json file, a `datasets` folder, 'toy' "
+            "(built-in synthetic s1-format records) or a hub data set id."
+        },
+    )
+    data_split: str = field(
+        default="train", metadata={"help": "Split to use when `data` is a hub id or a DatasetDict."}
+    )
+    question_field: str = field(default="question", metadata={"help": "Column holding the question."})
+    thinking_field: str = field(
+        default="thinking_trajectories",
+        metadata={"help": "Column holding the thinking trace: a string or a list with one string (s1K)."},
+    )
+    attempt_field: str = field(default="attempt", metadata={"help": "Column holding the answer text after thinking."})
+    max_examples: int | None = field(
+        default=None, metadata={"help": "Use only the first N records (None = all); for demos and smoke runs."}
+    )
+    toy_examples: int = field(default=64, metadata={"help": "Number of records when `data` is 'toy'."})
+    delimiters: str = field(
+        default="s1", metadata={"help": "Thinking delimiters preset: 's1' (<|im_start|>think/answer) or 'think-tags'."}
+    )
+    system_prompt: str | None = field(
+        default=None,
+        metadata={"help": "System message; None keeps the chat template's default (Qwen's 'You are Qwen...')."},
+    )
+    block_size: int = field(
+        default=32768, metadata={"help": "Maximum tokens per example (the reference's block_size; s1.1 uses 20,000)."}
+    )
+    overlong: str = field(
+        default="truncate",
+        metadata={
+            "help": "Examples longer than block_size: 'truncate' (keep the start), 'drop', or 'error'. "
+            "Either way they are counted and reported."
+        },
+    )
+    pad_token: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pad token; None picks a never-used one (<|fim_pad|>, then <|endoftext|>, else adds <|pad|>). "
+            "It may never be the end-of-turn token, or <|im_end|> would be masked as padding."
+        },
+    )
+
+    # --- optimisation (paper values) ---
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the data (paper: 5)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1 = use epochs)."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (paper: 1e-5)."})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Linear warm-up as a fraction of all steps (5%)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Schedule after warm-up: cosine decay to 0."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (paper: 0.9)."})
+    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2 (paper: 0.95)."})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay (paper: 1e-4)."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    global_batch_size: int = field(
+        default=16,
+        metadata={"help": "Examples per optimizer step over all processes (paper: 16); sets gradient accumulation."},
+    )
+    per_device_batch_size: int = field(
+        default=1, metadata={"help": "Examples per forward pass per process (paper: 1)."}
+    )
+    seed: int = field(default=42, metadata={"help": "Random seed for data order and initialisation."})
+
+    # --- precision and memory ---
+    model_dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "dtype the weights are loaded in: 'auto' (checkpoint's, bf16 for Qwen), 'float32', 'bfloat16'."
+        },
+    )
+    bf16: bool = field(default=True, metadata={"help": "bf16 mixed precision (autocast); the paper trains in bf16."})
+    gradient_checkpointing: bool = field(
+        default=True, metadata={"help": "Recompute activations in the backward pass: needed at 32K tokens."}
+    )
+    attn_implementation: str | None = field(
+        default="sdpa", metadata={"help": "Attention kernel: 'sdpa', 'eager', 'flash_attention_2' (GPU), or None."}
+    )
+
+    # --- batching ---
+    padding_free: bool = field(
+        default=False,
+        metadata={
+            "help": "Concatenate each batch into one row with per-example position_ids (block-diagonal attention): "
+            "no pad tokens. The paper pads (batch 1 per device, so it pads nothing)."
+        },
+    )
+    group_by_length: bool = field(
+        default=False, metadata={"help": "Batch examples of similar length together to cut padding."}
+    )
+
+    # --- LoRA ---
+    lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights (peft)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: str = field(
+        default="all-linear", metadata={"help": "Modules to adapt: 'all-linear' or a comma-separated list of names."}
+    )
+    lora_merge: bool = field(
+        default=True,
+        metadata={"help": "Also save the adapter merged into the base model, so load_model(output_dir) works."},
+    )
+
+    # --- output, logging, resume ---
+    output_dir: str = field(default="runs/sft", metadata={"help": "Folder for checkpoints, the final model and logs."})
+    save_steps: int = field(default=100, metadata={"help": "Save a checkpoint every N optimizer steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    logging_steps: int = field(default=1, metadata={"help": "Log loss, lr and throughput every N steps."})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "'last' resumes from the newest checkpoint in output_dir, a path resumes from that one."},
+    )
+    use_cpu: bool = field(default=False, metadata={"help": "Train on CPU even if a GPU is present."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "Data loader worker processes."})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject impossible settings by field name, before any model is loaded."""
+        checks = [
+            (self.overlong in {"truncate", "drop", "error"}, "overlong", "one of 'truncate', 'drop', 'error'"),
+            (self.block_size > 0, "block_size", "a positive integer"),
+            (self.global_batch_size > 0, "global_batch_size", "a positive integer"),
+            (self.per_device_batch_size > 0, "per_device_batch_size", "a positive integer"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "a fraction in [0, 1)"),
+            (self.learning_rate > 0, "learning_rate", "positive"),
+            (self.model_dtype in {"auto", "float32", "bfloat16", "float16"}, "model_dtype", "auto/float32/bfloat16"),
+            (self.max_examples is None or self.max_examples > 0, "max_examples", "None or a positive integer"),
+            (self.lora_r > 0, "lora_r", "a positive integer"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}: expected {expected}, got {getattr(self, name)!r}")
+
+    def gradient_accumulation_steps(self, world_size: int = 1) -> int:
+        """Accumulation that makes ``per_device * world * accumulation`` equal the global batch."""
+        per_step = self.per_device_batch_size * max(world_size, 1)
+        if self.global_batch_size % per_step:
+            raise ValueError(
+                f"TrainConfig.global_batch_size={self.global_batch_size} is not a multiple of "
+                f"per_device_batch_size × processes = {per_step}"
+            )
+        return self.global_batch_size // per_step
+
+    # --- construction ---
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def _check_keys(cls, values: dict[str, Any], origin: str) -> None:
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"{origin}: unknown TrainConfig field(s) {unknown}; valid fields are {', '.join(cls.field_names())}"
+            )
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """A named preset (``paper``, ``s1.1``, ``cpu-demo``) with field overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+        cls._check_keys(values, f"preset {name!r}")
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], origin: str = "config", **overrides: Any) -> TrainConfig:
+        """From a mapping; a ``preset`` key starts from that preset. Unknown keys are rejected by name."""
+        values = dict(values)
+        preset = values.pop("preset", None)
+        cls._check_keys(values, origin)
+        cls._check_keys(overrides, "overrides")
+        merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
+        if preset is not None:
+            return cls.from_preset(preset, **merged)
+        return cls(**merged)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """From a YAML or JSON file (a mapping of field names; optional ``preset`` key)."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in {".yaml", ".yml"}:
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of TrainConfig fields, got {type(values).__name__}")
+        return cls.from_dict(values, origin=str(path), **overrides)
+
+    @classmethod
+    def load(cls, preset_or_path: str, **overrides: Any) -> TrainConfig:
+        """A preset name or a config file path, whichever ``preset_or_path`` is."""
+        if preset_or_path in PRESETS:
+            return cls.from_preset(preset_or_path, **overrides)
+        if Path(preset_or_path).is_file():
+            return cls.from_file(preset_or_path, **overrides)
+        raise ValueError(f"{preset_or_path!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a config file")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name -> help string (used by the CLI and notebook UIs)."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper: Qwen2.5-32B-Instruct on s1K, FSDP over 16 GPUs (launch with env/accelerate/fsdp.yaml).
+    "paper": {},
+    # s1.1: the same questions with DeepSeek-R1 traces, shorter blocks.
+    "s1.1": {
+        "data": "simplescaling/s1K-1.1",
+        "thinking_field": "deepseek_thinking_trajectory",
+        "attempt_field": "deepseek_attempt",
+        "block_size": 20000,
+        "output_dir": "runs/sft-s1.1",
+    },
+    # A few minutes on 2 CPU cores: the embedded SmolLM2-135M learns the s1 format from synthetic records.
+    "cpu-demo": {
+        "model": "default",
+        "data": "toy",
+        "toy_examples": 32,
+        "block_size": 512,
+        "num_train_epochs": 1.0,
+        "max_steps": 16,
+        "learning_rate": 1e-4,
+        "global_batch_size": 4,
+        "per_device_batch_size": 4,
+        "model_dtype": "float32",
+        "bf16": True,
+        "gradient_checkpointing": False,
+        "padding_free": True,
+        "use_cpu": True,
+        "save_steps": 8,
+        "output_dir": "runs/sft-cpu-demo",
+    },
+}
+"""Named presets as overrides of the paper defaults."""

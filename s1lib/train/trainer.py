@@ -1,0 +1,268 @@
+"""``run_training``: the s1 SFT recipe through TRL's SFTTrainer, from one CPU to FSDP on many GPUs.
+
+The same function runs under ``python -m s1lib.train`` and ``accelerate launch -m s1lib.train``; accelerate's
+environment decides DDP/FSDP, this module only describes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s1lib.train.config import TrainConfig
+from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
+from s1lib.train.runlog import LOG_NAME, JsonLogCallback, TokenCounter, loss_figure
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_NAME = "train_summary.json"
+CONFIG_NAME = "train_config.json"
+ADAPTER_DIR = "adapter"
+
+
+@dataclass
+class TrainResult:
+    """Where a run left its model and logs, and what it measured."""
+
+    output_dir: str
+    model_dir: str
+    adapter_dir: str | None
+    global_step: int
+    final_loss: float | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lengths: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    resumed_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "rows"}
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def prepare_data(config: TrainConfig, tokenizer: Any) -> tuple[Any, LengthReport]:
+    """Load, validate and encode the data (every error is raised here, before a model is loaded)."""
+    records = load_records(config.data, split=config.data_split, toy_examples=config.toy_examples, seed=config.seed)
+    if config.max_examples is not None:
+        records = records[: config.max_examples]
+    fields = Fields(config.question_field, config.thinking_field, config.attempt_field)
+    examples, report = build_examples(
+        records,
+        tokenizer,
+        fields,
+        block_size=config.block_size,
+        overlong=config.overlong,
+        delimiters=config.delimiters,
+        system=config.system_prompt,
+        origin=config.data,
+    )
+    return to_dataset(examples), report
+
+
+def _model_path(name: str) -> str:
+    from s1lib.models import resolve_model
+
+    source = resolve_model(name)
+    if source.gguf_file:
+        raise ValueError(
+            f"TrainConfig.model: {name!r} is a GGUF file, which transformers cannot train; convert it to a "
+            "safetensors folder first (s1lib.models.prepare_default_model() does this for 'default')"
+        )
+    return source.path
+
+
+def load_for_training(config: TrainConfig) -> tuple[Any, Any, str]:
+    """Tokenizer with a safe pad token, then the model (only after the data has been checked)."""
+    from transformers import AutoTokenizer
+
+    path = _model_path(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    pad, added = choose_pad_token(tokenizer, config.pad_token)
+    tokenizer.pad_token = pad
+    return tokenizer, added, path
+
+
+def _load_model(config: TrainConfig, path: str, tokenizer: Any, resize: bool) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": "auto" if config.model_dtype == "auto" else getattr(torch, config.model_dtype)}
+    if config.attn_implementation:
+        kwargs["attn_implementation"] = config.attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if resize:
+        model.resize_token_embeddings(len(tokenizer))
+    model.config.use_cache = False
+    return model
+
+
+def peft_config(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    targets: Any = config.lora_target_modules
+    if targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_args(config: TrainConfig) -> Any:
+    """TRL's SFTConfig from ours: every default is set deliberately (TRL's bf16/checkpointing defaults are not ours)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=config.output_dir,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps(world_size()),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of all steps in transformers 5
+        adam_beta1=config.adam_beta1,
+        adam_beta2=config.adam_beta2,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        bf16=config.bf16,
+        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        max_length=None,  # over-long examples were already handled (and reported) by our data step
+        padding_free=config.padding_free,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        completion_only_loss=False,  # our labels already mask the prompt
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=config.use_cpu,
+        report_to="none",
+        dataloader_num_workers=config.dataloader_num_workers,
+        ddp_find_unused_parameters=False if world_size() > 1 else None,
+        dataset_kwargs={"skip_prepare_dataset": False},
+    )
+
+
+def _trainer_class() -> type:
+    from trl import SFTTrainer
+
+    class S1SFTTrainer(SFTTrainer):
+        """SFTTrainer that counts real tokens per micro-batch for the throughput log."""
+
+        token_counter: TokenCounter | None = None
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            if self.token_counter is not None:
+                self.token_counter.add(inputs)
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    return S1SFTTrainer
+
+
+def resolve_resume(config: TrainConfig) -> str | None:
+    """'last' -> newest checkpoint in output_dir (None if there is none yet); a path must exist."""
+    value = config.resume_from_checkpoint
+    if not value:
+        return None
+    if value == "last":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        if not Path(config.output_dir).is_dir():
+            return None
+        return get_last_checkpoint(config.output_dir)
+    if not Path(value).is_dir():
+        raise FileNotFoundError(f"TrainConfig.resume_from_checkpoint: checkpoint folder {value!r} does not exist")
+    return value
+
+
+def run_training(config: TrainConfig, on_row: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train, save the model and tokenizer into ``config.output_dir`` (loadable by ``s1lib.models.load_model``),
+    and write ``train_log.jsonl``, ``train_summary.json``, ``train_config.json`` and ``loss_curve.html`` there."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    out = Path(config.output_dir)
+    tokenizer, added_pad, path = load_for_training(config)
+    dataset, report = prepare_data(config, tokenizer)
+    logger.info("data: %s", report.summary())
+    resume = resolve_resume(config)
+
+    model = _load_model(config, path, tokenizer, resize=added_pad)
+    args = sft_args(config)
+    counter = TokenCounter()
+    out.mkdir(parents=True, exist_ok=True)
+    if resume is None and (out / LOG_NAME).exists() and args.process_index == 0:
+        (out / LOG_NAME).unlink()  # a fresh run starts a fresh log; a resumed one appends
+    callback = JsonLogCallback(out / LOG_NAME, counter, on_row=on_row)
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(config) if config.lora else None,
+        callbacks=[callback],
+    )
+    trainer.token_counter = counter
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - start
+
+    adapter_dir = save_trained(trainer, tokenizer, config)
+    result = TrainResult(
+        output_dir=str(out),
+        model_dir=str(out),
+        adapter_dir=adapter_dir,
+        global_step=trainer.state.global_step,
+        final_loss=callback.rows[-1]["loss"] if callback.rows else None,
+        rows=callback.rows,
+        lengths=report.to_dict(),
+        metrics={**output.metrics, "wall_seconds": round(seconds, 2), "real_tokens": counter.total_tokens},
+        resumed_from=resume,
+    )
+    if trainer.is_world_process_zero():
+        config.save(out / CONFIG_NAME)
+        (out / SUMMARY_NAME).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        from s1lib.train.runlog import read_log
+
+        rows = read_log(out / LOG_NAME) if (out / LOG_NAME).exists() else []
+        if rows:
+            loss_figure(rows).write_html(out / "loss_curve.html", include_plotlyjs="cdn")
+    return result
+
+
+def save_trained(trainer: Any, tokenizer: Any, config: TrainConfig) -> str | None:
+    """Save so that ``load_model(output_dir)`` works: full weights, or for LoRA the adapter plus a merged copy."""
+    out = Path(config.output_dir)
+    model = trainer.model
+    model.config.use_cache = True
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if not config.lora:
+        trainer.save_model(str(out))
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(out)
+        return None
+    adapter_dir = out / ADAPTER_DIR
+    trainer.save_model(str(adapter_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(adapter_dir)
+        if config.lora_merge:
+            merged = trainer.accelerator.unwrap_model(model).merge_and_unload()
+            merged.config.use_cache = True
+            merged.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    return str(adapter_dir)

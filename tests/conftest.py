@@ -1,0 +1,84 @@
+"""Shared fixtures: the real SmolLM2 tokenizer, a tiny random Llama on it, and the embedded model.
+
+The tiny model has the real vocabulary and chat template, so every token-id path (delimiters, forced strings,
+chat prompts) is exercised exactly as on the real model, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real benchmark files (``../shared/data``), loaded by path and never copied."""
+    if not SHARED_DATA.exists():
+        pytest.fail(f"Shared data folder {SHARED_DATA} is missing; it must sit beside the repository")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The embedded SmolLM2-135M-Instruct as a cached safetensors folder (converted once)."""
+    from s1lib.models import prepare_default_model
+
+    return prepare_default_model()
+
+
+@pytest.fixture(scope="session")
+def smollm_tokenizer(default_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_model_dir, local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm_tokenizer) -> Path:
+    """A 2-layer random Llama (hidden 64) with the real SmolLM2 tokenizer, saved as a model folder."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smollm_tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=smollm_tokenizer.bos_token_id,
+        eos_token_id=smollm_tokenizer.eos_token_id,
+        pad_token_id=smollm_tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    smollm_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir: Path):
+    """``(model, tokenizer)`` of the tiny random model, loaded through s1lib."""
+    from s1lib.models import load_model
+
+    return load_model(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """``(model, tokenizer)`` of the embedded default model (float32, CPU). Loaded once per session."""
+    from s1lib.models import load_model
+
+    return load_model("default")

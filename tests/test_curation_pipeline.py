@@ -1,0 +1,181 @@
+"""End to end: the toy pool through every stage, funnel sums, noise removed where it belongs, parquet, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from s1lib.curation.difficulty import AttemptCache, engine_attempt_fn, grade_text, run_attempts, trace_lengths
+from s1lib.curation.funnel import Funnel, FunnelError
+from s1lib.curation.pipeline import CurationConfig, run_curation
+from s1lib.curation.schema import SourceSpec, load_source
+from s1lib.curation.toy import parse_question, toy_benchmark, toy_pool, toy_solver
+
+
+def _config(tmp_path, **over) -> CurationConfig:
+    cfg = CurationConfig.from_file("env/curation/toy.yaml")
+    cfg.output_dir = str(tmp_path / "out")
+    cfg.tokenizer = "estimate"
+    cfg.progress = False
+    cfg.write_figures = False
+    for k, v in over.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("toy")
+    cfg = _config(tmp, write_figures=True)
+    return cfg, run_curation(cfg)
+
+
+def test_funnel_sums_and_every_stage_removes_something(toy_run):
+    cfg, result = toy_run
+    f = result.funnel.to_dict()
+    assert f["input"] == cfg.toy["n"] and f["output"] == cfg.total == len(result.selected)
+    assert f["input"] == f["output"] + sum(s["dropped"] for s in f["stages"])
+    for s in f["stages"]:
+        assert s["in"] - s["out"] == sum(s["reasons"].values())
+        if s["stage"] != "load":
+            assert s["dropped"] > 0, s
+    missing = next(s for s in f["stages"] if s["stage"] == "missing")
+    assert set(missing["reasons"]) == {"no_trace", "no_grade", "no_solution", "no_domain"}
+    drops = [json.loads(line) for line in open(result.paths["drops"])]
+    assert len(drops) == len({d["row_id"] for d in drops}) == f["input"] - f["output"]
+    assert not {d["row_id"] for d in drops} & {r["row_id"] for r in result.selected}
+
+
+def test_noise_leaves_at_its_stage(toy_run):
+    cfg, result = toy_run
+    pool = load_source(SourceSpec(str(result.paths["selected"]).replace("selected.parquet", "toy_pool.jsonl"),
+                                  importer="toy"))
+    noise = {r["row_id"]: json.loads(r["metadata"])["noise"] for r in pool}
+    n_items = {r["row_id"]: json.loads(r["metadata"])["n_items"] for r in pool}
+    drops = [json.loads(line) for line in open(result.paths["drops"])]
+    by_stage: dict[str, list[dict]] = {}
+    for d in drops:
+        by_stage.setdefault(d["stage"], []).append(d)
+    assert all(noise[d["row_id"]] == "benchmark_copy" for d in by_stage["decontaminate"])
+    assert len(by_stage["decontaminate"]) == Counter(noise.values())["benchmark_copy"]
+    assert len(by_stage["dedup"]) == Counter(noise.values())["duplicate"]
+    for d in by_stage["missing"]:
+        assert noise[d["row_id"]] == d["reason"]
+    assert all(noise[d["row_id"]] == "format" for d in by_stage["format"])
+    assert len(by_stage["format"]) == Counter(noise.values())["format"]
+    assert all(n_items[d["row_id"]] <= 5 for d in by_stage["difficulty"])
+    assert all(n_items[r["row_id"]] > 5 for r in result.candidates)
+    assert all(noise[r["row_id"]] in (None, "duplicate") for r in result.selected)  # a copy may precede its original
+
+
+def test_outputs_load_with_datasets(toy_run, tmp_path):
+    import datasets
+
+    _, result = toy_run
+    ds = datasets.Dataset.from_parquet(result.paths["selected"], cache_dir=str(tmp_path / "hf"))
+    for col in ("solution", "question", "cot_type", "source_type", "metadata", "cot", "thinking_trajectories",
+                "attempt", "domain", "trace_length"):
+        assert col in ds.column_names
+    assert len(ds) == len(result.selected) and isinstance(ds[0]["thinking_trajectories"], list)
+    assert ds[0]["cot"] is None and ds[0]["question"] == result.selected[0]["question"]
+    ds2 = datasets.load_dataset("parquet", data_files=result.paths["selected"], split="train",
+                                cache_dir=str(tmp_path / "hf2"))
+    assert ds2["row_id"] == ds["row_id"]
+    funnel = json.loads(open(result.paths["funnel"]).read())
+    assert funnel["output"] == len(ds) and funnel["config"]["seed"] == 42
+    for name in ("funnel", "domains", "lengths"):
+        assert (tmp_path.parent / "x").exists() or result.paths[f"figure_{name}"].endswith(".html")
+
+
+def test_same_seed_same_set_and_resume_uses_cache(tmp_path):
+    cfg = _config(tmp_path)
+    first = run_curation(cfg)
+    assert first.stats["attempts"]["calls"] > 0
+    second = run_curation(cfg)  # same output dir: attempts come from the cache
+    assert second.stats["attempts"]["calls"] == 0 and second.stats["attempts"]["cached"] > 0
+    assert [r["row_id"] for r in first.selected] == [r["row_id"] for r in second.selected]
+    other = run_curation(_config(tmp_path / "b", seed=7))
+    assert [r["row_id"] for r in other.selected] != [r["row_id"] for r in first.selected]
+
+
+def test_ablation_selectors_through_the_pipeline(tmp_path):
+    sizes = {}
+    for sel in ("random", "longest", "diverse", "full"):
+        res = run_curation(_config(tmp_path / sel, selector=sel, total=50))
+        res.funnel.check([r["row_id"] for r in res.selected])
+        sizes[sel] = len(res.selected)
+    assert sizes["random"] == sizes["longest"] == sizes["diverse"] == 50 and sizes["full"] > 50
+
+
+def test_toy_benchmark_disjoint_and_gradable():
+    bench = toy_benchmark(60, seed=5)
+    pool = toy_pool(200, seed=3, benchmark=bench)
+    clean = {r["question"] for r in pool if json.loads(r["metadata"])["noise"] != "benchmark_copy"}
+    assert not clean & {b["question"] for b in bench}
+    assert {b["kind"] for b in bench} == {"integer", "choice"}
+    for b in bench:
+        assert parse_question(b["question"])["answer"] == b["answer"]
+    solved = [grade_text({"answer": b["answer"], "answer_kind": b["kind"]}, a)
+              for b, a in zip(bench, toy_solver(100)([b["question"] for b in bench]))]
+    assert all(solved)
+    traces = [r for r in pool if r["thinking_trajectories"] and "Wait" in r["thinking_trajectories"][0]]
+    assert 0.2 < len(traces) / len(pool) < 0.6
+    caught = [r for r in pool if json.loads(r["metadata"]).get("slip_caught")]
+    assert caught and all("I made a slip before" in r["thinking_trajectories"][0] for r in caught
+                          if json.loads(r["metadata"])["noise"] != "no_trace")
+    # the trace's attempt is right for every clean row whose slip was caught or absent
+    ok = [grade_text(r, r["attempt"]) for r in pool if r["attempt"] and not json.loads(r["metadata"])["slip"]]
+    assert all(ok)
+
+
+def test_run_attempts_cache_and_adapter(tmp_path):
+    recs = [{"row_id": str(i), "question": q, "answer": a, "answer_kind": "integer"}
+            for i, (q, a) in enumerate([("Add: 1 2", "3"), ("Add: 1 2 3 4 5 6", "21")])]
+    cache = AttemptCache(tmp_path / "a.jsonl")
+    kept, drops, stats = run_attempts(recs, {"solver": toy_solver(3)}, cache)
+    assert [d.reason for d in drops] == ["solved_by:solver"] and kept[0]["row_id"] == "1"
+    reloaded = AttemptCache(tmp_path / "a.jsonl")
+    assert reloaded.get("solver", "Add: 1 2")["correct"] is True
+
+    class FakeEngine:
+        def prompt_for(self, q, policy=None):
+            return f"<prompt>{q}"
+
+        def generate(self, prompts, policy=None, batch_size=8):
+            return [type("T", (), {"text": f"\\boxed{{{sum(int(x) for x in p.split(':')[1].split())}}}"})()
+                    for p in prompts]
+
+    kept, drops, _ = run_attempts(recs, {"engine": engine_attempt_fn(FakeEngine())})
+    assert len(drops) == 2
+
+
+def test_trace_lengths_with_real_tokenizer(smollm_tokenizer):
+    texts = ["0 + 3 = 3\n3 + 5 = 8", "Wait, let me check it again."]
+    assert trace_lengths(texts, smollm_tokenizer) == [len(smollm_tokenizer.encode(t)) for t in texts]
+
+
+def test_funnel_rejects_lost_rows():
+    f = Funnel(n_input=3)
+    with pytest.raises(FunnelError):
+        f.record("x", 3, 2, [])
+    f.record("x", 3, 3, [])
+    with pytest.raises(FunnelError):
+        f.check([])
+
+
+def test_cli_json(tmp_path, capsys):
+    from s1lib.curation.cli import main
+
+    cfg = _config(tmp_path)
+    path = tmp_path / "c.json"
+    data = {k: getattr(cfg, k) for k in ("toy", "tokenizer", "domain_classifier", "attempt_models", "aime_sources",
+                                         "gpqa_sources", "math_sources", "math_min_length", "total", "uniform_until")}
+    data["write_figures"] = False
+    path.write_text(json.dumps(data))
+    assert main(["curate", str(path), "--json", "--output", str(tmp_path / "cli")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["funnel"]["output"] == 200 and out["paths"]["selected"].startswith(str(tmp_path / "cli"))
+    with pytest.raises(ValueError, match="Unknown curation option"):
+        CurationConfig.from_dict({"totl": 3})

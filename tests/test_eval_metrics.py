@@ -1,0 +1,128 @@
+"""Every metric against numbers worked out by hand in the test."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from s1lib.eval.metrics import (
+    MethodMetrics,
+    accuracy,
+    avg_at_n,
+    control,
+    cov_at_k,
+    maj_at_k,
+    majority_vote,
+    mean_ci,
+    method_metrics,
+    pass_at_k,
+    performance,
+    scaling,
+    t_quantile,
+)
+
+
+def test_accuracy():
+    assert accuracy([True, False, True, True]) == 0.75
+    assert accuracy([False]) == 0.0
+    with pytest.raises(ValueError):
+        accuracy([])
+
+
+@pytest.mark.parametrize(
+    ("p", "df", "expected"),
+    [(0.975, 1, 12.7062), (0.975, 10, 2.2281), (0.975, 29, 2.0452), (0.95, 5, 2.0150), (0.5, 7, 0.0)],
+)
+def test_t_quantile_matches_tables(p, df, expected):
+    assert t_quantile(p, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_avg_at_n_t_interval_by_hand():
+    # 3 problems x 4 samples: per-problem means 1.0, 0.5, 0.0 -> mean 0.5, sd 0.5, se 0.5/sqrt(3)
+    correct = [[True] * 4, [True, False, True, False], [False] * 4]
+    ci = avg_at_n(correct)
+    assert ci.mean == pytest.approx(0.5)
+    half = 4.302653 * 0.5 / math.sqrt(3)  # t_{0.975, 2} = 4.302653
+    assert (ci.low, ci.high) == (pytest.approx(0.5 - half, abs=1e-5), pytest.approx(0.5 + half, abs=1e-5))
+    assert (ci.n, ci.method) == (3, "t")
+    z = mean_ci([1.0, 0.5, 0.0], method="normal")
+    assert z.high - z.mean == pytest.approx(1.959964 * 0.5 / math.sqrt(3), abs=1e-5)
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_mean():
+    values = [1, 0, 1, 1, 0, 1, 0, 1, 1, 1]
+    a = mean_ci(values, method="bootstrap", seed=3)
+    assert a == mean_ci(values, method="bootstrap", seed=3)
+    assert a.low < a.mean == 0.7 < a.high
+    assert a.low > 0.35 and a.high <= 1.0  # normal approx: 0.7 ± 1.96*0.145 = [0.42, 0.98]
+    with pytest.raises(ValueError, match="method"):
+        mean_ci(values, method="magic")
+
+
+def test_avg_at_n_rejects_ragged_input():
+    with pytest.raises(ValueError, match="same non-zero number"):
+        avg_at_n([[True, False], [True]])
+
+
+def test_pass_and_cov_at_k_by_hand():
+    # n=4, c=1, k=2: 1 - C(3,2)/C(4,2) = 1 - 3/6 = 0.5
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5)
+    assert pass_at_k(4, 0, 3) == 0.0
+    assert pass_at_k(4, 2, 3) == 1.0  # n - c < k
+    assert pass_at_k(5, 2, 1) == pytest.approx(0.4)  # k=1 is plain accuracy
+    rows = [[True, False, False, False], [False] * 4, [True, True, False, False]]
+    # per problem: 0.5, 0, 1 - C(2,2)/C(4,2) = 5/6
+    assert cov_at_k(rows, 2) == pytest.approx((0.5 + 0 + 5 / 6) / 3)
+    with pytest.raises(ValueError):
+        pass_at_k(3, 4, 1)
+
+
+def test_majority_vote_and_maj_at_k_by_hand():
+    assert majority_vote(["7", "5", "5", None, None, None]) == "5"  # None never wins
+    assert majority_vote(["a", "b", "b", "a"]) == "a"  # tie -> first seen
+    assert majority_vote([None, None]) is None
+    samples = [
+        [("5", True), ("4", False), ("5", True), ("4", False), ("4", False)],  # k=3: 5 wins (right); k=5: 4 wins
+        [("1", False), (None, False), ("2", True)],  # k=3: tie 1 vs 2 -> 1 (wrong)
+        [(None, False), (None, False), (None, False)],  # nothing parsed -> wrong
+    ]
+    assert maj_at_k(samples, 1) == pytest.approx(1 / 3)
+    assert maj_at_k(samples, 3) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="fewer than k=5"):
+        maj_at_k(samples, 5)
+    assert maj_at_k([samples[0]], 5) == 0.0
+
+
+def test_control_by_hand():
+    # budgets 100, 200, 400 requested as a_max; runs measured 90, 210, 400 -> 2 of 3 within [0, budget]
+    assert control([90, 210, 400], 0, [100, 200, 400]) == pytest.approx(2 / 3)
+    assert control([90, 210, 400], 100, 400) == pytest.approx(2 / 3)  # scalar bounds, inclusive
+    assert control([5], 0, 4) == 0.0
+    with pytest.raises(ValueError, match="expected 3"):
+        control([1, 2, 3], 0, [1, 2])
+
+
+def test_scaling_is_the_mean_pairwise_slope():
+    points = [(1000, 0.2), (2000, 0.4), (4000, 0.5)]
+    # slopes: (0.4-0.2)/1000 = 2e-4, (0.5-0.2)/3000 = 1e-4, (0.5-0.4)/2000 = 5e-5 -> mean 1.1666e-4
+    expected = (2e-4 + 1e-4 + 5e-5) / 3
+    assert scaling(points) == pytest.approx(expected)
+    assert scaling(points[::-1]) == pytest.approx(expected)  # order of input does not matter
+    assert scaling(points, per_tokens=1000) == pytest.approx(expected * 1000)
+    # per doubling: log2 gaps 1, 2, 1 -> slopes 0.2, 0.15, 0.1 -> mean 0.15
+    assert scaling(points, x_scale="log2") == pytest.approx(0.15)
+    assert scaling([(100, 0.5), (200, 0.3)]) == pytest.approx(-0.002)  # negative when accuracy falls
+    assert math.isnan(scaling([(100, 0.5)]))
+    assert scaling([(100, 0.5), (100, 0.7), (200, 0.7)]) == pytest.approx((0.002 + 0.0) / 2)  # equal-x pair skipped
+
+
+def test_performance_and_method_metrics():
+    points = [(1000, 0.2), (2000, 0.567), (4000, 0.5)]
+    assert performance(points) == 0.567
+    m = method_metrics("budget forcing", points, [900, 1900, 4100], 0, [1000, 2000, 4000])
+    assert isinstance(m, MethodMetrics)
+    assert m.control == pytest.approx(2 / 3)
+    assert m.scaling == pytest.approx(((0.367 / 1000) + (0.3 / 3000) + (-0.067 / 2000)) / 3)
+    assert m.performance_pct == pytest.approx(56.7)
+    assert m.to_dict()["scaling_x100"] == pytest.approx(100 * m.scaling)

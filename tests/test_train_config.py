@@ -1,0 +1,66 @@
+"""TrainConfig: the paper's defaults, presets, files and overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from s1lib.train.config import PRESETS, TrainConfig
+
+
+def test_defaults_are_the_papers_recipe():
+    c = TrainConfig()
+    assert c.model == "Qwen/Qwen2.5-32B-Instruct"
+    assert (c.num_train_epochs, c.learning_rate, c.warmup_ratio, c.lr_scheduler_type) == (5, 1e-5, 0.05, "cosine")
+    assert (c.adam_beta1, c.adam_beta2, c.weight_decay) == (0.9, 0.95, 1e-4)
+    assert (c.global_batch_size, c.per_device_batch_size, c.block_size) == (16, 1, 32768)
+    assert c.bf16 and c.gradient_checkpointing and not c.lora and not c.padding_free
+    assert c.gradient_accumulation_steps(world_size=1) == 16
+    assert c.gradient_accumulation_steps(world_size=16) == 1
+
+
+def test_every_field_has_help():
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("help")]
+    assert missing == []
+
+
+def test_presets():
+    assert set(PRESETS) >= {"paper", "s1.1", "cpu-demo"}
+    s11 = TrainConfig.from_preset("s1.1")
+    assert (s11.block_size, s11.thinking_field, s11.attempt_field) == (
+        20000,
+        "deepseek_thinking_trajectory",
+        "deepseek_attempt",
+    )
+    demo = TrainConfig.from_preset("cpu-demo", max_steps=3)
+    assert demo.model == "default" and demo.block_size <= 1024 and demo.max_steps == 3 and demo.use_cpu
+    with pytest.raises(ValueError, match="unknown preset"):
+        TrainConfig.from_preset("nope")
+
+
+def test_from_file_yaml_and_json_reject_unknown_keys(tmp_path):
+    good = tmp_path / "run.yaml"
+    good.write_text("preset: cpu-demo\nblock_size: 256\nlora: true\n")
+    c = TrainConfig.from_file(good, output_dir="x")
+    assert (c.block_size, c.lora, c.output_dir, c.model) == (256, True, "x", "default")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"block_size": 256, "learning_rat": 1e-5}))
+    with pytest.raises(ValueError, match=r"bad\.json.*learning_rat"):
+        TrainConfig.from_file(bad)
+    assert TrainConfig.load(str(good)).block_size == 256
+    assert TrainConfig.load("paper").model == TrainConfig().model
+
+
+def test_invalid_values_named():
+    with pytest.raises(ValueError, match="overlong"):
+        TrainConfig(overlong="clip")
+    with pytest.raises(ValueError, match="global_batch_size"):
+        TrainConfig(global_batch_size=6, per_device_batch_size=4).gradient_accumulation_steps()
+
+
+def test_round_trip(tmp_path):
+    c = TrainConfig.from_preset("cpu-demo", seed=7)
+    c.save(tmp_path / "c.json")
+    assert TrainConfig.from_file(tmp_path / "c.json") == c
