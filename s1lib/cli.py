@@ -48,13 +48,19 @@ def _policy_from_args(args: argparse.Namespace):
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The BudgetPolicy and sampling flags, shared by ``generate``, ``eval`` and the demo."""
-    parser.add_argument("--model", default="default", help="'default' (embedded SmolLM2-135M), a folder, a .gguf, "
-                        "or a hub id (the only case that downloads)")
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="'default' (embedded SmolLM2-135M), a folder, a .gguf, or a hub id (the only case that downloads)",
+    )
     parser.add_argument("--max-thinking-tokens", type=int, default=None, help="cap on thinking tokens")
     parser.add_argument("--min-thinking-tokens", type=int, default=0, help="suppress the end until this many")
     parser.add_argument("--num-ignore", type=int, default=0, help="suppress the end of thinking K times")
-    parser.add_argument("--ignore-str", default="Wait", help="string appended on suppression; comma list cycles; "
-                        "'none' suppresses without a string")
+    parser.add_argument(
+        "--ignore-str",
+        default="Wait",
+        help="string appended on suppression; comma list cycles; 'none' suppresses without a string",
+    )
     parser.add_argument("--max-answer-tokens", type=int, default=512, help="cap on answer tokens")
     parser.add_argument("--delimiters", default="s1", help="'s1', 'think-tags' or 'START,END'")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")

@@ -8,6 +8,7 @@ faster than dequantizing again. Nothing is downloaded unless the caller names a 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -68,10 +69,8 @@ def _strip_gguf_quantization(model: Any) -> None:
         del model.config.quantization_config
     for attr in ("is_quantized", "_is_quantized_training_enabled"):
         if hasattr(model, attr):
-            try:
+            with contextlib.suppress(AttributeError):
                 setattr(model, attr, False)
-            except AttributeError:
-                pass
 
 
 def prepare_default_model(force: bool = False) -> Path:
@@ -124,7 +123,9 @@ def resolve_model(name: str) -> ModelSource:
     # A hub id is "owner/name" (or a bare name); anything else that points at the file system must exist.
     is_hub_id = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not name.endswith(".gguf")
     if not is_hub_id or expanded.exists():
-        raise ModelNotFoundError(f"Model path {name!r} does not exist (expected 'default', a folder, a .gguf file, or a hub id)")
+        raise ModelNotFoundError(
+            f"Model path {name!r} does not exist (expected 'default', a folder, a .gguf file, or a hub id)"
+        )
     return ModelSource("hub", name)
 
 

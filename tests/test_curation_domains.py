@@ -24,8 +24,17 @@ def test_msc_codes():
     assert MSC2020["05"] == "Combinatorics" and MSC2020["81"] == "Quantum theory" and "92" in MSC2020
 
 
-@pytest.mark.parametrize(("reply", "code"), [("Thinking...\n05", "05"), ("Answer: 11\n", "11"), ("maybe 05\nno code", None),
-                                            ("99", None), ("", None), ("The code is 2020 then 51", "51")])
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ("Thinking...\n05", "05"),
+        ("Answer: 11\n", "11"),
+        ("maybe 05\nno code", None),
+        ("99", None),
+        ("", None),
+        ("The code is 2020 then 51", "51"),
+    ],
+)
 def test_parse_code(reply, code):
     assert parse_code(reply) == code
 
@@ -39,7 +48,7 @@ class _Server:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.prompts.append(body["messages"][0]["content"])
                 reply = outer.replies.pop(0) if outer.replies else "no idea"
@@ -66,7 +75,10 @@ def test_llm_classifier_with_retry():
     try:
         clf = LLMDomainClassifier(server.url, "judge", retries=2)
         assert clf(["How many primes below 20?", "How many ways to seat 5 people?", "Unclassifiable?"]) == [
-            "11", "05", None]
+            "11",
+            "05",
+            None,
+        ]
         assert clf.failures == 1 and len(server.prompts) == 6
         assert "Combinatorics" in server.prompts[0] and "How many primes below 20?" in server.prompts[0]
         assert "last line" in server.prompts[0]

@@ -38,7 +38,9 @@ def test_reference_rules(question, source, rule):
 
 def test_user_rules_regex_and_callable():
     rules = [rule_from_config({"name": "url", "regex": r"https?://"}), FormatRule("too_short", lambda q: len(q) < 5)]
-    recs = [{"row_id": str(i), "question": q, "source_type": "s"} for i, q in enumerate(["see http://a", "hi", "fine q"])]
+    recs = [
+        {"row_id": str(i), "question": q, "source_type": "s"} for i, q in enumerate(["see http://a", "hi", "fine q"])
+    ]
     kept, drops = filter_format(recs, rules)
     assert [d.reason for d in drops] == ["format:url", "format:too_short"] and kept[0]["row_id"] == "2"
     with pytest.raises(ValueError, match="bad regex"):
@@ -46,8 +48,15 @@ def test_user_rules_regex_and_callable():
 
 
 def _full(**over):
-    rec = {"row_id": "r", "question": "q", "solution": "s", "thinking_trajectories": ["t"], "trace_grade": True,
-           "domain": "05", "trace_length": 10}
+    rec = {
+        "row_id": "r",
+        "question": "q",
+        "solution": "s",
+        "thinking_trajectories": ["t"],
+        "trace_grade": True,
+        "domain": "05",
+        "trace_length": 10,
+    }
     rec.update(over)
     return rec
 
@@ -73,8 +82,9 @@ def test_missing_reasons(over, reason):
 def test_missing_each_reason_reported_and_configurable():
     recs = [_full(row_id="a", solution=None), _full(row_id="b", domain=None), _full(row_id="c")]
     kept, drops = filter_missing(recs)
+    assert [r["row_id"] for r in kept] == ["c"]
     assert [d.reason for d in drops] == ["no_solution", "no_domain"]
-    kept, drops = filter_missing(recs, required=["no_domain"])
+    _, drops = filter_missing(recs, required=["no_domain"])
     assert [d.row_id for d in drops] == ["b"]
     with pytest.raises(ValueError):
         filter_missing(recs, required=["no_colour"])

@@ -31,16 +31,31 @@ def _write_parquet(rows, path):
 
 
 def test_s1k_and_s1k11_layouts(tmp_path):
-    s1k = {"solution": "x=1", "question": "Q1?", "cot_type": "math", "source_type": "AI-MO/NuminaMath",
-           "metadata": "{'a': 1}", "cot": None, "thinking_trajectories": ["think"], "attempt": "\\boxed{1}"}
+    s1k = {
+        "solution": "x=1",
+        "question": "Q1?",
+        "cot_type": "math",
+        "source_type": "AI-MO/NuminaMath",
+        "metadata": "{'a': 1}",
+        "cot": None,
+        "thinking_trajectories": ["think"],
+        "attempt": "\\boxed{1}",
+    }
     _write_parquet([s1k], tmp_path / "s1k.parquet")
     rec = load_source(SourceSpec(str(tmp_path / "s1k.parquet"), importer="s1k"))[0]
     assert rec["thinking_trajectories"] == ["think"] and rec["metadata"] == "{'a': 1}"
     assert rec["source_type"] == "AI-MO/NuminaMath"
     row = {k: s1k[k] for k in ("solution", "question", "cot_type", "source_type", "metadata")}
-    row.update(gemini_thinking_trajectory="g-think", gemini_attempt="g", deepseek_thinking_trajectory="d-think",
-               deepseek_attempt="d", gemini_grade="Yes", gemini_grade_reason="", deepseek_grade="No",
-               deepseek_grade_reason="")
+    row.update(
+        gemini_thinking_trajectory="g-think",
+        gemini_attempt="g",
+        deepseek_thinking_trajectory="d-think",
+        deepseek_attempt="d",
+        gemini_grade="Yes",
+        gemini_grade_reason="",
+        deepseek_grade="No",
+        deepseek_grade_reason="",
+    )
     _write_parquet([row], tmp_path / "s1k11.parquet")
     g = load_source(SourceSpec(str(tmp_path / "s1k11.parquet"), importer="s1k-1.1", trace="gemini"))[0]
     d = load_source(SourceSpec(str(tmp_path / "s1k11.parquet"), importer="s1k-1.1", trace="deepseek"))[0]
@@ -51,10 +66,17 @@ def test_s1k_and_s1k11_layouts(tmp_path):
 def test_gpqa_csv_real_columns(tmp_path):
     import pandas as pd
 
-    cols = {"Question": ["What is the spin of an electron?"], "Correct Answer": ["1/2"],
-            "Incorrect Answer 1": ["1"], "Incorrect Answer 2": ["0"], "Incorrect Answer 3": ["3/2"],
-            "Explanation": ["Fermion."], "Subdomain": ["Quantum"], "High-level domain": ["Physics"],
-            "Record ID": ["rec1"]}
+    cols = {
+        "Question": ["What is the spin of an electron?"],
+        "Correct Answer": ["1/2"],
+        "Incorrect Answer 1": ["1"],
+        "Incorrect Answer 2": ["0"],
+        "Incorrect Answer 3": ["3/2"],
+        "Explanation": ["Fermion."],
+        "Subdomain": ["Quantum"],
+        "High-level domain": ["Physics"],
+        "Record ID": ["rec1"],
+    }
     pd.DataFrame(cols).to_csv(tmp_path / "gpqa.csv", index=False)
     rec = load_source(SourceSpec(str(tmp_path / "gpqa.csv"), importer="gpqa"))[0]
     letter = "ABCD"[gpqa_permutation("rec1").index(0)]
@@ -77,7 +99,11 @@ def test_errors_name_file_line_and_field(tmp_path):
     path.write_text(json.dumps({"question": "ok?"}) + "\n\n" + json.dumps({"problem": 5}) + "\n")
     with pytest.raises(SchemaError) as err:
         load_source(SourceSpec(str(path)))
-    assert "pool.jsonl" in str(err.value) and "line 3" in str(err.value) and "field 'problem': a string, got int" in str(err.value)
+    assert (
+        "pool.jsonl" in str(err.value)
+        and "line 3" in str(err.value)
+        and "field 'problem': a string, got int" in str(err.value)
+    )
     path.write_text(json.dumps({"question": "ok?"}) + "\n{not json\n")
     with pytest.raises(SchemaError, match=r"line 2: field '<json>'"):
         load_source(SourceSpec(str(path)))
@@ -98,3 +124,11 @@ def test_quarantine_keeps_going_and_writes_reasons(tmp_path):
     assert [w["location"] for w in written] == ["line 2", "line 3", "line 4"]
     assert [w["field"] for w in written] == ["question", "<row>", "domain"]
     assert all(w["reason"] for w in written)
+
+
+def test_generic_keeps_row_source_type_unless_named(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"question": "q?", "source_type": "AIME", "grade": "Yes", "domain": "05"}) + "\n")
+    rec = load_source(SourceSpec(str(path)))[0]
+    assert (rec["source_type"], rec["trace_grade"], rec["domain"]) == ("AIME", True, "05")
+    assert load_source(SourceSpec(str(path), name="mine"))[0]["source_type"] == "mine"

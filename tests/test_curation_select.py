@@ -22,9 +22,15 @@ def _rec(i, domain, length, source="MATH", grade=True):
 
 
 def test_preselect_rule():
-    recs = [_rec(0, "05", 100, "qq8933/AIME_1983_2024"), _rec(1, "05", 100, "AIME", grade=False),
-            _rec(2, "81", 10, "Idavidrein/gpqa"), _rec(3, "11", 6000, "MATH"), _rec(4, "11", 5000, "MATH"),
-            _rec(5, "11", 9000, "MATH", grade=False), _rec(6, "11", 9000, "olympiad")]
+    recs = [
+        _rec(0, "05", 100, "qq8933/AIME_1983_2024"),
+        _rec(1, "05", 100, "AIME", grade=False),
+        _rec(2, "81", 10, "Idavidrein/gpqa"),
+        _rec(3, "11", 6000, "MATH"),
+        _rec(4, "11", 5000, "MATH"),
+        _rec(5, "11", 9000, "MATH", grade=False),
+        _rec(6, "11", 9000, "olympiad"),
+    ]
     chosen, rest = preselect(recs)
     assert [r["row_id"] for r in chosen] == ["0", "2", "3"]
     assert len(chosen) + len(rest) == len(recs)

@@ -38,10 +38,17 @@ def greedy_continue(model, ids: list[int], max_new: int, stop_ids: list[int], ex
     from transformers import LogitsProcessorList
 
     out = model.generate(
-        input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-        do_sample=False, max_new_tokens=max_new, eos_token_id=stop_ids, pad_token_id=0,
-        logits_processor=LogitsProcessorList(extra), temperature=None, top_p=None, top_k=None,
-    )[0, len(ids):].tolist()
+        input_ids=torch.tensor([ids]),
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        do_sample=False,
+        max_new_tokens=max_new,
+        eos_token_id=stop_ids,
+        pad_token_id=0,
+        logits_processor=LogitsProcessorList(extra),
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )[0, len(ids) :].tolist()
     for i, token in enumerate(out):
         if token in stop_ids:
             return out[:i], True
@@ -74,8 +81,7 @@ def reference_loop(engine: HFEngine, prompt: str, policy: BudgetPolicy, extra=()
         ids += wait
         used += len(wait)
     ids += end_ids + (prefix_ids if capped else [])
-    answer, _ = greedy_continue(model, ids, policy.max_answer_tokens, sorted(compiled.eos_token_ids),
-                                      list(extra))
+    answer, _ = greedy_continue(model, ids, policy.max_answer_tokens, sorted(compiled.eos_token_ids), list(extra))
     ids += answer
     ids.append(min(compiled.eos_token_ids))  # ours closes the turn at the answer cap too
     return ids[start:]
@@ -85,8 +91,9 @@ POLICIES = [
     BudgetPolicy(max_thinking_tokens=16, max_answer_tokens=8),
     BudgetPolicy(max_thinking_tokens=40, num_ignore=2, max_answer_tokens=8),
     BudgetPolicy(max_thinking_tokens=24, num_ignore=6, max_answer_tokens=6),  # every row hits the cap early
-    BudgetPolicy(max_thinking_tokens=60, num_ignore=3, ignore_strings=["Wait", "Hmm", "Alternatively"],
-                 max_answer_tokens=8),
+    BudgetPolicy(
+        max_thinking_tokens=60, num_ignore=3, ignore_strings=["Wait", "Hmm", "Alternatively"], max_answer_tokens=8
+    ),
 ]
 
 

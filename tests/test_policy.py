@@ -58,7 +58,7 @@ def test_cap_forces_delimiter_and_final_answer(smollm_tokenizer):
 def test_natural_end_appends_delimiter_only(smollm_tokenizer):
     state = run(BudgetPolicy(max_thinking_tokens=50), smollm_tokenizer, [PLAIN, PLAIN, IM_START, PLAIN, IM_END])
     end_ids = ids(smollm_tokenizer, "<|im_start|>answer")
-    assert state.generated[:2 + len(end_ids)] == [PLAIN, PLAIN, *end_ids]
+    assert state.generated[: 2 + len(end_ids)] == [PLAIN, PLAIN, *end_ids]
     assert state.thinking_tokens == 2 and state.thinking_end_reason == "natural"
     assert "final_answer" not in kinds(state)
     # The model began the delimiter itself, so nothing is recorded as forced.
@@ -104,8 +104,11 @@ def test_final_answer_forced_at_cap_even_with_rounds_left(smollm_tokenizer):
 def test_cap_cuts_a_multi_token_ignore_string(smollm_tokenizer):
     alt = ids(smollm_tokenizer, "Hold on, let me check")
     assert len(alt) >= 2, "needs a multi-token ignore string"
-    state = run(BudgetPolicy(max_thinking_tokens=2, num_ignore=1, ignore_strings="Hold on, let me check"), smollm_tokenizer,
-                [PLAIN, IM_START, PLAIN, PLAIN, IM_END])
+    state = run(
+        BudgetPolicy(max_thinking_tokens=2, num_ignore=1, ignore_strings="Hold on, let me check"),
+        smollm_tokenizer,
+        [PLAIN, IM_START, PLAIN, PLAIN, IM_END],
+    )
     assert state.thinking_tokens == 2
     assert state.generated[:2] == [PLAIN, alt[0]]
     assert kinds(state) == ["wait", "end", "final_answer"]

@@ -96,7 +96,7 @@ def test_loaders_jsonl_parquet_json_folder(tmp_path):
         assert [r["question"] for r in loaded] == [r["question"] for r in records], name
         assert loaded[0]["thinking_trajectories"] == records[0]["thinking_trajectories"], name
     (tmp_path / "bad.jsonl").write_text(json.dumps(records[0]) + "\n{not json\n")
-    with pytest.raises(DataError, match="bad.jsonl line 2"):
+    with pytest.raises(DataError, match=r"bad\.jsonl line 2"):
         load_records(str(tmp_path / "bad.jsonl"))
     with pytest.raises(DataError, match="does not exist"):
         load_records(str(tmp_path / "missing.jsonl"))
@@ -131,11 +131,11 @@ def test_padding_free_isolates_examples(tiny_model, smollm_tokenizer):
     with torch.no_grad():
         packed_logits = model(**{k: v for k, v in model_inputs(packed).items() if k != "labels"}).logits[0]
         # Same tokens, positions running on across examples and no reset: a control that must differ.
-        leaky = model(input_ids=packed["input_ids"]).logits[0]
+        leaky = model(input_ids=packed["input_ids"], use_cache=False).logits[0]
         offset = 0
         for i, e in enumerate(examples):
             n = len(e["input_ids"])
-            alone = model(input_ids=torch.tensor([e["input_ids"]])).logits[0]
+            alone = model(input_ids=torch.tensor([e["input_ids"]]), use_cache=False).logits[0]
             torch.testing.assert_close(packed_logits[offset : offset + n], alone, atol=1e-4, rtol=1e-4)
             if i > 0:
                 assert (leaky[offset : offset + n] - alone).abs().max() > 1e-3
@@ -152,3 +152,29 @@ def test_padding_free_loss_equals_padded_loss(tiny_model, smollm_tokenizer):
         loss_padded = model(**model_inputs(padded)).loss
         loss_packed = model(**model_inputs(packed)).loss
     torch.testing.assert_close(loss_packed, loss_padded, atol=1e-5, rtol=1e-5)
+
+
+def test_per_example_attention_matches_padded_and_isolates(tiny_model_dir, smollm_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    from s1lib.train.attention import register_varlen_sdpa
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register_varlen_sdpa())
+    examples = _examples(smollm_tokenizer)
+    packed = collate(examples, pad_token_id=0, padding_free=True)
+    padded = collate(examples, pad_token_id=0, padding_free=False)
+    loss_padded = model(**model_inputs(padded)).loss
+    loss_packed = model(**model_inputs(packed, varlen=True)).loss
+    torch.testing.assert_close(loss_packed, loss_padded, atol=1e-5, rtol=1e-5)
+    # Gradients agree too (the backward through the per-example split is the padded one, without the pad).
+    grads = []
+    for loss in (loss_padded, loss_packed):
+        model.zero_grad()
+        loss.backward()
+        grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in model_inputs(packed, varlen=True).items() if k != "labels"}).logits[0]
+    last = examples[-1]["input_ids"]
+    alone = model(input_ids=torch.tensor([last]), use_cache=False).logits[0].detach()
+    torch.testing.assert_close(logits[-len(last) :], alone, atol=1e-4, rtol=1e-4)

@@ -184,8 +184,16 @@ SUBJECT_TO_MSC: dict[str, tuple[str, ...]] = {
     "Prealgebra": ("97", "11", "26", "12", "51", "05"),
     "Precalculus": ("15", "26", "30", "33", "51", "42"),
 }
-PRIMARY_CODE = {"Number Theory": "11", "Combinatorics": "05", "Counting & Probability": "05", "Geometry": "51",
-                "Algebra": "26", "Intermediate Algebra": "12", "Prealgebra": "97", "Precalculus": "33"}
+PRIMARY_CODE = {
+    "Number Theory": "11",
+    "Combinatorics": "05",
+    "Counting & Probability": "05",
+    "Geometry": "51",
+    "Algebra": "26",
+    "Intermediate Algebra": "12",
+    "Prealgebra": "97",
+    "Precalculus": "33",
+}
 
 
 def is_code(value: str | None) -> bool:
@@ -280,12 +288,23 @@ def agreement(predicted: Sequence[str], subjects: Sequence[str]) -> dict[str, fl
 
 
 def chat_completion(
-    base_url: str, model: str, prompt: str, temperature: float = 0.0, max_tokens: int = 512,
-    api_key: str | None = None, timeout: float = 120.0,
+    base_url: str,
+    model: str,
+    prompt: str,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    api_key: str | None = None,
+    timeout: float = 120.0,
 ) -> str | None:
     """One user message to an OpenAI-compatible ``/chat/completions`` endpoint; the reply text (None if empty)."""
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
-                       "temperature": temperature, "max_tokens": max_tokens}).encode()
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+    ).encode()
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
@@ -337,8 +356,9 @@ class LLMDomainClassifier:
         prompt = DOMAIN_PROMPT.format(domains=domains, question=question)
         for attempt in range(self.retries + 1):
             try:
-                reply = chat_completion(self.base_url, self.model, prompt, self.temperature, 512, self.api_key,
-                                        self.timeout)
+                reply = chat_completion(
+                    self.base_url, self.model, prompt, self.temperature, 512, self.api_key, self.timeout
+                )
             except (urllib.error.URLError, TimeoutError, RuntimeError, OSError):
                 reply = None
                 time.sleep(min(2.0, 0.1 * 2**attempt))

@@ -40,8 +40,9 @@ class Funnel:
         if n_in != kept + len(drops):
             raise FunnelError(f"stage {name!r}: {n_in} in != {kept} kept + {len(drops)} dropped")
         if self.stages and self.stages[-1].n_out != n_in:
-            raise FunnelError(f"stage {name!r} starts with {n_in} rows but the previous stage ended with "
-                              f"{self.stages[-1].n_out}")
+            raise FunnelError(
+                f"stage {name!r} starts with {n_in} rows but the previous stage ended with {self.stages[-1].n_out}"
+            )
         stage = Stage(name, n_in, kept, dict(Counter(d.reason for d in drops)), seconds)
         self.stages.append(stage)
         self.drops.extend(drops)
@@ -70,8 +71,17 @@ class Funnel:
         return {
             "input": self.n_input,
             "output": self.n_output,
-            "stages": [{"stage": s.name, "in": s.n_in, "out": s.n_out, "dropped": s.n_in - s.n_out,
-                        "reasons": s.reasons, "seconds": round(s.seconds, 3)} for s in self.stages],
+            "stages": [
+                {
+                    "stage": s.name,
+                    "in": s.n_in,
+                    "out": s.n_out,
+                    "dropped": s.n_in - s.n_out,
+                    "reasons": s.reasons,
+                    "seconds": round(s.seconds, 3),
+                }
+                for s in self.stages
+            ],
         }
 
     def table(self) -> str:
@@ -85,8 +95,9 @@ class Funnel:
     def write_drops(self, path: str | Path) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             for d in self.drops:
-                fh.write(json.dumps({"row_id": d.row_id, "stage": d.stage, "reason": d.reason, "detail": d.detail})
-                         + "\n")
+                fh.write(
+                    json.dumps({"row_id": d.row_id, "stage": d.stage, "reason": d.reason, "detail": d.detail}) + "\n"
+                )
 
 
 # ---------------------------------------------------------------- output
@@ -109,13 +120,25 @@ def to_table(records: list[dict]):
         row["answer"] = None if rec.get("answer") is None else str(rec["answer"])
         row["attempts_json"] = json.dumps(rec.get("attempts") or {}, ensure_ascii=False)
         rows.append(row)
-    schema = pa.schema([
-        ("solution", pa.string()), ("question", pa.string()), ("cot_type", pa.string()),
-        ("source_type", pa.string()), ("metadata", pa.string()), ("cot", pa.string()),
-        ("thinking_trajectories", pa.list_(pa.string())), ("attempt", pa.string()), ("row_id", pa.string()),
-        ("domain", pa.string()), ("trace_length", pa.int64()), ("trace_grade", pa.bool_()), ("answer", pa.string()),
-        ("answer_kind", pa.string()), ("attempts_json", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("solution", pa.string()),
+            ("question", pa.string()),
+            ("cot_type", pa.string()),
+            ("source_type", pa.string()),
+            ("metadata", pa.string()),
+            ("cot", pa.string()),
+            ("thinking_trajectories", pa.list_(pa.string())),
+            ("attempt", pa.string()),
+            ("row_id", pa.string()),
+            ("domain", pa.string()),
+            ("trace_length", pa.int64()),
+            ("trace_grade", pa.bool_()),
+            ("answer", pa.string()),
+            ("answer_kind", pa.string()),
+            ("attempts_json", pa.string()),
+        ]
+    )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -132,33 +155,27 @@ def write_parquet(records: list[dict], path: str | Path) -> Path:
 
 
 def figures(funnel: Funnel, records: list[dict]) -> dict[str, Any]:
-    """Plotly figures: ``funnel``, ``domains``, ``lengths`` (via s1lib.viz when it has them, else built here)."""
-    import plotly.graph_objects as go
+    """Plotly figures ``funnel``, ``domains``, ``lengths``: through ``s1lib.viz`` when it is importable."""
+    from s1lib.curation.domains import MSC2020
 
-    labels = ["input"] + [s.name for s in funnel.stages]
-    values = [funnel.n_input] + [s.n_out for s in funnel.stages]
-    domains = Counter(str(r.get("domain")) for r in records)
+    stages = [("input", funnel.n_input)] + [(s.name, s.n_out) for s in funnel.stages]
+    domains = Counter(f"{r.get('domain')} {MSC2020.get(str(r.get('domain')), '')}"[:40] for r in records)
     lengths = [r.get("trace_length") or 0 for r in records]
     try:
         from s1lib import viz
 
-        out = {
-            "funnel": viz.funnel(labels, values),
+        return {
+            "funnel": viz.funnel(stages),
             "domains": viz.domain_distribution(dict(domains)),
-            "lengths": viz.length_histogram(lengths) if hasattr(viz, "length_histogram") else None,
+            "lengths": viz.thinking_length_histogram({"selected": lengths}, title="Trace length (tokens)"),
         }
-        if all(v is not None for v in out.values()):
-            return out
-    except Exception:  # viz missing or with another signature: build the figures here
-        pass
-    from s1lib.curation.domains import MSC2020
+    except (ImportError, AttributeError, TypeError):  # viz absent or changed: build the same figures here
+        import plotly.graph_objects as go
 
-    names = [f"{d} {MSC2020.get(d, '')}"[:40] for d, _ in domains.most_common()]
-    return {
-        "funnel": go.Figure(go.Funnel(y=labels, x=values, textinfo="value+percent initial")).update_layout(
-            title="Curation funnel"),
-        "domains": go.Figure(go.Bar(x=names, y=[c for _, c in domains.most_common()])).update_layout(
-            title="Domains of the selected set (MSC2020)"),
-        "lengths": go.Figure(go.Histogram(x=lengths, nbinsx=50)).update_layout(
-            title="Trace length (tokens)", xaxis_title="tokens", yaxis_title="questions"),
-    }
+        return {
+            "funnel": go.Figure(
+                go.Funnel(y=[s for s, _ in stages], x=[c for _, c in stages], textinfo="value+percent initial")
+            ),
+            "domains": go.Figure(go.Bar(x=list(domains), y=list(domains.values()))),
+            "lengths": go.Figure(go.Histogram(x=lengths, nbinsx=50)),
+        }

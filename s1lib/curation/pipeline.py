@@ -25,49 +25,96 @@ from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_sour
 class CurationConfig:
     """Settings of one curation run; defaults follow the s1 paper and reference code."""
 
-    sources: list[Any] = field(default_factory=list, metadata={
-        "help": "pool sources, in processing order: paths or {path, importer, name, cot_type, trace, split}"})
-    benchmarks: list[Any] = field(default_factory=list, metadata={
-        "help": "test sets to decontaminate against: {name, path, importer} (e.g. AIME24, MATH500, GPQA Diamond)"})
-    toy: dict | None = field(default=None, metadata={
-        "help": "generate the toy pool instead of/in addition to sources: {n, seed, benchmark_n, benchmark_seed}"})
+    sources: list[Any] = field(
+        default_factory=list,
+        metadata={"help": "pool sources, in processing order: paths or {path, importer, name, cot_type, trace, split}"},
+    )
+    benchmarks: list[Any] = field(
+        default_factory=list,
+        metadata={
+            "help": "test sets to decontaminate against: {name, path, importer} (e.g. AIME24, MATH500, GPQA Diamond)"
+        },
+    )
+    toy: dict | None = field(
+        default=None,
+        metadata={
+            "help": "generate the toy pool instead of/in addition to sources: {n, seed, benchmark_n, benchmark_seed}"
+        },
+    )
     output_dir: str = field(default="curation_out", metadata={"help": "folder for the parquet, funnel and caches"})
-    on_error: str = field(default="raise", metadata={"help": "bad rows: raise, or quarantine (write them with reasons)"})
+    on_error: str = field(
+        default="raise", metadata={"help": "bad rows: raise, or quarantine (write them with reasons)"}
+    )
     ngram: int = field(default=8, metadata={"help": "word n-gram size of decontamination (reference: 8)"})
-    cross_source: bool = field(default=True, metadata={
-        "help": "add each processed source to the test list, so later sources are deduplicated against it"})
-    required_features: list[str] = field(default_factory=lambda: list(quality.MISSING_REASONS), metadata={
-        "help": "missing-feature checks: no_trace, no_solution, no_grade, no_domain, no_length"})
-    default_format_rules: bool = field(default=True, metadata={
-        "help": "apply the reference's rules ([asy] except AIME, ![Image], p1. lists, bold with digits)"})
-    format_rules: list[dict] = field(default_factory=list, metadata={
-        "help": "extra formatting rules: {name, regex, exempt_sources}"})
-    grade_traces: bool = field(default=True, metadata={
-        "help": "grade each trace's attempt against the reference answer where no grade is given"})
-    tokenizer: str = field(default="default", metadata={
-        "help": "tokenizer for trace length: a model name (default = embedded SmolLM2), or 'estimate' (chars/3.6)"})
+    cross_source: bool = field(
+        default=True,
+        metadata={"help": "add each processed source to the test list, so later sources are deduplicated against it"},
+    )
+    required_features: list[str] = field(
+        default_factory=lambda: list(quality.MISSING_REASONS),
+        metadata={"help": "missing-feature checks: no_trace, no_solution, no_grade, no_domain, no_length"},
+    )
+    default_format_rules: bool = field(
+        default=True,
+        metadata={"help": "apply the reference's rules ([asy] except AIME, ![Image], p1. lists, bold with digits)"},
+    )
+    format_rules: list[dict] = field(
+        default_factory=list, metadata={"help": "extra formatting rules: {name, regex, exempt_sources}"}
+    )
+    grade_traces: bool = field(
+        default=True,
+        metadata={"help": "grade each trace's attempt against the reference answer where no grade is given"},
+    )
+    tokenizer: str = field(
+        default="default",
+        metadata={
+            "help": "tokenizer for trace length: a model name (default = embedded SmolLM2), or 'estimate' (chars/3.6)"
+        },
+    )
     length_batch_size: int = field(default=512, metadata={"help": "texts per tokenizer batch call"})
-    domain_classifier: str = field(default="tfidf", metadata={
-        "help": "tfidf (offline), llm (OpenAI-compatible endpoint), or precomputed (use the rows' domain only)"})
-    domain_train: list[dict] = field(default_factory=list, metadata={
-        "help": "labelled examples for tfidf: {path, importer, label_field} with subjects like MATH's 'subject'"})
+    domain_classifier: str = field(
+        default="tfidf",
+        metadata={
+            "help": "tfidf (offline), llm (OpenAI-compatible endpoint), or precomputed (use the rows' domain only)"
+        },
+    )
+    domain_train: list[dict] = field(
+        default_factory=list,
+        metadata={
+            "help": "labelled examples for tfidf: {path, importer, label_field} with subjects like MATH's 'subject'"
+        },
+    )
     domain_llm_base_url: str | None = field(default=None, metadata={"help": "endpoint for domain_classifier=llm"})
     domain_llm_model: str | None = field(default=None, metadata={"help": "model name for domain_classifier=llm"})
     domain_retries: int = field(default=2, metadata={"help": "LLM retries when the last line has no valid code"})
-    attempt_models: list[str] = field(default_factory=list, metadata={
-        "help": "difficulty models: toy-solver[:N], hf:<model>, openai:<base_url>|<model>; a question any of "
-        "them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"})
+    attempt_models: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "difficulty models: toy-solver[:N], hf:<model>, openai:<base_url>|<model>; a question any of "
+            "them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"
+        },
+    )
     attempt_batch_size: int = field(default=64, metadata={"help": "questions per attempt_fn call"})
-    aime_sources: list[str] = field(default_factory=lambda: ["aime"], metadata={
-        "help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"})
+    aime_sources: list[str] = field(
+        default_factory=lambda: ["aime"],
+        metadata={"help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"},
+    )
     gpqa_sources: list[str] = field(default_factory=lambda: ["gpqa"], metadata={"help": "... counted as GPQA"})
     math_sources: list[str] = field(default_factory=lambda: ["math"], metadata={"help": "... counted as MATH"})
-    math_min_length: int = field(default=5600, metadata={
-        "help": "MATH questions are pre-selected when their correct trace is longer than this (tokens)"})
-    selector: str = field(default="s1k", metadata={"help": "s1k (pre-select + sampler), random, diverse, longest, full"})
+    math_min_length: int = field(
+        default=5600,
+        metadata={"help": "MATH questions are pre-selected when their correct trace is longer than this (tokens)"},
+    )
+    selector: str = field(
+        default="s1k", metadata={"help": "s1k (pre-select + sampler), random, diverse, longest, full"}
+    )
     total: int = field(default=1000, metadata={"help": "size of the selected set"})
-    uniform_until: int = field(default=700, metadata={
-        "help": "positions below this draw a domain uniformly; later ones by the AIME/GPQA domain distribution"})
+    uniform_until: int = field(
+        default=700,
+        metadata={
+            "help": "positions below this draw a domain uniformly; later ones by the AIME/GPQA domain distribution"
+        },
+    )
     gpqa_scale: float = field(default=0.5, metadata={"help": "GPQA's total mass relative to AIME's in phase two"})
     seed: int = field(default=42, metadata={"help": "seed of the sampler (the reference set none)"})
     progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
@@ -94,7 +141,18 @@ class CurationConfig:
             data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a curation config must be a mapping, got {type(data).__name__}")
+        for key in ("sources", "benchmarks", "domain_train"):
+            data[key] = [_relative_to(item, path.parent) for item in data.get(key) or []]
         return cls.from_dict(data)
+
+
+def _relative_to(item: Any, folder: Path) -> Any:
+    """A relative source path that does not exist from the working folder is taken relative to the config file."""
+    raw = item if isinstance(item, str) else item.get("path") if isinstance(item, dict) else None
+    if not raw or Path(raw).is_absolute() or Path(raw).exists() or not (folder / raw).exists():
+        return item
+    resolved = str(folder / raw)
+    return resolved if isinstance(item, str) else {**item, "path": resolved}
 
 
 @dataclass
@@ -168,8 +226,10 @@ def _domain_classifier(config: CurationConfig):
                 subject = json.loads(rec["metadata"]).get(label_field)
                 code = subject if domains.is_code(subject) else domains.PRIMARY_CODE.get(subject)
                 if code is None:
-                    raise ValueError(f"{item['path']}: label {subject!r} of {rec['row_id']} is neither an MSC code "
-                                     f"nor a known subject {sorted(domains.PRIMARY_CODE)}")
+                    raise ValueError(
+                        f"{item['path']}: label {subject!r} of {rec['row_id']} is neither an MSC code "
+                        f"nor a known subject {sorted(domains.PRIMARY_CODE)}"
+                    )
                 texts.append(rec["question"])
                 labels.append(code)
         return domains.TfidfDomainClassifier().fit(texts, labels)
@@ -220,8 +280,9 @@ def run_curation(
     # 2-3. decontaminate, dedup
     benchmarks = _benchmark_questions(config, out)
     stats["benchmarks"] = {k: len(v) for k, v in benchmarks.items()}
-    records = stage("decontaminate", lambda rs: decontam.decontaminate(rs, benchmarks, config.ngram,
-                                                                        config.cross_source), records)
+    records = stage(
+        "decontaminate", lambda rs: decontam.decontaminate(rs, benchmarks, config.ngram, config.cross_source), records
+    )
     records = stage("dedup", decontam.dedup_exact, records)
 
     # annotate: trace grades, lengths, domains (no drops)
@@ -240,7 +301,8 @@ def run_curation(
     # 4-5. quality
     records = stage("missing", lambda rs: quality.filter_missing(rs, config.required_features), records)
     rules = (list(quality.DEFAULT_RULES) if config.default_format_rules else []) + [
-        quality.rule_from_config(r) for r in config.format_rules]
+        quality.rule_from_config(r) for r in config.format_rules
+    ]
     records = stage("format", lambda rs: quality.filter_format(rs, rules), records)
 
     # 6. difficulty
@@ -262,11 +324,21 @@ def run_curation(
 
     def choose(rs):
         if config.selector == "s1k":
-            pre, rest = select.preselect(rs, config.aime_sources, config.gpqa_sources, config.math_sources,
-                                         config.math_min_length)
+            pre, rest = select.preselect(
+                rs, config.aime_sources, config.gpqa_sources, config.math_sources, config.math_min_length
+            )
             stats["preselected"] = len(pre)
-            chosen = select.sample(rest, config.total, config.uniform_until, config.seed, pre, config.aime_sources,
-                                   config.gpqa_sources, config.gpqa_scale, log)
+            chosen = select.sample(
+                rest,
+                config.total,
+                config.uniform_until,
+                config.seed,
+                pre,
+                config.aime_sources,
+                config.gpqa_sources,
+                config.gpqa_scale,
+                log,
+            )
         elif config.selector == "random":
             chosen = select.select_random(rs, config.total, config.seed)
         elif config.selector == "diverse":
@@ -291,8 +363,9 @@ def run_curation(
         "funnel": str(out / "funnel.json"),
         "drops": str(out / "drops.jsonl"),
     }
-    (out / "funnel.json").write_text(json.dumps({"config": asdict(config), **funnel.to_dict(), "stats": stats},
-                                                indent=2, default=str))
+    (out / "funnel.json").write_text(
+        json.dumps({"config": asdict(config), **funnel.to_dict(), "stats": stats}, indent=2, default=str)
+    )
     funnel.write_drops(out / "drops.jsonl")
     if quarantine:
         paths["quarantine"] = str(quarantine.path)

@@ -38,7 +38,9 @@ class SourceSpec:
         default="generic",
         metadata={"help": "row layout: generic, s1k, s1k-1.1, s1k-questions, math, aime, olympiadbench, gpqa, toy"},
     )
-    name: str | None = field(default=None, metadata={"help": "source_type written to each record (default per importer)"})
+    name: str | None = field(
+        default=None, metadata={"help": "source_type written to each record (default per importer)"}
+    )
     cot_type: str = field(default="math", metadata={"help": "cot_type of the records: " + ", ".join(COT_TYPES)})
     trace: str = field(default="gemini", metadata={"help": "s1k-1.1 only: which traces to use, gemini or deepseek"})
     split: str = field(default="train", metadata={"help": "split to read for a hub id or a DatasetDict folder"})
@@ -160,7 +162,10 @@ class _Row:
                     raise self.fail(name, "a non-empty string, got an empty one")
                 return value
         if required:
-            raise self.fail(names[0], "present (missing from the row" + (f"; also tried {list(names[1:])}" if names[1:] else "") + ")")
+            raise self.fail(
+                names[0],
+                "present (missing from the row" + (f"; also tried {list(names[1:])}" if names[1:] else "") + ")",
+            )
         return None
 
 
@@ -222,7 +227,8 @@ def import_generic(r: _Row, spec: SourceSpec) -> dict:
     solution = r.text("solution", "answer_text", "Solution", required=False)
     answer = r.row.get("answer")
     answer = None if answer is None else str(answer)
-    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, spec.name or "generic", r.row)
+    source = spec.name or r.text("source_type", required=False) or "generic"
+    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, source, r.row)
     rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories") or _trace_list(r, "thinking")
     rec["attempt"] = r.text("attempt", required=False)
     rec.update(answer=answer, answer_kind=r.row.get("answer_kind") or _answer_kind(answer))
@@ -244,8 +250,13 @@ def _domain(r: _Row) -> str | None:
 def import_s1k(r: _Row, spec: SourceSpec) -> dict:
     """s1K (simplescaling/s1K): one trace column ``thinking_trajectories`` and ``attempt``."""
     question = r.text("question")
-    rec = _record(question, r.text("solution", required=False), r.row.get("cot_type") or spec.cot_type,
-                  spec.name or r.text("source_type", required=False) or "s1K", r.row)
+    rec = _record(
+        question,
+        r.text("solution", required=False),
+        r.row.get("cot_type") or spec.cot_type,
+        spec.name or r.text("source_type", required=False) or "s1K",
+        r.row,
+    )
     rec["metadata"] = r.row.get("metadata") if isinstance(r.row.get("metadata"), str) else _metadata(r.row)
     rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories")
     rec["attempt"] = r.text("attempt", required=False)
@@ -266,8 +277,13 @@ def import_s1k_11(r: _Row, spec: SourceSpec) -> dict:
 
 def import_s1k_questions(r: _Row, spec: SourceSpec) -> dict:
     """The shared ``s1k_questions.json``: id, problem, solution (thinking, source, subject may be empty)."""
-    rec = _record(r.text("problem"), r.text("solution", required=False), spec.cot_type,
-                  spec.name or r.row.get("source") or "s1K", r.row)
+    rec = _record(
+        r.text("problem"),
+        r.text("solution", required=False),
+        spec.cot_type,
+        spec.name or r.row.get("source") or "s1K",
+        r.row,
+    )
     rec["thinking_trajectories"] = _trace_list(r, "thinking")
     return rec
 
@@ -276,8 +292,15 @@ def import_math(r: _Row, spec: SourceSpec) -> dict:
     """MATH / MATH500: problem, solution (with a boxed answer), optional answer, subject/type, level."""
     answer = r.row.get("answer")
     answer = None if answer is None else str(answer)
-    return _record(r.text("problem"), r.text("solution"), "math", spec.name or "MATH", r.row,
-                   answer=answer, answer_kind=_answer_kind(answer) if answer is not None else None)
+    return _record(
+        r.text("problem"),
+        r.text("solution"),
+        "math",
+        spec.name or "MATH",
+        r.row,
+        answer=answer,
+        answer_kind=_answer_kind(answer) if answer is not None else None,
+    )
 
 
 def import_aime(r: _Row, spec: SourceSpec) -> dict:
@@ -290,8 +313,9 @@ def import_aime(r: _Row, spec: SourceSpec) -> dict:
         raise r.fail("answer", f"an integer answer 0-999, got {answer!r}")
     question = r.text("problem", "question", "Question")
     solution = r.text("solution", "Solution", required=False)
-    return _record(question, solution, "math", spec.name or "AIME", r.row, answer=str(int(answer)),
-                   answer_kind="integer")
+    return _record(
+        question, solution, "math", spec.name or "AIME", r.row, answer=str(int(answer)), answer_kind="integer"
+    )
 
 
 def import_olympiadbench(r: _Row, spec: SourceSpec) -> dict:
@@ -308,8 +332,9 @@ def import_olympiadbench(r: _Row, spec: SourceSpec) -> dict:
     final = r.row.get("final_answer")
     if isinstance(final, list):
         final = ", ".join(str(a).strip("$") for a in final) if final else None
-    return _record(question, sol, "math", spec.name or "OlympiadBench", r.row, answer=final,
-                   answer_kind=_answer_kind(final))
+    return _record(
+        question, sol, "math", spec.name or "OlympiadBench", r.row, answer=final, answer_kind=_answer_kind(final)
+    )
 
 
 GPQA_LETTERS = "ABCD"
@@ -375,8 +400,14 @@ class Quarantine:
             self.path.write_text("")
 
     def add(self, err: SchemaError, row: Any, row_id: str) -> None:
-        item = {"row_id": row_id, "file": err.file, "location": err.location, "field": err.field,
-                "reason": err.expected, "row": row if isinstance(row, dict) else repr(row)}
+        item = {
+            "row_id": row_id,
+            "file": err.file,
+            "location": err.location,
+            "field": err.field,
+            "reason": err.expected,
+            "row": row if isinstance(row, dict) else repr(row),
+        }
         self.items.append(item)
         if self.path:
             with open(self.path, "a", encoding="utf-8") as fh:

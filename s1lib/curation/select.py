@@ -118,14 +118,14 @@ def sample(
 
 
 def select_random(records: list[dict], n: int = 1000, seed: int = 42) -> list[dict]:
-    """"1K random": a uniform sample without replacement."""
+    """ "1K random": a uniform sample without replacement."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(records), size=min(n, len(records)), replace=False)
     return [records[i] for i in sorted(idx)]
 
 
 def select_diverse(records: list[dict], n: int = 1000, seed: int = 42) -> list[dict]:
-    """"1K diverse only": a uniform domain each draw, a uniform question inside it (no length preference)."""
+    """ "1K diverse only": a uniform domain each draw, a uniform question inside it (no length preference)."""
     rng = np.random.default_rng(seed)
     pools: dict[str, list[dict]] = {}
     for rec in records:
@@ -140,7 +140,7 @@ def select_diverse(records: list[dict], n: int = 1000, seed: int = 42) -> list[d
 
 
 def select_longest(records: list[dict], n: int = 1000) -> list[dict]:
-    """"1K longest": the ``n`` questions with the longest traces."""
+    """ "1K longest": the ``n`` questions with the longest traces."""
     return sorted(records, key=lambda r: -(r.get("trace_length") or 0))[:n]
 
 

@@ -123,9 +123,7 @@ def _result(inst: dict, value: str) -> str:
     return _RESULT[inst["family"]].format(v=value, t=inst.get("target", ""), p=parity)
 
 
-def make_trace(
-    inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.Generator
-) -> tuple[str, str, bool]:
+def make_trace(inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.Generator) -> tuple[str, str, bool]:
     """``(thinking, final answer, first pass wrong)``: a slip is repaired only when a "Wait" re-check follows.
 
     A slip in ``max`` can heal itself (a later larger digit); the third value says whether the first pass was wrong.
@@ -167,8 +165,16 @@ def toy_benchmark(n: int = 100, seed: int = 1234, lo: int = 3, hi: int = 12) -> 
         if q in seen:
             continue
         seen.add(q)
-        out.append({"id": f"toy-{len(out)}", "question": q, "answer": inst["answer"], "kind": _kind(inst),
-                    "family": fam, "n_items": len(inst["items"])})
+        out.append(
+            {
+                "id": f"toy-{len(out)}",
+                "question": q,
+                "answer": inst["answer"],
+                "kind": _kind(inst),
+                "family": fam,
+                "n_items": len(inst["items"]),
+            }
+        )
     return out
 
 
@@ -198,14 +204,25 @@ def _row(inst: dict, rng: np.random.Generator, p_wait: float, p_slip: float, p_u
         "answer": inst["answer"],
         "answer_kind": _kind(inst),
         "domain": DOMAIN[inst["family"]],
-        "metadata": {"family": inst["family"], "n_items": len(inst["items"]), "noise": None,
-                     "wait": rechecked, "slip": first_wrong, "slip_caught": first_wrong and rechecked},
+        "metadata": {
+            "family": inst["family"],
+            "n_items": len(inst["items"]),
+            "noise": None,
+            "wait": rechecked,
+            "slip": first_wrong,
+            "slip_caught": first_wrong and rechecked,
+        },
     }
 
 
 NOISE_FRACTIONS = {
-    "no_trace": 0.03, "no_grade": 0.02, "no_solution": 0.02, "no_domain": 0.02,
-    "format": 0.05, "duplicate": 0.03, "benchmark_copy": 0.03,
+    "no_trace": 0.03,
+    "no_grade": 0.02,
+    "no_solution": 0.02,
+    "no_domain": 0.02,
+    "format": 0.05,
+    "duplicate": 0.03,
+    "benchmark_copy": 0.03,
 }
 FORMAT_NOISE = (
     lambda q: "[asy]draw((0,0)--(1,1));[/asy] " + q,
@@ -216,8 +233,15 @@ FORMAT_NOISE = (
 
 
 def toy_pool(
-    n: int = 600, seed: int = 0, benchmark: list[dict] | None = None, p_wait: float = 0.35, p_slip: float = 0.15,
-    p_uncaught: float = 0.3, lo: int = 3, hi: int = 12, noise: dict[str, float] | None = None,
+    n: int = 600,
+    seed: int = 0,
+    benchmark: list[dict] | None = None,
+    p_wait: float = 0.35,
+    p_slip: float = 0.15,
+    p_uncaught: float = 0.3,
+    lo: int = 3,
+    hi: int = 12,
+    noise: dict[str, float] | None = None,
 ) -> list[dict]:
     """``n`` pool rows in the common schema (traces, attempts, answers, domains), noise included, seeded.
 
@@ -228,7 +252,7 @@ def toy_pool(
     rng = np.random.default_rng([seed, 11])
     index = NgramIndex(8)
     index.add_many([b["question"] for b in benchmark], "benchmark")
-    counts = {k: int(round(v * n)) for k, v in fractions.items()}
+    counts = {k: round(v * n) for k, v in fractions.items()}
     n_clean = n - counts.get("duplicate", 0) - counts.get("benchmark_copy", 0)
     rows: list[dict] = []
     seen: set[str] = set()
@@ -311,8 +335,7 @@ def parse_question(question: str) -> dict | None:
         if head == "Largest of":
             return {"family": "max", "items": items, "answer": str(max(int(x) for x in items))}
         if head == "Sum parity, A=even B=odd":
-            return {"family": "parity", "items": items,
-                    "answer": "A" if sum(int(x) for x in items) % 2 == 0 else "B"}
+            return {"family": "parity", "items": items, "answer": "A" if sum(int(x) for x in items) % 2 == 0 else "B"}
         if head.startswith("Count ") and len(head.split()) == 3:
             target = head.split()[1]
             return {"family": "count", "items": items, "target": target, "answer": str(items.count(target))}

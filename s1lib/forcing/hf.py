@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from s1lib.format import build_prompt
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
+from s1lib.format import build_prompt
 
 StepCallback = Callable[[int, Step, ForcingState], None]
 
@@ -104,6 +104,8 @@ class ForcingLogitsProcessor:
                 continue
             row_scores, row_greedy, chooser = scores[row], greedy[row], self.choosers[row]
             step = state.next_token(lambda banned, s=row_scores, g=row_greedy, c=chooser: c(s, banned, g))
+            if row_greedy is not None:
+                state.model_choices.append(row_greedy)  # lets a sweep replay this row for other policies
             chosen.append(step.token_id)
             if self.on_step is not None:
                 self.on_step(row, step, state)
@@ -143,8 +145,9 @@ class HFEngine:
         return cls(model, tokenizer)
 
     # -- prompts ---------------------------------------------------------------------------------------------
-    def prompt_for(self, question: str, policy: BudgetPolicy | None = None, system: str | None = None,
-                   suffix: str = "") -> str:
+    def prompt_for(
+        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
+    ) -> str:
         """The s1 generation prompt for a question under this tokenizer's chat template."""
         delimiters = (policy or BudgetPolicy()).delimiters
         return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
@@ -171,12 +174,20 @@ class HFEngine:
         on_step: StepCallback | None = None,
         extra_processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
         progress: bool = False,
+        seeds: Sequence[int] | None = None,
     ) -> list[Trace]:
-        """Generate one Trace per prompt (strings are tokenized as is: build them with :meth:`prompt_for`)."""
+        """Generate one Trace per prompt (strings are tokenized as is: build them with :meth:`prompt_for`).
+
+        ``seeds`` (one per prompt) overrides the sampling seed of each row (default ``sampling.seed + index``), so
+        repeated prompts can be sampled with distinct, reproducible seeds whatever the batch holds.
+        """
         policy = policy or BudgetPolicy()
         sampling = sampling or SamplingConfig()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
+        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
         encoded = self.encode_prompts(prompts)
         compiled = self.compile(policy)
         if self.context_length:
@@ -191,13 +202,19 @@ class HFEngine:
 
             iterator = tqdm(batches, desc="generate", unit="batch")
         for batch in iterator:
+
             def batch_on_step(row: int, step: Step, state: ForcingState, batch: list[int] = batch) -> None:
                 if on_step is not None:
                     on_step(batch[row], step, state)
 
             batch_traces = self._generate_batch(
-                [encoded[i] for i in batch], compiled, sampling, [sampling.seed + i for i in batch],
-                batch_on_step, extra_processors, None,
+                [encoded[i] for i in batch],
+                compiled,
+                sampling,
+                [row_seeds[i] for i in batch],
+                batch_on_step,
+                extra_processors,
+                None,
             )
             for index, trace in zip(batch, batch_traces):
                 trace.prompt = prompts[index] if isinstance(prompts[index], str) else None
@@ -208,8 +225,10 @@ class HFEngine:
         bound = compiled.max_new_tokens()
         room = (self.context_length - longest_prompt) if self.context_length else None
         if bound is None and room is None:
-            raise ValueError("The policy is unbounded and the model has no max_position_embeddings: "
-                             "set max_thinking_tokens and max_answer_tokens")
+            raise ValueError(
+                "The policy is unbounded and the model has no max_position_embeddings: "
+                "set max_thinking_tokens and max_answer_tokens"
+            )
         if bound is None:
             return room  # type: ignore[return-value]
         return bound if room is None else min(bound, room)
@@ -284,11 +303,22 @@ class HFEngine:
         def on_step(row: int, step: Step, state: ForcingState) -> None:
             text = detok.push(step.token_id) if not (state.done and step.token_id in compiled.eos_token_ids) else ""
             kind = "forced" if step.forced else "token"
-            events.put(Event(kind, row, text, step.token_id, step.phase.value, step.insertion,
-                             state.thinking_tokens, state.answer_tokens))
+            events.put(
+                Event(
+                    kind,
+                    row,
+                    text,
+                    step.token_id,
+                    step.phase.value,
+                    step.insertion,
+                    state.thinking_tokens,
+                    state.answer_tokens,
+                )
+            )
             if step.phase_changed:
-                events.put(Event("phase", row, "", None, step.phase.value, None,
-                                 state.thinking_tokens, state.answer_tokens))
+                events.put(
+                    Event("phase", row, "", None, step.phase.value, None, state.thinking_tokens, state.answer_tokens)
+                )
 
         def worker() -> None:
             try:

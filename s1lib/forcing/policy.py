@@ -35,8 +35,10 @@ class BudgetPolicy:
 
     max_thinking_tokens: int | None = field(
         default=None,
-        metadata={"help": "Cap on thinking tokens (counted across all Wait rounds). At the cap the end-of-thinking "
-                  "delimiter and the answer prefix are forced. None = no cap (bounded by the context)."},
+        metadata={
+            "help": "Cap on thinking tokens (counted across all Wait rounds). At the cap the end-of-thinking "
+            "delimiter and the answer prefix are forced. None = no cap (bounded by the context)."
+        },
     )
     min_thinking_tokens: int = field(
         default=0,
@@ -44,13 +46,17 @@ class BudgetPolicy:
     )
     num_ignore: int = field(
         default=0,
-        metadata={"help": "Suppress the end of thinking this many times, appending the ignore string each time "
-                  "(the paper's extrapolation: 1, 2, 4, 6)."},
+        metadata={
+            "help": "Suppress the end of thinking this many times, appending the ignore string each time "
+            "(the paper's extrapolation: 1, 2, 4, 6)."
+        },
     )
     ignore_strings: str | list[str] | None = field(
         default="Wait",
-        metadata={"help": "String appended when an end is suppressed; a list is cycled through (e.g. Wait, Hmm, "
-                  "Alternatively); None or '' suppresses without appending anything."},
+        metadata={
+            "help": "String appended when an end is suppressed; a list is cycled through (e.g. Wait, Hmm, "
+            "Alternatively); None or '' suppresses without appending anything."
+        },
     )
     max_answer_tokens: int | None = field(
         default=None,
@@ -62,8 +68,10 @@ class BudgetPolicy:
     )
     delimiters: str | Delimiters | tuple[str, str] = field(
         default="s1",
-        metadata={"help": "Thinking delimiters: preset 's1' (<|im_start|>think / <|im_start|>answer), "
-                  "'think-tags' (<think> / </think>), or a (start, end) pair."},
+        metadata={
+            "help": "Thinking delimiters: preset 's1' (<|im_start|>think / <|im_start|>answer), "
+            "'think-tags' (<think> / </think>), or a (start, end) pair."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -92,14 +100,20 @@ class BudgetPolicy:
                 f"max_thinking_tokens ({self.max_thinking_tokens})"
             )
         if not isinstance(self.ignore_strings, (str, list, tuple, type(None))):
-            raise ValueError(f"BudgetPolicy.ignore_strings must be a string, a list of strings or None, "
-                             f"got {type(self.ignore_strings).__name__}")
+            raise ValueError(
+                f"BudgetPolicy.ignore_strings must be a string, a list of strings or None, "
+                f"got {type(self.ignore_strings).__name__}"
+            )
         if isinstance(self.ignore_strings, (list, tuple)):
             if self.num_ignore > 0 and not self.ignore_strings:
-                raise ValueError("BudgetPolicy.ignore_strings is an empty list but num_ignore > 0; "
-                                 "use None to suppress without a string")
+                raise ValueError(
+                    "BudgetPolicy.ignore_strings is an empty list but num_ignore > 0; "
+                    "use None to suppress without a string"
+                )
             if not all(isinstance(s, str) and s for s in self.ignore_strings):
-                raise ValueError(f"BudgetPolicy.ignore_strings must hold non-empty strings, got {self.ignore_strings!r}")
+                raise ValueError(
+                    f"BudgetPolicy.ignore_strings must hold non-empty strings, got {self.ignore_strings!r}"
+                )
         get_delimiters(self.delimiters)
         if context_length is not None:
             if self.max_thinking_tokens is not None and prompt_length + self.max_thinking_tokens >= context_length:
@@ -232,6 +246,7 @@ class ForcingState:
         self.policy = compiled.policy
         self.phase = Phase.THINKING
         self.generated: list[int] = []
+        self.model_choices: list[int] = []  # the model's greedy choice at each position (filled by backends)
         self.thinking_tokens = 0
         self.answer_tokens = 0
         self.num_suppressed = 0

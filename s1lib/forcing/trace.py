@@ -15,8 +15,12 @@ class SamplingConfig:
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; the paper uses greedy decoding."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (sampling only)."})
     top_k: int = field(default=0, metadata={"help": "Keep the k most likely tokens; 0 = off (sampling only)."})
-    seed: int = field(default=0, metadata={"help": "Row i of a call samples with seed + i, so results do not "
-                                           "depend on how prompts are batched."})
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "Row i of a call samples with seed + i, so results do not depend on how prompts are batched."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -61,7 +65,11 @@ class Trace:
     ) -> Trace:
         generated = list(state.generated)
         eos = state.compiled.eos_token_ids
-        body = generated[:-1] if generated and generated[-1] in eos and state.finish_reason in ("stop", "length") else generated
+        body = (
+            generated[:-1]
+            if generated and generated[-1] in eos and state.finish_reason in ("stop", "length")
+            else generated
+        )
         end = state.thinking_end_position
         thinking_ids = body if end is None else body[:end]
         answer_ids = [] if state.answer_start_position is None else body[state.answer_start_position :]

@@ -13,6 +13,7 @@ import statistics
 import time
 from typing import Any
 
+from s1lib.train.attention import register_varlen_sdpa
 from s1lib.train.batching import collate, model_inputs, real_tokens
 from s1lib.train.data import Fields, build_examples, choose_pad_token, toy_records
 
@@ -42,7 +43,8 @@ def run_bench(
     tokenizer.pad_token = choose_pad_token(tokenizer)[0]
     records = toy_records(batch_size * batches, seed=seed, long_tail=True)
     examples, report = build_examples(records, tokenizer, Fields(), block_size=block_size, origin="bench")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+    # Padded batches take the plain sdpa path inside this attention; packed ones its per-example path.
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=register_varlen_sdpa())
     model.train()
     model.config.use_cache = False
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, betas=(0.9, 0.95), weight_decay=1e-4)
@@ -50,7 +52,7 @@ def run_bench(
     def step(batch: dict[str, Any]) -> tuple[float, float]:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**model_inputs(batch)).loss
+            loss = model(**model_inputs(batch, varlen=True)).loss
         loss.backward()
         return time.perf_counter() - start, float(loss)
 

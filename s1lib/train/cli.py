@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 from typing import Any
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, FileNotFoundError) as exc:
         print(f"s1 train: {exc}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # one report per run, from the main process
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -77,6 +77,7 @@ class JsonLogCallback(TrainerCallback):
             "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / seconds, 2),
             "elapsed": round(now - self._start, 3),
+            "processes": args.world_size,  # token counts and rates are those of the main process
         }
         self.rows.append(row)
         if state.is_world_process_zero:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.train.attention import VARLEN_SDPA
 from s1lib.train.config import TrainConfig
 from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
 from s1lib.train.runlog import LOG_NAME, JsonLogCallback, TokenCounter, loss_figure
@@ -95,13 +96,23 @@ def _load_model(config: TrainConfig, path: str, tokenizer: Any, resize: bool) ->
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": "auto" if config.model_dtype == "auto" else getattr(torch, config.model_dtype)}
-    if config.attn_implementation:
-        kwargs["attn_implementation"] = config.attn_implementation
+    attn = training_attention(config)
+    if attn:
+        kwargs["attn_implementation"] = attn
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if resize:
         model.resize_token_embeddings(len(tokenizer))
     model.config.use_cache = False
     return model
+
+
+def training_attention(config: TrainConfig) -> str | None:
+    """Padding-free batches on sdpa use the per-example sdpa (see attention.py); flash attention has its own varlen."""
+    if config.padding_free and config.attn_implementation in (None, "sdpa"):
+        from s1lib.train.attention import register_varlen_sdpa
+
+        return register_varlen_sdpa()
+    return config.attn_implementation
 
 
 def peft_config(config: TrainConfig) -> Any:
@@ -249,6 +260,8 @@ def save_trained(trainer: Any, tokenizer: Any, config: TrainConfig) -> str | Non
     out = Path(config.output_dir)
     model = trainer.model
     model.config.use_cache = True
+    if model.config._attn_implementation == VARLEN_SDPA:
+        model.set_attn_implementation("sdpa")  # the saved model must load without s1lib's registration
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if not config.lora:

@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`. Both set everything up first (env/setup.sh is idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+S1 := $(VENV)/bin/s1
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast lint bench lab marimo clean
+
+$(STAMP): pyproject.toml env/setup.sh
+	bash env/setup.sh
+
+setup: $(STAMP)
+
+demo: setup
+	$(S1) demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not vllm and not browser"
+
+lint: setup
+	$(VENV)/bin/ruff check s1lib tests
+	$(VENV)/bin/ruff format --check s1lib tests
+
+bench: setup
+	$(S1) bench forcing
+	$(S1) bench sweep
+	$(S1) bench curate
+	$(S1) bench train
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
+
+marimo: setup
+	$(VENV)/bin/marimo edit --host 127.0.0.1 notebooks/marimo
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs outputs

@@ -1,0 +1,101 @@
+"""``s1 demo``: the main job. For now, a budget-forcing showcase on the embedded model.
+
+A few questions at several thinking budgets and Wait counts, each trace printed with its forced insertions
+marked: ``⟦WAIT⟧`` where an end of thinking was suppressed, ``⟦END⟧`` where the delimiter was forced, and
+``⟦FINAL ANSWER⟧`` where the cap forced the answer prefix. The untrained SmolLM2-135M cannot reason; the point is
+the mechanics: budgets are exact, Waits appear where the model tried to stop, and every trace gets an answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from s1lib.forcing import BudgetPolicy, Trace
+
+DEMO_QUESTIONS = [
+    "How many r are in the word raspberry?",
+    "What is 17 + 25?",
+    "Is 51 a prime number?",
+]
+
+DEMO_POLICIES = [
+    BudgetPolicy(max_thinking_tokens=16, max_answer_tokens=24),
+    BudgetPolicy(max_thinking_tokens=64, max_answer_tokens=24),
+    BudgetPolicy(max_thinking_tokens=64, num_ignore=2, max_answer_tokens=24),
+    BudgetPolicy(max_thinking_tokens=96, min_thinking_tokens=48, ignore_strings=["Wait", "Hmm"], max_answer_tokens=24),
+]
+
+_MARK = {"wait": "⟦WAIT⟧", "end": "⟦END⟧", "final_answer": "⟦FINAL ANSWER⟧"}
+_COLOR = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m"}
+
+
+def render_marked(trace: Trace, tokenizer: Any, color: bool = False) -> str:
+    """The generated text with a visible marker before every forced insertion."""
+    by_position: dict[int, list[str]] = {}
+    for insertion in trace.forced:
+        by_position.setdefault(insertion.position, []).append(insertion.kind)
+    pieces: list[str] = []
+    ids = trace.generated_ids
+    cursor = 0
+    for position in sorted(by_position):
+        pieces.append(tokenizer.decode(ids[cursor:position]))
+        for kind in by_position[position]:
+            mark = _MARK.get(kind, kind)
+            pieces.append(f"{_COLOR[kind]}{mark}\033[0m" if color and kind in _COLOR else mark)
+        cursor = position
+    pieces.append(tokenizer.decode(ids[cursor:], skip_special_tokens=False))
+    return "".join(pieces).replace("<|im_end|>", "")
+
+
+def run_showcase(
+    model: str = "default",
+    questions: list[str] | None = None,
+    policies: list[BudgetPolicy] | None = None,
+    color: bool = False,
+) -> list[dict[str, Any]]:
+    from s1lib.forcing.hf import HFEngine
+
+    engine = HFEngine.from_name(model)
+    questions = questions or DEMO_QUESTIONS
+    rows: list[dict[str, Any]] = []
+    for policy in policies or DEMO_POLICIES:
+        start = time.perf_counter()
+        prompts = [engine.prompt_for(q, policy) for q in questions]
+        traces = engine.generate(prompts, policy, batch_size=len(prompts))
+        elapsed = time.perf_counter() - start
+        print(f"\n=== {policy.label()}  ({elapsed:.1f}s for {len(prompts)} questions in one batch)")
+        for question, trace in zip(questions, traces):
+            print(f"--- Q: {question}")
+            print(render_marked(trace, engine.tokenizer, color).strip())
+            print(
+                f"    [thinking {trace.thinking_tokens} tokens, {trace.num_waits} wait(s), "
+                f"thinking ended by {trace.thinking_end_reason}, answer {trace.answer_tokens} tokens, "
+                f"finish {trace.finish_reason}]"
+            )
+            rows.append({"question": question, "setting": policy.label(), **trace.to_dict()})
+    return rows
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    print("s1 demo: budget forcing on the embedded SmolLM2-135M-Instruct (CPU)")
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    rows = run_showcase(args.model, color=color)
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        path = os.path.join(args.output, "showcase.json")
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=1)
+        print(f"\nTraces written to {path}")
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    demo = subparsers.add_parser("demo", help="the main job: the budget-forcing showcase on the embedded model")
+    demo.add_argument("--model", default="default")
+    demo.add_argument("--output", default="runs/demo", help="folder for the traces (JSON)")
+    demo.set_defaults(func=_cmd_demo)

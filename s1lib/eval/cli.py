@@ -1,0 +1,238 @@
+"""The evaluation subcommands: ``s1 grade``, ``s1 benchmarks``, ``s1 eval`` (one policy) and ``s1 sweep GRID``.
+
+``eval`` and ``sweep`` write ``samples.jsonl``, ``results.json`` and HTML figures (scaling curve, Control /
+Scaling / Performance table, thinking-length histograms, forced insertions) into ``--output``; rerunning the same
+command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from s1lib.eval.benchmarks import BENCHMARKS, load_benchmark
+from s1lib.eval.grading import Grade, GradingConfig, MathVerifier, grade
+from s1lib.eval.metrics import accuracy
+
+
+def _read_completions(path: Path) -> list[tuple[str, str, str]]:
+    """``(location, problem id, completion)`` from a jsonl with ``id`` (or ``problem_id``) and ``completion``."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
+            pid = row.get("id", row.get("problem_id"))
+            if pid is None or not isinstance(row.get("completion"), str):
+                raise ValueError(f"{where}: expected fields 'id' (or 'problem_id') and 'completion' (text)")
+            rows.append((where, str(pid), row["completion"]))
+    return rows
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    problems = {p.id: p for p in load_benchmark(args.benchmark, args.data, seed=args.seed)}
+    judge = None
+    if args.judge:
+        from s1lib.eval.judge import JudgeConfig, LLMJudge
+
+        judge = LLMJudge(JudgeConfig(base_url=args.judge_base_url, model=args.judge_model))
+    verifier = MathVerifier(GradingConfig(timeout=args.timeout))
+    grades: list[Grade] = []
+    try:
+        for where, pid, completion in _read_completions(Path(args.completions)):
+            if pid not in problems:
+                raise ValueError(f"{where}: problem id {pid!r} is not in benchmark {args.benchmark!r}")
+            grades.append(grade(problems[pid], completion, args.delimiters, verifier, judge))
+    finally:
+        verifier.close()
+    if not grades:
+        raise ValueError(f"{args.completions}: no completions")
+    summary = {
+        "benchmark": args.benchmark,
+        "n": len(grades),
+        "accuracy": accuracy([g.correct for g in grades]),
+        "status": dict(Counter(g.status for g in grades)),
+    }
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in grades))
+        summary["graded"] = str(out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_benchmarks(args: argparse.Namespace) -> int:
+    if args.data is None:
+        for spec in BENCHMARKS.values():
+            print(f"{spec.name:15} {spec.kind:8} {spec.hub_id:32} {spec.description}")
+        return 0
+    for name in BENCHMARKS:
+        try:
+            problems = load_benchmark(name, args.data)
+        except FileNotFoundError:
+            continue
+        print(f"{name:15} {len(problems):5d} problems ({problems[0].kind})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# eval / sweep
+
+
+def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
+    """The run's figures as standalone HTML: scaling curve, metrics table, thinking lengths, forced insertions."""
+    from s1lib import viz
+
+    folder = Path(folder)
+    settings = list(results.get("settings", []))
+    methods = list(results.get("methods", []))
+    points = {m["method"]: [tuple(p) for p in m["points"]] for m in methods}
+    labels = {m["method"]: list(m["settings"]) for m in methods}
+    nan = float("nan")
+    rows = [
+        {
+            "method": m["method"],
+            "control": nan if m.get("control") is None else m["control"],
+            # metrics_table shows scaling ×100: pass the per-doubling slope, so the table reads in points/doubling.
+            "scaling": nan if m.get("scaling_log2_pp") is None else m["scaling_log2_pp"] / 100,
+            "performance": m["performance"],
+        }
+        for m in methods
+    ]
+    lengths: dict[str, list[float]] = {}
+    for r in records:
+        lengths.setdefault(str(r["setting"]), []).append(float(r.get("thinking_tokens") or 0))
+    forced = {s["setting"]: s.get("forced_counts") or {} for s in settings}
+    figures = {
+        "scaling_curve.html": viz.scaling_curve(points, labels_by_method=labels),
+        "metrics_table.html": viz.metrics_table(rows, title="Control / Scaling (points per doubling) / Performance"),
+        "thinking_lengths.html": viz.thinking_length_histogram(lengths),
+        "forced_insertions.html": viz.forced_insertion_counts(forced),
+    }
+    return [viz.save_figure(fig, folder / name) for name, fig in figures.items()]
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_results(results: Mapping[str, Any]) -> None:
+    """A plain-text table of settings and methods."""
+    print(f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'ctrl%':>6}")
+    for s in results.get("settings", []):
+        ci = f"{_fmt(s['ci_low'] and 100 * s['ci_low'], '.0f')}-{_fmt(s['ci_high'] and 100 * s['ci_high'], '.0f')}"
+        control = None if s.get("control") is None else 100 * s["control"]
+        print(
+            f"{s['setting'][:28]:28} {str(s['method'])[:26]:26} {s['n']:4d} {100 * s['accuracy']:6.1f} "
+            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {_fmt(control, '6.0f'):>6}"
+        )
+    print()
+    print(f"{'method':28} {'control%':>9} {'scaling pp/doubling':>20} {'pp/1k tokens':>13} {'performance%':>13}")
+    for m in results.get("methods", []):
+        control = None if m.get("control") is None else 100 * m["control"]
+        print(
+            f"{m['method'][:28]:28} {_fmt(control, '9.0f'):>9} {_fmt(m.get('scaling_log2_pp'), '20.2f'):>20} "
+            f"{_fmt(m.get('scaling_per_1k_pp'), '13.2f'):>13} {100 * m['performance']:13.1f}"
+        )
+
+
+def _finish(run: Any, as_json: bool) -> int:
+    from s1lib.eval.store import ResultsStore
+
+    records = ResultsStore(run.output_dir).records
+    wanted = {s["setting"] for s in run.results["settings"]}
+    paths = write_figures(run.results, [r for r in records if r["setting"] in wanted], run.output_dir)
+    if as_json:
+        print(json.dumps({**run.results, "figures": [str(p) for p in paths]}, indent=2))
+    else:
+        print_results(run.results)
+        print(f"\nresults: {run.output_dir / 'results.json'}; figures: {', '.join(p.name for p in paths)}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from s1lib.cli import _policy_from_args
+    from s1lib.eval.sweep import SweepConfig, run_sweep
+
+    policy = _policy_from_args(args).to_dict()
+    delimiters = policy.pop("delimiters")
+    if isinstance(delimiters, list):
+        policy["delimiters"] = tuple(delimiters)
+        delimiters = "s1"
+    config = SweepConfig(
+        benchmark=args.benchmark, data=args.data, model=args.model, backend=args.backend, caps=[], policies=[policy],
+        delimiters=delimiters, temperature=args.temperature, top_p=args.top_p, seed=args.seed, samples=args.samples,
+        limit=args.limit, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
+        output_dir=args.output or f"runs/eval-{args.benchmark}", max_answer_tokens=args.max_answer_tokens,
+    )  # fmt: skip
+    return _finish(run_sweep(config, progress=not args.no_progress), args.json)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from s1lib.eval.sweep import SweepConfig, run_sweep
+
+    config = SweepConfig.from_file(args.grid)
+    changes = {"limit": args.limit, "output_dir": args.output, "batch_size": args.batch_size, "data": args.data}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if args.no_share_prefix:
+        changes["share_prefix"] = False
+    if changes:
+        config = SweepConfig.from_dict({**config.to_dict(), **changes}, args.grid)
+    return _finish(run_sweep(config, progress=not args.no_progress), args.json)
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
+    p.add_argument("--output", default=None, help="output folder (samples.jsonl, results.json, figures); resumes")
+    p.add_argument("--json", action="store_true", help="print the aggregated results as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``grade``, ``benchmarks``, ``eval`` and ``sweep`` to the ``s1`` command."""
+    p = subparsers.add_parser("grade", help="Grade a jsonl of completions ({id, completion}) against a benchmark")
+    p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
+    p.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
+    p.add_argument("--completions", required=True, help="jsonl with 'id' and 'completion' per line")
+    p.add_argument("--out", default=None, help="write one graded row per completion here (jsonl)")
+    p.add_argument("--delimiters", default=None, help="delimiter preset (default: any of s1 / think-tags)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per math-verify comparison")
+    p.add_argument("--seed", type=int, default=0, help="GPQA option permutation seed")
+    p.add_argument("--judge", action="store_true", help="ask an LLM judge when the rules say wrong (needs a key)")
+    p.add_argument("--judge-model", default="gpt-4o-mini")
+    p.add_argument("--judge-base-url", default="https://api.openai.com/v1")
+    p.set_defaults(func=_cmd_grade)
+
+    b = subparsers.add_parser("benchmarks", help="List known benchmarks, or count the problems in a data folder")
+    b.add_argument("--data", default=None, help="folder holding aime24.jsonl, math500.jsonl, ...")
+    b.set_defaults(func=_cmd_benchmarks)
+
+    from s1lib.cli import add_policy_arguments
+
+    e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
+    e.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    e.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
+    add_policy_arguments(e)
+    e.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    e.add_argument("--samples", type=int, default=1, help="samples per problem (needs --temperature > 0)")
+    e.add_argument("--batch-size", type=int, default=8)
+    _add_run_arguments(e)
+    e.set_defaults(func=_cmd_eval)
+
+    s = subparsers.add_parser("sweep", help="Run a grid of budgets / Waits / baselines from a YAML or JSON file")
+    s.add_argument("grid", help="SweepConfig file (see env/sweeps/)")
+    s.add_argument("--data", default=None, help="override the grid's benchmark data path")
+    s.add_argument("--batch-size", type=int, default=None, help="override the grid's batch size")
+    s.add_argument("--no-share-prefix", action="store_true", help="run every setting independently")
+    _add_run_arguments(s)
+    s.set_defaults(func=_cmd_sweep)

@@ -1,0 +1,88 @@
+"""The results store: append-only, resumable, tolerant of a torn last line, strict about everything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from s1lib.eval.store import ResultsStore, summarize
+
+
+def _record(setting, pid, sample=0, status="correct", thinking=10, budget=(0, 16), method="budget forcing", **kw):
+    return {"setting": setting, "method": method, "problem_id": pid, "sample": sample, "status": status,
+            "thinking_tokens": thinking, "answer_tokens": 2, "budget": list(budget) if budget else None,
+            "forced_counts": {"end": 1}, **kw}  # fmt: skip
+
+
+def test_append_skips_finished_keys_and_resumes(tmp_path):
+    store = ResultsStore(tmp_path, {"model": "m"})
+    assert store.append([_record("a", "1"), _record("a", "2")]) == 2
+    assert store.append([_record("a", "1"), _record("b", "1")]) == 1
+    again = ResultsStore(tmp_path, {"model": "m"})
+    assert again.done("a", "1") and again.done("b", "1") and not again.done("b", "2")
+    assert len(again.records) == 3 and again.torn_lines == []
+
+
+def test_torn_last_line_is_dropped_and_reported(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append([_record("a", "1"), _record("a", "2")])
+    with store.samples_path.open("a") as fh:
+        fh.write('{"setting": "a", "problem_id": "3", "sam')
+    resumed = ResultsStore(tmp_path)
+    assert len(resumed.torn_lines) == 1 and len(resumed.records) == 2 and not resumed.done("a", "3")
+    resumed.append([_record("a", "3")])
+    lines = resumed.samples_path.read_text().splitlines()
+    assert [json.loads(line)["problem_id"] for line in lines] == ["1", "2", "3"]
+
+
+def test_corrupt_line_in_the_middle_is_an_error(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append([_record("a", "1")])
+    text = store.samples_path.read_text()
+    store.samples_path.write_text(text + "not json\n" + json.dumps(_record("a", "2")) + "\n")
+    with pytest.raises(ValueError, match=r"samples\.jsonl line 2"):
+        ResultsStore(tmp_path)
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    ResultsStore(tmp_path, {"model": "m", "limit": 2}, resume_keys=["model"]).append([_record("a", "1")])
+    ResultsStore(tmp_path, {"model": "m", "limit": 5}, resume_keys=["model"])  # a grown grid is fine
+    with pytest.raises(ValueError, match="model"):
+        ResultsStore(tmp_path, {"model": "other"}, resume_keys=["model"])
+
+
+def test_summarize_accuracy_control_and_scaling(tmp_path):
+    records = []
+    for budget, thinking, right in ((16, 16, 1), (32, 32, 2), (64, 70, 3)):
+        for pid in range(4):
+            status = "correct" if pid < right else ("unparsed" if pid == 3 else "wrong")
+            records.append(_record(f"cap={budget}", str(pid), thinking=thinking, budget=(0, budget), status=status))
+    out = summarize(records, ["cap=16", "cap=32", "cap=64"])
+    accs = [s["accuracy"] for s in out["settings"]]
+    assert accs == [0.25, 0.5, 0.75]
+    assert out["settings"][2]["control"] == 0.0 and out["settings"][0]["control"] == 1.0
+    assert out["settings"][0]["status"] == {"correct": 1, "wrong": 2, "unparsed": 1}
+    (method,) = out["methods"]
+    assert method["control"] == pytest.approx(8 / 12)
+    # log2 x: slopes 25/1, 50/log2(70/16), 25/log2(70/32) points per doubling, averaged.
+    import math
+
+    expected = (25 + 50 / math.log2(70 / 16) + 25 / math.log2(70 / 32)) / 3
+    assert method["scaling_log2_pp"] == pytest.approx(expected)
+    assert method["performance"] == 0.75
+    assert out["settings"][0]["ci_low"] < 0.25 < out["settings"][0]["ci_high"]
+
+
+def test_summarize_majority_votes():
+    records = [
+        _record("maj", "1", 0, "correct", vote_key="5", method="majority voting", budget=None),
+        _record("maj", "1", 1, "wrong", vote_key="4", method="majority voting", budget=None),
+        _record("maj", "1", 2, "correct", vote_key="5", method="majority voting", budget=None),
+        _record("maj", "2", 0, "wrong", vote_key="1", method="majority voting", budget=None),
+        _record("maj", "2", 1, "wrong", vote_key="1", method="majority voting", budget=None),
+        _record("maj", "2", 2, "correct", vote_key="2", method="majority voting", budget=None),
+    ]
+    (s,) = summarize(records)["settings"]
+    assert s["maj@1"] == 0.5 and s["maj@3"] == 0.5 and s["cov@3"] == 1.0
+    assert s["samples_per_problem"] == 3 and s.get("control") is None
