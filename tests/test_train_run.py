@@ -66,12 +66,19 @@ def test_saved_model_loads_and_generates(trained):
     assert out.shape[1] > ids["input_ids"].shape[1]
 
 
+@pytest.mark.slow
 def test_resume_continues_from_checkpoint(tiny_model_dir, tmp_path):
     from s1lib.train.trainer import run_training
 
-    first = run_training(_config(tiny_model_dir, tmp_path, max_steps=2, save_steps=2))
+    # Also the padding-free path (per-example attention) and length-grouped batches through the Trainer.
+    first = run_training(_config(tiny_model_dir, tmp_path, max_steps=2, save_steps=2, padding_free=True))
+    assert all(r["padded_tokens"] == r["tokens"] for r in first.rows)  # no pad at all
     assert first.global_step == 2 and (tmp_path / "run" / "checkpoint-2").is_dir()
-    second = run_training(_config(tiny_model_dir, tmp_path, max_steps=4, save_steps=2, resume_from_checkpoint="last"))
+    second = run_training(
+        _config(
+            tiny_model_dir, tmp_path, max_steps=4, save_steps=2, resume_from_checkpoint="last", group_by_length=True
+        )
+    )
     assert second.resumed_from.endswith("checkpoint-2")
     assert [r["step"] for r in second.rows] == [3, 4]  # continued, not restarted
     assert [r["step"] for r in read_log(tmp_path / "run")] == [1, 2, 3, 4]

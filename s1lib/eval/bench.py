@@ -93,8 +93,11 @@ def run_bench(
     max_answer_tokens: int = 4,
     model: str = "default",
     data: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Shared-prefix sweep vs independent runs on the embedded model; checks they are token-identical.
+
+    ``threads`` sets torch's thread count (1 is far steadier than 2 when other jobs share the cores).
 
     Prints the wall-clock ratio (independent / shared), the ideal ratio (independent decoded tokens / shared
     decoded tokens: the envelope plus every branch) and the fraction of the ideal reached.
@@ -104,6 +107,8 @@ def run_bench(
     from s1lib.forcing.hf import HFEngine
     from s1lib.forcing.sweep import SweepStats, generate_sweep
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     folder = Path(data) if data is not None else SHARED_DATA
     problems = load_benchmark("aime24", folder, limit=questions)
     engine = HFEngine.from_name(model)
@@ -113,7 +118,10 @@ def run_bench(
     engine.generate(prompts[:1], policies[0].replace(max_thinking_tokens=4, min_thinking_tokens=4))  # warm-up
 
     start = time.perf_counter()
-    independent = [engine.generate(prompts, p, batch_size=batch) for p in policies]
+    independent = []
+    for policy in policies:
+        independent.append(engine.generate(prompts, policy, batch_size=batch))
+        print(f"  independent {policy.label():24} {time.perf_counter() - start:7.1f} s", file=sys.stderr, flush=True)
     t_independent = time.perf_counter() - start
     stats = SweepStats()
     start = time.perf_counter()

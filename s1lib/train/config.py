@@ -188,7 +188,7 @@ class TrainConfig:
         """A named preset (``paper``, ``s1.1``, ``cpu-demo``) with field overrides."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-        values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+        values = {**PRESETS[name], **overrides}
         cls._check_keys(values, f"preset {name!r}")
         return cls(**values)
 
@@ -199,7 +199,7 @@ class TrainConfig:
         preset = values.pop("preset", None)
         cls._check_keys(values, origin)
         cls._check_keys(overrides, "overrides")
-        merged = {**values, **{k: v for k, v in overrides.items() if v is not None}}
+        merged = {**values, **overrides}
         if preset is not None:
             return cls.from_preset(preset, **merged)
         return cls(**merged)
@@ -265,7 +265,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model_dtype": "float32",
         "bf16": True,
         "gradient_checkpointing": False,
-        "padding_free": True,
         "use_cpu": True,
         "save_steps": 8,
         "output_dir": "runs/sft-cpu-demo",

@@ -164,7 +164,6 @@ def sft_args(config: TrainConfig) -> Any:
         report_to="none",
         dataloader_num_workers=config.dataloader_num_workers,
         ddp_find_unused_parameters=False if world_size() > 1 else None,
-        dataset_kwargs={"skip_prepare_dataset": False},
     )
 
 

@@ -1,0 +1,323 @@
+"""Writes the four Jupyter notebooks from the cell sources below: ``python notebooks/build_notebooks.py``.
+
+The .ipynb files are committed; this script keeps them thin and consistent (kernel ``s1``, one cell tagged
+``parameters`` with CPU-sized defaults for papermill, every output written under ``output_dir``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+import json
+from pathlib import Path
+
+import s1lib
+from s1lib import viz
+
+REPO = Path(list(s1lib.__path__)[0]).resolve().parent  # the repository (s1lib is installed editable)
+out = Path(output_dir)
+out.mkdir(parents=True, exist_ok=True)"""
+
+NOTEBOOKS: dict[str, list[tuple[str, str] | tuple[str, str, list[str]]]] = {
+    "01_curation.ipynb": [
+        (
+            "md",
+            """\
+# 1 · Curation: from a question pool to an s1K-style set
+
+The paper builds **s1K** (1,000 questions with reasoning traces) from a pool of 59K in three steps, each a
+filter on a property of the question: **quality** (drop rows with missing traces or formatting problems),
+**difficulty** (drop questions that Qwen2.5-7B or -32B already solves, and prefer long reasoning traces), and
+**diversity** (sample uniformly over domains, then follow the AIME/GPQA domain mix). Here the same pipeline runs
+on a generated *toy pool* with a simulated attempt model, in seconds on a CPU; every dropped row is accounted for
+in the funnel, with its reason.""",
+        ),
+        (
+            "code",
+            """\
+# Parameters (papermill overrides these). CPU-sized defaults: the toy pool of env/curation/toy.yaml.
+output_dir = "runs/notebooks/01_curation"
+config_path = None  # None = env/curation/toy.yaml
+toy_n = 600  # questions in the toy pool
+total = 200  # size of the selected set (the paper: 1,000)
+tokenizer = "default"  # trace lengths: a model name, or "estimate" (chars / 3.6, no model)""",
+            ["parameters"],
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            """\
+from s1lib.curation import CurationConfig, run_curation
+
+config = CurationConfig.from_file(config_path or REPO / "env/curation/toy.yaml")
+config.output_dir = str(out)
+config.toy = {**(config.toy or {}), "n": toy_n}
+config.total = total
+config.uniform_until = int(total * 0.7)
+config.tokenizer = tokenizer
+config.progress = False
+result = run_curation(config)
+print(result.funnel.table())""",
+        ),
+        (
+            "md",
+            """\
+The funnel: rows kept after each stage. *Decontaminate* drops near-copies of the held-out benchmark (8-gram
+overlap), *missing*/*format* are the quality filters, *difficulty* drops what the attempt model solves, and
+*select* is the diversity sampler.""",
+        ),
+        (
+            "code",
+            """\
+stages = [("input", result.funnel.n_input)] + [(s.name, s.n_out) for s in result.funnel.stages]
+funnel_fig = viz.funnel(stages)
+domains = {}
+for row in result.selected:
+    domains[str(row.get("domain"))] = domains.get(str(row.get("domain")), 0) + 1
+domain_fig = viz.domain_distribution(domains, title="Domains of the selected set")
+viz.save_figure(funnel_fig, out / "funnel.html")
+viz.save_figure(domain_fig, out / "domains.html")
+(out / "metrics.json").write_text(json.dumps({**result.funnel.to_dict(), "domains": domains}, indent=1))
+funnel_fig.show()
+domain_fig.show()""",
+        ),
+    ],
+    "02_sft.ipynb": [
+        (
+            "md",
+            """\
+# 2 · SFT: teach a model the s1 format
+
+s1-32B is Qwen2.5-32B-Instruct fine-tuned on s1K for 5 epochs (lr 1e-5, cosine, batch 16, loss on the
+thinking and answer only). The model learns to write `<|im_start|>think` … reasoning … `<|im_start|>answer`,
+which is what budget forcing later controls. Here the embedded SmolLM2-135M trains for a few steps on
+synthetic s1-format records (or on the selected set from notebook 1), with the same recipe scaled down
+(`cpu-demo` preset).""",
+        ),
+        (
+            "code",
+            """\
+# Parameters (papermill overrides these).
+output_dir = "runs/notebooks/02_sft"
+model = "default"  # 'default' (embedded SmolLM2-135M) or a model folder
+data = "toy"  # 'toy' (synthetic s1-format records) or e.g. runs/notebooks/01_curation/selected.parquet
+toy_examples = 32
+max_steps = 16
+block_size = 512
+eval_questions = ["What is 23 + 45?", "What is 12 * 11?"]
+max_thinking_tokens = 64""",
+            ["parameters"],
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            """\
+from s1lib.train import TrainConfig, run_training
+
+config = TrainConfig.from_preset(
+    "cpu-demo", model=model, data=data, toy_examples=toy_examples, max_steps=max_steps,
+    block_size=block_size, output_dir=str(out / "model"),
+)
+result = run_training(config)
+print(f"{result.global_step} steps, final loss {result.final_loss}")""",
+        ),
+        (
+            "code",
+            """\
+loss_fig = viz.loss_curve(result.rows)
+viz.save_figure(loss_fig, out / "loss_curve.html")
+(out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
+loss_fig.show()""",
+        ),
+        (
+            "md",
+            """\
+The fine-tuned model under budget forcing: forced insertions are marked `⟦WAIT⟧`, `⟦END⟧`,
+`⟦FINAL ANSWER⟧`.""",
+        ),
+        (
+            "code",
+            """\
+from s1lib.demo import render_marked
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.hf import HFEngine
+
+engine = HFEngine.from_name(result.model_dir)
+policy = BudgetPolicy(max_thinking_tokens=max_thinking_tokens, max_answer_tokens=32)
+traces = engine.generate([engine.prompt_for(q, policy) for q in eval_questions], policy)
+samples = []
+for question, trace in zip(eval_questions, traces):
+    print(f"Q: {question}\\n{render_marked(trace, engine.tokenizer).strip()}\\n")
+    samples.append({"question": question, **trace.to_dict()})
+(out / "samples.json").write_text(json.dumps(samples, indent=1))""",
+        ),
+    ],
+    "03_budget_forcing.ipynb": [
+        (
+            "md",
+            """\
+# 3 · Budget forcing
+
+The paper's method controls how long a model thinks, at test time, with no training:
+- **maximum**: once the thinking reaches the budget, force the end-of-thinking delimiter and `Final Answer:`;
+- **minimum**: when the model tries to stop thinking too early, suppress the delimiter and append **"Wait"**, so it
+  keeps reasoning (often re-checking its answer).
+
+The widget below streams a generation token by token; forced "Wait"s, forced ends and "Final Answer:" are
+highlighted as they happen, and the counter shows thinking tokens against the budget. Move the sliders and press
+**Run** (a running generation is stopped first; **Stop** interrupts it).""",
+        ),
+        (
+            "code",
+            """\
+# Parameters (papermill overrides these).
+output_dir = "runs/notebooks/03_budget_forcing"
+model = "default"
+question = "How many r are in the word raspberry?"
+max_thinking_tokens = 32
+num_ignore = 1
+max_answer_tokens = 24
+budgets = [8, 16, 32, 64]  # the non-interactive comparison below""",
+            ["parameters"],
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            """\
+from s1lib.forcing.hf import HFEngine
+from s1lib.widgets import BudgetForcingWidget
+
+engine = HFEngine.from_name(model)
+widget = BudgetForcingWidget(
+    engine, question=question, max_thinking_tokens=max_thinking_tokens, max_budget=max(256, max(budgets)),
+    num_ignore=num_ignore, max_answer_tokens=max_answer_tokens,
+)
+widget""",
+        ),
+        (
+            "md",
+            """\
+The same question at several budgets, each with `num_ignore` suppressed ends: thinking stops exactly at the cap
+(Control = 100%), and every trace gets an answer.""",
+        ),
+        (
+            "code",
+            """\
+from s1lib.demo import render_marked
+from s1lib.forcing import BudgetPolicy
+
+rows = []
+for budget in budgets:
+    policy = BudgetPolicy(max_thinking_tokens=budget, num_ignore=num_ignore, max_answer_tokens=max_answer_tokens)
+    trace = engine.generate([engine.prompt_for(question, policy)], policy)[0]
+    print(f"--- cap {budget}: {trace.thinking_tokens} thinking tokens\\n{render_marked(trace, engine.tokenizer)}")
+    rows.append({"budget": budget, **trace.to_dict()})
+counts = {f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
+          for r in rows}
+insertions_fig = viz.forced_insertion_counts(counts)
+lengths_fig = viz.scaling_curve({"thinking tokens": [(r["budget"], r["thinking_tokens"]) for r in rows]},
+                                title="Thinking tokens vs budget", percent=False)
+lengths_fig.update_xaxes(title="Budget (max thinking tokens)")
+lengths_fig.update_yaxes(title="Thinking tokens used")
+viz.save_figure(insertions_fig, out / "forced_insertions.html")
+viz.save_figure(lengths_fig, out / "thinking_vs_budget.html")
+(out / "traces.json").write_text(json.dumps(rows, indent=1))
+(out / "metrics.json").write_text(json.dumps(
+    {"control": sum(r["thinking_tokens"] <= r["budget"] for r in rows) / len(rows),
+     "thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows}}, indent=1))
+insertions_fig.show()
+lengths_fig.show()""",
+        ),
+    ],
+    "04_test_time_scaling.ipynb": [
+        (
+            "md",
+            """\
+# 4 · Test-time scaling
+
+The paper's Figure 1: accuracy rises with thinking tokens under budget forcing, both by capping (fewer tokens)
+and by forcing "Wait" (more tokens). Table 3 scores a method by **Control** (share of runs inside the budget),
+**Scaling** (slope of accuracy vs thinking) and **Performance** (best accuracy). This notebook runs a tiny sweep
+on AIME24 with the embedded model: the mechanics, not the accuracy (a 135M model solves no AIME problem).""",
+        ),
+        (
+            "code",
+            """\
+# Parameters (papermill overrides these).
+output_dir = "runs/notebooks/04_test_time_scaling"
+model = "default"
+benchmark = "aime24"
+data = None  # None = ../shared/data next to the repository
+caps = [16, 32, 64]
+waits = [0, 1, 2]
+wait_cap = 64
+max_answer_tokens = 24
+limit = 3""",
+            ["parameters"],
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            """\
+from s1lib.eval.sweep import SweepConfig, run_sweep
+
+config = SweepConfig(
+    benchmark=benchmark, data=str(data or REPO.parent / "shared" / "data"), model=model, caps=list(caps),
+    fill_budget=True, waits=list(waits), wait_cap=wait_cap, max_answer_tokens=max_answer_tokens, limit=limit,
+    batch_size=max(1, limit), output_dir=str(out),
+)
+run = run_sweep(config, progress=False)
+for s in run.results["settings"]:
+    print(f"{s['setting']:<28} accuracy {s['accuracy']:.2f}  thinking {s['avg_thinking_tokens']:.1f}")""",
+        ),
+        (
+            "code",
+            """\
+methods = run.results["methods"]
+curve = viz.scaling_curve({m["method"]: m["points"] for m in methods},
+                          labels_by_method={m["method"]: m["settings"] for m in methods})
+nan = float("nan")
+table = viz.metrics_table([
+    {"method": m["method"], "control": nan if m["control"] is None else m["control"],
+     "scaling": nan if m["scaling_log2_pp"] is None else m["scaling_log2_pp"] / 100, "performance": m["performance"]}
+    for m in methods
+])
+viz.save_figure(curve, out / "scaling_curve.html")
+viz.save_figure(table, out / "metrics_table.html")
+(out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))
+curve.show()
+table.show()""",
+        ),
+    ],
+}
+
+
+def build(folder: Path = HERE) -> list[Path]:
+    written = []
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook()
+        nb.metadata["kernelspec"] = {"name": "s1", "display_name": "s1 (s1lib)", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        for index, cell in enumerate(cells):
+            kind, source = cell[0], cell[1]
+            made = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
+            if len(cell) == 3:
+                made.metadata["tags"] = list(cell[2])  # type: ignore[misc]
+            made["id"] = f"{Path(name).stem[:2]}-{index}"  # stable ids: rebuilding changes nothing
+            nb.cells.append(made)
+        nbformat.validator.normalize(nb)
+        path = folder / name
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(path)

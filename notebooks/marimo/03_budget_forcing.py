@@ -1,0 +1,180 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    return (mo,)
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    # 3 · Budget forcing, live
+
+    The paper's method controls how long a model thinks, at test time, with no training:
+    **maximum**: once thinking reaches the budget, force the end-of-thinking delimiter and `Final Answer:`;
+    **minimum**: when the model tries to stop thinking too early, suppress the delimiter and append **"Wait"**.
+
+    Set the budget and press **Run**: the thinking streams token by token, forced "Wait"s, forced ends and
+    "Final Answer:" are highlighted as they happen, and the counter shows thinking tokens against the budget.
+    **Stop** interrupts within a token. Parameters: `--model NAME_OR_FOLDER --output-dir DIR --budgets 8,16,32`
+    `--max-thinking-tokens 32 --max-answer-tokens 24` (as a script: `python 03_budget_forcing.py --model ...`;
+    as an app: `marimo run 03_budget_forcing.py -- --model ...`).
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    args = mo.cli_args()
+    model = str(args.get("model") or "default")
+    output_dir = str(args.get("output-dir") or "runs/marimo/03_budget_forcing")
+    budgets = [int(b) for b in str(args.get("budgets") or "8,16,32,64").split(",")]
+    max_answer_tokens = int(args.get("max-answer-tokens") or 24)
+    initial_budget = int(args.get("max-thinking-tokens") or 32)
+    script_mode = mo.app_meta().mode == "script"
+    return budgets, initial_budget, max_answer_tokens, model, output_dir, script_mode
+
+
+@app.cell
+def _(mo, model):
+    from s1lib.forcing.hf import HFEngine
+
+    with mo.status.spinner(title=f"Loading {model} ..."):
+        engine = HFEngine.from_name(model)
+    return (engine,)
+
+
+@app.cell
+def _(initial_budget, mo):
+    from s1lib.widgets import IGNORE_CHOICES
+
+    question = mo.ui.text_area(value="How many r are in the word raspberry?", label="Question", full_width=True)
+    budget = mo.ui.slider(0, 256, value=initial_budget, step=1, label="Max thinking tokens", show_value=True, full_width=True)
+    num_ignore = mo.ui.slider(0, 8, value=1, label="Waits (num_ignore)", show_value=True)
+    min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
+    ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
+    run = mo.ui.run_button(label="Run", kind="success")
+    stop = mo.ui.run_button(label="Stop", kind="danger")
+    mo.vstack([question, budget, num_ignore, min_thinking, ignore, mo.hstack([run, stop], justify="start")])
+    return budget, ignore, min_thinking, num_ignore, question, run, stop
+
+
+@app.cell
+def _(engine, mo):
+    from s1lib.widgets import StreamRunner
+
+    # One runner for the session: starting a run stops the previous one first.
+    runner = StreamRunner(engine, lambda view: mo.output.replace(mo.Html(view.html())), thread_factory=mo.Thread)
+    return (runner,)
+
+
+@app.cell
+def _(runner, stop):
+    if stop.value:
+        runner.stop()
+    return
+
+
+@app.cell
+def _(
+    budget,
+    ignore,
+    max_answer_tokens,
+    min_thinking,
+    mo,
+    num_ignore,
+    question,
+    run,
+    runner,
+    script_mode,
+):
+    from s1lib.widgets import idle_html, policy_from_controls
+
+    runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
+    mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
+    policy = policy_from_controls(
+        budget.value, num_ignore.value, ignore.value, min_thinking.value, max_answer_tokens
+    )
+    view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
+    if script_mode:
+        runner.join()
+        print(view.text)
+        print(view.counter(), "| answer:", view.answer)
+    mo.Html(view.html())
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## The same question at several budgets
+
+    Thinking stops exactly at each cap (Control = 100%); with `num_ignore` ≥ 1 the model's attempts to stop early
+    are replaced by "Wait".
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    compare = mo.ui.run_button(label="Compare budgets")
+    compare
+    return (compare,)
+
+
+@app.cell
+def _(
+    budgets,
+    compare,
+    engine,
+    max_answer_tokens,
+    mo,
+    num_ignore,
+    output_dir,
+    question,
+    script_mode,
+):
+    import json
+    from pathlib import Path
+
+    from s1lib import viz
+    from s1lib.forcing import BudgetPolicy
+
+    mo.stop(not (compare.value or script_mode), mo.md(f"Press **Compare budgets** to run caps {budgets}."))
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for cap in mo.status.progress_bar(budgets, title="Budgets"):
+        policy_cap = BudgetPolicy(max_thinking_tokens=cap, num_ignore=num_ignore.value, max_answer_tokens=max_answer_tokens)
+        trace = engine.generate([engine.prompt_for(question.value, policy_cap)], policy_cap)[0]
+        rows.append({"budget": cap, **trace.to_dict()})
+    counts = {
+        f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
+        for r in rows
+    }
+    insertions_fig = viz.forced_insertion_counts(counts)
+    viz.save_figure(insertions_fig, out / "forced_insertions.html")
+    (out / "traces.json").write_text(json.dumps(rows, indent=1))
+    (out / "metrics.json").write_text(
+        json.dumps({"thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows}}, indent=1)
+    )
+    mo.vstack(
+        [
+            mo.ui.table(
+                [{"budget": r["budget"], "thinking tokens": r["thinking_tokens"], "answer": r["answer"]} for r in rows],
+                selection=None,
+            ),
+            insertions_fig,
+        ]
+    )
+    return
+
+
+if __name__ == "__main__":
+    app.run()

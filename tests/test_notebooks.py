@@ -1,0 +1,94 @@
+"""Every Jupyter notebook runs under papermill (kernel ``s1``) with tiny parameters and writes its outputs.
+
+The tiny random model stands in for the embedded one: these tests check the notebooks' plumbing, not the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def tiny_parameters(name: str, model: str, shared_data: Path) -> dict:
+    return {
+        "01_curation": {"toy_n": 150, "total": 40, "tokenizer": "estimate"},
+        "02_sft": {
+            "model": model,
+            "toy_examples": 8,
+            "max_steps": 2,
+            "block_size": 256,
+            "eval_questions": ["What is 2 + 3?"],
+            "max_thinking_tokens": 8,
+        },
+        "03_budget_forcing": {"model": model, "max_thinking_tokens": 8, "max_answer_tokens": 4, "budgets": [4, 8]},
+        "04_test_time_scaling": {
+            "model": model,
+            "data": str(shared_data),
+            "caps": [4, 8],
+            "waits": [0, 1],
+            "wait_cap": 8,
+            "max_answer_tokens": 4,
+            "limit": 1,
+        },
+    }[name]
+
+
+EXPECTED = {
+    "01_curation": ["selected.parquet", "funnel.json", "funnel.html", "domains.html", "metrics.json"],
+    "02_sft": ["metrics.json", "loss_curve.html", "samples.json", "model/config.json"],
+    "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html", "thinking_vs_budget.html"],
+    "04_test_time_scaling": ["samples.jsonl", "results.json", "metrics.json", "scaling_curve.html"],
+}
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_is_thin_and_parameterized(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec.name == "s1"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "output_dir" in tagged[0].source
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
+    assert any(c.cell_type == "markdown" for c in nb.cells)
+
+
+def test_notebooks_match_their_builder(tmp_path: Path):
+    """The committed .ipynb files are what build_notebooks.py writes (no hand edits drift away)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for written in module.build(tmp_path):
+        assert written.read_text() == (NOTEBOOKS / written.name).read_text(), written.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_notebook_executes_with_papermill(name: str, tmp_path: Path, tiny_model_dir: Path, shared_data: Path):
+    import papermill
+
+    out = tmp_path / "out"
+    parameters = {"output_dir": str(out), **tiny_parameters(name, str(tiny_model_dir), shared_data)}
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(tmp_path / f"{name}.out.ipynb"),
+        parameters=parameters,
+        kernel_name="s1",
+        cwd=str(tmp_path),
+        progress_bar=False,
+        execution_timeout=600,
+    )
+    for relative in EXPECTED[name]:
+        assert (out / relative).exists(), f"{name} did not write {relative}"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics
+    if name == "03_budget_forcing":
+        assert metrics["control"] == 1.0 and metrics["thinking_tokens"] == {"4": 4, "8": 8}
+        executed = nbformat.read(tmp_path / f"{name}.out.ipynb", as_version=4)
+        widget_outputs = [o for c in executed.cells for o in c.get("outputs", []) if "data" in o]
+        assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in widget_outputs)

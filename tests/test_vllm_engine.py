@@ -1,0 +1,89 @@
+"""The vLLM backend on a real engine (embedded SmolLM2, float32, eager): same tokens as the transformers backend.
+
+One engine per module (vLLM starts in 15–70 s here). Budgets are small: the machine is two shared cores.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from s1lib.forcing import BudgetPolicy, SamplingConfig
+from s1lib.forcing.hf import HFEngine
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
+
+QUESTIONS = ["How many r are in the word raspberry?", "What is 7 + 5?"]
+POLICIES = [
+    BudgetPolicy(max_thinking_tokens=24, num_ignore=2, max_answer_tokens=6),
+    BudgetPolicy(max_thinking_tokens=20, num_ignore=3, ignore_strings=["Wait", "Hmm"], max_answer_tokens=6),
+    BudgetPolicy(max_thinking_tokens=6, max_answer_tokens=4),  # every row hits the cap: Final Answer is forced
+]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from s1lib.forcing.vllm import VLLMEngine
+
+    eng = VLLMEngine.from_name("default", dtype="float32", max_model_len=2048, enforce_eager=True)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def hf_engine(embedded_model):
+    return HFEngine(*embedded_model)
+
+
+def first_divergence(a: list[int], b: list[int]) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def test_greedy_matches_transformers(engine, hf_engine):
+    """Both run float32 on CPU; the logits differ only by kernel rounding, so greedy ids must be identical."""
+    saw_wait = saw_cap = False
+    for policy in POLICIES:
+        prompts = [engine.prompt_for(q, policy) for q in QUESTIONS]
+        assert prompts == [hf_engine.prompt_for(q, policy) for q in QUESTIONS]
+        ours = engine.generate(prompts, policy, batch_size=2)
+        ref = hf_engine.generate(prompts, policy, batch_size=2)
+        for q, a, b in zip(QUESTIONS, ours, ref):
+            where = first_divergence(a.generated_ids, b.generated_ids)
+            assert where is None, (
+                f"{policy.label()} / {q!r}: vLLM and transformers diverge at generated position {where}: "
+                f"{a.generated_ids[where : where + 5]} vs {b.generated_ids[where : where + 5]}"
+            )
+            assert a.to_dict() == b.to_dict()
+            assert a.thinking_tokens <= policy.max_thinking_tokens
+            saw_wait |= a.num_waits > 0
+            saw_cap |= a.thinking_end_reason == "cap"
+    assert saw_wait and saw_cap, "the comparison must exercise forced Waits and the cap"
+
+
+def test_batch_equals_alone_and_sampling_is_seeded(engine):
+    policy = BudgetPolicy(max_thinking_tokens=12, num_ignore=1, max_answer_tokens=4)
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    greedy_batch = engine.generate(prompts, policy, batch_size=2)
+    greedy_alone = [engine.generate([p], policy)[0] for p in prompts]
+    assert [t.generated_ids for t in greedy_batch] == [t.generated_ids for t in greedy_alone]
+    sampling = SamplingConfig(temperature=1.0, top_p=0.9, seed=3)
+    first = engine.generate(prompts, policy, sampling, batch_size=2)
+    again = engine.generate(prompts, policy, sampling, batch_size=1)
+    assert [t.generated_ids for t in first] == [t.generated_ids for t in again]
+    assert [t.generated_ids for t in first] != [t.generated_ids for t in greedy_batch]
+
+
+def test_bad_input_fails_before_any_generation(engine, monkeypatch):
+    calls = []
+    monkeypatch.setattr(engine.llm, "generate", lambda *a, **k: calls.append(a) or [])
+    prompt = engine.prompt_for("x")
+    with pytest.raises(ValueError, match="context of 2048"):
+        engine.generate([prompt], BudgetPolicy(max_thinking_tokens=4000))
+    with pytest.raises(ValueError, match="think_end must be a non-empty string"):
+        engine.generate([prompt], BudgetPolicy(max_thinking_tokens=8, delimiters=("<|im_start|>think", "")))
+    monkeypatch.setattr(engine, "vocab_size", 30000)  # as if the tokenizer did not belong to the model
+    with pytest.raises(ValueError, match="ignore_strings: token ids \\[33359\\] are outside"):
+        engine.generate([prompt], BudgetPolicy(max_thinking_tokens=8, num_ignore=1))
+    assert calls == []

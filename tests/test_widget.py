@@ -1,0 +1,177 @@
+"""The live budget widget without a browser: event rendering, the background runner, the ipywidgets wrapper."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from s1lib.forcing.policy import BudgetPolicy, ForcedInsertion
+from s1lib.forcing.trace import Event
+from s1lib.widgets import (
+    IGNORE_CHOICES,
+    BudgetForcingWidget,
+    StreamRunner,
+    StreamView,
+    counter_text,
+    measure_stream,
+    policy_from_controls,
+)
+
+
+def _ins(kind: str) -> ForcedInsertion:
+    return ForcedInsertion(kind, 0, (1,))
+
+
+def scripted_events() -> list[Event]:
+    """Thinking with a forced Wait, a forced end at the cap, a forced "Final Answer:", then an answer."""
+    return [
+        Event("token", 0, "2 < 3", phase="thinking", thinking_tokens=1),
+        Event("forced", 0, "Wait", phase="thinking", insertion=_ins("wait"), thinking_tokens=2),
+        Event("token", 0, " again", phase="thinking", thinking_tokens=3),
+        Event("forced", 0, "<|im_start|>", phase="thinking", insertion=_ins("end"), thinking_tokens=3),
+        Event("forced", 0, "answer", phase="thinking", thinking_tokens=3),
+        Event("forced", 0, "\nFinal", phase="thinking", insertion=_ins("final_answer"), thinking_tokens=3),
+        Event("forced", 0, " Answer:", phase="answer", thinking_tokens=3),
+        Event("phase", 0, "", phase="answer", thinking_tokens=3),
+        Event("token", 0, " 42", phase="answer", thinking_tokens=3, answer_tokens=1),
+        Event("done", 0, "", phase="done", thinking_tokens=3, answer_tokens=1),
+    ]
+
+
+def test_stream_view_marks_each_forced_insertion_and_escapes_text():
+    view = StreamView(budget=3)
+    for event in scripted_events()[:3]:
+        view.push(event)
+    assert view.thinking_tokens == 3 and view.phase == "thinking"
+    html = view.html()
+    assert '<span class="s1-forced s1-forced-wait" title="forced Wait">Wait</span>' in html
+    assert "2 &lt; 3" in html and "2 < 3" not in html.split("</style>")[1]
+    assert 's1-forced-end"' not in html and view.answer is None  # no answer before done
+    for event in scripted_events()[3:]:
+        view.push(event)
+    html = view.html()
+    assert (
+        '<span class="s1-forced s1-forced-end" title="forced end of thinking">&lt;|im_start|&gt;answer</span>' in html
+    )
+    assert 's1-forced-final_answer"' in html and "\nFinal Answer:</span>" in html
+    assert '<span class="s1-answer-text"> 42</span>' in html
+    assert view.forced_counts() == {"wait": 1, "end": 1, "final_answer": 1}
+    assert view.answer == "42"
+    assert '<span class="s1-answer">42</span>' in html
+    assert '<div class="s1-counter">3 / 3 thinking tokens · 1 forced Wait · done</div>' in html
+
+
+def test_counter_text():
+    assert counter_text(37, 128) == "37 / 128 thinking tokens"
+    assert counter_text(5, None) == "5 thinking tokens"
+
+
+def test_policy_from_controls():
+    policy = policy_from_controls(32, num_ignore=2, ignore="Hmm", min_thinking_tokens=100, max_answer_tokens=8)
+    assert (policy.max_thinking_tokens, policy.num_ignore, policy.min_thinking_tokens) == (32, 2, 32)
+    assert policy.ignore_list() == ["Hmm"] and policy.max_answer_tokens == 8
+    assert policy_from_controls(8, 1, "none").ignore_list() == []
+    assert set(IGNORE_CHOICES) == {"Wait", "Hmm", "Alternatively", "none"}
+    with pytest.raises(ValueError, match="ignore must be one of"):
+        policy_from_controls(8, 1, "Perhaps")
+
+
+class FakeEngine:
+    """Streams ``n`` thinking tokens, one per ``delay`` seconds, and honours ``stop`` like HFEngine."""
+
+    def __init__(self, n: int = 200, delay: float = 0.01):
+        self.n, self.delay = n, delay
+        self._stop = threading.Event()
+        self.started = 0
+
+    def prompt_for(self, question: str, policy: BudgetPolicy) -> str:
+        return question
+
+    def stream(self, prompt, policy, sampling=None):
+        stop = threading.Event()
+        self._stop = stop
+        self.started += 1
+        try:
+            for i in range(self.n):
+                if stop.is_set():
+                    break
+                time.sleep(self.delay)
+                yield Event("token", 0, f"{prompt}{i} ", thinking_tokens=i + 1)
+            yield Event("done", 0, "", phase="done", thinking_tokens=i + 1)
+        finally:
+            stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def test_runner_streams_in_background_and_throttles_updates():
+    updates: list[int] = []
+    engine = FakeEngine(n=30, delay=0.005)
+    runner = StreamRunner(engine, lambda view: updates.append(view.thinking_tokens), min_interval=0.02)
+    start = time.perf_counter()
+    view = runner.start("q", BudgetPolicy(max_thinking_tokens=64))
+    assert time.perf_counter() - start < 0.1  # returns at once: the kernel stays free
+    runner.join(10)
+    assert view.done and not view.stopped and view.thinking_tokens == 30
+    assert updates[0] == 1 and updates[-1] == 30  # first token and the end are always reported
+    assert 2 <= len(updates) < 30
+    assert runner.first_token_time is not None and runner.first_token_time >= runner.start_time
+
+
+def test_runner_stop_interrupts_within_a_token_or_two_and_restart_stops_previous():
+    engine = FakeEngine(n=1000, delay=0.01)
+    runner = StreamRunner(engine, lambda view: None)
+    first = runner.start("a", BudgetPolicy(max_thinking_tokens=2000))
+    time.sleep(0.1)
+    second = runner.start("b", BudgetPolicy(max_thinking_tokens=2000))  # restart: previous stopped first
+    assert first.done and first.stopped and first.thinking_tokens < 100
+    assert engine.started == 2
+    time.sleep(0.1)
+    at_stop = second.thinking_tokens
+    runner.stop()
+    runner.join(5)
+    assert not runner.running
+    assert second.stopped and second.thinking_tokens - at_stop <= 2
+    assert "a" not in second.text  # nothing of the first run leaks into the second view
+
+
+def test_runner_reports_engine_errors_in_the_view():
+    class Broken(FakeEngine):
+        def stream(self, prompt, policy, sampling=None):
+            raise ValueError("prompt too long")
+
+    runner = StreamRunner(Broken(), lambda view: None)
+    view = runner.start("q", BudgetPolicy(max_thinking_tokens=4))
+    runner.join(5)
+    assert view.error == "ValueError: prompt too long" and "prompt too long" in view.html()
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_model):
+    from s1lib.forcing.hf import HFEngine
+
+    model, tokenizer = tiny_model
+    return HFEngine(model, tokenizer)
+
+
+def test_widget_on_a_real_engine_streams_to_the_cap(tiny_engine):
+    widget = BudgetForcingWidget(tiny_engine, question="What is 2+3?", max_thinking_tokens=12, max_answer_tokens=4)
+    widget.budget.value = 8  # moving the slider changes the next run
+    widget.num_ignore.value = 0
+    view = widget.run()
+    widget.runner.join(60)
+    assert view.done and view.budget == 8 and view.thinking_tokens == 8
+    html = widget.output.value
+    assert "8 / 8 thinking tokens" in html
+    assert 's1-forced-end"' in html and 's1-forced-final_answer"' in html
+    assert view.trace is not None and view.trace.thinking_tokens == 8 and view.trace.finish_reason != "stopped"
+
+
+def test_measure_stream_reports_latency_and_rate(tiny_engine):
+    result = measure_stream(tiny_engine, policy=BudgetPolicy(max_thinking_tokens=16, max_answer_tokens=4))
+    assert result["tokens"] > 16
+    assert 0 < result["first_token_latency_s"] < 30
+    assert result["raw_tok_per_s"] > 0 and result["stream_tok_per_s"] > 0 and result["rate_ratio"] > 0
