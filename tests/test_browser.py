@@ -136,6 +136,31 @@ def check_stream(page, counters: list[str], budget: int, name: str) -> None:
     assert page.locator(".s1-extracted").first.inner_text().startswith("Answer:")
 
 
+def choose_kernel_if_asked(page, kernel: str = "s1 (s1lib)") -> None:
+    """JupyterLab may ask for a kernel on first open (it did here, with the s1 kernel already chosen)."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(timeout=15_000)
+    except Exception:  # no dialog: the notebook's kernelspec was taken as is
+        return
+    if dialog.locator("select").count():
+        dialog.locator("select").first.select_option(label=kernel)
+    dialog.get_by_role("button", name="Select").click()
+    dialog.wait_for(state="detached", timeout=15_000)
+
+
+def drag_slider(page, widget: str, start: int, target: int, maximum: int) -> int:
+    """Drag an ipywidgets slider's handle with the mouse towards ``target``; returns the value it shows."""
+    track = page.locator(f"{widget} .noUi-target").first.bounding_box()
+    handle = page.locator(f"{widget} .noUi-handle").first.bounding_box()
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + (target - start) / maximum * track["width"], y, steps=5)
+    page.mouse.up()
+    return int(page.locator(f"{widget} .widget-readout").first.inner_text())
+
+
 def test_jupyterlab_budget_widget(browser, tmp_path: Path):
     from papermill.iorw import load_notebook_node, write_ipynb
     from papermill.parameterize import parameterize_notebook
@@ -172,25 +197,29 @@ def test_jupyterlab_budget_widget(browser, tmp_path: Path):
         try:
             page.goto(f"{base}/lab/tree/03_budget_forcing.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            choose_kernel_if_asked(page)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             page.wait_for_selector(".s1-run", timeout=240_000)
-            page.wait_for_selector("text=--- cap 8", timeout=240_000)  # every cell ran: the kernel is free
+            page.wait_for_selector("text=--- cap 8", timeout=240_000)
+            # Every cell ran and the kernel is free: slider updates queue behind a busy kernel, and a Run click
+            # sent meanwhile would overtake them.
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                          .every(p => /\\[\\d+\\]/.test(p.textContent))""",
+                timeout=240_000,
+            )
             page.locator(".s1-run").first.scroll_into_view_if_needed()
             shot(page, "jupyterlab-1-widget")
-            handle = page.locator(".s1-budget .noUi-handle").first
-            handle.focus()
-            for _ in range(8):
-                handle.press("ArrowRight")
-            assert page.locator(".s1-budget .widget-readout").first.inner_text() == "24"
+            budget = drag_slider(page, ".s1-budget", 16, 24, 256)
+            assert budget > 16, f"the slider did not move: {budget}"
             page.wait_for_timeout(1000)  # let the slider's value reach the kernel
             page.evaluate(COUNTER_OBSERVER)
             page.locator(".s1-run").first.click()
             counters = wait_for_done(page, "jupyterlab")
             page.locator(".s1-output").first.scroll_into_view_if_needed()
             shot(page, "jupyterlab-2-streamed")
-            check_stream(page, counters, 24, "jupyterlab")
+            check_stream(page, counters, budget, "jupyterlab")
         except Exception:
             shot(page, "jupyterlab-failure")
             raise

@@ -55,7 +55,9 @@ def _(initial_budget, mo):
     from s1lib.widgets import IGNORE_CHOICES
 
     question = mo.ui.text_area(value="How many r are in the word raspberry?", label="Question", full_width=True)
-    budget = mo.ui.slider(0, 256, value=initial_budget, step=1, label="Max thinking tokens", show_value=True, full_width=True)
+    budget = mo.ui.slider(
+        0, 256, value=initial_budget, step=1, label="Max thinking tokens", show_value=True, full_width=True
+    )
     num_ignore = mo.ui.slider(0, 8, value=1, label="Waits (num_ignore)", show_value=True)
     min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
     ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
@@ -98,9 +100,7 @@ def _(
 
     runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
-    policy = policy_from_controls(
-        budget.value, num_ignore.value, ignore.value, min_thinking.value, max_answer_tokens
-    )
+    policy = policy_from_controls(budget.value, num_ignore.value, ignore.value, min_thinking.value, max_answer_tokens)
     view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
     if script_mode:
         runner.join()
@@ -124,7 +124,7 @@ def _(mo):
 @app.cell
 def _(mo):
     compare = mo.ui.run_button(label="Compare budgets")
-    compare
+    compare  # noqa: B018 (the cell output)
     return (compare,)
 
 
@@ -151,7 +151,9 @@ def _(
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for cap in mo.status.progress_bar(budgets, title="Budgets"):
-        policy_cap = BudgetPolicy(max_thinking_tokens=cap, num_ignore=num_ignore.value, max_answer_tokens=max_answer_tokens)
+        policy_cap = BudgetPolicy(
+            max_thinking_tokens=cap, num_ignore=num_ignore.value, max_answer_tokens=max_answer_tokens
+        )
         trace = engine.generate([engine.prompt_for(question.value, policy_cap)], policy_cap)[0]
         rows.append({"budget": cap, **trace.to_dict()})
     counts = {

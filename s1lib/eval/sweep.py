@@ -25,6 +25,7 @@ from s1lib.eval.store import ResultsStore, summarize
 from s1lib.forcing.baselines import (
     BASELINES,
     class_conditional_suffix,
+    extra_kwargs,
     rejection_sample,
     sample_seed,
     step_conditional_suffix,
@@ -601,7 +602,7 @@ def run_sweep(
                         setting.policy,
                         setting.sampling,
                         batch_size=config.batch_size,
-                        extra_processors=extra_processors,
+                        **extra_kwargs(extra_processors),
                         seeds=seeds,
                     )
                     records = [

@@ -33,6 +33,11 @@ BASELINES = ("token_conditional", "token_conditional_bf", "step_conditional", "c
 """Baseline names accepted by a sweep grid."""
 
 
+def extra_kwargs(processors: Sequence[Any]) -> dict[str, Any]:
+    """``extra_processors`` only when given: not every backend's ``generate`` takes it (vLLM does not)."""
+    return {"extra_processors": processors} if processors else {}
+
+
 def token_conditional_suffix(n: int) -> str:
     """``"\\n\\nThink for up to {n} tokens."`` (paper: n in 2048 … 16384)."""
     if not isinstance(n, int) or n <= 0:
@@ -118,7 +123,7 @@ def rejection_sample(
             policy,
             sampling,
             batch_size=batch_size,
-            extra_processors=extra_processors,
+            **extra_kwargs(extra_processors),
             seeds=[sample_seed(sampling.seed, ids[i], attempt) for i in pending],
         )
         still = []
@@ -156,7 +161,7 @@ def sample_many(
         policy,
         sampling,
         batch_size=batch_size,
-        extra_processors=extra_processors,
+        **extra_kwargs(extra_processors),
         seeds=[sample_seed(sampling.seed, i, j) for i, j in flat],
     )
     out: list[list[Trace]] = [[] for _ in prompts]

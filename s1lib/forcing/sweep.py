@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from s1lib.forcing.baselines import extra_kwargs
 from s1lib.forcing.hf import ForcingLogitsProcessor, HFEngine
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
@@ -263,7 +264,7 @@ def iter_sweep(
                     policy,
                     sampling,
                     batch_size=batch_size,
-                    extra_processors=extra_processors,
+                    **extra_kwargs(extra_processors),
                     seeds=[row_seeds[i] for i in indices],
                 )
                 for trace, i in zip(traces, indices):

@@ -1,0 +1,106 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    return (mo,)
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    # 2 · SFT: teach a model the s1 format
+
+    s1-32B is Qwen2.5-32B-Instruct fine-tuned on s1K for 5 epochs (lr 1e-5, cosine, batch 16, loss on thinking
+    and answer only), so that it writes `<|im_start|>think` … `<|im_start|>answer`, which budget forcing then
+    controls. Here the embedded SmolLM2-135M trains for a few steps on synthetic s1-format records (the
+    `cpu-demo` preset). Parameters: `--model NAME --data toy|FILE --output-dir DIR --max-steps 16
+    --toy-examples 32 --block-size 512`.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    args = mo.cli_args()
+    model = str(args.get("model") or "default")
+    data = str(args.get("data") or "toy")
+    output_dir = str(args.get("output-dir") or "runs/marimo/02_sft")
+    toy_examples = int(args.get("toy-examples") or 32)
+    block_size = int(args.get("block-size") or 512)
+    script_mode = mo.app_meta().mode == "script"
+    max_steps = mo.ui.slider(1, 64, value=int(args.get("max-steps") or 16), label="Optimizer steps", show_value=True)
+    train = mo.ui.run_button(label="Train")
+    mo.vstack([max_steps, train])
+    return block_size, data, max_steps, model, output_dir, script_mode, toy_examples, train
+
+
+@app.cell
+def _(block_size, data, max_steps, mo, model, output_dir, script_mode, toy_examples, train):
+    from pathlib import Path
+
+    from s1lib.train import TrainConfig, run_training
+
+    mo.stop(not (train.value or script_mode), mo.md("Press **Train** to fine-tune (minutes on a CPU)."))
+    config = TrainConfig.from_preset(
+        "cpu-demo",
+        model=model,
+        data=data,
+        toy_examples=toy_examples,
+        max_steps=max_steps.value,
+        block_size=block_size,
+        output_dir=str(Path(output_dir) / "model"),
+    )
+    with mo.status.progress_bar(total=max_steps.value, title="Training") as bar:
+        seen = []
+
+        def on_row(row):
+            if "loss" in row and len(seen) < max_steps.value:
+                seen.append(row)
+                bar.update()
+
+        result = run_training(config, on_row=on_row)
+    print(f"{result.global_step} steps, final loss {result.final_loss}")
+    return (result,)
+
+
+@app.cell
+def _(mo, output_dir, result):
+    import json
+    from pathlib import Path as _Path
+
+    from s1lib import viz
+
+    out = _Path(output_dir)
+    loss_fig = viz.loss_curve(result.rows)
+    viz.save_figure(loss_fig, out / "loss_curve.html")
+    (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
+    loss_fig  # noqa: B018 (the cell output)
+    return
+
+
+@app.cell
+def _(mo, result):
+    from s1lib.demo import render_marked
+    from s1lib.forcing import BudgetPolicy
+    from s1lib.forcing.hf import HFEngine
+
+    engine = HFEngine.from_name(result.model_dir)
+    policy = BudgetPolicy(max_thinking_tokens=32, max_answer_tokens=16)
+    questions = ["What is 23 + 45?"]
+    traces = engine.generate([engine.prompt_for(q, policy) for q in questions], policy)
+    mo.md(
+        "\n\n".join(
+            f"**{q}**\n\n```\n{render_marked(t, engine.tokenizer).strip()}\n```" for q, t in zip(questions, traces)
+        )
+    )
+    return
+
+
+if __name__ == "__main__":
+    app.run()
