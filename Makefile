@@ -31,7 +31,7 @@ bench: setup
 	$(S1) bench train
 
 lab: setup
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks
 
 marimo: setup
 	$(VENV)/bin/marimo edit --host 127.0.0.1 notebooks/marimo

@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "curate": "s1lib.curation.bench",
     "train": "s1lib.train.bench",
     "vllm": "s1lib.forcing.vllm_bench",
+    "widget": "s1lib.widgets",
 }
 
 _STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m", "reset": "\033[0m"}

@@ -34,6 +34,9 @@ IGNORE_CHOICES: dict[str, list[str] | None] = {
 }
 """The ignore-string dropdown: what replaces a suppressed end of thinking (``none`` = no string, just continue)."""
 
+SUPPRESSED_MARK = "⟲"
+"""Shown where an end of thinking was suppressed with ignore string ``none`` (no text was inserted there)."""
+
 FORCED_LABELS = {"wait": "forced Wait", "end": "forced end of thinking", "final_answer": "forced Final Answer"}
 
 CSS = """
@@ -127,6 +130,9 @@ class StreamView:
         if event.kind == "phase":
             self.phase = event.phase
             return
+        if event.kind == "token" and event.insertion is not None and event.insertion.kind == "wait":
+            # Suppressed without an ignore string: nothing was inserted, so mark the spot itself.
+            self.segments.append(Segment("wait", SUPPRESSED_MARK, forced=True))
         if event.kind == "forced":
             if event.insertion is not None:
                 self.segments.append(Segment(event.insertion.kind, event.text, forced=True))
@@ -406,7 +412,7 @@ def measure_stream(
     worker thread as the stream is. One warm-up generation runs first; each figure is the best of ``repeats``.
     Targets: latency ≤ 0.5 s, rate ratio ≥ 0.9.
     """
-    policy = policy or BudgetPolicy(max_thinking_tokens=48, num_ignore=1, max_answer_tokens=16)
+    policy = policy or BudgetPolicy(max_thinking_tokens=64, min_thinking_tokens=48, max_answer_tokens=16)
     prompt = engine.prompt_for(question, policy)
     _in_thread(lambda: engine.generate([prompt], policy))  # warm-up
     raw_times, stream_times, latencies, tokens = [], [], [], 0

@@ -198,6 +198,9 @@ def test_jupyterlab_budget_widget(browser, tmp_path: Path):
             page.goto(f"{base}/lab/tree/03_budget_forcing.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             choose_kernel_if_asked(page)
+            no_news = page.get_by_role("button", name="No", exact=True)  # the "Jupyter news?" toast
+            if no_news.count():
+                no_news.first.click()
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             page.wait_for_selector(".s1-run", timeout=240_000)

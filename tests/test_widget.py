@@ -63,6 +63,15 @@ def test_stream_view_marks_each_forced_insertion_and_escapes_text():
     assert '<div class="s1-counter">3 / 3 thinking tokens · 1 forced Wait · done</div>' in html
 
 
+def test_suppression_without_ignore_string_is_marked_too():
+    view = StreamView(budget=8)
+    view.push(Event("token", 0, "So", thinking_tokens=1))
+    view.push(Event("token", 0, " then", insertion=ForcedInsertion("wait", 1, ()), thinking_tokens=2))
+    html = view.html()
+    assert '<span class="s1-forced s1-forced-wait" title="forced Wait">⟲</span> then' in html
+    assert view.forced_counts() == {"wait": 1} and view.text == "So⟲ then"
+
+
 def test_counter_text():
     assert counter_text(37, 128) == "37 / 128 thinking tokens"
     assert counter_text(5, None) == "5 thinking tokens"
@@ -175,3 +184,20 @@ def test_measure_stream_reports_latency_and_rate(tiny_engine):
     assert result["tokens"] > 16
     assert 0 < result["first_token_latency_s"] < 30
     assert result["raw_tok_per_s"] > 0 and result["stream_tok_per_s"] > 0 and result["rate_ratio"] > 0
+
+
+def test_widget_buttons_run_restart_and_stop():
+    engine = FakeEngine(n=1000, delay=0.01)
+    widget = BudgetForcingWidget(engine, max_thinking_tokens=50, num_ignore=0, min_interval=0.0)
+    widget.run_button.click()
+    first = widget.runner.view
+    time.sleep(0.1)
+    widget.budget.value = 40
+    widget.run_button.click()  # restart with the moved slider: the first stream is stopped first
+    second = widget.runner.view
+    assert first is not second and first.stopped and second.budget == 40
+    time.sleep(0.1)
+    widget.stop_button.click()
+    widget.runner.join(5)
+    assert second.stopped and "· stopped" in widget.output.value and "/ 40 thinking tokens" in widget.output.value
+    assert engine.started == 2

@@ -1,0 +1,64 @@
+"""Every marimo notebook runs as a plain script (writing its outputs) and exports to HTML, with tiny parameters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MARIMO = Path(__file__).resolve().parents[1] / "notebooks" / "marimo"
+VENV_BIN = Path(sys.executable).parent
+
+
+TINY_ARGS = {
+    "01_curation": "--toy-n 150 --total 40 --tokenizer estimate",
+    "02_sft": "--model {model} --max-steps 2 --toy-examples 8 --block-size 256",
+    "03_budget_forcing": "--model {model} --budgets 4,8 --max-thinking-tokens 8",
+    "04_test_time_scaling": "--model {model} --caps 4,8 --waits 0,1 --wait-cap 8 --limit 1 --max-answer-tokens 4",
+}
+
+
+def tiny_args(name: str, model: str, out: Path) -> list[str]:
+    return ["--output-dir", str(out), *TINY_ARGS[name].format(model=model).split()]
+
+
+EXPECTED = {
+    "01_curation": ["selected.parquet", "funnel.html", "domains.html", "metrics.json"],
+    "02_sft": ["loss_curve.html", "metrics.json", "model/config.json"],
+    "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html"],
+    "04_test_time_scaling": ["results.json", "scaling_curve.html", "metrics_table.html", "metrics.json"],
+}
+
+
+def test_every_stage_has_a_marimo_notebook():
+    assert sorted(p.stem for p in MARIMO.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_dir: Path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(MARIMO / f"{name}.py"), *tiny_args(name, str(tiny_model_dir), out)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for relative in EXPECTED[name]:
+        assert (out / relative).exists(), f"{name} did not write {relative}"
+    if name == "03_budget_forcing":  # the streamed run (script mode) prints its counter at the end
+        assert "8 / 8 thinking tokens" in done.stdout, done.stdout[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_marimo_export_html(name: str, tmp_path: Path, tiny_model_dir: Path):
+    html = tmp_path / f"{name}.html"
+    cmd = [
+        str(VENV_BIN / "marimo"), "export", "html", str(MARIMO / f"{name}.py"), "-o", str(html), "-f", "--",
+        *tiny_args(name, str(tiny_model_dir), tmp_path / "out"),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = html.read_text()
+    assert "<marimo-" in text or "marimo" in text
+    assert len(text) > 10_000
