@@ -153,7 +153,9 @@ def run_bench(
             p.label(): [t.thinking_tokens for t in traces] for p, traces in zip(policies, shared)
         },
     }
-    if not json_output:
+    if json_output:
+        _print(results, True)
+    else:
         results_short = {k: v for k, v in results.items() if k != "thinking_tokens_by_setting"}
         _print(results_short, False)
     return results

@@ -167,7 +167,9 @@ def run_bench(json_output: bool = False, thinking_tokens: int = 96, repeats: int
         }
     results["target"] = "forced_over_plain <= 1.03 at batch 1 and 8"
     results["meets_target"] = all(results[f"batch{b}"]["forced_over_plain"] <= 1.03 for b in (1, 8))
-    if not json_output:
+    if json_output:
+        print(json.dumps(results, indent=2))
+    else:
         print(f"s1 bench forcing — {results['model']}, {results['threads']} threads, median of {repeats}")
         for b in (1, 8):
             r = results[f"batch{b}"]
@@ -185,4 +187,4 @@ def run_bench(json_output: bool = False, thinking_tokens: int = 96, repeats: int
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_bench(json_output=True), indent=2))
+    run_bench(json_output=True)
