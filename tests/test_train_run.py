@@ -53,17 +53,22 @@ def test_three_steps_loss_goes_down(trained):
 
 
 def test_saved_model_loads_and_generates(trained):
-    from s1lib.format import build_prompt
+    """The saved folder loads directly into the forcing engine and generates under a budget policy."""
+    from s1lib.forcing import BudgetPolicy
+    from s1lib.forcing.hf import HFEngine
     from s1lib.models import load_model
 
     config, _ = trained
     model, tokenizer = load_model(config.output_dir)
     assert tokenizer.pad_token == "<|endoftext|>" and tokenizer.pad_token != tokenizer.eos_token
     assert model.config.use_cache
-    prompt = build_prompt(tokenizer, "What is 12 + 30?")
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-    out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    assert out.shape[1] > ids["input_ids"].shape[1]
+    engine = HFEngine(model, tokenizer)
+    policy = BudgetPolicy(max_thinking_tokens=6, max_answer_tokens=4)
+    traces = engine.generate([engine.prompt_for("What is 12 + 30?"), engine.prompt_for("What is 7 + 5?")], policy)
+    for trace in traces:
+        assert len(trace.generated_ids) > 0 and trace.thinking_tokens <= 6
+        assert trace.thinking_end_reason in ("cap", "natural")
+        assert trace.finish_reason in ("stop", "length")
 
 
 @pytest.mark.slow
