@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import torch
+from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
@@ -20,15 +21,6 @@ QUESTIONS = [
     "Name a prime number larger than ten and explain briefly why it is prime.",
     "Count the letters: a b c d e f g.",
 ]
-
-
-def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Content-based nudge (depends only on the last token) so a random model tries to end thinking often."""
-    scores = scores.clone()
-    last = input_ids[:, -1]
-    scores[last % 5 == 0, 1] += 1e4  # <|im_start|>: begins the end delimiter
-    scores[last % 7 == 3, 2] += 1e4  # <|im_end|>: end of sequence
-    return scores
 
 
 def greedy_continue(model, ids: list[int], max_new: int, stop_ids: list[int], extra) -> tuple[list[int], bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
@@ -14,15 +14,6 @@ QUESTIONS = [
     "What is 7 + 5?",
     "Name a prime number larger than ten and explain briefly why it is prime.",
 ]
-
-
-def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """As in test_engine_hf: a content-based nudge so the random tiny model tries to end thinking often."""
-    scores = scores.clone()
-    last = input_ids[:, -1]
-    scores[last % 5 == 0, 1] += 1e4  # <|im_start|>: begins the end delimiter
-    scores[last % 7 == 3, 2] += 1e4  # <|im_end|>: end of sequence
-    return scores
 
 
 GRID = [

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
 from s1lib.forcing import vllm as fv
@@ -208,15 +209,6 @@ def test_bad_model_paths_fail_before_vllm_starts(tmp_path, monkeypatch):
 
 
 # -- the server client's multi-call loop, against a fake endpoint backed by the tiny transformers model ------------
-def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """The same nudge as test_engine_hf: the random model tries to end thinking often."""
-    scores = scores.clone()
-    last = input_ids[:, -1]
-    scores[last % 5 == 0, 1] += 1e4
-    scores[last % 7 == 3, 2] += 1e4
-    return scores
-
-
 class TinyServer(ServerForcingClient):
     """``_complete`` answered by greedy decoding of the tiny model (what a vLLM server does, minus HTTP)."""
 

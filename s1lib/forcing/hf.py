@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from s1lib.forcing.engine import EngineBase
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
-from s1lib.format import build_prompt
 
 StepCallback = Callable[[int, Step, ForcingState], None]
 
@@ -125,7 +125,7 @@ class _StopWhenRequested:
         return torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
 
 
-class HFEngine:
+class HFEngine(EngineBase):
     """Budget-forced generation with a transformers causal LM."""
 
     backend = "transformers"
@@ -143,26 +143,6 @@ class HFEngine:
 
         model, tokenizer = load_model(name, **kwargs)
         return cls(model, tokenizer)
-
-    # -- prompts ---------------------------------------------------------------------------------------------
-    def prompt_for(
-        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
-    ) -> str:
-        """The s1 generation prompt for a question under this tokenizer's chat template."""
-        delimiters = (policy or BudgetPolicy()).delimiters
-        return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
-
-    def encode_prompts(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
-        out = []
-        for i, prompt in enumerate(prompts):
-            ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
-            if not ids:
-                raise ValueError(f"prompts[{i}] is empty")
-            out.append([int(t) for t in ids])
-        return out
-
-    def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
-        return policy.compile(self.tokenizer, self.eos_token_ids)
 
     # -- generation ------------------------------------------------------------------------------------------
     def generate(

@@ -36,9 +36,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from s1lib.forcing.engine import EngineBase
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase
 from s1lib.forcing.trace import SamplingConfig, Trace
-from s1lib.format import build_prompt, get_delimiters
+from s1lib.format import get_delimiters
 
 EXTRA_KEY = "s1_forcing"
 PROCESSOR_FQCN = "s1lib.forcing.vllm:ForcingLogitsProcessor"
@@ -404,7 +405,7 @@ def resolve_vllm_model(name: str) -> str:
     return str(folder)
 
 
-class VLLMEngine:
+class VLLMEngine(EngineBase):
     """Budget-forced generation on vLLM, with the same policy, Trace and interface as :class:`HFEngine`."""
 
     backend = "vllm"
@@ -483,24 +484,8 @@ class VLLMEngine:
             raise RuntimeError(f"vLLM could not load model {path}: {type(exc).__name__}: {exc}") from exc
         return cls(llm, tokenizer, path, max_model_len, eos, getattr(config, "vocab_size", None))
 
-    # -- prompts (same as HFEngine) ----------------------------------------------------------------------------
-    def prompt_for(
-        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
-    ) -> str:
-        delimiters = (policy or BudgetPolicy()).delimiters
-        return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
-
-    def encode_prompts(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
-        out = []
-        for i, prompt in enumerate(prompts):
-            ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
-            if not ids:
-                raise ValueError(f"prompts[{i}] is empty")
-            out.append([int(t) for t in ids])
-        return out
-
     def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
-        compiled = policy.compile(self.tokenizer, self.eos_token_ids)
+        compiled = super().compile(policy)
         if self.vocab_size:
             fields = {
                 "delimiters.think_start": compiled.think_start_ids,
