@@ -43,7 +43,7 @@ in the funnel, with its reason.""",
             """\
 # Parameters (papermill overrides these). CPU-sized defaults: the toy pool of env/curation/toy.yaml.
 output_dir = "runs/notebooks/01_curation"
-config_path = None  # None = env/curation/toy.yaml
+config_path = None  # a curation YAML; None: env/curation/toy.yaml
 toy_n = 600  # questions in the toy pool
 total = 200  # size of the selected set (the paper: 1,000)
 tokenizer = "default"  # trace lengths: a model name, or "estimate" (chars / 3.6, no model)""",
@@ -108,7 +108,10 @@ output_dir = "runs/notebooks/02_sft"
 model = "default"  # 'default' (embedded SmolLM2-135M) or a model folder
 data = "toy"  # 'toy' (synthetic s1-format records) or e.g. runs/notebooks/01_curation/selected.parquet
 toy_examples = 32
-max_steps = 16
+max_steps = 16  # -1: train for num_train_epochs
+num_train_epochs = 1.0
+learning_rate = 1e-4
+global_batch_size = 4
 block_size = 512
 eval_questions = ["What is 23 + 45?", "What is 12 * 11?"]
 max_thinking_tokens = 64""",
@@ -122,7 +125,8 @@ from s1lib.train import TrainConfig, run_training
 
 config = TrainConfig.from_preset(
     "cpu-demo", model=model, data=data, toy_examples=toy_examples, max_steps=max_steps,
-    block_size=block_size, output_dir=str(out / "model"),
+    num_train_epochs=num_train_epochs, learning_rate=learning_rate, global_batch_size=global_batch_size,
+    per_device_batch_size=global_batch_size, block_size=block_size, output_dir=str(out / "model"),
 )
 result = run_training(config)
 print(f"{result.global_step} steps, final loss {result.final_loss}")""",
@@ -244,7 +248,9 @@ lengths_fig.show()""",
 The paper's Figure 1: accuracy rises with thinking tokens under budget forcing, both by capping (fewer tokens)
 and by forcing "Wait" (more tokens). Table 3 scores a method by **Control** (share of runs inside the budget),
 **Scaling** (slope of accuracy vs thinking) and **Performance** (best accuracy). This notebook runs a tiny sweep
-on AIME24 with the embedded model: the mechanics, not the accuracy (a 135M model solves no AIME problem).""",
+on AIME24 with the embedded model by default: the mechanics, not the accuracy (a 135M model solves no AIME
+problem). With `benchmark="toy"` and the model fine-tuned in notebook 2, the curve is a real measurement: capping
+the thinking cuts the step-by-step procedure short, and a forced "Wait" can start a re-check.""",
         ),
         (
             "code",
@@ -253,12 +259,17 @@ on AIME24 with the embedded model: the mechanics, not the accuracy (a 135M model
 output_dir = "runs/notebooks/04_test_time_scaling"
 model = "default"
 benchmark = "aime24"
-data = None  # None = ../shared/data next to the repository
+data = "shared"  # "shared": ../shared/data next to the repository; None: the hub; or a file or folder
 caps = [16, 32, 64]
+fill_budget = True  # think exactly each cap (the untrained model would stop at once); False for a trained model
 waits = [0, 1, 2]
 wait_cap = 64
+baselines = []  # e.g. ["token_conditional"], with token_budgets
+token_budgets = [32, 64]
 max_answer_tokens = 24
-limit = 3""",
+limit = 3
+batch_size = 8
+sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ignore_strings": ["Wait", "Hmm"]}""",
             ["parameters"],
         ),
         ("code", SETUP),
@@ -268,9 +279,10 @@ limit = 3""",
 from s1lib.eval.sweep import SweepConfig, run_sweep
 
 config = SweepConfig(
-    benchmark=benchmark, data=str(data or REPO.parent / "shared" / "data"), model=model, caps=list(caps),
-    fill_budget=True, waits=list(waits), wait_cap=wait_cap, max_answer_tokens=max_answer_tokens, limit=limit,
-    batch_size=max(1, limit), output_dir=str(out),
+    benchmark=benchmark, data=str(REPO.parent / "shared" / "data") if data == "shared" and benchmark != "toy" else data,
+    model=model, caps=list(caps), fill_budget=fill_budget, waits=list(waits), wait_cap=wait_cap,
+    baselines=list(baselines), token_budgets=list(token_budgets), max_answer_tokens=max_answer_tokens, limit=limit,
+    batch_size=batch_size, output_dir=str(out), **sweep_options,
 )
 run = run_sweep(config, progress=False)
 for s in run.results["settings"]:

@@ -1,6 +1,7 @@
-"""``s1 demo``: the main job. For now, a budget-forcing showcase on the embedded model.
+"""``s1 demo``, the main job: the four notebooks as one papermill grid (``env/batch/demo.yaml``); and
+``s1 showcase``, budget forcing on the untrained embedded model.
 
-A few questions at several thinking budgets and Wait counts, each trace printed with its forced insertions
+Showcase: a few questions at several thinking budgets and Wait counts, each trace printed with its forced insertions
 marked: ``⟦WAIT⟧`` where an end of thinking was suppressed, ``⟦END⟧`` where the delimiter was forced, and
 ``⟦FINAL ANSWER⟧`` where the cap forced the answer prefix. The untrained SmolLM2-135M cannot reason; the point is
 the mechanics: budgets are exact, Waits appear where the model tried to stop, and every trace gets an answer.
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from s1lib.forcing import BudgetPolicy, Trace
@@ -81,8 +83,8 @@ def run_showcase(
     return rows
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    print("s1 demo: budget forcing on the embedded SmolLM2-135M-Instruct (CPU)")
+def _cmd_showcase(args: argparse.Namespace) -> int:
+    print("s1 showcase: budget forcing on the embedded SmolLM2-135M-Instruct (CPU)")
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     rows = run_showcase(args.model, color=color)
     if args.output:
@@ -94,8 +96,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ the main job
+DEMO_GRID = Path(__file__).resolve().parents[1] / "env" / "batch" / "demo.yaml"
+DEMO_TITLE = "s1 on two CPU cores: curation → SFT → budget forcing → test-time scaling"
+SIZES = {"quick": "quick", "default": None, "full": "full"}
+
+
+def run_demo(size: str = "default", output_root: str | Path = "runs", args: argparse.Namespace | None = None) -> Any:
+    """The four notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``."""
+    from s1lib.batch.cli import execute
+    from s1lib.batch.grid import load_grid
+
+    if size not in SIZES:
+        raise ValueError(f"demo size must be one of {list(SIZES)}, got {size!r}")
+    grid = load_grid(DEMO_GRID, profile=SIZES[size], output_root=output_root)  # runs/demo, runs/demo-quick, ...
+    args = args or argparse.Namespace(executor="local", workers=1, devices=None, force=False, keep_failed=False)
+    return execute(grid, args, title=f"{DEMO_TITLE} ({size})")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from s1lib.batch.cli import report_result
+
+    size = "quick" if args.quick else "full" if args.full else "default"
+    print(
+        f"s1 demo ({size}): papermill runs notebooks/01-04 as one grid ({DEMO_GRID.name}) on the embedded model",
+        file=sys.stderr,
+    )
+    result = run_demo(size, args.output_root or "runs", args)
+    code = report_result(result, args.json)
+    if not args.json:
+        for row in result.statuses.values():
+            if row.get("status") != "done":
+                print(f"  {row.get('run_id')}: {row.get('status')} {row.get('error') or ''}")
+        print(f"\nReport: {result.report.get('report')}")
+    return code
+
+
 def register_cli(subparsers: Any) -> None:
-    demo = subparsers.add_parser("demo", help="the main job: the budget-forcing showcase on the embedded model")
-    demo.add_argument("--model", default="default")
-    demo.add_argument("--output", default="runs/demo", help="folder for the traces (JSON)")
+    from s1lib.batch.cli import add_grid_arguments
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="the main job: curation → SFT → budget forcing → scaling, as one papermill grid",
+        description="Run notebooks 01-04 on the embedded model as one grid (env/batch/demo.yaml): the toy pool "
+        "curated, the model fine-tuned on it, budget forcing, and a budget sweep against a baseline on held-out "
+        "toy problems. Writes report.html and timings.json; finished stages are reused on a rerun.",
+    )
+    size = demo.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a few minutes: tiny SFT and sweep (used by the tests)")
+    size.add_argument("--full", action="store_true", help="more training and the whole held-out set (GPU or patience)")
+    add_grid_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    showcase = subparsers.add_parser("showcase", help="budget forcing on the untrained embedded model, traces marked")
+    showcase.add_argument("--model", default="default")
+    showcase.add_argument("--output", default="runs/showcase", help="folder for the traces (JSON)")
+    showcase.set_defaults(func=_cmd_showcase)

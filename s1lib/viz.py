@@ -161,10 +161,18 @@ def loss_curve(
 
 
 def save_figure(fig: go.Figure, path: str | Path) -> Path:
-    """Write standalone HTML with plotly.js embedded (works offline); creates the folder. Returns the path."""
+    """Write standalone HTML with plotly.js embedded (works offline); creates the folder. Returns the path.
+
+    A ``<name>.plotly.json`` copy is written next to it, so reports (``s1lib.batch.report``) can gather many
+    figures into one page with plotly.js embedded once.
+    """
     target = Path(path)
     if target.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"save_figure: {target} must end in .html (standalone HTML is written)")
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(target, include_plotlyjs=True, full_html=True)
+    target.with_suffix(FIGURE_JSON_SUFFIX).write_text(fig.to_json())
     return target
+
+
+FIGURE_JSON_SUFFIX = ".plotly.json"

@@ -6,6 +6,7 @@ The tiny random model stands in for the embedded one: these tests check the note
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,6 +55,17 @@ def test_notebook_is_thin_and_parameterized(path: Path):
     assert len(tagged) == 1 and "output_dir" in tagged[0].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
     assert any(c.cell_type == "markdown" for c in nb.cells)
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path: Path):
+    """A parameter papermill cannot parse (e.g. a second '=' in its comment) could not be set by a grid."""
+    import papermill
+
+    nb = nbformat.read(path, as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {line.split("=", 1)[0].strip() for line in source.splitlines() if re.match(r"^\w+ *=", line)}
+    assert set(papermill.inspect_notebook(str(path))) == assigned
 
 
 def test_notebooks_match_their_builder(tmp_path: Path):

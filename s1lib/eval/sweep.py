@@ -47,6 +47,10 @@ class SweepConfig:
     )
     model: str = field(default="default", metadata={"help": "'default' (embedded SmolLM2-135M), a folder or hub id."})
     backend: str = field(default="transformers", metadata={"help": "'transformers' (prefix sharing) or 'vllm'."})
+    engine_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Backend options, e.g. vLLM's {tensor_parallel_size: 8, dtype: float32, max_model_len: 32768}."},
+    )
     caps: list[int | None] = field(
         default_factory=lambda: [500, 1000, 2000, 4000, 8000, 16000],
         metadata={"help": "Thinking-token caps of the budget-forcing sweep (null = auto: bounded by the context)."},
@@ -488,7 +492,9 @@ def run_sweep(
     if engine is None:
         from s1lib.forcing import load_engine
 
-        engine = load_engine(config.model, config.backend, trust_remote_code=config.trust_remote_code)
+        engine = load_engine(
+            config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options
+        )
     prompts = {
         s.suffix: [engine.prompt_for(p.question, s.policy, system=config.system, suffix=s.suffix) for p in problems]
         for s in settings

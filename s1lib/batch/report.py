@@ -1,0 +1,238 @@
+"""The grid's summary: one table of every run (status, wall time, parameters, metrics), a combined scaling figure
+and Control/Scaling/Performance table over every run that measured one, and every figure the runs saved, in one
+offline HTML page (``report.html``), plus ``summary.json``, ``summary.csv`` and ``timings.json``.
+
+Runs report through files in their folder: ``metrics.json`` (scalars are tabulated; a list of scaling methods,
+as notebook 04 writes, feeds the combined figure) and ``*.plotly.json`` figures (written by ``viz.save_figure``).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from s1lib import viz
+from s1lib.batch.runner import EXECUTED_NOTEBOOK, read_status, write_json_atomic
+
+
+def flatten_metrics(data: Any, prefix: str = "", depth: int = 2) -> dict[str, Any]:
+    """Scalars of a metrics record as ``a.b`` keys (lists and deep structures are left to the run's own files)."""
+    out: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        return out
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 60):
+            out[name] = value
+        elif isinstance(value, dict) and depth > 1:
+            out.update(flatten_metrics(value, f"{name}.", depth - 1))
+    return out
+
+
+def scaling_methods(metrics: Any) -> list[dict[str, Any]]:
+    """Methods with accuracy-vs-thinking points: notebook 04's ``metrics.json`` (a list) or a ``methods`` key."""
+    methods = metrics.get("methods") if isinstance(metrics, dict) else metrics
+    if not isinstance(methods, list):
+        return []
+    return [m for m in methods if isinstance(m, dict) and "method" in m and isinstance(m.get("points"), list)]
+
+
+def _varying(grid: Any) -> dict[str, list[str]]:
+    """Per run, the parameters that differ between runs of the same job (what the run id encodes)."""
+    by_job: dict[str, list[Any]] = {}
+    for run in grid.runs:
+        by_job.setdefault(run.job, []).append(run)
+    out = {}
+    for runs in by_job.values():
+        keys = sorted({k for r in runs for k in r.parameters if k != "output_dir"})
+        varying = [
+            k for k in keys if len({json.dumps(r.parameters.get(k), sort_keys=True, default=str) for r in runs}) > 1
+        ]
+        for run in runs:
+            out[run.run_id] = varying
+    return out
+
+
+def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Rows for every run of the grid (whether it ran now, earlier, or not at all) and the scaling methods."""
+    rows, methods = [], []
+    varying = _varying(grid)
+    for run in grid.runs:
+        run_dir = grid.run_dir(run.run_id)
+        status = (statuses or {}).get(run.run_id) or read_status(run_dir) or {"status": "not run"}
+        metrics: Any = None
+        if (run_dir / "metrics.json").is_file():
+            try:
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+            except json.JSONDecodeError as error:
+                metrics = {"metrics_error": f"metrics.json is not valid JSON: {error}"}
+        error = status.get("error") or {}
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "job": run.job,
+                "notebook": Path(run.notebook).name,
+                "status": status.get("status"),
+                "wall_seconds": status.get("wall_seconds"),
+                "attempts": status.get("attempts"),
+                "device": status.get("device"),
+                "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
+                "parameters": {k: run.parameters.get(k) for k in varying[run.run_id]},
+                "metrics": flatten_metrics(metrics),
+                "folder": str(run_dir),
+            }
+        )
+        for method in scaling_methods(metrics):
+            methods.append({**method, "run_id": run.run_id})
+            for key in ("control", "scaling_log2_pp", "performance"):
+                if method.get(key) is not None:
+                    rows[-1]["metrics"][f"{method['method']}.{key}"] = method[key]
+    return {"grid": grid.name, "rows": rows, "methods": methods}
+
+
+def combined_scaling(methods: list[dict[str, Any]]) -> tuple[Any, Any] | None:
+    """One scaling figure and one Table-3 over every run's methods (named ``run · method`` across runs)."""
+    if not methods:
+        return None
+    several = len({m["run_id"] for m in methods}) > 1
+
+    def name(m: dict[str, Any]) -> str:
+        return f"{m['run_id']} · {m['method']}" if several else str(m["method"])
+
+    curve = viz.scaling_curve(
+        {name(m): [tuple(p) for p in m["points"]] for m in methods},
+        labels_by_method={name(m): m.get("settings") or [] for m in methods},
+    )
+    nan = float("nan")
+    table = viz.metrics_table(
+        [
+            {
+                "method": name(m),
+                "control": nan if m.get("control") is None else m["control"],
+                "scaling": nan if m.get("scaling_log2_pp") is None else m["scaling_log2_pp"] / 100,
+                "performance": nan if m.get("performance") is None else m["performance"],
+            }
+            for m in methods
+        ]
+    )
+    return curve, table
+
+
+def _figures(run_dir: Path) -> list[tuple[str, Any]]:
+    import plotly.io as pio
+
+    paths = sorted(run_dir.glob(f"*{viz.FIGURE_JSON_SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+    return [(p.name[: -len(viz.FIGURE_JSON_SUFFIX)], pio.from_json(p.read_text())) for p in paths]
+
+
+MAX_METRICS = 10
+"""Metrics shown per run in the report's table (all of them are in summary.json and summary.csv)."""
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}th{background:#f4f4f4}
+.done{color:#1a7f37}.failed,.skipped{color:#cf222e}.error{color:#cf222e;font-size:12px}h2{margin-top:2em}"""
+
+
+def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) -> str:
+    """The report page: runs table, stage timings, combined scaling, then each run's figures."""
+    import plotly.io as pio
+
+    parts: list[str] = []
+    plotly_js = [True]
+
+    def figure_html(fig: Any) -> str:
+        include = plotly_js[0]
+        plotly_js[0] = False
+        return pio.to_html(fig, include_plotlyjs=include, full_html=False)
+
+    title = title or f"s1 batch report: {grid.name}"
+    rows = summary["rows"]
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    counts = {s: sum(r["status"] == s for r in rows) for s in sorted({str(r["status"]) for r in rows})}
+    total = sum((r["wall_seconds"] or 0) for r in rows)
+    parts.append(
+        f"<p>{len(rows)} runs: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. "
+        f"Sum of run wall times {total:.0f} s; grid wall time {summary.get('wall_seconds') or 0:.0f} s. "
+        f"Folder: <code>{html.escape(str(grid.directory))}</code></p>"
+    )
+    head = ["run", "status", "wall s", "parameters", "metrics"]
+    parts.append(
+        "<h2>Runs and wall time per stage</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    )
+    for r in rows:
+        params = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in r["parameters"].items())
+        cells = [
+            f"<a href='{html.escape(r['run_id'])}/{EXECUTED_NOTEBOOK}'>{html.escape(r['run_id'])}</a>",
+            f"<span class='{html.escape(str(r['status']))}'>{html.escape(str(r['status']))}</span>"
+            + (f"<div class='error'>{html.escape(str(r['error']))[:300]}</div>" if r["error"] else ""),
+            "" if r["wall_seconds"] is None else f"{r['wall_seconds']:.1f}",
+            html.escape(params),
+            "<br>".join(html.escape(f"{k} = {_short(v)}") for k, v in list(r["metrics"].items())[:MAX_METRICS]),
+        ]
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
+    combined = combined_scaling(summary["methods"])
+    if combined:
+        parts.append("<h2>Test-time scaling (all runs)</h2>")
+        parts.extend(figure_html(fig) for fig in combined)
+    for run in grid.runs:
+        figures = _figures(grid.run_dir(run.run_id))
+        if figures:
+            parts.append(f"<h2>{html.escape(run.run_id)}</h2>")
+            parts.extend(figure_html(fig) for _, fig in figures)
+    body = "\n".join(parts)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>{body}</body></html>"
+    )
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_report(grid: Any, result: Any = None, title: str | None = None) -> dict[str, Any]:
+    """Write ``summary.json``, ``summary.csv``, ``timings.json`` and ``report.html`` into the grid's folder."""
+    summary = collect(grid, getattr(result, "statuses", None))
+    summary["wall_seconds"] = getattr(result, "wall_seconds", None)
+    summary["reused"] = list(getattr(result, "reused", []))
+    summary["written"] = time.time()
+    folder = grid.directory
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "summary.json", summary)
+    timings = {
+        "grid_wall_seconds": summary["wall_seconds"],
+        "stages": {r["run_id"]: r["wall_seconds"] for r in summary["rows"]},
+        "reused": summary["reused"],
+    }
+    write_json_atomic(folder / "timings.json", timings)
+    with open(folder / "summary.csv", "w", newline="") as handle:
+        metric_keys = sorted({k for r in summary["rows"] for k in r["metrics"]})
+        writer = csv.writer(handle)
+        writer.writerow(["run_id", "job", "status", "wall_seconds", "parameters", *metric_keys])
+        for r in summary["rows"]:
+            writer.writerow(
+                [
+                    r["run_id"],
+                    r["job"],
+                    r["status"],
+                    r["wall_seconds"],
+                    json.dumps(r["parameters"], default=str),
+                    *[r["metrics"].get(k) for k in metric_keys],
+                ]
+            )
+    (folder / "report.html").write_text(render_html(summary, grid, title))
+    return {
+        "report": str(folder / "report.html"),
+        "summary": str(folder / "summary.json"),
+        "timings": str(folder / "timings.json"),
+        "csv": str(folder / "summary.csv"),
+    }
