@@ -337,3 +337,46 @@ def test_cli_dry_run_and_errors(workdir: Path):
         text=True,
     )
     assert bad.returncode == 2 and "has no parameters ['y']" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------------------ the shipped grids
+GRIDS = sorted((Path(__file__).resolve().parents[1] / "env" / "batch").glob("*.yaml"))
+
+
+def _profiles(path: Path) -> list[str | None]:
+    import yaml
+
+    return [None, *sorted(yaml.safe_load(path.read_text()).get("profiles") or {})]
+
+
+@pytest.mark.parametrize(
+    ("path", "profile"), [(p, profile) for p in GRIDS for profile in _profiles(p)], ids=lambda v: getattr(v, "stem", v)
+)
+def test_shipped_grids_plan_and_their_sweeps_validate(path: Path, profile: str | None, tmp_path: Path):
+    """Every grid in env/batch loads, and every scaling run's parameters make a valid SweepConfig with settings."""
+    from s1lib.eval.sweep import SweepConfig, build_settings
+
+    grid = load_grid(path, profile=profile, output_root=tmp_path)
+    assert grid.runs
+    for run in grid.runs:
+        if Path(run.notebook).name != "04_test_time_scaling.ipynb":
+            continue
+        p = dict(run.parameters)
+        data = p.get("data")
+        config = SweepConfig(
+            benchmark=p.get("benchmark", "aime24"),
+            data=None if data in (None, "shared") or "{" in str(data) or str(tmp_path) in str(data) else data,
+            model=p.get("model", "default"),
+            caps=list(p.get("caps", [16])),
+            fill_budget=p.get("fill_budget", True),
+            waits=list(p.get("waits", [])),
+            wait_cap=p.get("wait_cap"),
+            baselines=list(p.get("baselines", [])),
+            token_budgets=list(p.get("token_budgets", [32])),
+            max_answer_tokens=p.get("max_answer_tokens"),
+            limit=p.get("limit"),
+            batch_size=p.get("batch_size", 8),
+            output_dir=str(tmp_path / run.run_id),
+            **p.get("sweep_options", {}),
+        )
+        assert build_settings(config), run.run_id

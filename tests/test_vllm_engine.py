@@ -87,3 +87,41 @@ def test_bad_input_fails_before_any_generation(engine, monkeypatch):
     with pytest.raises(ValueError, match="ignore_strings: token ids \\[33359\\] are outside"):
         engine.generate([prompt], BudgetPolicy(max_thinking_tokens=8, num_ignore=1))
     assert calls == []
+
+
+def _event_tuples(events) -> list[tuple]:
+    return [
+        (e.kind, e.token_id, e.phase, e.insertion.kind if e.insertion else None, e.thinking_tokens, e.answer_tokens)
+        for e in events
+        if e.kind != "done"
+    ]
+
+
+def test_stream_gives_the_transformers_events(engine, hf_engine):
+    """The widget's event stream is backend-independent: vLLM yields the events transformers yields."""
+    policy = POLICIES[0]
+    prompt = engine.prompt_for(QUESTIONS[0], policy)
+    ours = list(engine.stream(prompt, policy))
+    ref = list(hf_engine.stream(prompt, policy))
+    assert _event_tuples(ours) == _event_tuples(ref)
+    assert "".join(e.text for e in ours) == "".join(e.text for e in ref)
+    done = ours[-1]
+    assert done.kind == "done" and done.trace.to_dict() == ref[-1].trace.to_dict()
+    assert done.trace.to_dict() == engine.generate([prompt], policy)[0].to_dict()
+    assert any(e.insertion is not None and e.insertion.kind == "wait" for e in ours)
+
+
+def test_stream_stop_aborts_the_request_and_engine_stays_usable(engine):
+    policy = BudgetPolicy(max_thinking_tokens=400, min_thinking_tokens=300, max_answer_tokens=4)
+    seen, done = 0, None
+    for event in engine.stream(engine.prompt_for(QUESTIONS[1], policy), policy):
+        if event.kind in ("token", "forced"):
+            seen += 1
+            if seen == 8:
+                engine.stop()
+        if event.kind == "done":
+            done = event.trace
+    assert done is not None and done.finish_reason == "stopped" and len(done.generated_ids) == 8
+    assert not engine.llm.llm_engine.has_unfinished_requests()
+    after = engine.generate([engine.prompt_for(QUESTIONS[1])], BudgetPolicy(max_thinking_tokens=4, max_answer_tokens=2))
+    assert after[0].thinking_tokens == 4

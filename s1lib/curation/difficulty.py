@@ -3,9 +3,16 @@
 An attempt model is any callable ``attempt_fn(questions) -> answers`` (the reference used Qwen2.5-7B/32B-Instruct);
 adapters wrap a budget-forcing engine (an object with ``.generate(prompts, policy)``) or an OpenAI-compatible
 endpoint. A question is dropped when any configured model solves it. Attempts and grades are appended to a jsonl
-cache keyed by (model, question), so a crash resumes where it stopped. Grading uses ``s1lib.eval.grading``
-(deterministic; the gold answer is the record's ``answer`` or the last boxed answer of its solution); a question
-without a usable gold answer cannot be judged solved and stays (counted as ``ungradable``).
+cache keyed by (model, question), so a crash resumes where it stopped.
+
+Grading (both the traces' own attempts and the difficulty attempts) goes through one :class:`Grader`. It uses
+``s1lib.eval.grading`` where the answer is closed (deterministic; the gold answer is the record's ``answer`` or the
+last boxed answer of its solution). Optionally an LLM judge (``s1lib.eval.judge``: the reference's grader prompt,
+"Yes"/"No" on the last line, over an OpenAI-compatible endpoint) grades the attempts the symbolic grader cannot
+decide (``judge_for="open"``: no closed gold answer, an unparsable gold, a math-verify timeout) or every attempt
+(``"all"``, as the reference did). A question whose attempts cannot be graded (no gold answer and no judge, a judge
+error, an unparseable verdict, the judge budget spent) cannot be judged solved and stays (counted as ``ungradable``,
+with the reason kept on the record and in the stats). Judge verdicts are cached in the attempts jsonl too.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,31 +48,160 @@ def gold_of(rec: dict) -> tuple[str | None, str]:
     return str(gold), kind
 
 
-def grade_text(rec: dict, text: str | None) -> bool | None:
-    """True/False if ``text``'s extracted answer matches the record's gold answer; None without a gold answer."""
-    from s1lib.eval.grading import extract_answer, is_equivalent, parse_choice
+def symbolic_status(rec: dict, text: str | None) -> str:
+    """The deterministic grader's verdict on ``text``: ``correct``, ``wrong``, ``unparsed`` (no answer found),
+    ``timeout`` (math-verify hung), ``empty`` (no attempt), ``open`` (no closed gold answer) or ``bad_gold``
+    (a gold answer its kind cannot parse)."""
+    from s1lib.eval.grading import compare, extract_answer, parse_choice
 
     gold, kind = gold_of(rec)
     if gold is None:
-        return None
+        return "open"
     if not text:
-        return False
+        return "empty"
     pred = extract_answer(text)
     if pred is None and kind == "choice":
         pred = parse_choice(text)
     try:
-        return bool(is_equivalent(gold, pred, kind))
-    except ValueError:  # a gold answer the kind cannot parse: treat as ungradable, never as solved
+        return compare(gold, pred, kind)
+    except ValueError:
+        return "bad_gold"
+
+
+UNDECIDED = ("open", "bad_gold", "timeout")
+"""Symbolic statuses the judge grades under ``judge_for="open"``."""
+
+
+def grade_text(rec: dict, text: str | None) -> bool | None:
+    """True/False if ``text``'s extracted answer matches the record's gold answer; None without a gold answer
+    (or with one its kind cannot parse: ungradable, never solved). Symbolic only; a timeout counts as wrong."""
+    status = symbolic_status(rec, text)
+    if status in ("open", "bad_gold"):
         return None
+    return status == "correct"
 
 
-def grade_traces(records: list[dict]) -> int:
-    """Fill ``trace_grade`` (was the trace's attempt correct?) where missing and gradable; returns how many."""
+JUDGE_FOR = ("open", "all")
+
+
+class Grader:
+    """The one grading path of curation: symbolic where the answer is closed, the LLM judge per ``judge_for``.
+
+    ``judge`` is anything with ``grade_attempt(question, solution, attempt) -> JudgeVerdict`` (e.g.
+    ``s1lib.eval.judge.LLMJudge``); None grades symbolically only. ``max_calls`` bounds the judge requests of this
+    grader (None: no cap; each attempt is asked at most once per run, and not again while ``cache`` holds its
+    verdict). The judge's reference is the record's solution (else its answer). Judge failures never raise: the
+    attempt is ungradable (None) and the reason is returned, counted and kept (the first ``keep_errors``).
+    ``stats[stage]`` counts ``symbolic``, ``judged``, ``judge_calls``, ``judge_cached``, ``judge_errors`` and
+    ``ungradable``.
+    """
+
+    def __init__(
+        self,
+        judge: Any = None,
+        judge_for: str = "open",
+        max_calls: int | None = None,
+        cache: AttemptCache | None = None,
+        keep_errors: int = 50,
+    ) -> None:
+        if judge_for not in JUDGE_FOR:
+            raise ValueError(f"judge_for must be one of {JUDGE_FOR}, got {judge_for!r}")
+        self.judge = judge
+        self.judge_for = judge_for
+        self.max_calls = max_calls
+        self.cache = cache
+        self.keep_errors = keep_errors
+        self.calls = 0
+        self.stats: dict[str, Counter] = {}
+        self.errors: list[dict] = []
+
+    @property
+    def signature(self) -> str:
+        """Names how verdicts are made; a cached grade made another way is graded again."""
+        if self.judge is None:
+            return "symbolic"
+        model = getattr(getattr(self.judge, "config", None), "model", None) or type(self.judge).__name__
+        return f"judge:{model}|{self.judge_for}"
+
+    def _count(self, stage: str, key: str) -> None:
+        self.stats.setdefault(stage, Counter())[key] += 1
+
+    def _fail(self, stage: str, what: str, reason: str, rec: dict) -> tuple[None, dict]:
+        self._count(stage, "judge_errors")
+        self._count(stage, "ungradable")
+        if len(self.errors) < self.keep_errors:
+            self.errors.append({"stage": stage, "row_id": rec.get("row_id"), "what": what, "reason": reason})
+        return None, {"graded_by": "judge", "error": reason}
+
+    def needs_judge(self, status: str) -> bool:
+        """Whether an attempt with this symbolic status goes to the judge (an empty attempt never does)."""
+        if self.judge is None or status == "empty":
+            return False
+        return self.judge_for == "all" or status in UNDECIDED
+
+    def grade(self, rec: dict, text: str | None, stage: str = "difficulty", what: str = "") -> tuple[bool | None, dict]:
+        """``(correct, info)``; ``info`` has ``graded_by`` (symbolic/judge) and, when ungradable, ``error``."""
+        status = symbolic_status(rec, text)
+        if not self.needs_judge(status):
+            self._count(stage, "symbolic")
+            if status in ("open", "bad_gold"):
+                self._count(stage, "ungradable")
+                reason = "no closed gold answer" if status == "open" else "gold answer does not parse"
+                return None, {"graded_by": "symbolic", "error": reason}
+            return status == "correct", {"graded_by": "symbolic"}
+        solution = rec.get("solution") or (f"The answer is {rec['answer']}." if rec.get("answer") else None)
+        if not solution:
+            self._count(stage, "ungradable")
+            return None, {"graded_by": "judge", "error": "no reference solution to judge against"}
+        key = _key(self.signature, f"{rec['question']}\0{solution}\0{text}")
+        hit = self.cache.entries.get(key) if self.cache is not None else None
+        if hit is not None and hit.get("correct") is not None:
+            self._count(stage, "judge_cached")
+            self._count(stage, "judged")
+            return bool(hit["correct"]), {"graded_by": "judge"}
+        if self.max_calls is not None and self.calls >= self.max_calls:
+            return self._fail(stage, what, f"judge_budget: judge_max_calls={self.max_calls} spent", rec)
+        self.calls += 1
+        self._count(stage, "judge_calls")
+        try:
+            verdict = self.judge.grade_attempt(rec["question"], solution, text or "")
+        except (RuntimeError, OSError, ValueError) as exc:  # JudgeError is a RuntimeError; sockets raise OSError
+            return self._fail(stage, what, f"judge_error: {exc}"[:500], rec)
+        if verdict.correct is None:
+            last = (verdict.reason or "").strip().splitlines()[-1:] or [""]
+            return self._fail(stage, what, f"judge_unparseable: last line {last[0][:200]!r} is not Yes/No", rec)
+        self._count(stage, "judged")
+        if self.cache is not None:
+            item = {"key": key, "model": self.signature, "correct": verdict.correct, "reply": verdict.reason[-2000:]}
+            self.cache.put_many([item])
+        return verdict.correct, {"graded_by": "judge"}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready stats: the grader, judge requests, per-stage counts and the first errors."""
+        return {
+            "grader": self.signature,
+            "judge_calls": self.calls,
+            "judge_max_calls": self.max_calls,
+            "stages": {stage: dict(c) for stage, c in self.stats.items()},
+            "errors": list(self.errors),
+        }
+
+
+def grade_traces(records: list[dict], grader: Grader | None = None) -> int:
+    """Fill ``trace_grade`` (was the trace's attempt correct?) where missing and gradable; returns how many.
+
+    Ungradable attempts keep ``trace_grade=None`` (``no_grade`` at the missing stage) and get ``trace_grade_error``.
+    """
+    grader = grader or Grader()
     n = 0
     for rec in records:
         if rec.get("trace_grade") is None and rec.get("attempt"):
-            rec["trace_grade"] = grade_text(rec, rec["attempt"])
-            n += rec["trace_grade"] is not None
+            correct, info = grader.grade(rec, rec["attempt"], stage="trace", what="trace")
+            rec["trace_grade"] = correct
+            rec["trace_graded_by"] = info["graded_by"]
+            if "error" in info:
+                rec["trace_grade_error"] = info["error"]
+            n += correct is not None
     return n
 
 
@@ -169,23 +306,47 @@ def run_attempts(
     cache: AttemptCache | None = None,
     batch_size: int = 64,
     progress: bool = False,
+    grader: Grader | None = None,
 ) -> tuple[list[dict], list[Drop], dict[str, int]]:
     """Attempt every question with every model, grade, and drop those any model solves.
 
     Returns ``(kept, drops, stats)``; a drop's reason is ``solved_by:<model>`` (the first model in order), and the
-    record keeps ``attempts = {model: {"attempt", "correct"}}``. ``stats`` counts calls, cache hits, ungradable.
+    record keeps ``attempts = {model: {"attempt", "correct", "graded_by"[, "grade_error"]}}``. ``stats`` counts
+    calls, cache hits, ungradable questions and ``regraded`` cached attempts (graded before by another grader, or
+    the judge failed then). ``grader`` (default: symbolic) grades every attempt; see :class:`Grader`.
     """
     cache = cache or AttemptCache(None)
-    stats = {"calls": 0, "cached": 0, "ungradable": 0}
+    grader = grader or Grader(cache=cache)
+    stats = {"calls": 0, "cached": 0, "regraded": 0, "ungradable": 0}
+
+    def graded(rec: dict, name: str, text: str) -> dict:
+        correct, info = grader.grade(rec, text, stage="difficulty", what=name)
+        entry = {"attempt": text, "correct": correct, "graded_by": info["graded_by"]}
+        if "error" in info:
+            entry["grade_error"] = info["error"]
+        rec.setdefault("attempts", {})[name] = entry
+        return {"key": _key(name, rec["question"]), "model": name, "grader": grader.signature, **entry}
+
     for name, fn in models.items():
-        todo = []
+        todo, regraded = [], []
         for rec in records:
             hit = cache.get(name, rec["question"])
-            if hit is not None:
-                rec.setdefault("attempts", {})[name] = {"attempt": hit["attempt"], "correct": hit["correct"]}
-                stats["cached"] += 1
-            else:
+            if hit is None:
                 todo.append(rec)
+                continue
+            stats["cached"] += 1
+            judge_failed = hit.get("correct") is None and hit.get("graded_by") == "judge"
+            if hit.get("grader", "symbolic") == grader.signature and not judge_failed:
+                entry = {"attempt": hit["attempt"], "correct": hit["correct"]}
+                entry["graded_by"] = hit.get("graded_by", "symbolic")
+                if hit.get("grade_error"):
+                    entry["grade_error"] = hit["grade_error"]
+                rec.setdefault("attempts", {})[name] = entry
+            else:  # graded another way, or the judge failed last time: grade the cached attempt again (no model call)
+                regraded.append(graded(rec, name, hit["attempt"]))
+        if regraded:
+            stats["regraded"] += len(regraded)
+            cache.put_many(regraded)
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         iterator: Any = batches
         if progress and batches:
@@ -196,11 +357,7 @@ def run_attempts(
             answers = fn([r["question"] for r in batch])
             if len(answers) != len(batch):
                 raise RuntimeError(f"attempt model {name!r} returned {len(answers)} answers for {len(batch)} questions")
-            items = []
-            for rec, text in zip(batch, answers):
-                correct = grade_text(rec, text)
-                rec.setdefault("attempts", {})[name] = {"attempt": text, "correct": correct}
-                items.append({"key": _key(name, rec["question"]), "model": name, "attempt": text, "correct": correct})
+            items = [graded(rec, name, text) for rec, text in zip(batch, answers)]
             stats["calls"] += len(batch)
             cache.put_many(items)
     kept, drops = [], []

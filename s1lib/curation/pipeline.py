@@ -5,11 +5,17 @@ Annotation (trace grades, trace lengths, domains) adds features and drops nothin
 be computed are charged to their own ``no_*`` reason at the missing-feature stage, as in the reference's
 "API errors" stage (**fix**: with the reasons reported separately). Attempts are cached in
 ``<output_dir>/attempts.jsonl`` so a crashed run resumes without repeating model calls.
+
+Trace grades and difficulty attempts are graded by one ``difficulty.Grader``: symbolic by default, or with the
+reference's Yes/No LLM grader over an OpenAI-compatible endpoint (``grader: judge:<base_url>|<model>``) for open
+answers only or for every attempt (``judge_for``). Judge verdicts share the attempts cache; judge requests, errors
+and their reasons are in ``stats["grading"]`` (``stats["judge_calls"]`` is the total).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -63,8 +69,40 @@ class CurationConfig:
     )
     grade_traces: bool = field(
         default=True,
-        metadata={"help": "grade each trace's attempt against the reference answer where no grade is given"},
+        metadata={
+            "help": "grade each trace's attempt against the reference solution where no grade is given (by grader)"
+        },
     )
+    grader: str = field(
+        default="symbolic",
+        metadata={
+            "help": "'symbolic' (s1lib's deterministic grader; open answers without a gold value are ungradable) or "
+            "'judge:<base_url>|<model>' (the reference's Yes/No grader prompt over an OpenAI-compatible endpoint; "
+            "API key from the env var named by judge_api_key_env); grades trace attempts and difficulty attempts"
+        },
+    )
+    judge_for: str = field(
+        default="open",
+        metadata={
+            "help": "with a judge grader: 'open' asks it only where the symbolic grader cannot decide (no closed "
+            "gold answer, an unparsable gold, a math-verify timeout); 'all' asks it for every attempt (reference)"
+        },
+    )
+    judge_api_key_env: str | None = field(
+        default="OPENAI_API_KEY",
+        metadata={
+            "help": "name of the environment variable holding the judge's API key (the key itself is never read "
+            "from the config); null or '' sends no key (a local server)"
+        },
+    )
+    judge_max_calls: int | None = field(
+        default=None,
+        metadata={
+            "help": "at most this many judge requests per run (cached verdicts are free); attempts past it are "
+            "ungradable with reason judge_budget; null: no cap (each attempt is asked at most once)"
+        },
+    )
+    judge_retries: int = field(default=2, metadata={"help": "judge retries after HTTP 429/5xx or network errors"})
     tokenizer: str = field(
         default="default",
         metadata={
@@ -119,6 +157,21 @@ class CurationConfig:
     seed: int = field(default=42, metadata={"help": "seed of the sampler (the reference set none)"})
     progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
     write_figures: bool = field(default=True, metadata={"help": "write funnel/domain/length figures as HTML"})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the grading options; a ValueError names the field."""
+        parse_grader(self.grader)
+        if self.judge_for not in difficulty.JUDGE_FOR:
+            raise ValueError(f"judge_for must be one of {difficulty.JUDGE_FOR}, got {self.judge_for!r}")
+        if self.judge_max_calls is not None and (not isinstance(self.judge_max_calls, int) or self.judge_max_calls < 0):
+            raise ValueError(f"judge_max_calls must be null or an integer >= 0, got {self.judge_max_calls!r}")
+        if not isinstance(self.judge_retries, int) or self.judge_retries < 0:
+            raise ValueError(f"judge_retries must be an integer >= 0, got {self.judge_retries!r}")
+        if self.judge_api_key_env is not None and not isinstance(self.judge_api_key_env, str):
+            raise ValueError(f"judge_api_key_env must be an environment variable name, got {self.judge_api_key_env!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> CurationConfig:
@@ -208,6 +261,42 @@ def resolve_attempt_model(name: str) -> Callable[[list[str]], list[str]]:
     raise ValueError(f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, openai:<url>|<model>")
 
 
+def parse_grader(value: Any) -> tuple[str, str] | None:
+    """``CurationConfig.grader``: None for 'symbolic', ``(base_url, model)`` for 'judge:<base_url>|<model>'."""
+    if value == "symbolic":
+        return None
+    if isinstance(value, str) and value.startswith("judge:"):
+        base_url, _, model = value[6:].rpartition("|")
+        if base_url.startswith(("http://", "https://")) and model.strip():
+            return base_url, model.strip()
+    raise ValueError(
+        f"grader must be 'symbolic' or 'judge:<base_url>|<model>' (base_url starting with http:// or https://), "
+        f"got {value!r}"
+    )
+
+
+def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = None, judge: Any = None):
+    """The ``difficulty.Grader`` of a run; ``judge`` (an object with ``grade_attempt``) overrides ``config.grader``.
+
+    The API key is read from the environment variable ``config.judge_api_key_env`` only; a missing key fails here,
+    before any work, rather than as one judge error per attempt.
+    """
+    config.validate()
+    target = parse_grader(config.grader)
+    if judge is None and target is not None:
+        from s1lib.eval.judge import JudgeConfig, LLMJudge
+
+        env = config.judge_api_key_env or None
+        if env and not os.environ.get(env):
+            raise ValueError(
+                f"grader={config.grader!r} reads its API key from the environment variable {env} "
+                "(judge_api_key_env), which is not set; set it, or set judge_api_key_env: null for a local server"
+            )
+        base_url, model = target
+        judge = LLMJudge(JudgeConfig(base_url=base_url, model=model, api_key_env=env, max_retries=config.judge_retries))
+    return difficulty.Grader(judge, config.judge_for, config.judge_max_calls, cache)
+
+
 def _domain_classifier(config: CurationConfig):
     from s1lib.curation import domains
 
@@ -241,13 +330,17 @@ def run_curation(
     attempt_fns: dict[str, Callable[[list[str]], list[str]]] | None = None,
     tokenizer: Any = None,
     domain_classifier: Any = None,
+    judge: Any = None,
 ) -> CurationResult:
     """Run every stage and write ``selected.parquet``, ``candidates.parquet``, ``funnel.json``, ``drops.jsonl``.
 
     ``attempt_fns`` (name → callable) are used in addition to ``config.attempt_models``; ``tokenizer`` (any object
-    with ``encode``) and ``domain_classifier`` (callable list[str] → list[code|None]) override the config.
+    with ``encode``) and ``domain_classifier`` (callable list[str] → list[code|None]) override the config, as does
+    ``judge`` (an object with ``grade_attempt(question, solution, attempt)``, e.g. ``s1lib.eval.judge.LLMJudge``).
     """
     out = Path(config.output_dir)
+    cache = difficulty.AttemptCache(out / "attempts.jsonl")
+    grader = make_grader(config, cache, judge)
     out.mkdir(parents=True, exist_ok=True)
     funnel = Funnel()
     stats: dict[str, Any] = {}
@@ -288,7 +381,7 @@ def run_curation(
     # annotate: trace grades, lengths, domains (no drops)
     t0 = time.perf_counter()
     if config.grade_traces:
-        stats["traces_graded"] = difficulty.grade_traces(records)
+        stats["traces_graded"] = difficulty.grade_traces(records, grader)
     difficulty.add_trace_lengths(records, tokenizer or config.tokenizer, config.length_batch_size)
     classifier = domain_classifier if domain_classifier is not None else _domain_classifier(config)
     if classifier is not None:
@@ -309,15 +402,18 @@ def run_curation(
     models = {name: resolve_attempt_model(name) for name in config.attempt_models}
     models.update(attempt_fns or {})
     if models:
-        cache = difficulty.AttemptCache(out / "attempts.jsonl")
 
         def run(rs):
-            kept, drops, st = difficulty.run_attempts(rs, models, cache, config.attempt_batch_size, config.progress)
+            kept, drops, st = difficulty.run_attempts(
+                rs, models, cache, config.attempt_batch_size, config.progress, grader
+            )
             stats["attempts"] = st
             return kept, drops
 
         records = stage("difficulty", run, records)
     candidates = list(records)
+    stats["grading"] = grader.summary()
+    stats["judge_calls"] = grader.calls
 
     # 7. selection
     log: list[dict] = []

@@ -49,7 +49,9 @@ class SweepConfig:
     backend: str = field(default="transformers", metadata={"help": "'transformers' (prefix sharing) or 'vllm'."})
     engine_options: dict[str, Any] = field(
         default_factory=dict,
-        metadata={"help": "Backend options, e.g. vLLM's {tensor_parallel_size: 8, dtype: float32, max_model_len: 32768}."},
+        metadata={
+            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype}."
+        },
     )
     caps: list[int | None] = field(
         default_factory=lambda: [500, 1000, 2000, 4000, 8000, 16000],

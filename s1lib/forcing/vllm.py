@@ -30,15 +30,15 @@ import os
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from s1lib.forcing.engine import EngineBase
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase
-from s1lib.forcing.trace import SamplingConfig, Trace
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase, Step
+from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.format import get_delimiters
 
 EXTRA_KEY = "s1_forcing"
@@ -229,6 +229,7 @@ class _Row:
     snapshot: dict[str, Any] | None = None
     generator_state: Any = None
     written: bool = field(default=False)
+    steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
 
     def sync(self) -> None:
         """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption)."""
@@ -237,6 +238,8 @@ class _Row:
             return
         if decided == emitted + 1 and self.snapshot is not None:
             restore_state(self.state, self.snapshot)
+            if self.steps is not None:
+                del self.steps[emitted:]
             if self.generator is not None and self.generator_state is not None:
                 self.generator.set_state(self.generator_state)
             return
@@ -312,6 +315,7 @@ def _build_processor_class() -> type:
                 sampling.greedy,
                 params.max_tokens,
                 output_ids,
+                steps=[] if config.get("stream") else None,
             )
             self.live[key] = row
             if config.get("pid") == os.getpid():
@@ -361,6 +365,8 @@ def _build_processor_class() -> type:
                     continue
                 g = greedy[j] if row.greedy else None
                 step = state.next_token(lambda banned, s=scores[j], g=g, c=row.chooser: c(s, banned, g))
+                if row.steps is not None:
+                    row.steps.append((step, state.thinking_tokens, state.answer_tokens))
                 if g is not None:
                     state.model_choices.append(g)
                 chosen.append(step.token_id)
@@ -590,6 +596,65 @@ class VLLMEngine(EngineBase):
                 trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
                 traces.append(trace)
         return traces
+
+    def stream(
+        self,
+        prompt: str | Sequence[int],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+    ) -> Iterator[Event]:
+        """Yield ``token``/``forced``/``phase`` events as one prompt generates, then ``done`` with its Trace: the
+        same events as ``HFEngine.stream``, so the widget runs on either backend.
+
+        Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind from
+        the live forcing state of the processor (in this process). :meth:`stop` aborts the request.
+        """
+        policy = policy or BudgetPolicy()
+        sampling = sampling or SamplingConfig()
+        ids = self.encode_prompts([prompt])[0]
+        compiled = self.compile(policy)
+        policy.validate(self.max_model_len, len(ids))
+        key = uuid.uuid4().hex
+        params = self.sampling_params(compiled, sampling, sampling.seed, len(ids), key)
+        params.extra_args[EXTRA_KEY]["stream"] = True  # the processor keeps each position's Step for us
+        engine = self.llm.llm_engine
+        engine.add_request(key, {"prompt_token_ids": ids}, params)
+        self._stop_requested = False
+        detok = IncrementalDetokenizer(self.tokenizer)
+        emitted, finished = 0, False
+        try:
+            while not finished and engine.has_unfinished_requests() and not self._stop_requested:
+                for output in engine.step():
+                    if output.request_id != key:
+                        continue
+                    finished = output.finished
+                    row = _REGISTRY.get(key)
+                    if row is None or row.steps is None:
+                        raise RuntimeError(f"s1 forcing: the processor holds no state for request {key}")
+                    tokens = output.outputs[0].token_ids
+                    for step, thinking, answer in row.steps[emitted : len(tokens)]:
+                        done = row.state.done and step.token_id in compiled.eos_token_ids
+                        text = "" if done else detok.push(step.token_id)
+                        kind = "forced" if step.forced else "token"
+                        phase = step.phase.value
+                        yield Event(kind, 0, text, step.token_id, phase, step.insertion, thinking, answer)
+                        if step.phase_changed:
+                            yield Event("phase", 0, "", None, phase, None, thinking, answer)
+                    emitted = len(tokens)
+        finally:
+            if not finished:
+                engine.abort_request([key])
+        state = self._collect(key, compiled)
+        del state.generated[emitted:]  # a step decides and emits together, so this only guards an abort mid-step
+        if not state.done:
+            state.stop("stopped" if self._stop_requested else "length")
+        trace = Trace.from_state(state, self.tokenizer, ids)
+        trace.prompt = prompt if isinstance(prompt, str) else None
+        yield Event("done", 0, "", None, "done", None, trace.thinking_tokens, trace.answer_tokens, trace)
+
+    def stop(self) -> None:
+        """Abort the running :meth:`stream` after the current step."""
+        self._stop_requested = True
 
     def close(self) -> None:
         """Shut the engine core down and drop the model, so another vLLM can start in this process."""
