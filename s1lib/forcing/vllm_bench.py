@@ -40,7 +40,14 @@ class VLLMBenchConfig:
     model: str = field(default="default", metadata={"help": "Model name or folder (default: embedded SmolLM2)."})
     dtype: str = field(default="float32", metadata={"help": "vLLM dtype; float32 as in the paper's runs."})
     enforce_eager: bool = field(default=True, metadata={"help": "Skip torch.compile (starts in ~16 s, not ~70 s)."})
-    max_thinking_tokens: int = field(default=48, metadata={"help": "Thinking cap of the benchmarked policy."})
+    max_thinking_tokens: int = field(default=128, metadata={"help": "Thinking cap of the benchmarked policy."})
+    min_thinking_tokens: int = field(
+        default=96,
+        metadata={
+            "help": "Suppress the end until this many thinking tokens: every row decodes ~100+ tokens, so "
+            "per-step overhead is measured on more than a few tokens (SmolLM2 often ends at once)."
+        },
+    )
     num_ignore: int = field(default=2, metadata={"help": "Forced Waits of the benchmarked policy."})
     max_answer_tokens: int = field(default=8, metadata={"help": "Answer cap of the benchmarked policy."})
     repeats: int = field(default=3, metadata={"help": "Interleaved repetitions; the median is reported."})
@@ -128,10 +135,11 @@ def run_bench(json_output: bool = False, config: VLLMBenchConfig | None = None) 
     )
     policy = BudgetPolicy(
         max_thinking_tokens=config.max_thinking_tokens,
+        min_thinking_tokens=config.min_thinking_tokens,
         num_ignore=config.num_ignore,
         max_answer_tokens=config.max_answer_tokens,
     )
-    compiled = engine.compile(policy)
+    engine.compile(policy)  # vocabulary and delimiter checks before any timing
     prompts = [engine.prompt_for(q, policy) for q in QUESTIONS]
     ids = engine.encode_prompts(prompts)
     results: dict[str, Any] = {
@@ -163,16 +171,20 @@ def run_bench(json_output: bool = False, config: VLLMBenchConfig | None = None) 
                 "forced_over_raw": round(forced / raw, 3),
                 "forced_tok_per_s": round(sum(lengths) / forced, 1),
             }
+        # The reference loop has no minimum: compare on the policy without it, so both decode the same tokens.
+        ref_policy = policy.replace(min_thinking_tokens=0)
+        ref_compiled = engine.compile(ref_policy)
         ours_times, ref_times = [], []
         matches = True
         for _ in range(config.repeats):
-            t, traces = _timed(lambda: engine.generate(ids, policy, batch_size=len(ids)))
+            t, traces = _timed(lambda: engine.generate(ids, ref_policy, batch_size=len(ids)))
             ours_times.append(t)
-            t, ref = _timed(lambda: reference_loop(engine, ids, compiled))
+            t, ref = _timed(lambda: reference_loop(engine, ids, ref_compiled))
             ref_times.append(t)
             matches &= [tr.generated_ids for tr in traces] == ref
         ours, ref_s = statistics.median(ours_times), statistics.median(ref_times)
         results["reference_loop"] = {
+            "policy": ref_policy.label(),
             "rows": len(ids),
             "ours_s": round(ours, 3),
             "reference_s": round(ref_s, 3),
