@@ -36,7 +36,7 @@ def test_demo_quick_end_to_end(tmp_path: Path):
 
     # One report with the funnel, loss curve, scaling curve and Control/Scaling/Performance table, and timings.
     report = (grid / "report.html").read_text()
-    for title in ("Curation funnel", "Training loss", "Test-time scaling", "Control / Scaling / Performance"):
+    for title in ("Curation funnel", "Training loss", "Test-time scaling", "Sequential scaling"):  # "/" is escaped
         assert title in report, title
     assert report.count("plotly.js v") <= 2, "plotly.js is embedded once"
     timings = json.loads((grid / "timings.json").read_text())
