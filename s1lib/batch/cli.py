@@ -99,12 +99,9 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(grid: Any, args: argparse.Namespace, only: list[str] | None = None, title: str | None = None) -> GridResult:
     executor = make_executor(args, grid.directory)
     printer = ProgressPrinter(len(grid.runs))
-    result = run_grid(grid, executor, force=args.force, retry_failed=not args.keep_failed, only=only, on_event=printer)
-    if title:
-        from s1lib.batch.report import write_report
-
-        result.report = write_report(grid, result, title=title)
-    return result
+    return run_grid(
+        grid, executor, force=args.force, retry_failed=not args.keep_failed, only=only, on_event=printer, title=title
+    )
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:

@@ -56,11 +56,13 @@ def run_grid(
     on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
     poll_seconds: float = 0.5,
     summarize: bool = True,
+    title: str | None = None,
 ) -> GridResult:
     """Execute every run of ``grid`` that is not already finished, ``executor.capacity`` at a time.
 
     ``on_event(kind, run_id, status)`` sees ``reused``, ``start``, ``done``, ``failed`` and ``skipped`` (the CLI
-    prints them as progress). ``only`` restricts the grid to these runs and what they depend on.
+    prints them as progress). ``only`` restricts the grid to these runs and what they depend on. ``title`` heads
+    the report written at the end (``summarize``).
     """
     started = time.time()
     grid.directory.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,7 @@ def run_grid(
     if summarize:
         from s1lib.batch.report import write_report
 
-        result.report = write_report(grid, result)
+        result.report = write_report(grid, result, title=title)
     return result
 
 
