@@ -1,4 +1,4 @@
-"""The curation benchmark runs on a small pool, and the fast length estimate tracks the real tokenizer."""
+"""The curation benchmark runs on a small pool with exact lengths, and the length estimate tracks the tokenizer."""
 
 from __future__ import annotations
 
@@ -26,5 +26,8 @@ def test_run_bench_small(capsys):
     assert printed["rows"] == 1500 and printed["counts"]["selected"] == 1000
     # 1 % benchmark copies and 1 % copies of earlier rows (caught as cross-source overlap or exact duplicates)
     assert printed["counts"]["decontaminated"] + printed["counts"]["duplicates"] >= 25
-    assert set(result["seconds"]) >= {"normalise", "decontaminate+dedup", "quality", "length_estimate", "select"}
+    assert set(result["seconds"]) >= {"normalise", "decontaminate+dedup", "quality", "length", "select"}
+    # The exact counts (the fast path) equal the tokenizer's own on the compared subset.
+    assert result["counts"]["subset_counts_identical"] is True
+    assert result["counts"]["trace_tokens_total"] > 0 and abs(result["counts"]["estimate_error_pct"]) < 5
     assert result["peak_rss_gb"] > 0

@@ -132,3 +132,23 @@ def test_generic_keeps_row_source_type_unless_named(tmp_path):
     rec = load_source(SourceSpec(str(path)))[0]
     assert (rec["source_type"], rec["trace_grade"], rec["domain"]) == ("AIME", True, "05")
     assert load_source(SourceSpec(str(path), name="mine"))[0]["source_type"] == "mine"
+
+
+@pytest.mark.parametrize(
+    "row, in_metadata, trace",
+    [
+        # The copied trace and attempt are not stored twice; every other column stays.
+        ({"thinking_trajectories": ["T"], "attempt": "A", "subject": "x"}, {"subject"}, "T"),
+        ({"thinking": "T", "subject": "x"}, {"subject"}, "T"),
+        # Only the first of several traces is the record's: the column stays whole in metadata.
+        ({"thinking_trajectories": ["T1", "T2"]}, {"thinking_trajectories"}, "T1"),
+        # A second trace column that was not copied stays.
+        ({"thinking_trajectories": ["T"], "thinking": "other"}, {"thinking"}, "T"),
+    ],
+)
+def test_generic_metadata_keeps_what_the_record_does_not(tmp_path, row, in_metadata, trace):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"question": "q?", **row}) + "\n")
+    rec = load_source(SourceSpec(str(path)))[0]
+    assert rec["thinking_trajectories"] == [trace]
+    assert set(json.loads(rec["metadata"])) == {"question"} | in_metadata

@@ -4,10 +4,12 @@ Questions are random word sequences of a few hundred characters (vocabulary from
 traces are slices of real solution text of 2,000-8,000 characters; 1 % of rows embed a benchmark question (AIME24,
 MATH500 from ``../shared/data``) and 1 % are exact duplicates, so decontamination and dedup do real work. Reported:
 wall seconds per stage (normalise = import a jsonl into the common schema, decontaminate + dedup, quality, length,
-domains with the TF-IDF classifier on 5,000 questions, select), total, and peak RSS. Trace length is timed two ways:
-the fast estimate (``tokenizer: estimate``, used for the total) on every trace, and the real tokenizer (Rust, batched)
-on a subset, extrapolated to all traces (``total_seconds_with_tokenizer``); the estimate's error against it is
-reported. Setup (generating and writing the pool) is not timed.
+domains with the TF-IDF classifier on 5,000 questions, select), total, and peak RSS (this process, and the largest
+worker: forked workers share the parent's pages). Trace length is the exact count of every trace with the real
+tokenizer, as the pipeline does it (``tokencount``: tiktoken re-expression in worker processes, checked against the
+tokenizer on a sample); for comparison, the tokenizer's own Rust implementation on a subset, extrapolated
+(``length_speedup_vs_original``), and the tokenizer-free estimate on every trace (its error, and
+``total_seconds_with_estimate``). Setup (generating and writing the pool) is not timed.
 """
 
 from __future__ import annotations
@@ -124,27 +126,33 @@ def run_bench(
     counts["duplicates"] = len(drops)
     timings["decontaminate+dedup"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    lengths_est = difficulty.trace_lengths(
-        [r["thinking_trajectories"][0] for r in records if r["thinking_trajectories"]], "estimate"
-    )
-    timings["length_estimate"] = time.perf_counter() - t
-
-    # The exact count with the real tokenizer (Rust, batched) on a subset, extrapolated to all rows.
+    traced = [r for r in records if r["thinking_trajectories"]]
+    traces = [r["thinking_trajectories"][0] for r in traced]
+    counts["trace_chars"] = sum(map(len, traces))
     from s1lib.models import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
-    traced = [r for r in records if r["thinking_trajectories"]]
-    subset = traced[:tokenizer_subset]
     t = time.perf_counter()
-    real = difficulty.trace_lengths([r["thinking_trajectories"][0] for r in subset], tok, batch_size=1024)
+    lengths = difficulty.trace_lengths(traces, tok)  # exact: tiktoken re-expression, worker processes, verified
+    timings["length"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    lengths_est = difficulty.trace_lengths(traces, "estimate")
+    timings["length_estimate"] = time.perf_counter() - t
+
+    # The tokenizer's own Rust implementation (batched, its threads) on a subset, extrapolated to all traces.
+    subset = traces[:tokenizer_subset]
+    backend = tok.backend_tokenizer
+    t = time.perf_counter()
+    original = [len(e.ids) for e in backend.encode_batch(subset, add_special_tokens=False)]
     dt = time.perf_counter() - t
-    timings["length_tokenizer_extrapolated"] = dt * len(traced) / max(1, len(subset))
+    timings["length_original_extrapolated"] = dt * len(traces) / max(1, len(subset))
     counts["tokenizer_subset"] = len(subset)
-    counts["estimate_error_pct"] = round(100 * (sum(lengths_est[: len(real)]) - sum(real)) / max(1, sum(real)), 1)
-    for rec, n_est in zip(traced, lengths_est):
-        rec["trace_length"] = n_est
-    counts["trace_tokens_total_est"] = int(sum(lengths_est))
+    counts["subset_counts_identical"] = original == lengths[: len(subset)]
+    counts["estimate_error_pct"] = round(100 * (sum(lengths_est) - sum(lengths)) / max(1, sum(lengths)), 2)
+    for rec, n_tokens in zip(traced, lengths):
+        rec["trace_length"] = n_tokens
+    counts["trace_tokens_total"] = int(sum(lengths))
 
     t = time.perf_counter()
     clf = TfidfDomainClassifier().fit()
@@ -169,9 +177,13 @@ def run_bench(
     result = {
         "rows": n,
         "seconds": timings,
-        "total_seconds": round(sum(v for k, v in timings.items() if k != "length_tokenizer_extrapolated"), 2),
-        "total_seconds_with_tokenizer": round(sum(v for k, v in timings.items() if k != "length_estimate"), 2),
+        "total_seconds": round(sum(v for k, v in timings.items() if not k.startswith("length_")), 2),
+        "total_seconds_with_estimate": round(
+            sum(v for k, v in timings.items() if k != "length" and k != "length_original_extrapolated"), 2
+        ),
+        "length_speedup_vs_original": round(timings["length_original_extrapolated"] / max(1e-9, timings["length"]), 2),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+        "peak_rss_worker_gb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2, 2),
         "counts": counts,
         "tokenizer": tokenizer,
     }
@@ -181,7 +193,11 @@ def run_bench(
         print(f"curation bench on {n} rows (tokenizer {tokenizer})")
         for k, v in timings.items():
             print(f"  {k:<22}{v:>8.2f} s")
-        print(f"  {'total':<22}{result['total_seconds']:>8.2f} s   peak RSS {result['peak_rss_gb']} GB")
+        print(
+            f"  {'total':<22}{result['total_seconds']:>8.2f} s   peak RSS {result['peak_rss_gb']} GB"
+            f" (largest worker {result['peak_rss_worker_gb']} GB, pages shared with this process)"
+        )
+        print(f"  exact length counting: {result['length_speedup_vs_original']}x the tokenizer's own batch encode")
         print(f"  counts: {counts}")
     return result
 

@@ -20,13 +20,17 @@ def normalize(text: str) -> str:
 
 
 def ngrams(text: str, n: int = 8) -> set[int]:
-    """Hashes of the word n-grams of ``text`` (after :func:`normalize`); the whole text if it has fewer words."""
+    """Hashes of the word n-grams of ``text`` (after :func:`normalize`); the whole text if it has fewer words.
+
+    An n-gram is hashed as the tuple of its words (built by ``zip`` over shifted word lists, all in C), which is
+    the same equality as joining the words with single spaces, without building the strings.
+    """
     words = text.lower().split()
     if not words:
         return set()
     if len(words) < n:
         return {hash(" ".join(words))}
-    return {hash(" ".join(words[i : i + n])) for i in range(len(words) - n + 1)}
+    return set(map(hash, zip(*(words[k:] for k in range(n)))))
 
 
 @dataclass
@@ -36,18 +40,22 @@ class NgramIndex:
     n: int = 8
     owners: dict[int, str] = field(default_factory=dict)
 
-    def add(self, text: str, label: str) -> None:
-        for g in ngrams(text, self.n):
+    def add(self, text: str, label: str, grams: set[int] | None = None) -> None:
+        for g in ngrams(text, self.n) if grams is None else grams:
             self.owners.setdefault(g, label)
 
     def add_many(self, texts: Iterable[str], label: str) -> None:
         for i, text in enumerate(texts):
             self.add(text, f"{label}#{i}")
 
-    def hit(self, text: str) -> str | None:
-        """The owner of the first shared n-gram, or None."""
+    def hit(self, text: str, grams: set[int] | None = None) -> str | None:
+        """The owner of the first shared n-gram, or None (``grams``: the text's n-grams, if already computed)."""
         owners = self.owners
-        for g in ngrams(text, self.n):
+        if grams is None:
+            grams = ngrams(text, self.n)
+        if owners.keys().isdisjoint(grams):  # the common case, checked in C
+            return None
+        for g in grams:
             owner = owners.get(g)
             if owner is not None:
                 return owner
@@ -90,16 +98,17 @@ def decontaminate(
     for source, recs in by_source.items():
         source_kept = []
         for rec in recs:
-            owner = index.hit(rec["question"])
+            grams = ngrams(rec["question"], n)
+            owner = index.hit(rec["question"], grams)
             if owner is None:
-                source_kept.append(rec)
+                source_kept.append((rec, grams))
             else:
                 kind = "benchmark_overlap" if owner.startswith("benchmark:") else "cross_source_overlap"
                 drops.append(Drop(rec["row_id"], "decontaminate", kind, owner.split(":", 1)[1]))
         if cross_source:
-            for rec in source_kept:
-                index.add(rec["question"], f"source:{source}#{rec['row_id']}")
-        kept.extend(source_kept)
+            for rec, grams in source_kept:
+                index.add(rec["question"], f"source:{source}#{rec['row_id']}", grams)
+        kept.extend(rec for rec, _ in source_kept)
     order = {id(r): i for i, r in enumerate(records)}
     kept.sort(key=lambda r: order[id(r)])
     return kept, drops

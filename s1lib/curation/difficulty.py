@@ -230,15 +230,22 @@ def estimate_tokens(text: str) -> int:
     return max(1, runs + other)
 
 
-def trace_lengths(texts: Sequence[str], tokenizer: Any = None, batch_size: int = 512) -> list[int]:
-    """Token counts of ``texts``. A fast (Rust) tokenizer is called in batches; any object with ``encode`` works;
-    ``tokenizer="estimate"`` uses :func:`estimate_tokens`."""
+def trace_lengths(
+    texts: Sequence[str], tokenizer: Any = None, batch_size: int = 512, workers: int | None = None
+) -> list[int]:
+    """Token counts of ``texts`` (no special tokens). A byte-level BPE fast tokenizer (SmolLM2, Qwen2.5, GPT-2, ...)
+    is counted exactly by :class:`~s1lib.curation.tokencount.FastBPECounter` in ``workers`` processes; another fast
+    tokenizer is called in batches; any object with ``encode`` works; ``tokenizer="estimate"`` uses
+    :func:`estimate_tokens`."""
     if tokenizer == "estimate":
         return [estimate_tokens(t) for t in texts]
     if tokenizer is None or isinstance(tokenizer, str):
         from s1lib.models import load_tokenizer
 
         tokenizer = load_tokenizer(tokenizer or "default")
+    counter = _fast_counter(tokenizer)
+    if counter is not None:
+        return counter.count(texts, workers=workers)
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
     out: list[int] = []
     if backend is not None and hasattr(backend, "encode_batch"):
@@ -254,10 +261,25 @@ def trace_lengths(texts: Sequence[str], tokenizer: Any = None, batch_size: int =
     return out
 
 
-def add_trace_lengths(records: list[dict], tokenizer: Any = None, batch_size: int = 512) -> None:
+_FAST_COUNTERS: dict[int, Any] = {}
+
+
+def _fast_counter(tokenizer: Any) -> Any:
+    """The exact fast counter for ``tokenizer`` (built once per tokenizer object), or None."""
+    from s1lib.curation.tokencount import FastBPECounter
+
+    key = id(tokenizer)
+    if key not in _FAST_COUNTERS or _FAST_COUNTERS[key][0] is not tokenizer:
+        _FAST_COUNTERS[key] = (tokenizer, FastBPECounter.from_tokenizer(tokenizer))
+    return _FAST_COUNTERS[key][1]
+
+
+def add_trace_lengths(
+    records: list[dict], tokenizer: Any = None, batch_size: int = 512, workers: int | None = None
+) -> None:
     """Set ``trace_length`` on every record that has a trace (others keep None → ``no_length`` later)."""
     todo = [r for r in records if r.get("thinking_trajectories") and r["thinking_trajectories"][0]]
-    lengths = trace_lengths([r["thinking_trajectories"][0] for r in todo], tokenizer, batch_size)
+    lengths = trace_lengths([r["thinking_trajectories"][0] for r in todo], tokenizer, batch_size, workers)
     for rec, n in zip(todo, lengths):
         rec["trace_length"] = int(n)
 

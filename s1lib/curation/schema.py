@@ -2,9 +2,10 @@
 
 Every source becomes a list of plain dicts with the s1 columns (``question, solution, cot_type, source_type,
 metadata, thinking_trajectories, attempt``) plus what later stages need (``row_id``, ``answer``, ``answer_kind``,
-``trace_grade``, ``domain``). ``metadata`` keeps the original row as a string, as in s1K. A row that cannot be mapped
-raises :class:`SchemaError` naming the file, the line/row and the field, or, with ``on_error="quarantine"``, is
-written to a quarantine jsonl with its reason. No row is ever skipped silently.
+``trace_grade``, ``domain``). ``metadata`` keeps the original row as a string, as in s1K (the generic importer
+leaves out the trace and attempt columns it copied whole into the record, so traces are not stored twice). A row
+that cannot be mapped raises :class:`SchemaError` naming the file, the line/row and the field, or, with
+``on_error="quarantine"``, is written to a quarantine jsonl with its reason. No row is ever skipped silently.
 """
 
 from __future__ import annotations
@@ -169,17 +170,39 @@ class _Row:
         return None
 
 
-def _metadata(row: dict) -> str:
+def _metadata(row: dict, leave_out: tuple[str, ...] = ()) -> str:
+    if leave_out:
+        row = {k: v for k, v in row.items() if k not in leave_out}
     return json.dumps(row, ensure_ascii=False, default=str)
 
 
-def _record(question: str, solution: str | None, cot_type: str, source_type: str, row: dict, **extra: Any) -> dict:
+def _single_text_columns(row: dict, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns among ``names`` holding one text (a string or a one-element list), copied whole into a record."""
+    out = []
+    for name in names:
+        value = row.get(name)
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        if isinstance(value, str) or (isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)):
+            out.append(name)
+    return tuple(out)
+
+
+def _record(
+    question: str,
+    solution: str | None,
+    cot_type: str,
+    source_type: str,
+    row: dict,
+    leave_out: tuple[str, ...] = (),
+    **extra: Any,
+) -> dict:
     rec = {
         "question": question,
         "solution": solution,
         "cot_type": cot_type,
         "source_type": source_type,
-        "metadata": _metadata(row),
+        "metadata": _metadata(row, leave_out),
         "thinking_trajectories": None,
         "attempt": None,
         "answer": None,
@@ -228,8 +251,10 @@ def import_generic(r: _Row, spec: SourceSpec) -> dict:
     answer = r.row.get("answer")
     answer = None if answer is None else str(answer)
     source = spec.name or r.text("source_type", required=False) or "generic"
-    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, source, r.row)
-    rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories") or _trace_list(r, "thinking")
+    trace_column = "thinking_trajectories" if _trace_list(r, "thinking_trajectories") else "thinking"
+    copied = _single_text_columns(r.row, (trace_column, "attempt"))
+    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, source, r.row, copied)
+    rec["thinking_trajectories"] = _trace_list(r, trace_column)
     rec["attempt"] = r.text("attempt", required=False)
     rec.update(answer=answer, answer_kind=r.row.get("answer_kind") or _answer_kind(answer))
     rec["trace_grade"] = _grade(r.row.get("grade", r.row.get("trace_grade")), r, "grade")
@@ -432,8 +457,9 @@ def load_source(
     importer = IMPORTERS[spec.importer]
     file_label = str(spec.path)
     records = []
+    id_prefix = f"{spec.name or spec.importer}:{Path(file_label).name}"
     for location, row in read_rows(spec.path, split=spec.split):
-        row_id = f"{spec.name or spec.importer}:{Path(file_label).name}:{location.split()[-1]}"
+        row_id = f"{id_prefix}:{location.split()[-1]}"
         try:
             if isinstance(row, _BadJson):
                 raise SchemaError(file_label, location, "<json>", f"a JSON object ({row.error})")
