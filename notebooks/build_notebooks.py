@@ -46,7 +46,7 @@ output_dir = "runs/notebooks/01_curation"
 config_path = None  # a curation YAML; None: env/curation/toy.yaml
 toy_n = 600  # questions in the toy pool
 total = 200  # size of the selected set (the paper: 1,000)
-tokenizer = "default"  # trace lengths: a model name, or "estimate" (chars / 3.6, no model)""",
+tokenizer = "default"  # trace lengths: a model name (exact counts), or "estimate" (about 1 % off, no model)""",
             ["parameters"],
         ),
         ("code", SETUP),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pytest
 
@@ -73,7 +74,7 @@ class _Server:
 def test_llm_classifier_with_retry():
     server = _Server(["It is about primes.\n11", "hmm, not sure", "Reasoning...\n05", "x", "y", "z"])
     try:
-        clf = LLMDomainClassifier(server.url, "judge", retries=2)
+        clf = LLMDomainClassifier(server.url, "judge", retries=2, concurrency=1)  # replies are served in order
         assert clf(["How many primes below 20?", "How many ways to seat 5 people?", "Unclassifiable?"]) == [
             "11",
             "05",
@@ -84,6 +85,41 @@ def test_llm_classifier_with_retry():
         assert "last line" in server.prompts[0]
     finally:
         server.close()
+
+
+def test_llm_classifier_requests_concurrently_in_order():
+    """Each reply (after a pause) is the code written in its question; results must follow the questions."""
+    overlap = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            with lock:
+                overlap["now"] += 1
+                overlap["peak"] = max(overlap["peak"], overlap["now"])
+            time.sleep(0.1)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            code = body["messages"][0]["content"].split("[[code ", 1)[1][:2]
+            data = json.dumps({"choices": [{"message": {"content": f"Thinking.\n{code}"}}]}).encode()
+            with lock:
+                overlap["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        codes = ["05", "11", "60", "97", "26", "05", "68", "11"]
+        clf = LLMDomainClassifier(f"http://127.0.0.1:{httpd.server_address[1]}/v1", "m", concurrency=4)
+        assert clf([f"Question {i} [[code {c}]]" for i, c in enumerate(codes)]) == codes
+        assert 2 <= overlap["peak"] <= 4 and clf.failures == 0
+    finally:
+        httpd.shutdown()
 
 
 def test_tfidf_agreement_on_real_labels(shared_data):

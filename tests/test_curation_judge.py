@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,10 +29,24 @@ class FakeJudgeServer:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.delay = 0.0  # seconds before each reply
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _answer(self) -> None:
+                time.sleep(fake.delay)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["messages"][0]["content"]
                 fake.requests.append({"auth": self.headers.get("Authorization"), "prompt": prompt, "body": body})
@@ -308,3 +323,66 @@ def test_grade_traces_and_run_attempts_share_the_grader():
     assert [r["row_id"] for r in kept] == ["b", "c"] and stats["ungradable"] == 1
     assert judge.asked == grader.calls == 2
     assert grader.summary()["stages"]["trace"]["judge_calls"] == 1
+
+
+# ------------------------------------------------------------------- concurrent requests
+
+
+def _open_items(n: int) -> list[tuple[dict, str, str]]:
+    recs = [
+        {"row_id": f"r{i}", "question": f"Open {i}: show it.", "solution": "By the lemma.", "answer": None}
+        for i in range(n)
+    ]
+    return [(rec, f"Attempt {i}. [judge:{'yes' if i % 3 else 'no'}]", "m") for i, rec in enumerate(recs)]
+
+
+def _http_judge(server: FakeJudgeServer):
+    from s1lib.eval.judge import JudgeConfig, LLMJudge
+
+    return LLMJudge(JudgeConfig(base_url=server.base_url, model="grader-model", api_key_env=None, max_retries=0))
+
+
+def test_judge_requests_are_concurrent_and_results_keep_item_order(tmp_path, judge_server):
+    judge_server.delay = 0.2
+    items = _open_items(8)
+    cache = difficulty.AttemptCache(tmp_path / "attempts.jsonl")
+    grader = Grader(_http_judge(judge_server), "open", cache=cache, concurrency=4)
+    results = grader.grade_many(items)
+    assert [correct for correct, _ in results] == [bool(i % 3) for i in range(8)]
+    assert 2 <= judge_server.max_in_flight <= 4
+    assert grader.calls == len(judge_server.requests) == 8
+    # cached verdicts are written in item order, whatever order the replies came in
+    lines = [json.loads(line) for line in (tmp_path / "attempts.jsonl").read_text().splitlines()]
+    keys = [difficulty._key(grader.signature, f"{r['question']}\0{r['solution']}\0{t}") for r, t, _ in items]
+    assert [line["key"] for line in lines] == keys
+    # one at a time gives the same verdicts
+    serial = Grader(_http_judge(judge_server), "open", concurrency=1).grade_many(items)
+    assert [c for c, _ in serial] == [c for c, _ in results]
+
+
+def test_budget_is_spent_in_item_order_and_repeats_are_asked_once(judge_server):
+    items = _open_items(6)
+    items.insert(1, items[0])  # the same attempt twice in one batch
+    grader = Grader(_http_judge(judge_server), "open", max_calls=3, concurrency=4)
+    results = grader.grade_many(items)
+    asked = sorted(judge_server.attempts_asked())
+    assert asked == sorted(t for _, t, _ in [items[0], items[2], items[3]])
+    assert results[1] == results[0] and results[0][0] is False
+    assert [info.get("error", "")[:12] for _, info in results[4:]] == ["judge_budget"] * 3
+    stage = grader.summary()["stages"]["difficulty"]
+    assert (stage["judge_calls"], stage["judge_cached"], stage["judge_errors"]) == (3, 1, 3)
+
+
+def test_run_attempts_with_an_api_model_and_judge_concurrently(tmp_path, judge_server):
+    """An OpenAI-compatible attempt model (replies echo the question's marker) and the judge, both concurrent."""
+    judge_server.delay = 0.05
+    items = _open_items(6)
+    recs = [rec for rec, _, _ in items]
+    model = difficulty.openai_attempt_fn(judge_server.base_url, "attempt-model", concurrency=3)
+    answers = model([r["question"] for r in recs])
+    assert len(answers) == 6 and judge_server.max_in_flight >= 2
+    grader = Grader(_http_judge(judge_server), "open", concurrency=3)
+    kept, drops, stats = run_attempts(recs, {"api": model}, grader=grader, batch_size=4)
+    # the fake answers every attempt prompt with "They differ. **No**" (no marker in a question): all kept, graded
+    assert [r["row_id"] for r in kept] == [r["row_id"] for r in recs] and not drops
+    assert all(r["attempts"]["api"]["correct"] is False for r in kept) and stats["calls"] == 6

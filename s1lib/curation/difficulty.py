@@ -90,7 +90,8 @@ class Grader:
     ``judge`` is anything with ``grade_attempt(question, solution, attempt) -> JudgeVerdict`` (e.g.
     ``s1lib.eval.judge.LLMJudge``); None grades symbolically only. ``max_calls`` bounds the judge requests of this
     grader (None: no cap; each attempt is asked at most once per run, and not again while ``cache`` holds its
-    verdict). The judge's reference is the record's solution (else its answer). Judge failures never raise: the
+    verdict). ``concurrency`` judge requests are in flight at once in :meth:`grade_many`. The judge's reference is
+    the record's solution (else its answer). Judge failures never raise: the
     attempt is ungradable (None) and the reason is returned, counted and kept (the first ``keep_errors``).
     ``stats[stage]`` counts ``symbolic``, ``judged``, ``judge_calls``, ``judge_cached``, ``judge_errors`` and
     ``ungradable``.
@@ -103,6 +104,7 @@ class Grader:
         max_calls: int | None = None,
         cache: AttemptCache | None = None,
         keep_errors: int = 50,
+        concurrency: int = 8,
     ) -> None:
         if judge_for not in JUDGE_FOR:
             raise ValueError(f"judge_for must be one of {JUDGE_FOR}, got {judge_for!r}")
@@ -111,6 +113,7 @@ class Grader:
         self.max_calls = max_calls
         self.cache = cache
         self.keep_errors = keep_errors
+        self.concurrency = concurrency
         self.calls = 0
         self.stats: dict[str, Counter] = {}
         self.errors: list[dict] = []
@@ -141,40 +144,89 @@ class Grader:
 
     def grade(self, rec: dict, text: str | None, stage: str = "difficulty", what: str = "") -> tuple[bool | None, dict]:
         """``(correct, info)``; ``info`` has ``graded_by`` (symbolic/judge) and, when ungradable, ``error``."""
-        status = symbolic_status(rec, text)
-        if not self.needs_judge(status):
-            self._count(stage, "symbolic")
-            if status in ("open", "bad_gold"):
+        return self.grade_many([(rec, text, what)], stage)[0]
+
+    def grade_many(
+        self, items: Sequence[tuple[dict, str | None, str]], stage: str = "difficulty"
+    ) -> list[tuple[bool | None, dict]]:
+        """:meth:`grade` for ``(record, text, what)`` items, with up to ``concurrency`` judge requests in flight.
+
+        The judge budget is spent in item order and new verdicts are cached in item order, so the outcome does not
+        depend on which reply arrives first; an attempt repeated within ``items`` is asked once.
+        """
+        results: list[tuple[bool | None, dict] | None] = [None] * len(items)
+        asks: list[tuple[int, dict, str, str, str, str]] = []  # (item, record, solution, text, key, what)
+        asked: dict[str, int] = {}  # key -> position in asks
+        repeats: list[tuple[int, int]] = []  # (item, position in asks)
+        for i, (rec, text, what) in enumerate(items):
+            status = symbolic_status(rec, text)
+            if not self.needs_judge(status):
+                self._count(stage, "symbolic")
+                if status in ("open", "bad_gold"):
+                    self._count(stage, "ungradable")
+                    reason = "no closed gold answer" if status == "open" else "gold answer does not parse"
+                    results[i] = (None, {"graded_by": "symbolic", "error": reason})
+                else:
+                    results[i] = (status == "correct", {"graded_by": "symbolic"})
+                continue
+            solution = rec.get("solution") or (f"The answer is {rec['answer']}." if rec.get("answer") else None)
+            if not solution:
                 self._count(stage, "ungradable")
-                reason = "no closed gold answer" if status == "open" else "gold answer does not parse"
-                return None, {"graded_by": "symbolic", "error": reason}
-            return status == "correct", {"graded_by": "symbolic"}
-        solution = rec.get("solution") or (f"The answer is {rec['answer']}." if rec.get("answer") else None)
-        if not solution:
-            self._count(stage, "ungradable")
-            return None, {"graded_by": "judge", "error": "no reference solution to judge against"}
-        key = _key(self.signature, f"{rec['question']}\0{solution}\0{text}")
-        hit = self.cache.entries.get(key) if self.cache is not None else None
-        if hit is not None and hit.get("correct") is not None:
-            self._count(stage, "judge_cached")
-            self._count(stage, "judged")
-            return bool(hit["correct"]), {"graded_by": "judge"}
-        if self.max_calls is not None and self.calls >= self.max_calls:
-            return self._fail(stage, what, f"judge_budget: judge_max_calls={self.max_calls} spent", rec)
-        self.calls += 1
-        self._count(stage, "judge_calls")
-        try:
-            verdict = self.judge.grade_attempt(rec["question"], solution, text or "")
-        except (RuntimeError, OSError, ValueError) as exc:  # JudgeError is a RuntimeError; sockets raise OSError
-            return self._fail(stage, what, f"judge_error: {exc}"[:500], rec)
-        if verdict.correct is None:
-            last = (verdict.reason or "").strip().splitlines()[-1:] or [""]
-            return self._fail(stage, what, f"judge_unparseable: last line {last[0][:200]!r} is not Yes/No", rec)
-        self._count(stage, "judged")
-        if self.cache is not None:
-            item = {"key": key, "model": self.signature, "correct": verdict.correct, "reply": verdict.reason[-2000:]}
-            self.cache.put_many([item])
-        return verdict.correct, {"graded_by": "judge"}
+                results[i] = (None, {"graded_by": "judge", "error": "no reference solution to judge against"})
+                continue
+            key = _key(self.signature, f"{rec['question']}\0{solution}\0{text}")
+            hit = self.cache.entries.get(key) if self.cache is not None else None
+            if hit is not None and hit.get("correct") is not None:
+                self._count(stage, "judge_cached")
+                self._count(stage, "judged")
+                results[i] = (bool(hit["correct"]), {"graded_by": "judge"})
+                continue
+            if key in asked:
+                repeats.append((i, asked[key]))
+                continue
+            if self.max_calls is not None and self.calls >= self.max_calls:
+                results[i] = self._fail(stage, what, f"judge_budget: judge_max_calls={self.max_calls} spent", rec)
+                continue
+            self.calls += 1
+            self._count(stage, "judge_calls")
+            asked[key] = len(asks)
+            asks.append((i, rec, solution, text or "", key, what))
+
+        def ask(job: tuple[int, dict, str, str, str, str]) -> Any:
+            _, rec, solution, text, _, _ = job
+            try:
+                return self.judge.grade_attempt(rec["question"], solution, text)
+            except (RuntimeError, OSError, ValueError) as exc:  # JudgeError is a RuntimeError; sockets raise OSError
+                return exc
+
+        from s1lib.curation.parallel import thread_map
+
+        replies = thread_map(ask, asks, self.concurrency)
+        new_verdicts = []
+        for (i, rec, _, _, key, what), reply in zip(asks, replies):
+            if isinstance(reply, Exception):
+                results[i] = self._fail(stage, what, f"judge_error: {reply}"[:500], rec)
+            elif reply.correct is None:
+                last = (reply.reason or "").strip().splitlines()[-1:] or [""]
+                results[i] = self._fail(
+                    stage, what, f"judge_unparseable: last line {last[0][:200]!r} is not Yes/No", rec
+                )
+            else:
+                self._count(stage, "judged")
+                results[i] = (reply.correct, {"graded_by": "judge"})
+                new_verdicts.append(
+                    {"key": key, "model": self.signature, "correct": reply.correct, "reply": reply.reason[-2000:]}
+                )
+        for i, position in repeats:
+            results[i] = results[asks[position][0]]
+            if results[i][0] is None:
+                self._count(stage, "ungradable")
+            else:
+                self._count(stage, "judge_cached")
+                self._count(stage, "judged")
+        if new_verdicts and self.cache is not None:
+            self.cache.put_many(new_verdicts)
+        return results  # type: ignore[return-value]
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready stats: the grader, judge requests, per-stage counts and the first errors."""
@@ -187,16 +239,17 @@ class Grader:
         }
 
 
-def grade_traces(records: list[dict], grader: Grader | None = None) -> int:
+def grade_traces(records: list[dict], grader: Grader | None = None, chunk_size: int = 256) -> int:
     """Fill ``trace_grade`` (was the trace's attempt correct?) where missing and gradable; returns how many.
 
     Ungradable attempts keep ``trace_grade=None`` (``no_grade`` at the missing stage) and get ``trace_grade_error``.
     """
     grader = grader or Grader()
+    todo = [rec for rec in records if rec.get("trace_grade") is None and rec.get("attempt")]
     n = 0
-    for rec in records:
-        if rec.get("trace_grade") is None and rec.get("attempt"):
-            correct, info = grader.grade(rec, rec["attempt"], stage="trace", what="trace")
+    for start in range(0, len(todo), chunk_size):  # verdicts reach the cache chunk by chunk, for resume
+        chunk = todo[start : start + chunk_size]
+        for rec, (correct, info) in zip(chunk, grader.grade_many([(r, r["attempt"], "trace") for r in chunk], "trace")):
             rec["trace_grade"] = correct
             rec["trace_graded_by"] = info["graded_by"]
             if "error" in info:
@@ -341,13 +394,16 @@ def run_attempts(
     grader = grader or Grader(cache=cache)
     stats = {"calls": 0, "cached": 0, "regraded": 0, "ungradable": 0}
 
-    def graded(rec: dict, name: str, text: str) -> dict:
-        correct, info = grader.grade(rec, text, stage="difficulty", what=name)
-        entry = {"attempt": text, "correct": correct, "graded_by": info["graded_by"]}
-        if "error" in info:
-            entry["grade_error"] = info["error"]
-        rec.setdefault("attempts", {})[name] = entry
-        return {"key": _key(name, rec["question"]), "model": name, "grader": grader.signature, **entry}
+    def graded(pairs: list[tuple[dict, str]], name: str) -> list[dict]:
+        """Grade ``(record, attempt)`` pairs (judge requests concurrently), set ``attempts``; the cache items."""
+        items = []
+        for (rec, text), (correct, info) in zip(pairs, grader.grade_many([(r, t, name) for r, t in pairs])):
+            entry = {"attempt": text, "correct": correct, "graded_by": info["graded_by"]}
+            if "error" in info:
+                entry["grade_error"] = info["error"]
+            rec.setdefault("attempts", {})[name] = entry
+            items.append({"key": _key(name, rec["question"]), "model": name, "grader": grader.signature, **entry})
+        return items
 
     for name, fn in models.items():
         todo, regraded = [], []
@@ -365,10 +421,11 @@ def run_attempts(
                     entry["grade_error"] = hit["grade_error"]
                 rec.setdefault("attempts", {})[name] = entry
             else:  # graded another way, or the judge failed last time: grade the cached attempt again (no model call)
-                regraded.append(graded(rec, name, hit["attempt"]))
-        if regraded:
-            stats["regraded"] += len(regraded)
-            cache.put_many(regraded)
+                regraded.append((rec, hit["attempt"]))
+        for start in range(0, len(regraded), batch_size):
+            items = graded(regraded[start : start + batch_size], name)
+            stats["regraded"] += len(items)
+            cache.put_many(items)
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         iterator: Any = batches
         if progress and batches:
@@ -379,7 +436,7 @@ def run_attempts(
             answers = fn([r["question"] for r in batch])
             if len(answers) != len(batch):
                 raise RuntimeError(f"attempt model {name!r} returned {len(answers)} answers for {len(batch)} questions")
-            items = [graded(rec, name, text) for rec, text in zip(batch, answers)]
+            items = graded(list(zip(batch, answers)), name)
             stats["calls"] += len(batch)
             cache.put_many(items)
     kept, drops = [], []
@@ -442,17 +499,20 @@ def openai_attempt_fn(
     max_tokens: int = 32768,
     api_key: str | None = None,
     timeout: float = 600.0,
+    concurrency: int = 8,
 ) -> AttemptFn:
-    """Attempts from an OpenAI-compatible ``/chat/completions`` endpoint (the reference: temperature 0.05)."""
+    """Attempts from an OpenAI-compatible ``/chat/completions`` endpoint (the reference: temperature 0.05), with
+    ``concurrency`` requests in flight."""
     from s1lib.curation.domains import chat_completion
+    from s1lib.curation.parallel import thread_map
+
+    def one(question: str) -> str:
+        reply = chat_completion(
+            base_url, model, question, temperature=temperature, max_tokens=max_tokens, api_key=api_key, timeout=timeout
+        )
+        return reply or ""
 
     def attempt(questions: list[str]) -> list[str]:
-        return [
-            chat_completion(
-                base_url, model, q, temperature=temperature, max_tokens=max_tokens, api_key=api_key, timeout=timeout
-            )
-            or ""
-            for q in questions
-        ]
+        return thread_map(one, questions, concurrency)
 
     return attempt

@@ -350,8 +350,9 @@ class LLMDomainClassifier:
     temperature: float = 0.0
     timeout: float = 120.0
     failures: int = 0
+    concurrency: int = 8
 
-    def classify_one(self, question: str) -> str | None:
+    def _classify(self, question: str) -> str | None:
         domains = "\n".join(f"{code} {name}" for code, name in MSC2020.items())
         prompt = DOMAIN_PROMPT.format(domains=domains, question=question)
         for attempt in range(self.retries + 1):
@@ -365,10 +366,20 @@ class LLMDomainClassifier:
             code = parse_code(reply)
             if code is not None:
                 return code
-        self.failures += 1
         return None
 
+    def classify_one(self, question: str) -> str | None:
+        """The question's two-digit code, or None (counted in ``failures``) when every try failed."""
+        code = self._classify(question)
+        self.failures += code is None
+        return code
+
     def predict(self, texts: Sequence[str]) -> list[str | None]:
-        return [self.classify_one(t) for t in texts]
+        """Codes in order, ``concurrency`` requests in flight; None where every try failed (counted in failures)."""
+        from s1lib.curation.parallel import thread_map
+
+        codes = thread_map(self._classify, texts, self.concurrency)
+        self.failures += sum(code is None for code in codes)
+        return codes
 
     __call__ = predict

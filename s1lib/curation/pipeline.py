@@ -103,6 +103,13 @@ class CurationConfig:
         },
     )
     judge_retries: int = field(default=2, metadata={"help": "judge retries after HTTP 429/5xx or network errors"})
+    llm_concurrency: int = field(
+        default=8,
+        metadata={
+            "help": "requests in flight at once to OpenAI-compatible endpoints (judge grades, LLM domain labels, "
+            "API attempt models); results keep their order, so the outcome does not depend on it"
+        },
+    )
     tokenizer: str = field(
         default="default",
         metadata={
@@ -173,6 +180,8 @@ class CurationConfig:
             raise ValueError(f"judge_for must be one of {difficulty.JUDGE_FOR}, got {self.judge_for!r}")
         if self.judge_max_calls is not None and (not isinstance(self.judge_max_calls, int) or self.judge_max_calls < 0):
             raise ValueError(f"judge_max_calls must be null or an integer >= 0, got {self.judge_max_calls!r}")
+        if not isinstance(self.llm_concurrency, int) or self.llm_concurrency < 1:
+            raise ValueError(f"llm_concurrency must be an integer >= 1, got {self.llm_concurrency!r}")
         if not isinstance(self.judge_retries, int) or self.judge_retries < 0:
             raise ValueError(f"judge_retries must be an integer >= 0, got {self.judge_retries!r}")
         if self.judge_api_key_env is not None and not isinstance(self.judge_api_key_env, str):
@@ -250,8 +259,9 @@ def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
     return SourceSpec(path=str(path), importer="toy")
 
 
-def resolve_attempt_model(name: str) -> Callable[[list[str]], list[str]]:
-    """Turn a config entry into an attempt_fn (see ``CurationConfig.attempt_models``)."""
+def resolve_attempt_model(name: str, concurrency: int = 8) -> Callable[[list[str]], list[str]]:
+    """Turn a config entry into an attempt_fn (see ``CurationConfig.attempt_models``); ``concurrency``: requests in
+    flight for endpoint models."""
     if name.startswith("toy-solver"):
         from s1lib.curation.toy import toy_solver
 
@@ -262,7 +272,7 @@ def resolve_attempt_model(name: str) -> Callable[[list[str]], list[str]]:
         base_url, _, model = name[7:].rpartition("|")
         if not base_url or not model:
             raise ValueError(f"openai attempt model must look like openai:<base_url>|<model>, got {name!r}")
-        return difficulty.openai_attempt_fn(base_url, model)
+        return difficulty.openai_attempt_fn(base_url, model, concurrency=concurrency)
     raise ValueError(f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, openai:<url>|<model>")
 
 
@@ -299,7 +309,7 @@ def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = 
             )
         base_url, model = target
         judge = LLMJudge(JudgeConfig(base_url=base_url, model=model, api_key_env=env, max_retries=config.judge_retries))
-    return difficulty.Grader(judge, config.judge_for, config.judge_max_calls, cache)
+    return difficulty.Grader(judge, config.judge_for, config.judge_max_calls, cache, concurrency=config.llm_concurrency)
 
 
 def _domain_classifier(config: CurationConfig):
@@ -310,7 +320,12 @@ def _domain_classifier(config: CurationConfig):
     if config.domain_classifier == "llm":
         if not (config.domain_llm_base_url and config.domain_llm_model):
             raise ValueError("domain_classifier=llm needs domain_llm_base_url and domain_llm_model")
-        return domains.LLMDomainClassifier(config.domain_llm_base_url, config.domain_llm_model, config.domain_retries)
+        return domains.LLMDomainClassifier(
+            config.domain_llm_base_url,
+            config.domain_llm_model,
+            config.domain_retries,
+            concurrency=config.llm_concurrency,
+        )
     if config.domain_classifier == "tfidf":
         texts, labels = [], []
         for item in config.domain_train:
@@ -406,7 +421,7 @@ def run_curation(
     records = stage("format", lambda rs: quality.filter_format(rs, rules), records)
 
     # 6. difficulty
-    models = {name: resolve_attempt_model(name) for name in config.attempt_models}
+    models = {name: resolve_attempt_model(name, config.llm_concurrency) for name in config.attempt_models}
     models.update(attempt_fns or {})
     if models:
 

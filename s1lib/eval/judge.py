@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -139,6 +140,7 @@ class LLMJudge:
     def __init__(self, config: JudgeConfig | None = None) -> None:
         self.config = config or JudgeConfig()
         self.calls = 0
+        self._calls_lock = threading.Lock()  # curation asks from several threads at once
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -182,7 +184,8 @@ class LLMJudge:
                     raise JudgeError(f"LLM judge: request to {url} failed: {exc}") from exc
             time.sleep(wait)
             wait *= 2
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         try:
             return payload["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as exc:
