@@ -126,3 +126,23 @@ def test_stream_stop_aborts_the_request_and_engine_stays_usable(engine):
     policy = BudgetPolicy(max_thinking_tokens=4, min_thinking_tokens=4, max_answer_tokens=2)
     after = engine.generate([engine.prompt_for(QUESTIONS[1])], policy)
     assert after[0].thinking_tokens == 4 and after[0].answer_tokens <= 2
+
+
+def test_curation_attempts_through_vllm(engine, hf_engine):
+    """The difficulty stage's attempt models run on either backend and agree (greedy, float32)."""
+    from s1lib.curation.difficulty import engine_attempt_fn, run_attempts
+    from s1lib.curation.pipeline import resolve_attempt_model
+
+    policy = BudgetPolicy(max_thinking_tokens=12, max_answer_tokens=8)
+    on_vllm = engine_attempt_fn(engine, policy, batch_size=2)
+    answers = on_vllm(QUESTIONS)
+    assert answers == engine_attempt_fn(hf_engine, policy, batch_size=2)(QUESTIONS)
+    assert all(answers)
+    recs = [
+        {"row_id": "a", "question": QUESTIONS[1], "solution": "\\boxed{12}", "answer": "12"},
+        {"row_id": "b", "question": QUESTIONS[0], "solution": "\\boxed{3}", "answer": "3"},
+    ]
+    kept, drops, stats = run_attempts(recs, {"smollm-vllm": on_vllm})
+    assert stats["calls"] == 2 and len(kept) + len(drops) == 2
+    assert [r["attempts"]["smollm-vllm"]["attempt"] for r in recs] == [answers[1], answers[0]]
+    assert callable(resolve_attempt_model("vllm:default"))  # loads nothing until called

@@ -478,15 +478,22 @@ def engine_attempt_fn(engine: Any, policy: Any = None, batch_size: int = 8) -> A
     return attempt
 
 
-def lazy_engine_attempt_fn(model: str = "default", policy: Any = None, batch_size: int = 8) -> AttemptFn:
-    """Like :func:`engine_attempt_fn`, loading ``HFEngine.from_name(model)`` on the first call only."""
+def lazy_engine_attempt_fn(
+    model: str = "default",
+    policy: Any = None,
+    batch_size: int = 8,
+    backend: str = "transformers",
+    **engine_options: Any,
+) -> AttemptFn:
+    """Like :func:`engine_attempt_fn`, loading ``load_engine(model, backend, **engine_options)`` (transformers or
+    vLLM, e.g. Qwen2.5-7B/32B-Instruct for real runs) on the first call only."""
     state: dict[str, AttemptFn] = {}
 
     def attempt(questions: list[str]) -> list[str]:
         if "fn" not in state:
-            from s1lib.forcing.hf import HFEngine
+            from s1lib.forcing import load_engine
 
-            state["fn"] = engine_attempt_fn(HFEngine.from_name(model), policy, batch_size)
+            state["fn"] = engine_attempt_fn(load_engine(model, backend, **engine_options), policy, batch_size)
         return state["fn"](questions)
 
     return attempt

@@ -140,8 +140,8 @@ class CurationConfig:
     attempt_models: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "difficulty models: toy-solver[:N], hf:<model>, openai:<base_url>|<model>; a question any of "
-            "them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"
+            "help": "difficulty models: toy-solver[:N], hf:<model>, vllm:<model>, openai:<base_url>|<model>; a "
+            "question any of them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"
         },
     )
     attempt_batch_size: int = field(default=64, metadata={"help": "questions per attempt_fn call"})
@@ -268,12 +268,16 @@ def resolve_attempt_model(name: str, concurrency: int = 8) -> Callable[[list[str
         return toy_solver(int(name.split(":", 1)[1]) if ":" in name else 5)
     if name.startswith("hf:"):
         return difficulty.lazy_engine_attempt_fn(name[3:])
+    if name.startswith("vllm:"):
+        return difficulty.lazy_engine_attempt_fn(name[5:], backend="vllm")
     if name.startswith("openai:"):
         base_url, _, model = name[7:].rpartition("|")
         if not base_url or not model:
             raise ValueError(f"openai attempt model must look like openai:<base_url>|<model>, got {name!r}")
         return difficulty.openai_attempt_fn(base_url, model, concurrency=concurrency)
-    raise ValueError(f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, openai:<url>|<model>")
+    raise ValueError(
+        f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, vllm:<model>, openai:<url>|<model>"
+    )
 
 
 def parse_grader(value: Any) -> tuple[str, str] | None:
