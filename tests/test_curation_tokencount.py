@@ -86,7 +86,7 @@ def test_worker_processes_give_the_same_counts(counter, shared_data, monkeypatch
 
 def test_a_difference_on_the_sample_falls_back_to_the_tokenizer(counter, smollm_tokenizer, monkeypatch, caplog):
     texts = ["one two three", "four five", "six"] * 10
-    monkeypatch.setattr(tokencount, "_count_all", lambda enc, texts, workers: [999] * len(texts))
+    monkeypatch.setattr(tokencount, "_count_all", lambda enc, texts, *rest: [999] * len(texts))
     with caplog.at_level(logging.WARNING, logger="s1lib.curation.tokencount"):
         assert counter.count(texts, verify=4) == _original_counts(smollm_tokenizer, texts)
     assert "differ from the tokenizer" in caplog.text

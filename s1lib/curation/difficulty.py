@@ -284,7 +284,11 @@ def estimate_tokens(text: str) -> int:
 
 
 def trace_lengths(
-    texts: Sequence[str], tokenizer: Any = None, batch_size: int = 512, workers: int | None = None
+    texts: Sequence[str],
+    tokenizer: Any = None,
+    batch_size: int = 512,
+    workers: int | None = None,
+    progress: bool = False,
 ) -> list[int]:
     """Token counts of ``texts`` (no special tokens). A byte-level BPE fast tokenizer (SmolLM2, Qwen2.5, GPT-2, ...)
     is counted exactly by :class:`~s1lib.curation.tokencount.FastBPECounter` in ``workers`` processes; another fast
@@ -298,7 +302,7 @@ def trace_lengths(
         tokenizer = load_tokenizer(tokenizer or "default")
     counter = _fast_counter(tokenizer)
     if counter is not None:
-        return counter.count(texts, workers=workers)
+        return counter.count(texts, workers=workers, progress=progress)
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
     out: list[int] = []
     if backend is not None and hasattr(backend, "encode_batch"):
@@ -328,11 +332,15 @@ def _fast_counter(tokenizer: Any) -> Any:
 
 
 def add_trace_lengths(
-    records: list[dict], tokenizer: Any = None, batch_size: int = 512, workers: int | None = None
+    records: list[dict],
+    tokenizer: Any = None,
+    batch_size: int = 512,
+    workers: int | None = None,
+    progress: bool = False,
 ) -> None:
     """Set ``trace_length`` on every record that has a trace (others keep None → ``no_length`` later)."""
     todo = [r for r in records if r.get("thinking_trajectories") and r["thinking_trajectories"][0]]
-    lengths = trace_lengths([r["thinking_trajectories"][0] for r in todo], tokenizer, batch_size, workers)
+    lengths = trace_lengths([r["thinking_trajectories"][0] for r in todo], tokenizer, batch_size, workers, progress)
     for rec, n in zip(todo, lengths):
         rec["trace_length"] = int(n)
 

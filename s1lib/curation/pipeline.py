@@ -407,7 +407,7 @@ def run_curation(
     if config.grade_traces:
         stats["traces_graded"] = difficulty.grade_traces(records, grader)
     difficulty.add_trace_lengths(
-        records, tokenizer or config.tokenizer, config.length_batch_size, config.length_workers
+        records, tokenizer or config.tokenizer, config.length_batch_size, config.length_workers, config.progress
     )
     classifier = domain_classifier if domain_classifier is not None else _domain_classifier(config)
     if classifier is not None:

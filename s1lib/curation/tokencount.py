@@ -16,6 +16,7 @@ Exactness is checked, not assumed:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -127,13 +128,15 @@ class FastBPECounter:
     def _original_counts(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self.original.encode_batch(texts, add_special_tokens=False)] if texts else []
 
-    def count(self, texts: Sequence[str], workers: int | None = None, verify: int = 32) -> list[int]:
+    def count(
+        self, texts: Sequence[str], workers: int | None = None, verify: int = 32, progress: bool = False
+    ) -> list[int]:
         """Token counts of ``texts``; ``workers`` processes (default: the usable cores) for large inputs; ``verify``
         texts spread over the input are also counted by the original tokenizer, and any difference makes the whole
-        call use the original."""
+        call use the original; ``progress`` shows a bar over the texts."""
         texts = list(texts)
         original_idx = [i for i, t in enumerate(texts) if self._needs_original(t)]
-        out = _count_all(self._encoding, texts, workers)
+        out = _count_all(self._encoding, texts, workers, progress)
         if original_idx:
             for i, n in zip(original_idx, self._original_counts([texts[i] for i in original_idx])):
                 out[i] = n
@@ -176,15 +179,29 @@ def _count_range(bounds: tuple[int, int]) -> list[int]:
     return [len(encoding.encode_ordinary(t)) for t in texts[bounds[0] : bounds[1]]]
 
 
-def _count_all(encoding: Any, texts: list[str], workers: int | None) -> list[int]:
+def _count_all(encoding: Any, texts: list[str], workers: int | None, progress: bool = False) -> list[int]:
     workers = usable_cores() if workers is None else max(1, workers)
     big = sum(len(t) for t in texts) >= PARALLEL_MIN_CHARS
-    if workers == 1 or not big or not sys.platform.startswith("linux"):
-        return [len(encoding.encode_ordinary(t)) for t in texts]
+    bounds = [(i, min(i + _CHUNK_TEXTS, len(texts))) for i in range(0, len(texts), _CHUNK_TEXTS)]
+    bar = None
+    if progress and texts:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc="token counts", unit="text")
+    out: list[int] = []
     _SHARED.update(encoding=encoding, texts=texts)
-    try:
-        bounds = [(i, min(i + _CHUNK_TEXTS, len(texts))) for i in range(0, len(texts), _CHUNK_TEXTS)]
-        with ProcessPoolExecutor(min(workers, len(bounds)), mp_context=mp.get_context("fork")) as pool:
-            return [n for part in pool.map(_count_range, bounds) for n in part]
-    finally:
-        _SHARED.clear()
+    with contextlib.ExitStack() as stack:
+        stack.callback(_SHARED.clear)
+        if bar is not None:
+            stack.callback(bar.close)
+        if workers == 1 or not big or not sys.platform.startswith("linux"):
+            parts: Any = map(_count_range, bounds)
+        else:
+            pool = ProcessPoolExecutor(min(workers, len(bounds)), mp_context=mp.get_context("fork"))
+            stack.callback(pool.shutdown, cancel_futures=True)
+            parts = pool.map(_count_range, bounds)
+        for part in parts:
+            out.extend(part)
+            if bar is not None:
+                bar.update(len(part))
+    return out
