@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from s1lib.forcing import reference_loop
 from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.policy import BudgetPolicy
 
@@ -63,66 +64,44 @@ def plain_generate(engine: HFEngine, prompt_ids: list[list[int]], new_tokens: in
 
 
 def reference_multicall(engine: HFEngine, prompt_ids: list[list[int]], policy: BudgetPolicy) -> list[list[int]]:
-    """The reference's loop: one ``generate`` per round over the rows still thinking, re-submitting everything."""
+    """The reference's loop on transformers (see ``reference_loop``): one left-padded greedy ``generate`` per round
+    over the rows still thinking, re-submitting everything; returns the generated ids after each prompt."""
     compiled = engine.compile(policy)
-    stop_ids = sorted(compiled.end_attempt_ids)
     pad = engine.eos_token_ids[0]
-    cap = policy.max_thinking_tokens or 0
-    seqs = [list(p) for p in prompt_ids]
-    used = [0] * len(seqs)
-    capped = [True] * len(seqs)
-    active = list(range(len(seqs)))
-    for round_index in range(policy.num_ignore + 1):
-        active = [i for i in active if cap - used[i] > 0]
-        if not active:
-            break
-        ids, mask = _pad_left([seqs[i] for i in active], pad)
-        budget = max(cap - used[i] for i in active)
+
+    def greedy(rows: list[list[int]], max_new: int, stop_ids: list[int]) -> list[list[int]]:
+        ids, mask = _pad_left(rows, pad)
         with torch.inference_mode():
             out = engine.model.generate(
                 input_ids=ids,
                 attention_mask=mask,
                 do_sample=False,
-                max_new_tokens=budget,
+                max_new_tokens=max_new,
                 eos_token_id=stop_ids,
                 pad_token_id=pad,
                 temperature=None,
                 top_p=None,
                 top_k=None,
-            )[:, ids.shape[1] :].tolist()
-        still = []
-        for i, row in zip(active, out):
-            row = row[: cap - used[i]]
+            )
+        return out[:, ids.shape[1] :].tolist()
+
+    def think(rows: list[list[int]], budgets: list[int], stop_ids: list[int]) -> list[tuple[list[int], bool]]:
+        out = []
+        for row, budget in zip(greedy(rows, max(budgets), stop_ids), budgets):
+            row = row[:budget]
             stopped = next((k for k, t in enumerate(row) if t in stop_ids), None)
-            row = row if stopped is None else row[:stopped]
-            seqs[i] += row
-            used[i] += len(row)
-            if stopped is None:
-                continue
-            if round_index == policy.num_ignore:
-                capped[i] = False
-                continue
-            wait = compiled.ignore_ids[round_index % len(compiled.ignore_ids)][: cap - used[i]]
-            seqs[i] += wait
-            used[i] += len(wait)
-            still.append(i)
-        active = still
-    for i in range(len(seqs)):
-        seqs[i] += compiled.think_end_ids + (compiled.answer_prefix_ids if capped[i] else [])
-    ids, mask = _pad_left(seqs, pad)
-    with torch.inference_mode():
-        out = engine.model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=False,
-            max_new_tokens=policy.max_answer_tokens or 16,
-            eos_token_id=sorted(compiled.eos_token_ids),
-            pad_token_id=pad,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-        )
-    return out[:, ids.shape[1] :].tolist()
+            out.append((row, False) if stopped is None else (row[:stopped], True))
+        return out
+
+    def answer(rows: list[list[int]]) -> list[list[int]]:
+        eos = sorted(compiled.eos_token_ids)
+        out = []
+        for row in greedy(rows, policy.max_answer_tokens or 16, eos):
+            end = next((k for k, t in enumerate(row) if t in eos), None)
+            out.append(row if end is None else row[: end + 1])  # through the first end of sequence, no padding
+        return out
+
+    return reference_loop.reference_multicall(prompt_ids, compiled, think, answer)
 
 
 def _time(fn: Callable[[], Any]) -> float:

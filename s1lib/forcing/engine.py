@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.trace import SamplingConfig
 from s1lib.format import build_prompt
 
 
 class EngineBase:
-    """Base of the backends; a subclass sets ``tokenizer`` and ``eos_token_ids``."""
+    """Base of the backends; a subclass sets ``tokenizer``, ``eos_token_ids`` and ``context_length``."""
 
     tokenizer: Any
     eos_token_ids: list[int]
+    context_length: int | None = None
 
     def prompt_for(
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
@@ -34,3 +36,27 @@ class EngineBase:
 
     def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
         return policy.compile(self.tokenizer, self.eos_token_ids)
+
+    def prepare(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        policy: BudgetPolicy | None,
+        sampling: SamplingConfig | None,
+        batch_size: int,
+        seeds: Sequence[int] | None,
+    ) -> tuple[BudgetPolicy, SamplingConfig, list[int], list[list[int]], CompiledPolicy]:
+        """The checks every backend's ``generate`` makes before decoding anything, so bad input fails early and
+        alike: ``(policy, sampling, row_seeds, prompt_ids, compiled)``. A row's seed is ``sampling.seed + index``
+        unless ``seeds`` gives one per prompt."""
+        policy = policy or BudgetPolicy()
+        sampling = sampling or SamplingConfig()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
+        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
+        encoded = self.encode_prompts(prompts)
+        compiled = self.compile(policy)
+        if self.context_length:
+            policy.validate(self.context_length, max((len(p) for p in encoded), default=0))
+        return policy, sampling, row_seeds, encoded, compiled

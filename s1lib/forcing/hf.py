@@ -161,17 +161,7 @@ class HFEngine(EngineBase):
         ``seeds`` (one per prompt) overrides the sampling seed of each row (default ``sampling.seed + index``), so
         repeated prompts can be sampled with distinct, reproducible seeds whatever the batch holds.
         """
-        policy = policy or BudgetPolicy()
-        sampling = sampling or SamplingConfig()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if seeds is not None and len(seeds) != len(prompts):
-            raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
-        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
-        encoded = self.encode_prompts(prompts)
-        compiled = self.compile(policy)
-        if self.context_length:
-            policy.validate(self.context_length, max(len(p) for p in encoded))
+        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, batch_size, seeds)
         # Longest first keeps padding low; results go back in the caller's order.
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         traces: list[Trace | None] = [None] * len(encoded)

@@ -562,16 +562,7 @@ class VLLMEngine(EngineBase):
 
         ``batch_size`` prompts are submitted per ``LLM.generate`` call; vLLM batches within a call.
         """
-        policy = policy or BudgetPolicy()
-        sampling = sampling or SamplingConfig()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if seeds is not None and len(seeds) != len(prompts):
-            raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
-        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
-        encoded = self.encode_prompts(prompts)
-        compiled = self.compile(policy)
-        policy.validate(self.max_model_len, max(len(p) for p in encoded) if encoded else 0)
+        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, batch_size, seeds)
         keys = [uuid.uuid4().hex for _ in encoded]
         params = [
             self.sampling_params(compiled, sampling, s, len(ids), k) for ids, s, k in zip(encoded, row_seeds, keys)

@@ -66,56 +66,37 @@ def raw_generate(engine: Any, prompt_ids: list[list[int]], new_tokens: list[int]
 
 
 def reference_loop(engine: Any, prompt_ids: list[list[int]], compiled: CompiledPolicy) -> list[list[int]]:
-    """The reference's multi-call forcing on vLLM (batched over active rows, budget counted across rounds)."""
+    """The reference's multi-call forcing on vLLM (``s1lib.forcing.reference_loop``: one ``LLM.generate`` per round
+    over the rows still thinking); ids in our Trace's ``generated_ids`` form, ending with one end-of-sequence id."""
     from vllm import SamplingParams
 
+    from s1lib.forcing.reference_loop import reference_multicall
+
     policy = compiled.policy
-    cap = policy.max_thinking_tokens
-    assert cap is not None and policy.max_answer_tokens is not None and compiled.ignore_ids
-    seqs = [list(p) for p in prompt_ids]
-    used = [0] * len(seqs)
-    capped = [True] * len(seqs)
-    active = list(range(len(seqs)))
-    stop_ids = sorted(compiled.end_attempt_ids)
-    for round_index in range(policy.num_ignore + 1):
-        active = [i for i in active if cap - used[i] > 0]
-        if not active:  # the reference crashed here with an empty request list
-            break
+    assert policy.max_thinking_tokens is not None and policy.max_answer_tokens is not None and compiled.ignore_ids
+
+    def greedy(rows: list[list[int]], budgets: list[int], stop_ids: list[int]) -> list[list[int]]:
         params = [
-            SamplingParams(temperature=0.0, max_tokens=cap - used[i], stop_token_ids=stop_ids, detokenize=False)
-            for i in active
+            SamplingParams(temperature=0.0, max_tokens=n, stop_token_ids=stop_ids, detokenize=False) for n in budgets
         ]
-        outputs = engine.llm.generate([{"prompt_token_ids": seqs[i]} for i in active], params, use_tqdm=False)
-        still = []
-        for i, output in zip(active, outputs):
-            out = list(output.outputs[0].token_ids)
-            stopped = bool(out) and out[-1] in stop_ids
-            if stopped:
-                out = out[:-1]
-            seqs[i] += out
-            used[i] += len(out)
-            if not stopped:
-                continue
-            if round_index == policy.num_ignore:
-                capped[i] = False
-                continue
-            wait = compiled.ignore_ids[round_index % len(compiled.ignore_ids)][: cap - used[i]]
-            seqs[i] += wait
-            used[i] += len(wait)
-            still.append(i)
-        active = still
-    for i in range(len(seqs)):
-        seqs[i] += compiled.think_end_ids + (compiled.answer_prefix_ids if capped[i] else [])
-    eos = sorted(compiled.eos_token_ids)
-    params = SamplingParams(temperature=0.0, max_tokens=policy.max_answer_tokens, stop_token_ids=eos, detokenize=False)
-    outputs = engine.llm.generate([{"prompt_token_ids": s} for s in seqs], params, use_tqdm=False)
-    results = []
-    for seq, prompt, output in zip(seqs, prompt_ids, outputs):
-        answer = list(output.outputs[0].token_ids)
-        if answer and answer[-1] in eos:
-            answer = answer[:-1]
-        results.append(seq[len(prompt) :] + answer + [min(eos)])
-    return results
+        outputs = engine.llm.generate([{"prompt_token_ids": r} for r in rows], params, use_tqdm=False)
+        return [list(o.outputs[0].token_ids) for o in outputs]
+
+    def think(rows: list[list[int]], budgets: list[int], stop_ids: list[int]) -> list[tuple[list[int], bool]]:
+        out = []
+        for new in greedy(rows, budgets, stop_ids):
+            stopped = bool(new) and new[-1] in stop_ids
+            out.append((new[:-1] if stopped else new, stopped))
+        return out
+
+    def answer(rows: list[list[int]]) -> list[list[int]]:
+        eos = sorted(compiled.eos_token_ids)
+        out = []
+        for new in greedy(rows, [policy.max_answer_tokens] * len(rows), eos):
+            out.append((new[:-1] if new and new[-1] in eos else new) + [min(eos)])
+        return out
+
+    return reference_multicall(prompt_ids, compiled, think, answer)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
