@@ -292,14 +292,7 @@ for s in run.results["settings"]:
             "code",
             """\
 methods = run.results["methods"]
-curve = viz.scaling_curve({m["method"]: m["points"] for m in methods},
-                          labels_by_method={m["method"]: m["settings"] for m in methods})
-nan = float("nan")
-table = viz.metrics_table([
-    {"method": m["method"], "control": nan if m["control"] is None else m["control"],
-     "scaling": nan if m["scaling_log2_pp"] is None else m["scaling_log2_pp"] / 100, "performance": m["performance"]}
-    for m in methods
-])
+curve, table = viz.sweep_figures(methods)
 viz.save_figure(curve, out / "scaling_curve.html")
 viz.save_figure(table, out / "metrics_table.html")
 (out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))

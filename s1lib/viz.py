@@ -7,7 +7,7 @@ building intermediate objects. Every function returns a ``go.Figure``; ``save_fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,38 @@ def metrics_table(
         )
     )
     return _layout(fig, title)
+
+
+def sweep_figures(
+    methods: Sequence[Mapping[str, Any]],
+    name: Callable[[Mapping[str, Any]], str] | None = None,
+    table_title: str | None = "Sequential scaling: Control / Scaling (points per doubling) / Performance",
+) -> tuple[go.Figure, go.Figure]:
+    """The scaling curve and the Table-3 metrics of a sweep's ``results["methods"]`` (each with ``method``,
+    ``points``, ``settings``, ``control``, ``scaling_log2_pp``, ``performance``); ``name`` labels a method (e.g.
+    with its run). Scaling is the slope per doubling of thinking, so the table reads in accuracy points/doubling."""
+    name = name or (lambda m: str(m["method"]))
+
+    def fraction(value: Any, scale: float = 1.0) -> float:
+        return float("nan") if value is None else value / scale
+
+    curve = scaling_curve(
+        {name(m): [tuple(p) for p in m["points"]] for m in methods},
+        labels_by_method={name(m): list(m.get("settings") or []) for m in methods},
+    )
+    table = metrics_table(
+        [
+            {
+                "method": name(m),
+                "control": fraction(m.get("control")),
+                "scaling": fraction(m.get("scaling_log2_pp"), 100),  # the table shows ×100
+                "performance": fraction(m.get("performance")),
+            }
+            for m in methods
+        ],
+        title=table_title,
+    )
+    return curve, table
 
 
 def thinking_length_histogram(

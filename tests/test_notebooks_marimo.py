@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ TINY_ARGS = {
     "01_curation": "--toy-n 150 --total 40 --tokenizer estimate",
     "02_sft": "--model {model} --max-steps 2 --toy-examples 8 --block-size 256",
     "03_budget_forcing": "--model {model} --budgets 4,8 --max-thinking-tokens 8",
-    "04_test_time_scaling": "--model {model} --caps 4,8 --waits 0,1 --wait-cap 8 --limit 1 --max-answer-tokens 4",
+    "04_test_time_scaling": (
+        "--model {model} --caps 4,8 --waits 0,1 --wait-cap 8 --baselines token_conditional --token-budgets 6 "
+        "--limit 1 --max-answer-tokens 4"
+    ),
 }
 
 
@@ -47,6 +51,9 @@ def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_di
         assert (out / relative).exists(), f"{name} did not write {relative}"
     if name == "03_budget_forcing":  # the streamed run (script mode) prints its counter at the end
         assert "8 / 8 thinking tokens" in done.stdout, done.stdout[-2000:]
+    if name == "04_test_time_scaling":  # every method asked for on the command line was measured
+        methods = {m["method"] for m in json.loads((out / "metrics.json").read_text())}
+        assert {"token-conditional"} < methods and len(methods) >= 3, methods
 
 
 @pytest.mark.slow

@@ -19,8 +19,10 @@ def _(mo):
     The paper's Figure 1: accuracy rises with thinking tokens under budget forcing, by capping (fewer tokens) and
     by forcing "Wait" (more). Table 3 scores a method by **Control** (share of runs inside the budget),
     **Scaling** (slope of accuracy vs thinking) and **Performance** (best accuracy). A tiny AIME24 sweep on the
-    embedded model shows the mechanics (a 135M model solves no AIME problem). Parameters: `--model NAME
-    --output-dir DIR --data FOLDER --caps 16,32,64 --waits 0,1,2 --wait-cap 64 --limit 3 --max-answer-tokens 24`.
+    embedded model shows the mechanics (a 135M model solves no AIME problem). Parameters (as notebook 4's papermill
+    parameters): `--model NAME --output-dir DIR --benchmark aime24|math500|gpqa_diamond|toy --data PATH
+    --caps 16,32,64 --fill-budget true --waits 0,1,2 --wait-cap 64 --baselines token_conditional
+    --token-budgets 32,64 --limit 3 --batch-size 8 --max-answer-tokens 24`.
     """)
     return
 
@@ -37,37 +39,36 @@ def _(mo):
         return [int(v) for v in str(args.get(name) or default).split(",") if v != ""]
 
     repo = Path(next(iter(s1lib.__path__))).resolve().parent
-    model = str(args.get("model") or "default")
-    output_dir = str(args.get("output-dir") or "runs/marimo/04_test_time_scaling")
-    data = str(args.get("data") or repo.parent / "shared" / "data")
-    caps, waits = ints("caps", "16,32,64"), ints("waits", "0,1,2")
-    wait_cap = int(args.get("wait-cap") or 64)
-    max_answer_tokens = int(args.get("max-answer-tokens") or 24)
+    benchmark = str(args.get("benchmark") or "aime24")
+    settings = dict(
+        benchmark=benchmark,
+        model=str(args.get("model") or "default"),
+        data=str(args.get("data") or repo.parent / "shared" / "data") if benchmark != "toy" else args.get("data"),
+        caps=ints("caps", "16,32,64"),
+        fill_budget=str(args.get("fill-budget") or "true").lower() in ("1", "true", "yes"),
+        waits=ints("waits", "0,1,2"),
+        wait_cap=int(args.get("wait-cap") or 64),
+        baselines=[b for b in str(args.get("baselines") or "").split(",") if b],
+        token_budgets=ints("token-budgets", "32,64"),
+        max_answer_tokens=int(args.get("max-answer-tokens") or 24),
+        batch_size=int(args.get("batch-size") or 8),
+        output_dir=str(args.get("output-dir") or "runs/marimo/04_test_time_scaling"),
+    )
+    output_dir = settings["output_dir"]
     script_mode = mo.app_meta().mode == "script"
-    limit = mo.ui.slider(1, 30, value=int(args.get("limit") or 3), label="AIME24 problems", show_value=True)
+    limit = mo.ui.slider(1, 30, value=int(args.get("limit") or 3), label=f"{benchmark} problems", show_value=True)
     run = mo.ui.run_button(label="Run sweep")
-    mo.vstack([mo.md(f"Caps **{caps}**, Waits **{waits}** (under cap {wait_cap})"), limit, run])
-    return caps, data, limit, max_answer_tokens, model, output_dir, run, script_mode, wait_cap, waits
+    summary = f"Caps **{settings['caps']}**, Waits **{settings['waits']}** (under cap {settings['wait_cap']})"
+    mo.vstack([mo.md(summary), limit, run])
+    return limit, output_dir, run, script_mode, settings
 
 
 @app.cell
-def _(caps, data, limit, max_answer_tokens, mo, model, output_dir, run, script_mode, wait_cap, waits):
+def _(limit, mo, run, script_mode, settings):
     from s1lib.eval.sweep import SweepConfig, run_sweep
 
     mo.stop(not (run.value or script_mode), mo.md("Press **Run sweep** (minutes on a CPU)."))
-    config = SweepConfig(
-        benchmark="aime24",
-        data=data,
-        model=model,
-        caps=caps,
-        fill_budget=True,
-        waits=waits,
-        wait_cap=wait_cap,
-        max_answer_tokens=max_answer_tokens,
-        limit=limit.value,
-        batch_size=limit.value,
-        output_dir=output_dir,
-    )
+    config = SweepConfig(**settings, limit=limit.value)
     with mo.status.spinner(title="Sweeping budgets ..."):
         sweep = run_sweep(config, progress=False)
     mo.ui.table(
@@ -89,21 +90,7 @@ def _(mo, output_dir, sweep):
 
     out = _Path(output_dir)
     methods = sweep.results["methods"]
-    nan = float("nan")
-    curve = viz.scaling_curve(
-        {m["method"]: m["points"] for m in methods}, labels_by_method={m["method"]: m["settings"] for m in methods}
-    )
-    table = viz.metrics_table(
-        [
-            {
-                "method": m["method"],
-                "control": nan if m["control"] is None else m["control"],
-                "scaling": nan if m["scaling_log2_pp"] is None else m["scaling_log2_pp"] / 100,
-                "performance": m["performance"],
-            }
-            for m in methods
-        ]
-    )
+    curve, table = viz.sweep_figures(methods)
     viz.save_figure(curve, out / "scaling_curve.html")
     viz.save_figure(table, out / "metrics_table.html")
     (out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))

@@ -103,22 +103,7 @@ def combined_scaling(methods: list[dict[str, Any]]) -> tuple[Any, Any] | None:
     def name(m: dict[str, Any]) -> str:
         return f"{m['run_id']} · {m['method']}" if several else str(m["method"])
 
-    curve = viz.scaling_curve(
-        {name(m): [tuple(p) for p in m["points"]] for m in methods},
-        labels_by_method={name(m): m.get("settings") or [] for m in methods},
-    )
-    nan = float("nan")
-    table = viz.metrics_table(
-        [
-            {
-                "method": name(m),
-                "control": nan if m.get("control") is None else m["control"],
-                "scaling": nan if m.get("scaling_log2_pp") is None else m["scaling_log2_pp"] / 100,
-                "performance": nan if m.get("performance") is None else m["performance"],
-            }
-            for m in methods
-        ]
-    )
+    curve, table = viz.sweep_figures(methods, name)
     return curve, table
 
 

@@ -96,26 +96,14 @@ def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any
     folder = Path(folder)
     settings = list(results.get("settings", []))
     methods = list(results.get("methods", []))
-    points = {m["method"]: [tuple(p) for p in m["points"]] for m in methods}
-    labels = {m["method"]: list(m["settings"]) for m in methods}
-    nan = float("nan")
-    rows = [
-        {
-            "method": m["method"],
-            "control": nan if m.get("control") is None else m["control"],
-            # metrics_table shows scaling ×100: pass the per-doubling slope, so the table reads in points/doubling.
-            "scaling": nan if m.get("scaling_log2_pp") is None else m["scaling_log2_pp"] / 100,
-            "performance": m["performance"],
-        }
-        for m in methods
-    ]
+    curve, table = viz.sweep_figures(methods)
     lengths: dict[str, list[float]] = {}
     for r in records:
         lengths.setdefault(str(r["setting"]), []).append(float(r.get("thinking_tokens") or 0))
     forced = {s["setting"]: s.get("forced_counts") or {} for s in settings}
     figures = {
-        "scaling_curve.html": viz.scaling_curve(points, labels_by_method=labels),
-        "metrics_table.html": viz.metrics_table(rows, title="Control / Scaling (points per doubling) / Performance"),
+        "scaling_curve.html": curve,
+        "metrics_table.html": table,
         "thinking_lengths.html": viz.thinking_length_histogram(lengths),
         "forced_insertions.html": viz.forced_insertion_counts(forced),
     }
