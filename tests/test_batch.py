@@ -264,6 +264,13 @@ jobs:
     assert json.loads((grid.run_dir("a") / "metrics.json").read_text())["value"] == 16
     assert read_status(grid.run_dir("b"))["error"]["ename"] == "AssertionError"
     assert list((grid.directory / ".submitit").iterdir()), "submitit keeps its job logs in the grid folder"
+    # the job id is the submitter's file, never merged into status.json while the job writes it
+    first_b = json.loads((grid.run_dir("b") / "job.json").read_text())["job_id"]
+    assert read_status(grid.run_dir("b"))["job_id"] == first_b
+    again = run_grid(grid, SubmititExecutor(grid.directory / ".submitit", cluster="local"), poll_seconds=0.2)
+    assert again.counts() == {"done": 1, "failed": 1}  # a reused, b retried as a new job
+    assert read_status(grid.run_dir("b"))["job_id"] != first_b
+    assert read_status(grid.run_dir("a"))["job_id"] == status["job_id"]
 
 
 def _s1(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:

@@ -139,10 +139,10 @@ class SubmititExecutor:
         return self.options.max_parallel
 
     def submit(self, run_dir: Path) -> Any:
-        from s1lib.batch.runner import execute_run, write_status
+        from s1lib.batch.runner import execute_run, write_job_id
 
         job = self._executor.submit(execute_run, str(run_dir))
-        write_status(run_dir, job_id=str(job.job_id))
+        write_job_id(run_dir, str(job.job_id))
         self._jobs.append(job)
         return job
 

@@ -9,6 +9,7 @@ error cell. Papermill and nbclient do the executing; nothing here interprets not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from s1lib.batch.grid import RunSpec
 
 RUN_FILE = "run.json"
 STATUS_FILE = "status.json"
+JOB_FILE = "job.json"  # the scheduler's job id, written by the submitting process only (never races the job)
 EXECUTED_NOTEBOOK = "notebook.ipynb"
 STATES = ("pending", "running", "done", "failed", "skipped")
 
@@ -34,13 +36,24 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """The run's status record, with the cluster job id (``job.json``) merged in when there is one."""
     path = Path(run_dir) / STATUS_FILE
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        status = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None  # torn by a crash before the rename existed: treat as never run
+    job_path = Path(run_dir) / JOB_FILE
+    if job_path.is_file():
+        with contextlib.suppress(json.JSONDecodeError, KeyError):
+            status.setdefault("job_id", json.loads(job_path.read_text())["job_id"])
+    return status
+
+
+def write_job_id(run_dir: Path, job_id: str) -> None:
+    """Record the scheduler's job id beside the status, which the job itself writes: two writers, two files."""
+    write_json_atomic(Path(run_dir) / JOB_FILE, {"job_id": job_id, "submitted": time.time()})
 
 
 def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
@@ -57,6 +70,7 @@ def prepare_run(run: RunSpec, run_dir: Path, executor: str) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / RUN_FILE, run.to_dict())
     previous = read_status(run_dir) or {}
+    (run_dir / JOB_FILE).unlink(missing_ok=True)  # a new attempt gets its own job id
     write_json_atomic(
         run_dir / STATUS_FILE,
         {
