@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from s1lib.curation.domains import (
     MSC2020,
@@ -40,86 +38,33 @@ def test_parse_code(reply, code):
     assert parse_code(reply) == code
 
 
-class _Server:
-    """A tiny OpenAI-compatible chat endpoint: replies come from a list, one per request."""
-
-    def __init__(self, replies):
-        self.replies = list(replies)
-        self.prompts: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.prompts.append(body["messages"][0]["content"])
-                reply = outer.replies.pop(0) if outer.replies else "no idea"
-                data = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 def test_llm_classifier_with_retry():
-    server = _Server(["It is about primes.\n11", "hmm, not sure", "Reasoning...\n05", "x", "y", "z"])
-    try:
-        clf = LLMDomainClassifier(server.url, "judge", retries=2, concurrency=1)  # replies are served in order
+    replies = ["It is about primes.\n11", "hmm, not sure", "Reasoning...\n05", "x", "y", "z"]
+    with FakeOpenAI.from_queue(replies, default="no idea") as server:
+        clf = LLMDomainClassifier(server.base_url, "judge", retries=2, concurrency=1)  # replies are served in order
         assert clf(["How many primes below 20?", "How many ways to seat 5 people?", "Unclassifiable?"]) == [
             "11",
             "05",
             None,
         ]
-        assert clf.failures == 1 and len(server.prompts) == 6
-        assert "Combinatorics" in server.prompts[0] and "How many primes below 20?" in server.prompts[0]
-        assert "last line" in server.prompts[0]
-    finally:
-        server.close()
+        prompts = [r["prompt"] for r in server.requests]
+        assert clf.failures == 1 and len(prompts) == 6
+        assert "Combinatorics" in prompts[0] and "How many primes below 20?" in prompts[0]
+        assert "last line" in prompts[0]
 
 
 def test_llm_classifier_requests_concurrently_in_order():
     """Each reply (after a pause) is the code written in its question; results must follow the questions."""
-    overlap = {"now": 0, "peak": 0}
-    lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            with lock:
-                overlap["now"] += 1
-                overlap["peak"] = max(overlap["peak"], overlap["now"])
-            time.sleep(0.1)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            code = body["messages"][0]["content"].split("[[code ", 1)[1][:2]
-            data = json.dumps({"choices": [{"message": {"content": f"Thinking.\n{code}"}}]}).encode()
-            with lock:
-                overlap["now"] -= 1
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def reply(body: dict) -> str:
+        code = body["messages"][0]["content"].split("[[code ", 1)[1][:2]
+        return f"Thinking.\n{code}"
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    with FakeOpenAI(reply, delay=0.1) as server:
         codes = ["05", "11", "60", "97", "26", "05", "68", "11"]
-        clf = LLMDomainClassifier(f"http://127.0.0.1:{httpd.server_address[1]}/v1", "m", concurrency=4)
+        clf = LLMDomainClassifier(server.base_url, "m", concurrency=4)
         assert clf([f"Question {i} [[code {c}]]" for i, c in enumerate(codes)]) == codes
-        assert 2 <= overlap["peak"] <= 4 and clf.failures == 0
-    finally:
-        httpd.shutdown()
+        assert 2 <= server.max_in_flight <= 4 and clf.failures == 0
 
 
 def test_tfidf_agreement_on_real_labels(shared_data):

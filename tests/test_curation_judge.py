@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from s1lib.curation import difficulty
 from s1lib.curation.difficulty import Grader, grade_traces, run_attempts
@@ -24,70 +22,22 @@ from s1lib.eval.judge import JudgeVerdict, parse_yes_no
 KEY_ENV = "S1_TEST_CURATION_JUDGE_KEY"
 
 
-class FakeJudgeServer:
-    """Serves /v1/chat/completions, answering by the ``[judge:...]`` marker in the prompt's attempt section."""
+def judge_reply(body: dict) -> str | tuple[int, str]:
+    """Answers by the ``[judge:...]`` marker in the prompt's attempt section (no marker: "No")."""
+    attempt = body["messages"][0]["content"].split("## Attempt", 1)[-1]
+    marker = re.search(r"\[judge:(\w+)\]", attempt)
+    kind = marker.group(1) if marker else "no"
+    text = {"yes": "The final answers agree.\nYes", "no": "They differ.\n**No**"}.get(kind, "Hmm.\nMaybe")
+    return (500, text) if kind == "500" else text
 
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.delay = 0.0  # seconds before each reply
-        self.in_flight = self.max_in_flight = 0
-        self.lock = threading.Lock()
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                with fake.lock:
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-                try:
-                    self._answer()
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
-
-            def _answer(self) -> None:
-                time.sleep(fake.delay)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][0]["content"]
-                fake.requests.append({"auth": self.headers.get("Authorization"), "prompt": prompt, "body": body})
-                attempt = prompt.split("## Attempt", 1)[-1]
-                marker = re.search(r"\[judge:(\w+)\]", attempt)
-                kind = marker.group(1) if marker else "no"
-                status = 500 if kind == "500" else 200
-                text = {"yes": "The final answers agree.\nYes", "no": "They differ.\n**No**"}.get(kind, "Hmm.\nMaybe")
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def attempts_asked(self) -> list[str]:
-        return [r["prompt"].split("## Attempt\n", 1)[1].strip() for r in self.requests]
-
-    def __enter__(self) -> FakeJudgeServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+def attempts_asked(server: FakeOpenAI) -> list[str]:
+    return [r["prompt"].split("## Attempt\n", 1)[1].strip() for r in server.requests]
 
 
 @pytest.fixture
 def judge_server():
-    with FakeJudgeServer() as server:
+    with FakeOpenAI(judge_reply) as server:
         yield server
 
 
@@ -144,7 +94,7 @@ def _stage(result, name: str) -> dict:
     return next(s for s in result.funnel.to_dict()["stages"] if s["stage"] == name)
 
 
-def _judge(server: FakeJudgeServer) -> str:
+def _judge(server: FakeOpenAI) -> str:
     return f"judge:{server.base_url}|grader-model"
 
 
@@ -164,7 +114,7 @@ def test_judge_asked_per_judge_for(tmp_path, monkeypatch, judge_server, judge_fo
     monkeypatch.setenv(KEY_ENV, "sk-env-only")
     cfg = _config(tmp_path, _judge(judge_server), judge_for=judge_for)
     result = run_curation(cfg, attempt_fns={"qwen-7b": attempt_model})
-    assert set(judge_server.attempts_asked()) == asked
+    assert set(attempts_asked(judge_server)) == asked
     assert len(judge_server.requests) == len(asked) == result.stats["judge_calls"]
     assert all(r["body"]["model"] == "grader-model" for r in judge_server.requests)
     # "Yes" on an open answer drops the question, naming the model; "No" keeps it
@@ -336,7 +286,7 @@ def _open_items(n: int) -> list[tuple[dict, str, str]]:
     return [(rec, f"Attempt {i}. [judge:{'yes' if i % 3 else 'no'}]", "m") for i, rec in enumerate(recs)]
 
 
-def _http_judge(server: FakeJudgeServer):
+def _http_judge(server: FakeOpenAI):
     from s1lib.eval.judge import JudgeConfig, LLMJudge
 
     return LLMJudge(JudgeConfig(base_url=server.base_url, model="grader-model", api_key_env=None, max_retries=0))
@@ -365,7 +315,7 @@ def test_budget_is_spent_in_item_order_and_repeats_are_asked_once(judge_server):
     items.insert(1, items[0])  # the same attempt twice in one batch
     grader = Grader(_http_judge(judge_server), "open", max_calls=3, concurrency=4)
     results = grader.grade_many(items)
-    asked = sorted(judge_server.attempts_asked())
+    asked = sorted(attempts_asked(judge_server))
     assert asked == sorted(t for _, t, _ in [items[0], items[2], items[3]])
     assert results[1] == results[0] and results[0][0] is False
     assert [info.get("error", "")[:12] for _, info in results[4:]] == ["judge_budget"] * 3

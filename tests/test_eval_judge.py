@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from fake_openai import FakeOpenAI
 
 from s1lib.eval.benchmarks import Problem
 from s1lib.eval.grading import GradingConfig, MathVerifier, grade
 from s1lib.eval.judge import EQUIVALENCE_PROMPT, JudgeConfig, JudgeError, LLMJudge, parse_yes_no
-
-
-class FakeOpenAI:
-    """Serves /v1/chat/completions with scripted replies; records every request. Stops itself after the test."""
-
-    def __init__(self, replies: list[tuple[int, str]]) -> None:
-        self.replies = list(replies)
-        self.requests: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                status, text = fake.replies.pop(0) if fake.replies else (500, "no more replies")
-                payload = {"choices": [{"message": {"role": "assistant", "content": text}}]} if status == 200 else {}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.timeout = 5
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def config(base_url: str, **kwargs) -> JudgeConfig:
@@ -81,7 +36,7 @@ def test_parse_yes_no_reads_only_the_last_line(text, verdict):
 
 def test_equivalence_request_and_verdicts(monkeypatch):
     monkeypatch.setenv("S1_TEST_JUDGE_KEY", "sk-test-123")
-    with FakeOpenAI([(200, "Yes"), (200, "Thinking...\nNo")]) as server:
+    with FakeOpenAI.from_queue([(200, "Yes"), (200, "Thinking...\nNo")]) as server:
         judge = LLMJudge(config(server.base_url, model="judge-mini"))
         assert judge.equivalent("\\frac{1}{2}", "0.5") is True
         assert judge.equivalent("\\frac{1}{2}", "2") is False
@@ -97,7 +52,7 @@ def test_equivalence_request_and_verdicts(monkeypatch):
 
 def test_grader_prompt_and_retry_on_server_error(monkeypatch):
     monkeypatch.setenv("S1_TEST_JUDGE_KEY", "k")
-    with FakeOpenAI([(503, ""), (200, "The attempt gets 12, the solution 12.\nYes")]) as server:
+    with FakeOpenAI.from_queue([(503, ""), (200, "The attempt gets 12, the solution 12.\nYes")]) as server:
         verdict = LLMJudge(config(server.base_url)).grade_attempt("What is 3*4?", "3*4 = 12", "It is 12")
     assert verdict.correct is True and "12" in verdict.reason
     assert len(server.requests) == 2
@@ -110,16 +65,16 @@ def test_errors_are_clear(monkeypatch):
     with pytest.raises(JudgeError, match="S1_TEST_JUDGE_KEY is not set"):
         LLMJudge(config("http://127.0.0.1:9/v1")).chat("hi")
     monkeypatch.setenv("S1_TEST_JUDGE_KEY", "k")
-    with FakeOpenAI([(401, "")]) as server, pytest.raises(JudgeError, match="HTTP 401"):
+    with FakeOpenAI.from_queue([(401, "")]) as server, pytest.raises(JudgeError, match="HTTP 401"):
         LLMJudge(config(server.base_url)).chat("hi")
-    with FakeOpenAI([]) as server:
+    with FakeOpenAI.from_queue([]) as server:
         url = server.base_url
     with pytest.raises(JudgeError, match="failed"):  # server gone: connection refused, after retries
         LLMJudge(config(url, max_retries=1)).chat("hi")
 
 
 def test_no_key_mode_for_local_servers_and_grade_fallback():
-    with FakeOpenAI([(200, "Yes")]) as server:
+    with FakeOpenAI.from_queue([(200, "Yes")]) as server:
         judge = LLMJudge(JudgeConfig(base_url=server.base_url, api_key_env=None, timeout=5))
         verifier = MathVerifier(GradingConfig(timeout=30))
         problem = Problem("p", "q", "\\frac{1}{2}", "math", "toy")

@@ -1,0 +1,102 @@
+"""A fake OpenAI-compatible chat server on 127.0.0.1, shared by the tests (no real API calls).
+
+The LLM judge, the LLM domain classifier and API attempt models all speak ``POST /v1/chat/completions``; their
+tests used to carry near-identical copies of this server. ``FakeOpenAI`` is the one copy: a ``reply`` callable
+decides each answer, and every request is recorded in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Answer = str | tuple[int, str]
+"""A reply: the content of an HTTP 200 completion, or ``(status, content)``; non-200 sends an OpenAI error body."""
+
+
+class FakeOpenAI:
+    """Serves ``/v1/chat/completions`` with ``reply(body)``; a context manager that starts and stops the server.
+
+    ``requests`` holds ``{"path", "auth", "prompt", "body"}`` per request (``prompt`` is the first message's
+    content). ``delay`` seconds pass before each reply; ``in_flight`` / ``max_in_flight`` count requests at once.
+    """
+
+    def __init__(self, reply: Callable[[dict], Answer], delay: float = 0.0) -> None:
+        self.reply = reply
+        self.delay = delay
+        self.requests: list[dict] = []
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @classmethod
+    def from_queue(cls, replies: Iterable[Answer], default: Answer = (500, "no more replies")) -> FakeOpenAI:
+        """Replies in arrival order, then ``default``: deterministic only with one request at a time."""
+        queue, lock = list(replies), threading.Lock()
+
+        def reply(body: dict) -> Answer:
+            with lock:
+                return queue.pop(0) if queue else default
+
+        return cls(reply)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        if self.thread.is_alive():  # shutdown() would wait forever on a server that never started
+            self.server.shutdown()
+            self.thread.join(timeout=5)
+        self.server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            with fake.lock:
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            try:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    fake.requests.append(
+                        {
+                            "path": self.path,
+                            "auth": self.headers.get("Authorization"),
+                            "prompt": body["messages"][0]["content"],
+                            "body": body,
+                        }
+                    )
+                time.sleep(fake.delay)
+                answer = fake.reply(body)
+                status, content = answer if isinstance(answer, tuple) else (200, answer)
+                if status == 200:
+                    payload = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+                else:
+                    payload = {"error": {"message": content}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            finally:
+                with fake.lock:
+                    fake.in_flight -= 1
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
