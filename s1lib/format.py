@@ -92,13 +92,15 @@ def build_prompt(
     delimiters: str | Delimiters = "s1",
     system: str | None = None,
     suffix: str = "",
+    think: bool = True,
 ) -> str:
-    """The generation prompt: chat up to the assistant turn, then the think-start delimiter.
+    """The generation prompt: chat up to the assistant turn, then the think-start delimiter (none when ``think``
+    is false: an instruction model answering directly).
 
     ``suffix`` is appended to the question (the baselines' "Think for up to N tokens." prompts).
     """
     delims = get_delimiters(delimiters)
-    return chat_prefix(tokenizer, question + suffix, system) + delims.think_start
+    return chat_prefix(tokenizer, question + suffix, system) + (delims.think_start if think else "")
 
 
 def assistant_content(thinking: str, attempt: str, delimiters: str | Delimiters = "s1") -> str:

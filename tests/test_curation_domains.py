@@ -83,3 +83,32 @@ def test_tfidf_agreement_on_real_labels(shared_data):
 def test_tfidf_rejects_bad_labels():
     with pytest.raises(ValueError, match="MSC2020"):
         TfidfDomainClassifier().fit(["q"], ["Algebra"])
+
+
+def test_config_endpoints_send_the_key_from_the_environment_only(monkeypatch):
+    """domain_classifier=llm and openai: attempt models read their keys from the variables the config names."""
+    from s1lib.curation.pipeline import CurationConfig, _domain_classifier, resolve_attempt_model
+
+    env = "S1_TEST_DOMAIN_KEY"
+    with FakeOpenAI(lambda body: "Thinking.\n11") as server:
+        config = CurationConfig(
+            domain_classifier="llm",
+            domain_llm_base_url=server.base_url,
+            domain_llm_model="m",
+            domain_llm_api_key_env=env,
+            attempt_api_key_env=env,
+            attempt_max_tokens=64,
+        )
+        monkeypatch.delenv(env, raising=False)
+        with pytest.raises(ValueError, match=f"{env}.*domain_llm_api_key_env"):
+            _domain_classifier(config)
+        with pytest.raises(ValueError, match=f"{env}.*attempt_api_key_env"):
+            resolve_attempt_model(f"openai:{server.base_url}|m", config)
+        assert server.requests == []  # nothing was sent before the key was there
+        monkeypatch.setenv(env, "sk-from-env")
+        assert _domain_classifier(config)(["How many primes are below 10?"]) == ["11"]
+        assert resolve_attempt_model(f"openai:{server.base_url}|m", config)(["What is 2+2?"]) == ["Thinking.\n11"]
+        config.domain_llm_api_key_env = None  # a local server: no key at all
+        _domain_classifier(config)(["x"])
+    assert [r["auth"] for r in server.requests] == ["Bearer sk-from-env", "Bearer sk-from-env", None]
+    assert server.requests[1]["body"]["max_tokens"] == 64 and server.requests[1]["body"]["temperature"] == 0.05

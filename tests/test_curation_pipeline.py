@@ -236,3 +236,63 @@ def test_yaml_config_with_real_sources_relative_paths(tmp_path, shared_data):
     result = run_curation(cfg)
     assert len(result.selected) == 10 and result.funnel.n_input == 30
     assert all(r["domain"] for r in result.selected)  # classified offline (tfidf)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["vllm", "hf:", "toy-solver:x", "openai:localhost:8000|m", "openai:http://h/v1|", "qwen", 7],
+)
+def test_attempt_models_are_checked_when_the_config_loads(entry):
+    with pytest.raises(ValueError, match="attempt_models.*toy-solver"):
+        CurationConfig(attempt_models=[entry])
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("attempt_max_tokens", 0), ("attempt_temperature", -1), ("attempt_engine_options", "tp=4")]
+)
+def test_attempt_options_are_checked(option, value):
+    with pytest.raises(ValueError, match=option):
+        CurationConfig(**{option: value})
+
+
+@pytest.mark.model
+def test_hf_attempt_model_answers_the_plain_chat_prompt(embedded_model):
+    """``hf:<model>`` attempts are the reference's instruction-model attempts: the chat prompt with no thinking
+    delimiter, answered directly, with the configured token limit (checked against a direct generation)."""
+    from s1lib.curation.pipeline import resolve_attempt_model
+    from s1lib.forcing import BudgetPolicy
+    from s1lib.forcing.hf import HFEngine
+    from s1lib.format import chat_prefix
+
+    questions = ["What is 7 + 5?", "Name a prime number larger than ten."]
+    config = CurationConfig(attempt_max_tokens=24, attempt_temperature=0)
+    answers = resolve_attempt_model("hf:default", config)(questions)
+    engine = HFEngine(*embedded_model)
+    plain = [chat_prefix(engine.tokenizer, q) for q in questions]
+    expected = engine.generate(plain, BudgetPolicy(thinking_phase=False, max_answer_tokens=24))
+    assert answers == [t.text for t in expected]
+    assert all(answers) and not any("<|im_start|>" in a for a in answers)
+
+
+@pytest.mark.parametrize("path", sorted(Path("env/curation").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load_and_check(path):
+    """Every shipped config parses into valid settings (sources, benchmarks, grader, attempt models), offline."""
+    from s1lib.curation.pipeline import attempt_model_kind, parse_grader
+
+    cfg = CurationConfig.from_file(path)
+    for item in cfg.sources:
+        SourceSpec.from_any(item)
+    for item in cfg.benchmarks:
+        assert SourceSpec.from_any({"importer": "generic", **item}).importer != "generic"
+    parse_grader(cfg.grader)
+    assert [attempt_model_kind(m) for m in cfg.attempt_models]
+    assert cfg.total > cfg.uniform_until > 0 and cfg.ngram == 8
+
+
+def test_paper_config_has_the_papers_settings():
+    cfg = CurationConfig.from_file("env/curation/s1k-paper.yaml")
+    assert (cfg.total, cfg.uniform_until, cfg.gpqa_scale, cfg.math_min_length, cfg.seed) == (1000, 700, 0.5, 5600, 42)
+    assert (cfg.attempt_temperature, cfg.attempt_max_tokens) == (0.05, 32768)
+    assert cfg.attempt_models == ["vllm:Qwen/Qwen2.5-7B-Instruct", "vllm:Qwen/Qwen2.5-32B-Instruct"]
+    assert cfg.judge_for == "all" and cfg.domain_classifier == "llm" and cfg.tokenizer.startswith("Qwen/Qwen2.5")
+    assert {b["name"] for b in cfg.benchmarks} == {"aime-validation", "math500", "gpqa-diamond"}

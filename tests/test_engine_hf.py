@@ -177,6 +177,21 @@ def test_stop_interrupts_within_a_token_and_engine_stays_usable(tiny_engine):
     assert again.thinking_tokens == 4
 
 
+def test_without_thinking_phase_is_plain_chat_generation(tiny_engine):
+    """thinking_phase=False: the plain chat prompt, and exactly what transformers' greedy generate produces."""
+    policy = BudgetPolicy(thinking_phase=False, max_answer_tokens=12)
+    prompt = tiny_engine.prompt_for(QUESTIONS[1], policy)
+    assert prompt.endswith("<|im_start|>assistant\n") and "think" not in prompt
+    assert tiny_engine.prompt_for(QUESTIONS[1]).endswith("<|im_start|>assistant\n<|im_start|>think")
+    trace = tiny_engine.generate([prompt], policy)[0]
+    ids = tiny_engine.tokenizer.encode(prompt, add_special_tokens=False)
+    eos = sorted(tiny_engine.compile(policy).eos_token_ids)
+    answer, stopped = greedy_continue(tiny_engine.model, ids, 12, eos, [])
+    assert trace.generated_ids[: len(answer)] == answer and len(trace.generated_ids) == len(answer) + 1
+    assert trace.finish_reason == ("stop" if stopped else "length") and trace.forced == []
+    assert trace.thinking_tokens == 0 and trace.thinking_text == "" and trace.answer_text == trace.text
+
+
 def test_generate_rejects_budget_beyond_context(tiny_engine):
     with pytest.raises(ValueError, match="context"):
         tiny_engine.generate([tiny_engine.prompt_for("x")], BudgetPolicy(max_thinking_tokens=5000))

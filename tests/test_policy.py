@@ -169,9 +169,26 @@ def test_multi_token_delimiters(smollm_tokenizer):
     assert kinds(state) == ["end", "final_answer"]
 
 
+def test_without_a_thinking_phase_the_model_answers_at_once(smollm_tokenizer):
+    """An instruction model's plain answer: its first token is the answer's, nothing is forced, even <|im_start|>."""
+    policy = BudgetPolicy(thinking_phase=False, max_answer_tokens=4)
+    state = run(policy, smollm_tokenizer, [PLAIN, IM_START, PLAIN, PLAIN, PLAIN, PLAIN])
+    assert state.generated == [PLAIN, IM_START, PLAIN, PLAIN, IM_END] and state.insertions == []
+    assert state.thinking_tokens == 0 and state.answer_tokens == 4 and state.finish_reason == "length"
+    assert (state.thinking_end_position, state.answer_start_position, state.thinking_end_reason) == (0, 0, "none")
+    assert policy.compile(smollm_tokenizer).max_new_tokens() == 5 and policy.label() == "no thinking"
+    ended = run(BudgetPolicy(thinking_phase=False), smollm_tokenizer, [PLAIN, IM_END])
+    assert ended.generated == [PLAIN, IM_END] and ended.finish_reason == "stop"
+    assert BudgetPolicy(**policy.to_dict()) == policy
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field_name"),
     [
+        ({"thinking_phase": False, "max_thinking_tokens": 10}, "max_thinking_tokens"),
+        ({"thinking_phase": False, "min_thinking_tokens": 3}, "min_thinking_tokens"),
+        ({"thinking_phase": False, "num_ignore": 1}, "num_ignore"),
+        ({"thinking_phase": "no"}, "thinking_phase"),
         ({"max_thinking_tokens": -1}, "max_thinking_tokens"),
         ({"min_thinking_tokens": -5}, "min_thinking_tokens"),
         ({"num_ignore": -1}, "num_ignore"),

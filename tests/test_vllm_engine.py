@@ -130,7 +130,7 @@ def test_stream_stop_aborts_the_request_and_engine_stays_usable(engine):
 
 def test_curation_attempts_through_vllm(engine, hf_engine):
     """The difficulty stage's attempt models run on either backend and agree (greedy, float32)."""
-    from s1lib.curation.difficulty import engine_attempt_fn, run_attempts
+    from s1lib.curation.difficulty import engine_attempt_fn, instruct_policy, run_attempts
     from s1lib.curation.pipeline import resolve_attempt_model
 
     policy = BudgetPolicy(max_thinking_tokens=12, max_answer_tokens=8)
@@ -146,3 +146,6 @@ def test_curation_attempts_through_vllm(engine, hf_engine):
     assert stats["calls"] == 2 and len(kept) + len(drops) == 2
     assert [r["attempts"]["smollm-vllm"]["attempt"] for r in recs] == [answers[1], answers[0]]
     assert callable(resolve_attempt_model("vllm:default"))  # loads nothing until called
+    # the default: an instruction model's plain answer (no thinking phase), the same on both backends
+    plain = engine_attempt_fn(engine, instruct_policy(10), batch_size=2)(QUESTIONS)
+    assert plain == engine_attempt_fn(hf_engine, instruct_policy(10), batch_size=2)(QUESTIONS) and all(plain)

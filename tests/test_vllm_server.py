@@ -26,6 +26,9 @@ def test_server_multi_call_matches_single_pass(default_model_dir, embedded_model
         assert client.context_length == 2048  # read from /v1/models
         with pytest.raises(ValueError, match="context of 2048"):
             client.generate(prompts[:1], BudgetPolicy(max_thinking_tokens=3000))
+        plain = BudgetPolicy(thinking_phase=False, max_answer_tokens=10)  # an instruction model's answer
+        plain_prompts = [client.prompt_for(q, plain) for q in ("What is 7 + 5?",)]
+        assert client.generate(plain_prompts, plain)[0].to_dict() == hf.generate(plain_prompts, plain)[0].to_dict()
     assert server.process.poll() is not None, "the server must be shut down"
     for a, b in zip(traces, expected):
         assert a.generated_ids == b.generated_ids

@@ -35,31 +35,36 @@ def ngrams(text: str, n: int = 8) -> set[int]:
 
 @dataclass
 class NgramIndex:
-    """n-gram hash → the label of the first text that contributed it (e.g. ``benchmark:math500#12``)."""
+    """n-gram hash → the first text that contributed it, as an index into ``labels`` (e.g. ``benchmark:math500#12``).
+
+    A text sharing grams with several owners is charged to the earliest added (benchmarks before sources, in
+    config order), so the funnel's reasons and details are the same in every run, whatever the set order.
+    """
 
     n: int = 8
-    owners: dict[int, str] = field(default_factory=dict)
+    owners: dict[int, int] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
 
     def add(self, text: str, label: str, grams: set[int] | None = None) -> None:
+        owner = len(self.labels)
+        self.labels.append(label)
+        setdefault = self.owners.setdefault
         for g in ngrams(text, self.n) if grams is None else grams:
-            self.owners.setdefault(g, label)
+            setdefault(g, owner)
 
     def add_many(self, texts: Iterable[str], label: str) -> None:
         for i, text in enumerate(texts):
             self.add(text, f"{label}#{i}")
 
     def hit(self, text: str, grams: set[int] | None = None) -> str | None:
-        """The owner of the first shared n-gram, or None (``grams``: the text's n-grams, if already computed)."""
+        """The label of the earliest-added text sharing an n-gram, or None (``grams``: the text's n-grams, if
+        already computed)."""
         owners = self.owners
         if grams is None:
             grams = ngrams(text, self.n)
         if owners.keys().isdisjoint(grams):  # the common case, checked in C
             return None
-        for g in grams:
-            owner = owners.get(g)
-            if owner is not None:
-                return owner
-        return None
+        return self.labels[min(owners[g] for g in grams if g in owners)]
 
     def __len__(self) -> int:
         return len(self.owners)

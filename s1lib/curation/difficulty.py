@@ -462,19 +462,37 @@ def run_attempts(
 # ---------------------------------------------------------------- adapters
 
 
-def engine_attempt_fn(engine: Any, policy: Any = None, batch_size: int = 8) -> AttemptFn:
+ATTEMPT_TEMPERATURE = 0.05
+"""The reference's sampling temperature for difficulty attempts (Qwen2.5-7B/32B-Instruct)."""
+ATTEMPT_MAX_TOKENS = 32768
+"""The reference's generation limit for difficulty attempts."""
+
+
+def instruct_policy(max_tokens: int | None = ATTEMPT_MAX_TOKENS) -> Any:
+    """The policy of an instruction model's attempt: the plain chat prompt, no thinking phase, ``max_tokens``."""
+    from s1lib.forcing import BudgetPolicy
+
+    return BudgetPolicy(thinking_phase=False, max_answer_tokens=max_tokens)
+
+
+def engine_attempt_fn(engine: Any, policy: Any = None, batch_size: int = 8, sampling: Any = None) -> AttemptFn:
     """Wrap an engine with ``.generate(prompts, policy)`` (e.g. ``s1lib.forcing.hf.HFEngine``) as an attempt_fn.
 
+    ``policy`` None means the reference's attempt models: an instruction model answering the plain chat prompt
+    (:func:`instruct_policy`); pass a ``BudgetPolicy`` to attempt with an s1-style thinking model instead.
     Prompts are built with ``engine.prompt_for(question, policy)`` when the engine has it; the result's ``text``
-    (or its ``answer_text`` + thinking) is the attempt.
+    (thinking, delimiter and answer; the answer alone without a thinking phase) is the attempt.
     """
+    import inspect
+
+    policy = instruct_policy() if policy is None else policy
+    options = {"sampling": sampling} if sampling is not None else {}
+    if "batch_size" in inspect.signature(engine.generate).parameters:  # a served endpoint's engine has none
+        options["batch_size"] = batch_size
 
     def attempt(questions: list[str]) -> list[str]:
         prompts = [engine.prompt_for(q, policy) if hasattr(engine, "prompt_for") else q for q in questions]
-        try:
-            results = engine.generate(prompts, policy, batch_size=batch_size)
-        except TypeError:
-            results = engine.generate(prompts, policy)
+        results = engine.generate(prompts, policy, **options)
         out = []
         for r in results:
             if isinstance(r, str):
@@ -491,6 +509,7 @@ def lazy_engine_attempt_fn(
     policy: Any = None,
     batch_size: int = 8,
     backend: str = "transformers",
+    sampling: Any = None,
     **engine_options: Any,
 ) -> AttemptFn:
     """Like :func:`engine_attempt_fn`, loading ``load_engine(model, backend, **engine_options)`` (transformers or
@@ -501,7 +520,8 @@ def lazy_engine_attempt_fn(
         if "fn" not in state:
             from s1lib.forcing import load_engine
 
-            state["fn"] = engine_attempt_fn(load_engine(model, backend, **engine_options), policy, batch_size)
+            engine = load_engine(model, backend, **engine_options)
+            state["fn"] = engine_attempt_fn(engine, policy, batch_size, sampling)
         return state["fn"](questions)
 
     return attempt
@@ -510,8 +530,8 @@ def lazy_engine_attempt_fn(
 def openai_attempt_fn(
     base_url: str,
     model: str,
-    temperature: float = 0.05,
-    max_tokens: int = 32768,
+    temperature: float = ATTEMPT_TEMPERATURE,
+    max_tokens: int = ATTEMPT_MAX_TOKENS,
     api_key: str | None = None,
     timeout: float = 600.0,
     concurrency: int = 8,

@@ -38,7 +38,8 @@ class CurationConfig:
     benchmarks: list[Any] = field(
         default_factory=list,
         metadata={
-            "help": "test sets to decontaminate against: {name, path, importer} (e.g. AIME24, MATH500, GPQA Diamond)"
+            "help": "test sets to decontaminate against: {name, path, importer, split, subset} (e.g. AIME24, "
+            "MATH500, GPQA Diamond)"
         },
     )
     toy: dict | None = field(
@@ -136,6 +137,10 @@ class CurationConfig:
     )
     domain_llm_base_url: str | None = field(default=None, metadata={"help": "endpoint for domain_classifier=llm"})
     domain_llm_model: str | None = field(default=None, metadata={"help": "model name for domain_classifier=llm"})
+    domain_llm_api_key_env: str | None = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "environment variable with the domain endpoint's API key (null: send none)"},
+    )
     domain_retries: int = field(default=2, metadata={"help": "LLM retries when the last line has no valid code"})
     attempt_models: list[str] = field(
         default_factory=list,
@@ -145,6 +150,26 @@ class CurationConfig:
         },
     )
     attempt_batch_size: int = field(default=64, metadata={"help": "questions per attempt_fn call"})
+    attempt_api_key_env: str | None = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "environment variable with the API key of openai: attempt models (null: send none)"},
+    )
+    attempt_temperature: float = field(
+        default=difficulty.ATTEMPT_TEMPERATURE,
+        metadata={"help": "sampling temperature of the attempt models (reference: 0.05; 0 = greedy)"},
+    )
+    attempt_max_tokens: int = field(
+        default=difficulty.ATTEMPT_MAX_TOKENS,
+        metadata={"help": "generation limit of each attempt (reference: 32,768 tokens)"},
+    )
+    attempt_engine_options: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "options for hf:/vllm: attempt models' load_engine, e.g. {tensor_parallel_size: 4, "
+            "max_model_len: 32768, dtype: bfloat16}; hf: and vllm: models answer the plain chat prompt (no thinking "
+            "phase), as the reference's Qwen2.5-Instruct attempts did"
+        },
+    )
     aime_sources: list[str] = field(
         default_factory=lambda: ["aime"],
         metadata={"help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"},
@@ -180,12 +205,22 @@ class CurationConfig:
             raise ValueError(f"judge_for must be one of {difficulty.JUDGE_FOR}, got {self.judge_for!r}")
         if self.judge_max_calls is not None and (not isinstance(self.judge_max_calls, int) or self.judge_max_calls < 0):
             raise ValueError(f"judge_max_calls must be null or an integer >= 0, got {self.judge_max_calls!r}")
+        if not isinstance(self.attempt_max_tokens, int) or self.attempt_max_tokens < 1:
+            raise ValueError(f"attempt_max_tokens must be an integer >= 1, got {self.attempt_max_tokens!r}")
+        if not isinstance(self.attempt_temperature, (int, float)) or self.attempt_temperature < 0:
+            raise ValueError(f"attempt_temperature must be a number >= 0, got {self.attempt_temperature!r}")
+        if not isinstance(self.attempt_engine_options, dict):
+            raise ValueError(f"attempt_engine_options must be a mapping, got {self.attempt_engine_options!r}")
+        for name in self.attempt_models:
+            attempt_model_kind(name)
         if not isinstance(self.llm_concurrency, int) or self.llm_concurrency < 1:
             raise ValueError(f"llm_concurrency must be an integer >= 1, got {self.llm_concurrency!r}")
         if not isinstance(self.judge_retries, int) or self.judge_retries < 0:
             raise ValueError(f"judge_retries must be an integer >= 0, got {self.judge_retries!r}")
-        if self.judge_api_key_env is not None and not isinstance(self.judge_api_key_env, str):
-            raise ValueError(f"judge_api_key_env must be an environment variable name, got {self.judge_api_key_env!r}")
+        for name in ("judge_api_key_env", "domain_llm_api_key_env", "attempt_api_key_env"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be an environment variable name, got {value!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> CurationConfig:
@@ -238,8 +273,8 @@ def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[st
     result: dict[str, list[str]] = {}
     for item in config.benchmarks:
         if not isinstance(item, dict) or "path" not in item:
-            raise ValueError(f"A benchmark needs at least {{name, path}}, got {item!r}")
-        spec = SourceSpec(path=item["path"], importer=item.get("importer", "generic"), name=item.get("name"))
+            raise ValueError(f"A benchmark needs at least {{name, path}} (and any source option), got {item!r}")
+        spec = SourceSpec.from_any({"importer": "generic", **item})
         result[item.get("name") or Path(item["path"]).stem] = [r["question"] for r in load_source(spec)]
     if config.toy:
         from s1lib.curation.toy import toy_benchmark
@@ -259,24 +294,56 @@ def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
     return SourceSpec(path=str(path), importer="toy")
 
 
-def resolve_attempt_model(name: str, concurrency: int = 8) -> Callable[[list[str]], list[str]]:
-    """Turn a config entry into an attempt_fn (see ``CurationConfig.attempt_models``); ``concurrency``: requests in
-    flight for endpoint models."""
-    if name.startswith("toy-solver"):
+ATTEMPT_MODEL_KINDS = ("toy-solver", "hf", "vllm", "openai")
+
+
+def attempt_model_kind(name: Any) -> str:
+    """The kind of a ``CurationConfig.attempt_models`` entry; a ValueError shows the accepted forms."""
+    if isinstance(name, str):
+        kind, sep, rest = name.partition(":")
+        if kind == "toy-solver" and (not sep or rest.isdigit()):
+            return kind
+        if kind in ("hf", "vllm") and rest.strip():
+            return kind
+        if kind == "openai":
+            base_url, _, model = rest.rpartition("|")
+            if base_url.startswith(("http://", "https://")) and model.strip():
+                return kind
+    raise ValueError(
+        f"attempt_models: {name!r} is not an attempt model; expected toy-solver[:N], hf:<model>, vllm:<model> or "
+        "openai:<base_url>|<model>"
+    )
+
+
+def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Callable[[list[str]], list[str]]:
+    """Turn a config entry into an attempt_fn (see ``CurationConfig.attempt_models``), with the config's attempt
+    temperature, token limit, engine options and endpoint concurrency. Engines load on the first call."""
+    config = config or CurationConfig()
+    kind = attempt_model_kind(name)
+    rest = name.partition(":")[2]
+    if kind == "toy-solver":
         from s1lib.curation.toy import toy_solver
 
-        return toy_solver(int(name.split(":", 1)[1]) if ":" in name else 5)
-    if name.startswith("hf:"):
-        return difficulty.lazy_engine_attempt_fn(name[3:])
-    if name.startswith("vllm:"):
-        return difficulty.lazy_engine_attempt_fn(name[5:], backend="vllm")
-    if name.startswith("openai:"):
-        base_url, _, model = name[7:].rpartition("|")
-        if not base_url or not model:
-            raise ValueError(f"openai attempt model must look like openai:<base_url>|<model>, got {name!r}")
-        return difficulty.openai_attempt_fn(base_url, model, concurrency=concurrency)
-    raise ValueError(
-        f"Unknown attempt model {name!r}; expected toy-solver[:N], hf:<model>, vllm:<model>, openai:<url>|<model>"
+        return toy_solver(int(rest) if rest else 5)
+    if kind == "openai":
+        base_url, _, model = rest.rpartition("|")
+        return difficulty.openai_attempt_fn(
+            base_url,
+            model.strip(),
+            temperature=config.attempt_temperature,
+            max_tokens=config.attempt_max_tokens,
+            api_key=api_key_from(config, "attempt_api_key_env", f"attempt model {name!r}"),
+            concurrency=config.llm_concurrency,
+        )
+    from s1lib.forcing import SamplingConfig
+
+    return difficulty.lazy_engine_attempt_fn(
+        rest.strip(),
+        policy=difficulty.instruct_policy(config.attempt_max_tokens),
+        batch_size=config.attempt_batch_size,
+        backend="vllm" if kind == "vllm" else "transformers",
+        sampling=SamplingConfig(temperature=float(config.attempt_temperature), seed=config.seed),
+        **config.attempt_engine_options,
     )
 
 
@@ -294,6 +361,24 @@ def parse_grader(value: Any) -> tuple[str, str] | None:
     )
 
 
+def api_key_from(config: CurationConfig, field_name: str, what: str) -> str | None:
+    """The API key in the environment variable that ``config.<field_name>`` names (None when it names none).
+
+    Keys never live in config files. A named variable that is not set fails before any work, not as one
+    authentication error per request.
+    """
+    env = getattr(config, field_name) or None
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key:
+        raise ValueError(
+            f"{what} reads its API key from the environment variable {env} ({field_name}), which is not set; "
+            f"set it, or set {field_name}: null for a local server"
+        )
+    return key
+
+
 def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = None, judge: Any = None):
     """The ``difficulty.Grader`` of a run; ``judge`` (an object with ``grade_attempt``) overrides ``config.grader``.
 
@@ -305,12 +390,8 @@ def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = 
     if judge is None and target is not None:
         from s1lib.eval.judge import JudgeConfig, LLMJudge
 
+        api_key_from(config, "judge_api_key_env", f"grader={config.grader!r}")
         env = config.judge_api_key_env or None
-        if env and not os.environ.get(env):
-            raise ValueError(
-                f"grader={config.grader!r} reads its API key from the environment variable {env} "
-                "(judge_api_key_env), which is not set; set it, or set judge_api_key_env: null for a local server"
-            )
         base_url, model = target
         judge = LLMJudge(JudgeConfig(base_url=base_url, model=model, api_key_env=env, max_retries=config.judge_retries))
     return difficulty.Grader(judge, config.judge_for, config.judge_max_calls, cache, concurrency=config.llm_concurrency)
@@ -328,12 +409,13 @@ def _domain_classifier(config: CurationConfig):
             config.domain_llm_base_url,
             config.domain_llm_model,
             config.domain_retries,
+            api_key=api_key_from(config, "domain_llm_api_key_env", "domain_classifier=llm"),
             concurrency=config.llm_concurrency,
         )
     if config.domain_classifier == "tfidf":
         texts, labels = [], []
         for item in config.domain_train:
-            spec = SourceSpec(path=item["path"], importer=item.get("importer", "generic"))
+            spec = SourceSpec.from_any({"importer": "generic", **{k: v for k, v in item.items() if k != "label_field"}})
             label_field = item.get("label_field", "subject")
             for rec in load_source(spec):
                 subject = json.loads(rec["metadata"]).get(label_field)
@@ -425,7 +507,7 @@ def run_curation(
     records = stage("format", lambda rs: quality.filter_format(rs, rules), records)
 
     # 6. difficulty
-    models = {name: resolve_attempt_model(name, config.llm_concurrency) for name in config.attempt_models}
+    models = {name: resolve_attempt_model(name, config) for name in config.attempt_models}
     models.update(attempt_fns or {})
     if models:
 

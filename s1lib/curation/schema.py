@@ -45,6 +45,9 @@ class SourceSpec:
     cot_type: str = field(default="math", metadata={"help": "cot_type of the records: " + ", ".join(COT_TYPES)})
     trace: str = field(default="gemini", metadata={"help": "s1k-1.1 only: which traces to use, gemini or deepseek"})
     split: str = field(default="train", metadata={"help": "split to read for a hub id or a DatasetDict folder"})
+    subset: str | None = field(
+        default=None, metadata={"help": "hub ids only: the data set's configuration (e.g. gpqa_diamond)"}
+    )
     gpqa_choices: bool = field(
         default=True,
         metadata={"help": "gpqa only: write the four options (fixed per-question shuffle) and grade as a letter"},
@@ -69,7 +72,7 @@ def _is_hub_id(path: str) -> bool:
     return not os.path.exists(path) and path.count("/") == 1 and not path.startswith((".", "/", "~"))
 
 
-def read_rows(path: str | os.PathLike, split: str = "train") -> Iterator[tuple[str, Any]]:
+def read_rows(path: str | os.PathLike, split: str = "train", subset: str | None = None) -> Iterator[tuple[str, Any]]:
     """Yield ``(location, row)`` for every row of a table; location is ``line N`` / ``item N`` / ``row N``.
 
     A row that is not a JSON object is yielded as is, so the importer can report it with its location.
@@ -78,7 +81,7 @@ def read_rows(path: str | os.PathLike, split: str = "train") -> Iterator[tuple[s
     if _is_hub_id(path):  # pragma: no cover - needs the network
         import datasets
 
-        ds = datasets.load_dataset(path, split=split)
+        ds = datasets.load_dataset(path, subset, split=split)
         for i, row in enumerate(ds):
             yield f"row {i}", row
         return
@@ -458,7 +461,7 @@ def load_source(
     file_label = str(spec.path)
     records = []
     id_prefix = f"{spec.name or spec.importer}:{Path(file_label).name}"
-    for location, row in read_rows(spec.path, split=spec.split):
+    for location, row in read_rows(spec.path, split=spec.split, subset=spec.subset):
         row_id = f"{id_prefix}:{location.split()[-1]}"
         try:
             if isinstance(row, _BadJson):

@@ -20,7 +20,7 @@ one), except the deliberate near-copies.
 
 ``toy_solver`` is a SIMULATED attempt model, not a language model: it answers correctly exactly when an instance
 has at most ``max_items`` items and otherwise gives a wrong answer. It stands in for the reference's Qwen attempts
-in the CPU demo; the real embedded model can be used instead through ``difficulty.lazy_engine_attempt_fn``.
+in the CPU demo; the real embedded model can be used instead (``attempt_models: ["hf:default"]``).
 """
 
 from __future__ import annotations

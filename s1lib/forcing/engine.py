@@ -21,8 +21,10 @@ class EngineBase:
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
     ) -> str:
         """The s1 generation prompt for a question under this tokenizer's chat template."""
-        delimiters = (policy or BudgetPolicy()).delimiters
-        return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
+        policy = policy or BudgetPolicy()
+        return build_prompt(
+            self.tokenizer, question, policy.delimiters, system=system, suffix=suffix, think=policy.thinking_phase
+        )
 
     def encode_prompts(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
         """Token ids of each prompt (strings are tokenized as is, with no added special tokens)."""

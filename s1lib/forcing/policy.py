@@ -73,6 +73,14 @@ class BudgetPolicy:
             "'think-tags' (<think> / </think>), or a (start, end) pair."
         },
     )
+    thinking_phase: bool = field(
+        default=True,
+        metadata={
+            "help": "False: no thinking phase. The prompt is the plain chat prompt and the model answers at once "
+            "(instruction models, e.g. the reference's Qwen2.5-Instruct difficulty attempts); thinking limits "
+            "must then be unset."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -115,6 +123,17 @@ class BudgetPolicy:
                     f"BudgetPolicy.ignore_strings must hold non-empty strings, got {self.ignore_strings!r}"
                 )
         get_delimiters(self.delimiters)
+        if not isinstance(self.thinking_phase, bool):
+            raise ValueError(f"BudgetPolicy.thinking_phase must be true or false, got {self.thinking_phase!r}")
+        if not self.thinking_phase:
+            forcing = {
+                "max_thinking_tokens": self.max_thinking_tokens is not None,
+                "min_thinking_tokens": self.min_thinking_tokens > 0,
+                "num_ignore": self.num_ignore > 0,
+            }
+            for name, is_set in forcing.items():
+                if is_set:
+                    raise ValueError(f"BudgetPolicy.{name} needs a thinking phase, but thinking_phase is false")
         if context_length is not None:
             if self.max_thinking_tokens is not None and prompt_length + self.max_thinking_tokens >= context_length:
                 raise ValueError(
@@ -140,6 +159,8 @@ class BudgetPolicy:
 
     def label(self) -> str:
         """A short human-readable name, for tables and figure legends."""
+        if not self.thinking_phase:
+            return "no thinking"
         parts = []
         if self.max_thinking_tokens is not None:
             parts.append(f"cap={self.max_thinking_tokens}")
@@ -192,6 +213,8 @@ class CompiledPolicy:
     def max_new_tokens(self) -> int | None:
         """An upper bound on generated tokens, or None when a phase is unbounded."""
         p = self.policy
+        if not p.thinking_phase:
+            return None if p.max_answer_tokens is None else p.max_answer_tokens + 1
         if p.max_thinking_tokens is None or p.max_answer_tokens is None:
             return None
         # Thinking is capped, then the delimiter and prefix, then the answer, then one end-of-sequence token.
@@ -259,6 +282,10 @@ class ForcingState:
         self._insertion_at: dict[int, ForcedInsertion] = {}
         self._queue_phase_after: Phase | None = None
         self._ignore_cycle = itertools.cycle(compiled.ignore_ids) if compiled.ignore_ids else None
+        if not self.policy.thinking_phase:  # the model answers from the first generated token
+            self.phase = Phase.ANSWER
+            self.thinking_end_position = self.answer_start_position = 0
+            self.thinking_end_reason = "none"
 
     # -- decisions ---------------------------------------------------------------------------------------------
     def _may_end_thinking(self) -> bool:

@@ -26,6 +26,8 @@ def reference_multicall(
     """Per row: the generated ids after its prompt (thinking, forced Waits, end of thinking, answer prefix if
     capped, then ``answer``'s tokens)."""
     policy = compiled.policy
+    if not policy.thinking_phase:
+        raise ValueError("reference_multicall compares budget forcing: the policy needs a thinking phase")
     cap = policy.max_thinking_tokens or 0
     stop_ids = sorted(compiled.end_attempt_ids)
     seqs = [list(p) for p in prompt_ids]

@@ -152,8 +152,10 @@ class ServerForcingClient:
     def prompt_for(
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
     ) -> str:
-        delimiters = (policy or BudgetPolicy()).delimiters
-        return build_prompt(self.tokenizer, question, delimiters, system=system, suffix=suffix)
+        policy = policy or BudgetPolicy()
+        return build_prompt(
+            self.tokenizer, question, policy.delimiters, system=system, suffix=suffix, think=policy.thinking_phase
+        )
 
     def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
         return policy.compile(self.tokenizer, self.eos_token_ids)
@@ -180,6 +182,8 @@ class ServerForcingClient:
         used = suppressed = rounds = 0
         end_token: int | None = None
         while True:
+            if not policy.thinking_phase:
+                break
             remaining = (cap - used) if cap is not None else self._room(len(ids))
             if remaining <= 0:
                 break
@@ -206,8 +210,9 @@ class ServerForcingClient:
                 ids.append(int(token))
                 choices.append(int(token))
                 used += 1
-        capped = end_token is None
-        ids += compiled.think_end_ids + (compiled.answer_prefix_ids if capped else [])
+        if policy.thinking_phase:
+            capped = end_token is None
+            ids += compiled.think_end_ids + (compiled.answer_prefix_ids if capped else [])
         answer_cap = policy.max_answer_tokens
         room = self._room(len(ids)) if self.context_length or answer_cap is None else None
         limit = answer_cap if room is None else room if answer_cap is None else min(answer_cap, room)
