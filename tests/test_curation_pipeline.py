@@ -296,3 +296,34 @@ def test_paper_config_has_the_papers_settings():
     assert cfg.attempt_models == ["vllm:Qwen/Qwen2.5-7B-Instruct", "vllm:Qwen/Qwen2.5-32B-Instruct"]
     assert cfg.judge_for == "all" and cfg.domain_classifier == "llm" and cfg.tokenizer.startswith("Qwen/Qwen2.5")
     assert {b["name"] for b in cfg.benchmarks} == {"aime-validation", "math500", "gpqa-diamond"}
+
+
+def test_runs_are_identical_across_processes_and_hash_seeds(tmp_path):
+    """Two `s1 curate` processes with different PYTHONHASHSEED give the same funnel, reasons, drops and set."""
+    import os
+    import subprocess
+    import sys
+
+    import datasets
+    import yaml
+
+    config = yaml.safe_load(Path("env/curation/toy.yaml").read_text())
+    config.update(tokenizer="estimate", write_figures=False, progress=False)
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(config))
+    results = []
+    for seed in (1, 2):
+        out = tmp_path / f"run{seed}"
+        subprocess.run(
+            [sys.executable, "-m", "s1lib.cli", "curate", str(tmp_path / "toy.yaml"), "--output", str(out), "--json"],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            check=True,
+            capture_output=True,
+        )
+        funnel = json.loads((out / "funnel.json").read_text())
+        funnel["config"].pop("output_dir")
+        for stage in funnel["stages"]:
+            stage.pop("seconds")
+        funnel["stats"].pop("annotate_seconds")
+        selected = datasets.load_dataset("parquet", data_files=str(out / "selected.parquet"))["train"]["row_id"]
+        results.append((json.dumps(funnel, sort_keys=False), (out / "drops.jsonl").read_text(), selected))
+    assert results[0] == results[1] and len(results[0][2]) == config["total"]
