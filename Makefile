@@ -28,6 +28,7 @@ bench: setup
 	$(S1) bench forcing
 	$(S1) bench sweep
 	$(S1) bench curate
+	$(S1) bench domains
 	$(S1) bench train
 
 lab: setup

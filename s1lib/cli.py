@@ -18,6 +18,7 @@ BENCHES: dict[str, str] = {
     "forcing": "s1lib.forcing.bench",
     "sweep": "s1lib.eval.bench",
     "curate": "s1lib.curation.bench",
+    "domains": "s1lib.curation.domains_bench",
     "train": "s1lib.train.bench",
     "vllm": "s1lib.forcing.vllm_bench",
     "widget": "s1lib.widgets",
