@@ -41,28 +41,25 @@ in the funnel, with its reason.""",
         (
             "code",
             """\
-# Parameters (papermill overrides these). CPU-sized defaults: the toy pool of env/curation/toy.yaml.
+# Parameters (papermill overrides these); None keeps the config's value.
 output_dir = "runs/notebooks/01_curation"
-config_path = None  # a curation YAML; None: env/curation/toy.yaml
-toy_n = 600  # questions in the toy pool
-total = 200  # size of the selected set (the paper: 1,000)
-tokenizer = "default"  # trace lengths: a model name (exact counts), or "estimate" (about 1 % off, no model)""",
+config_path = None  # a curation YAML; None: env/curation/toy.yaml (CPU); env/curation/s1k-paper.yaml: the paper
+toy_n = None  # questions in the toy pool (toy configs only; toy.yaml: 600)
+total = None  # size of the selected set (toy.yaml: 200; the paper: 1,000)
+tokenizer = None  # trace lengths: a model name (exact counts), or "estimate" (about 1 % off, no model)
+curation_options = {}  # any other CurationConfig field, e.g. {"attempt_models": ["hf:default"]}""",
             ["parameters"],
         ),
         ("code", SETUP),
         (
             "code",
             """\
-from s1lib.curation import CurationConfig, run_curation
+from s1lib.curation import load_config, run_curation
 
-config = CurationConfig.from_file(config_path or REPO / "env/curation/toy.yaml")
-config.output_dir = str(out)
-config.toy = {**(config.toy or {}), "n": toy_n}
-config.total = total
-config.uniform_until = int(total * 0.7)
-config.tokenizer = tokenizer
-config.progress = False
-result = run_curation(config)
+config = load_config(
+    config_path, toy_n=toy_n, total=total, tokenizer=tokenizer, output_dir=str(out), progress=False, **curation_options
+)
+result = run_curation(config)  # writes selected.parquet, funnel.json, drops.jsonl and the figures to output_dir
 print(result.funnel.table())""",
         ),
         (
@@ -75,17 +72,9 @@ overlap), *missing*/*format* are the quality filters, *difficulty* drops what th
         (
             "code",
             """\
-stages = [("input", result.funnel.n_input)] + [(s.name, s.n_out) for s in result.funnel.stages]
-funnel_fig = viz.funnel(stages)
-domains = {}
-for row in result.selected:
-    domains[str(row.get("domain"))] = domains.get(str(row.get("domain")), 0) + 1
-domain_fig = viz.domain_distribution(domains, title="Domains of the selected set")
-viz.save_figure(funnel_fig, out / "funnel.html")
-viz.save_figure(domain_fig, out / "domains.html")
-(out / "metrics.json").write_text(json.dumps({**result.funnel.to_dict(), "domains": domains}, indent=1))
-funnel_fig.show()
-domain_fig.show()""",
+(out / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+for figure in result.figures().values():  # the funnel, the selected set's domains and trace lengths
+    figure.show()""",
         ),
     ],
     "02_sft.ipynb": [

@@ -327,3 +327,30 @@ def test_runs_are_identical_across_processes_and_hash_seeds(tmp_path):
         selected = datasets.load_dataset("parquet", data_files=str(out / "selected.parquet"))["train"]["row_id"]
         results.append((json.dumps(funnel, sort_keys=False), (out / "drops.jsonl").read_text(), selected))
     assert results[0] == results[1] and len(results[0][2]) == config["total"]
+
+
+def test_load_config_overrides_as_notebooks_pass_them(tmp_path):
+    from s1lib.curation import load_config
+
+    toy = load_config()
+    assert (toy.toy["n"], toy.total, toy.uniform_until, toy.tokenizer) == (600, 200, 140, "default")
+    same = load_config(None, toy_n=None, total=None, tokenizer=None)  # None keeps the config's value
+    assert same == toy
+    small = load_config(toy_n=150, total=40, tokenizer="estimate", seed=7)
+    assert (small.toy["n"], small.total, small.uniform_until, small.tokenizer, small.seed) == (
+        150,
+        40,
+        28,
+        "estimate",
+        7,
+    )
+    assert small.toy["benchmark_n"] == toy.toy["benchmark_n"]
+    assert load_config(total=40, uniform_until=10).uniform_until == 10
+    paper = load_config("env/curation/s1k-paper.yaml", total=500)
+    assert (paper.total, paper.uniform_until, paper.toy) == (500, 350, None)
+    with pytest.raises(ValueError, match="toy_n.*no toy pool"):
+        load_config("env/curation/s1k-paper.yaml", toy_n=10)
+    with pytest.raises(ValueError, match="Unknown curation option.*'totl'"):
+        load_config(totl=3)
+    with pytest.raises(ValueError, match="attempt_models"):
+        load_config(attempt_models=["gpt"])

@@ -20,44 +20,53 @@ def _(mo):
     **quality** (missing traces, formatting problems), **difficulty** (drop what Qwen2.5-7B/32B already solves,
     prefer long traces) and **diversity** (sample uniformly over domains). Here the same pipeline runs on a
     generated toy pool with a simulated attempt model (`env/curation/toy.yaml`). Parameters:
-    `--output-dir DIR --toy-n 600 --total 200 --tokenizer default|estimate`.
+    `--output-dir DIR --config YAML --toy-n 600 --total 200 --tokenizer default|estimate`.
     """)
     return
 
 
 @app.cell
 def _(mo):
+    from s1lib.curation import load_config, run_curation
+
     args = mo.cli_args()
     output_dir = str(args.get("output-dir") or "runs/marimo/01_curation")
-    tokenizer = str(args.get("tokenizer") or "default")
+    tokenizer = args.get("tokenizer")
+    config_path = args.get("config")
+    base = load_config(config_path)  # the sliders start from the config's own values
     script_mode = mo.app_meta().mode == "script"
     toy_n = mo.ui.slider(
-        100, 2000, value=int(args.get("toy-n") or 600), step=50, label="Toy pool size", show_value=True
+        100,
+        2000,
+        value=int(args.get("toy-n") or (base.toy or {}).get("n", 600)),
+        step=50,
+        label="Toy pool size",
+        show_value=True,
     )
     total = mo.ui.slider(
-        10, 500, value=int(args.get("total") or 200), step=10, label="Selected set size", show_value=True
+        10,
+        max(1000, base.total),
+        value=int(args.get("total") or base.total),
+        step=10,
+        label="Selected set size",
+        show_value=True,
     )
     run = mo.ui.run_button(label="Curate")
-    mo.vstack([toy_n, total, run])
-    return output_dir, run, script_mode, tokenizer, total, toy_n
+    mo.vstack([toy_n, total, run] if base.toy else [total, run])
+    return base, config_path, load_config, output_dir, run, run_curation, script_mode, tokenizer, total, toy_n
 
 
 @app.cell
-def _(mo, output_dir, run, script_mode, tokenizer, total, toy_n):
-    from pathlib import Path
-
-    import s1lib
-    from s1lib.curation import CurationConfig, run_curation
-
+def _(base, config_path, load_config, mo, output_dir, run, run_curation, script_mode, tokenizer, total, toy_n):
     mo.stop(not (run.value or script_mode), mo.md("Press **Curate** to run the pipeline."))
-    repo = Path(next(iter(s1lib.__path__))).resolve().parent
-    config = CurationConfig.from_file(repo / "env/curation/toy.yaml")
-    config.output_dir = output_dir
-    config.toy = {**(config.toy or {}), "n": toy_n.value}
-    config.total = total.value
-    config.uniform_until = int(total.value * 0.7)
-    config.tokenizer = tokenizer
-    config.progress = False
+    config = load_config(
+        config_path,
+        toy_n=toy_n.value if base.toy else None,
+        total=total.value,
+        tokenizer=tokenizer,
+        output_dir=output_dir,
+        progress=False,
+    )
     with mo.status.spinner(title="Curating ..."):
         result = run_curation(config)
     print(result.funnel.table())
@@ -67,21 +76,10 @@ def _(mo, output_dir, run, script_mode, tokenizer, total, toy_n):
 @app.cell
 def _(mo, output_dir, result):
     import json
-    from pathlib import Path as _Path
+    from pathlib import Path
 
-    from s1lib import viz
-
-    out = _Path(output_dir)
-    stages = [("input", result.funnel.n_input)] + [(s.name, s.n_out) for s in result.funnel.stages]
-    domains = {}
-    for row in result.selected:
-        domains[str(row.get("domain"))] = domains.get(str(row.get("domain")), 0) + 1
-    funnel_fig = viz.funnel(stages)
-    domain_fig = viz.domain_distribution(domains, title="Domains of the selected set")
-    viz.save_figure(funnel_fig, out / "funnel.html")
-    viz.save_figure(domain_fig, out / "domains.html")
-    (out / "metrics.json").write_text(json.dumps({**result.funnel.to_dict(), "domains": domains}, indent=1))
-    mo.vstack([funnel_fig, domain_fig])
+    (Path(output_dir) / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+    mo.vstack(list(result.figures().values()))
     return
 
 

@@ -6,7 +6,15 @@ diversity/length sampling (``select``); ``funnel`` checks the counts and writes 
 pool; ``pipeline`` ties it together (``CurationConfig``, ``run_curation``).
 """
 
-from s1lib.curation.pipeline import CurationConfig, CurationResult, run_curation
+from s1lib.curation.pipeline import CurationConfig, CurationResult, load_config, run_curation
 from s1lib.curation.schema import SchemaError, SourceSpec, load_source
 
-__all__ = ["CurationConfig", "CurationResult", "SchemaError", "SourceSpec", "load_source", "run_curation"]
+__all__ = [
+    "CurationConfig",
+    "CurationResult",
+    "SchemaError",
+    "SourceSpec",
+    "load_config",
+    "load_source",
+    "run_curation",
+]

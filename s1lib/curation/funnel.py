@@ -1,7 +1,7 @@
 """The funnel: every input row is either kept or dropped at exactly one stage with a reason, and the sums are checked.
 
 Also writes the output set as parquet with the s1K columns (plus domain, trace_length, trace_grade, ...) and builds
-the figures (a funnel, the domain distribution, trace lengths), through ``s1lib.viz`` when it is there.
+the figures (a funnel, the domain distribution, trace lengths), through ``s1lib.viz``.
 """
 
 from __future__ import annotations
@@ -155,27 +155,15 @@ def write_parquet(records: list[dict], path: str | Path) -> Path:
 
 
 def figures(funnel: Funnel, records: list[dict]) -> dict[str, Any]:
-    """Plotly figures ``funnel``, ``domains``, ``lengths``: through ``s1lib.viz`` when it is importable."""
+    """Plotly figures (``s1lib.viz``): the ``funnel``, and the ``domains`` and trace ``lengths`` of ``records``."""
+    from s1lib import viz
     from s1lib.curation.domains import MSC2020
 
     stages = [("input", funnel.n_input)] + [(s.name, s.n_out) for s in funnel.stages]
     domains = Counter(f"{r.get('domain')} {MSC2020.get(str(r.get('domain')), '')}"[:40] for r in records)
     lengths = [r.get("trace_length") or 0 for r in records]
-    try:
-        from s1lib import viz
-
-        return {
-            "funnel": viz.funnel(stages),
-            "domains": viz.domain_distribution(dict(domains)),
-            "lengths": viz.thinking_length_histogram({"selected": lengths}, title="Trace length (tokens)"),
-        }
-    except (ImportError, AttributeError, TypeError):  # viz absent or changed: build the same figures here
-        import plotly.graph_objects as go
-
-        return {
-            "funnel": go.Figure(
-                go.Funnel(y=[s for s, _ in stages], x=[c for _, c in stages], textinfo="value+percent initial")
-            ),
-            "domains": go.Figure(go.Bar(x=list(domains), y=list(domains.values()))),
-            "lengths": go.Figure(go.Histogram(x=lengths, nbinsx=50)),
-        }
+    return {
+        "funnel": viz.funnel(stages),
+        "domains": viz.domain_distribution(dict(domains)),
+        "lengths": viz.thinking_length_histogram({"selected": lengths}, title="Trace length (tokens)"),
+    }

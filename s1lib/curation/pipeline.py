@@ -269,6 +269,39 @@ class CurationResult:
     def summary(self) -> dict[str, Any]:
         return {"funnel": self.funnel.to_dict(), "stats": self.stats, "paths": self.paths}
 
+    def figures(self) -> dict[str, Any]:
+        """Plotly figures of the run: the ``funnel``, and the ``domains`` and trace ``lengths`` of the selected set."""
+        return figures(self.funnel, self.selected)
+
+    def metrics(self) -> dict[str, Any]:
+        """The funnel's counts and the selected set's domain counts (what a notebook run reports)."""
+        return {**self.funnel.to_dict(), "domains": dict(Counter(str(r.get("domain")) for r in self.selected))}
+
+
+TOY_CONFIG = Path(__file__).resolve().parents[2] / "env" / "curation" / "toy.yaml"
+"""The CPU-sized toy run (the demo's); ``env/curation/s1k-paper.yaml`` is the paper's."""
+
+
+def load_config(
+    path: str | Path | None = None, *, toy_n: int | None = None, total: int | None = None, **overrides: Any
+) -> CurationConfig:
+    """A curation config from ``path`` (None: the toy config) with overrides, as notebooks and grids pass them.
+
+    An override that is None leaves the config's value. ``toy_n`` sizes the toy pool (toy configs only); ``total``
+    sets the selected set's size and, unless ``uniform_until`` is given too, the uniform phase at the paper's
+    70 % of it. Any other name is a ``CurationConfig`` field; an unknown one raises, naming it.
+    """
+    config = CurationConfig.from_file(path or TOY_CONFIG)
+    changes = {name: value for name, value in overrides.items() if value is not None}
+    if toy_n is not None:
+        if not config.toy:
+            raise ValueError(f"toy_n sizes the toy pool, but {path} has no toy pool (its 'toy' field is empty)")
+        changes["toy"] = {**config.toy, "n": int(toy_n)}
+    if total is not None:
+        changes["total"] = int(total)
+        changes.setdefault("uniform_until", int(int(total) * 0.7))
+    return CurationConfig.from_dict({**{f.name: getattr(config, f.name) for f in fields(config)}, **changes})
+
 
 def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
@@ -575,9 +608,10 @@ def run_curation(
     if quarantine:
         paths["quarantine"] = str(quarantine.path)
     if config.write_figures:
-        for name, fig in figures(funnel, selected).items():
-            fig.write_html(out / f"{name}.html", include_plotlyjs="cdn")
-            paths[f"figure_{name}"] = str(out / f"{name}.html")
+        from s1lib.viz import save_figure
+
+        for name, fig in figures(funnel, selected).items():  # plotly.js embedded: the pages open offline
+            paths[f"figure_{name}"] = str(save_figure(fig, out / f"{name}.html"))
     return CurationResult(selected, candidates, funnel, stats, paths)
 
 
