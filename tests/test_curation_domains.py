@@ -132,3 +132,39 @@ def test_config_endpoints_send_the_key_from_the_environment_only(monkeypatch):
         _domain_classifier(config)(["x"])
     assert [r["auth"] for r in server.requests] == ["Bearer sk-from-env", "Bearer sk-from-env", None]
     assert server.requests[1]["body"]["max_tokens"] == 64 and server.requests[1]["body"]["temperature"] == 0.05
+
+
+def test_llm_labels_are_cached_per_chunk_so_a_crashed_run_resumes(tmp_path):
+    from s1lib.curation.difficulty import AttemptCache
+    from s1lib.curation.domains import label_domains
+
+    def reply(body):
+        prompt = body["messages"][0]["content"]
+        return (500, "down") if "[[fail]]" in prompt else f"Thinking.\n{prompt.split('[[code ', 1)[1][:2]}"
+
+    codes = ["05", "11", "60", "26", "51"]
+    questions = [f"Question {i} [[code {c}]]" for i, c in enumerate(codes)] + ["Question 5 [[fail]]"]
+    with FakeOpenAI(reply) as server:
+        classifier = LLMDomainClassifier(server.base_url, "m", retries=0, concurrency=2)
+
+        class CrashAfterTwoChunks:
+            cache_name, calls = classifier.cache_name, 0
+
+            def __call__(self, texts):
+                self.calls += 1
+                if self.calls == 3:
+                    raise KeyboardInterrupt("the run is killed")
+                return classifier(texts)
+
+        records = [{"question": q} for q in questions]
+        with pytest.raises(KeyboardInterrupt):
+            label_domains(records, CrashAfterTwoChunks(), AttemptCache(tmp_path / "a.jsonl"), chunk_size=2)
+        asked = len(server.requests)
+        assert asked == 4
+        records = [{"question": q} for q in questions]
+        stats = label_domains(records, classifier, AttemptCache(tmp_path / "a.jsonl"), chunk_size=2)
+        assert stats == {"classified": 2, "cached": 4, "failed": 1}
+        assert [r["domain"] for r in records] == [*codes, None]
+        assert len(server.requests) == asked + 2  # only the two never answered
+        again = label_domains([{"question": q} for q in questions], classifier, AttemptCache(tmp_path / "a.jsonl"))
+        assert again == {"classified": 1, "cached": 5, "failed": 1}  # a failure is asked again, never cached

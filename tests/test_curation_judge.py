@@ -303,7 +303,7 @@ def test_judge_requests_are_concurrent_and_results_keep_item_order(tmp_path, jud
     assert grader.calls == len(judge_server.requests) == 8
     # cached verdicts are written in item order, whatever order the replies came in
     lines = [json.loads(line) for line in (tmp_path / "attempts.jsonl").read_text().splitlines()]
-    keys = [difficulty._key(grader.signature, f"{r['question']}\0{r['solution']}\0{t}") for r, t, _ in items]
+    keys = [difficulty.cache_key(grader.signature, f"{r['question']}\0{r['solution']}\0{t}") for r, t, _ in items]
     assert [line["key"] for line in lines] == keys
     # one at a time gives the same verdicts
     serial = Grader(_http_judge(judge_server), "open", concurrency=1).grade_many(items)

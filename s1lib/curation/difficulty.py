@@ -174,7 +174,7 @@ class Grader:
                 self._count(stage, "ungradable")
                 results[i] = (None, {"graded_by": "judge", "error": "no reference solution to judge against"})
                 continue
-            key = _key(self.signature, f"{rec['question']}\0{solution}\0{text}")
+            key = cache_key(self.signature, f"{rec['question']}\0{solution}\0{text}")
             hit = self.cache.entries.get(key) if self.cache is not None else None
             if hit is not None and hit.get("correct") is not None:
                 self._count(stage, "judge_cached")
@@ -348,7 +348,8 @@ def add_trace_lengths(
 # ---------------------------------------------------------------- attempts
 
 
-def _key(model: str, question: str) -> str:
+def cache_key(model: str, question: str) -> str:
+    """The cache key of one model's (or labeller's) result for one question."""
     return hashlib.sha1(f"{model}\0{question}".encode()).hexdigest()
 
 
@@ -369,7 +370,7 @@ class AttemptCache:
                         self.entries[item["key"]] = item
 
     def get(self, model: str, question: str) -> dict | None:
-        return self.entries.get(_key(model, question))
+        return self.entries.get(cache_key(model, question))
 
     def put_many(self, items: list[dict]) -> None:
         for item in items:
@@ -410,7 +411,7 @@ def run_attempts(
             if "error" in info:
                 entry["grade_error"] = info["error"]
             rec.setdefault("attempts", {})[name] = entry
-            items.append({"key": _key(name, rec["question"]), "model": name, "grader": grader.signature, **entry})
+            items.append({"key": cache_key(name, rec["question"]), "model": name, "grader": grader.signature, **entry})
         return items
 
     for name, fn in models.items():

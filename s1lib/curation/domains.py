@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -411,3 +412,58 @@ class LLMDomainClassifier:
         return codes
 
     __call__ = predict
+
+    @property
+    def cache_name(self) -> str:
+        """Labels from this classifier are cached under this name (they cost an API call each)."""
+        return f"domain:llm:{self.model}"
+
+
+def label_domains(
+    records: list[dict], classifier: Any, cache: Any = None, chunk_size: int = 256, progress: bool = False
+) -> dict[str, int]:
+    """Set ``domain`` on every record without one; returns ``{"classified", "cached", "failed"}``.
+
+    A classifier with a ``cache_name`` (the LLM one) has its labels stored in ``cache`` (``difficulty.AttemptCache``,
+    the run's ``attempts.jsonl``) after every chunk, so a crashed run resumes without asking again; a failed label
+    (None) is not stored and is asked again next run. Offline classifiers are fast and run in one call.
+    """
+    todo = [r for r in records if not r.get("domain")]
+    name = getattr(classifier, "cache_name", None)
+    stats = {"classified": 0, "cached": 0, "failed": 0}
+    if name is None or cache is None:
+        codes = classifier([r["question"] for r in todo]) if todo else []
+        for rec, code in zip(todo, codes):
+            rec["domain"] = code
+        stats["classified"] = len(todo)
+        stats["failed"] = sum(code is None for code in codes)
+        return stats
+    from s1lib.curation.difficulty import cache_key
+
+    pending = []
+    for rec in todo:
+        hit = cache.get(name, rec["question"])
+        if hit is not None:
+            rec["domain"] = hit["domain"]
+            stats["cached"] += 1
+        else:
+            pending.append(rec)
+    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    if progress and chunks:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc=f"domains {name}", unit="chunk")
+    for chunk in chunks:
+        codes = classifier([r["question"] for r in chunk])
+        for rec, code in zip(chunk, codes):
+            rec["domain"] = code
+        stats["classified"] += len(chunk)
+        stats["failed"] += sum(code is None for code in codes)
+        cache.put_many(
+            [
+                {"key": cache_key(name, rec["question"]), "model": name, "domain": code}
+                for rec, code in zip(chunk, codes)
+                if code is not None
+            ]
+        )
+    return stats

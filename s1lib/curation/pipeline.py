@@ -3,8 +3,9 @@ formatting → difficulty → select, with a funnel that accounts for every inpu
 
 Annotation (trace grades, trace lengths, domains) adds features and drops nothing; rows where a feature could not
 be computed are charged to their own ``no_*`` reason at the missing-feature stage, as in the reference's
-"API errors" stage (**fix**: with the reasons reported separately). Attempts are cached in
-``<output_dir>/attempts.jsonl`` so a crashed run resumes without repeating model calls.
+"API errors" stage (**fix**: with the reasons reported separately). Attempts, judge verdicts and LLM domain labels
+are cached in ``<output_dir>/attempts.jsonl`` as they come, so a crashed run resumes without repeating model or
+API calls.
 
 Trace grades and difficulty attempts are graded by one ``difficulty.Grader``: symbolic by default, or with the
 reference's Yes/No LLM grader over an OpenAI-compatible endpoint (``grader: judge:<base_url>|<model>``) for open
@@ -527,10 +528,9 @@ def run_curation(
     )
     classifier = domain_classifier if domain_classifier is not None else _domain_classifier(config)
     if classifier is not None:
-        todo = [r for r in records if not r.get("domain")]
-        for rec, code in zip(todo, classifier([r["question"] for r in todo])):
-            rec["domain"] = code
-        stats["domains_classified"] = len(todo)
+        from s1lib.curation.domains import label_domains
+
+        stats["domains"] = label_domains(records, classifier, cache, progress=config.progress)
     stats["annotate_seconds"] = round(time.perf_counter() - t0, 3)
 
     # 4-5. quality
