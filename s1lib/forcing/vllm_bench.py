@@ -19,18 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from s1lib.forcing.bench import QUESTIONS
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
-
-QUESTIONS = [
-    "How many r are in the word raspberry?",
-    "What is the sum of the first ten positive integers?",
-    "Is 91 a prime number?",
-    "Convert 3/8 to a decimal.",
-    "What is 12 times 13?",
-    "How many letters does the word 'budget' have?",
-    "What is the square root of 144?",
-    "Name the capital of France and explain how you know.",
-]
 
 
 @dataclass

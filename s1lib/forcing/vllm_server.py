@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.forcing.engine import EngineBase
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
-from s1lib.format import build_prompt
 
 
 class ServerError(RuntimeError):
@@ -58,7 +58,7 @@ class _Call:
     stop_token: int | None  # the end-attempt token the call stopped at, or None when it ran out of max_tokens
 
 
-class ServerForcingClient:
+class ServerForcingClient(EngineBase):
     """Runs a :class:`BudgetPolicy` against ``/v1/completions`` and returns the same Traces as the engines."""
 
     backend = "vllm-server"
@@ -147,18 +147,6 @@ class ServerForcingClient:
             reason = choice.get("stop_reason")
             stop_token = int(reason) if isinstance(reason, int) else min(stop)
         return _Call(out, stop_token)
-
-    # -- prompts ------------------------------------------------------------------------------------------------
-    def prompt_for(
-        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
-    ) -> str:
-        policy = policy or BudgetPolicy()
-        return build_prompt(
-            self.tokenizer, question, policy.delimiters, system=system, suffix=suffix, think=policy.thinking_phase
-        )
-
-    def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
-        return policy.compile(self.tokenizer, self.eos_token_ids)
 
     # -- the multi-call loop ------------------------------------------------------------------------------------
     def _room(self, length: int) -> int:
@@ -259,19 +247,8 @@ class ServerForcingClient:
         seeds: Sequence[int] | None = None,
     ) -> list[Trace]:
         """One Trace per prompt (prompts run one after another; each needs several dependent calls)."""
-        policy = policy or BudgetPolicy()
-        sampling = sampling or SamplingConfig()
-        compiled = self.compile(policy)
-        self.model_name()
-        encoded = []
-        for i, prompt in enumerate(prompts):
-            ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
-            if not ids:
-                raise ValueError(f"prompts[{i}] is empty")
-            encoded.append([int(t) for t in ids])
-        if self.context_length:
-            policy.validate(self.context_length, max(len(p) for p in encoded))
-        row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
+        self.model_name()  # also learns the server's context length, which the checks use
+        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, 1, seeds)
         traces = []
         for i, ids in enumerate(encoded):
             state = self.run_one(ids, compiled, sampling, row_seeds[i])
