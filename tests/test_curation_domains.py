@@ -107,7 +107,8 @@ def test_tfidf_rejects_bad_labels():
 
 def test_config_endpoints_send_the_key_from_the_environment_only(monkeypatch):
     """domain_classifier=llm and openai: attempt models read their keys from the variables the config names."""
-    from s1lib.curation.pipeline import CurationConfig, _domain_classifier, resolve_attempt_model
+    from s1lib.curation.config import CurationConfig
+    from s1lib.curation.pipeline import _domain_classifier, resolve_attempt_model
 
     env = "S1_TEST_DOMAIN_KEY"
     with FakeOpenAI(lambda body: "Thinking.\n11") as server:

@@ -15,8 +15,9 @@ import pytest
 from fake_openai import FakeOpenAI
 
 from s1lib.curation import difficulty
+from s1lib.curation.config import CurationConfig
 from s1lib.curation.difficulty import Grader, grade_traces, run_attempts
-from s1lib.curation.pipeline import CurationConfig, run_curation
+from s1lib.curation.pipeline import run_curation
 from s1lib.eval.judge import JudgeVerdict, parse_yes_no
 
 KEY_ENV = "S1_TEST_CURATION_JUDGE_KEY"

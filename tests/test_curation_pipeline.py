@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from s1lib.curation.config import CurationConfig
 from s1lib.curation.difficulty import AttemptCache, engine_attempt_fn, grade_text, run_attempts, trace_lengths
 from s1lib.curation.funnel import Funnel, FunnelError
-from s1lib.curation.pipeline import CurationConfig, run_curation
+from s1lib.curation.pipeline import run_curation
 from s1lib.curation.schema import SourceSpec, load_source
 from s1lib.curation.toy import parse_question, toy_benchmark, toy_pool, toy_solver
 
@@ -277,7 +278,7 @@ def test_hf_attempt_model_answers_the_plain_chat_prompt(embedded_model):
 @pytest.mark.parametrize("path", sorted(Path("env/curation").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load_and_check(path):
     """Every shipped config parses into valid settings (sources, benchmarks, grader, attempt models), offline."""
-    from s1lib.curation.pipeline import attempt_model_kind, parse_grader
+    from s1lib.curation.config import attempt_model_kind, parse_grader
 
     cfg = CurationConfig.from_file(path)
     for item in cfg.sources:

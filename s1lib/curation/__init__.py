@@ -3,10 +3,12 @@
 Stages: load (``schema``) → decontaminate + dedup (``decontam``) → annotate trace grades, lengths, domains
 (``difficulty``, ``domains``) → missing features + formatting (``quality``) → difficulty attempts → pre-select +
 diversity/length sampling (``select``); ``funnel`` checks the counts and writes the outputs; ``toy`` makes a CPU-sized
-pool; ``pipeline`` ties it together (``CurationConfig``, ``run_curation``).
+pool; ``config`` holds the settings (``CurationConfig``, ``load_config``) and ``pipeline`` ties it together
+(``run_curation``).
 """
 
-from s1lib.curation.pipeline import CurationConfig, CurationResult, load_config, run_curation
+from s1lib.curation.config import CurationConfig, load_config
+from s1lib.curation.pipeline import CurationResult, run_curation
 from s1lib.curation.schema import SchemaError, SourceSpec, load_source
 
 __all__ = [

@@ -8,7 +8,8 @@ import sys
 
 
 def _run(args: argparse.Namespace) -> int:
-    from s1lib.curation.pipeline import CurationConfig, run_curation
+    from s1lib.curation.config import CurationConfig
+    from s1lib.curation.pipeline import run_curation
 
     config = CurationConfig.from_file(args.config)
     if args.output:

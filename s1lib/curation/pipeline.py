@@ -20,243 +20,14 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from s1lib.curation import decontam, difficulty, quality, select
+from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_grader
 from s1lib.curation.funnel import Funnel, figures, write_parquet
 from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_source
-
-
-@dataclass
-class CurationConfig:
-    """Settings of one curation run; defaults follow the s1 paper and reference code."""
-
-    sources: list[Any] = field(
-        default_factory=list,
-        metadata={"help": "pool sources, in processing order: paths or {path, importer, name, cot_type, trace, split}"},
-    )
-    benchmarks: list[Any] = field(
-        default_factory=list,
-        metadata={
-            "help": "test sets to decontaminate against: {name, path, importer, split, subset} (e.g. AIME24, "
-            "MATH500, GPQA Diamond)"
-        },
-    )
-    toy: dict | None = field(
-        default=None,
-        metadata={
-            "help": "generate the toy pool instead of/in addition to sources: {n, seed, benchmark_n, benchmark_seed}"
-        },
-    )
-    output_dir: str = field(default="curation_out", metadata={"help": "folder for the parquet, funnel and caches"})
-    on_error: str = field(
-        default="raise", metadata={"help": "bad rows: raise, or quarantine (write them with reasons)"}
-    )
-    ngram: int = field(default=8, metadata={"help": "word n-gram size of decontamination (reference: 8)"})
-    cross_source: bool = field(
-        default=True,
-        metadata={"help": "add each processed source to the test list, so later sources are deduplicated against it"},
-    )
-    required_features: list[str] = field(
-        default_factory=lambda: list(quality.MISSING_REASONS),
-        metadata={"help": "missing-feature checks: no_trace, no_solution, no_grade, no_domain, no_length"},
-    )
-    default_format_rules: bool = field(
-        default=True,
-        metadata={"help": "apply the reference's rules ([asy] except AIME, ![Image], p1. lists, bold with digits)"},
-    )
-    format_rules: list[dict] = field(
-        default_factory=list, metadata={"help": "extra formatting rules: {name, regex, exempt_sources}"}
-    )
-    grade_traces: bool = field(
-        default=True,
-        metadata={
-            "help": "grade each trace's attempt against the reference solution where no grade is given (by grader)"
-        },
-    )
-    grader: str = field(
-        default="symbolic",
-        metadata={
-            "help": "'symbolic' (s1lib's deterministic grader; open answers without a gold value are ungradable) or "
-            "'judge:<base_url>|<model>' (the reference's Yes/No grader prompt over an OpenAI-compatible endpoint; "
-            "API key from the env var named by judge_api_key_env); grades trace attempts and difficulty attempts"
-        },
-    )
-    judge_for: str = field(
-        default="open",
-        metadata={
-            "help": "with a judge grader: 'open' asks it only where the symbolic grader cannot decide (no closed "
-            "gold answer, an unparsable gold, a math-verify timeout); 'all' asks it for every attempt (reference)"
-        },
-    )
-    judge_api_key_env: str | None = field(
-        default="OPENAI_API_KEY",
-        metadata={
-            "help": "name of the environment variable holding the judge's API key (the key itself is never read "
-            "from the config); null or '' sends no key (a local server)"
-        },
-    )
-    judge_max_calls: int | None = field(
-        default=None,
-        metadata={
-            "help": "at most this many judge requests per run (cached verdicts are free); attempts past it are "
-            "ungradable with reason judge_budget; null: no cap (each attempt is asked at most once)"
-        },
-    )
-    judge_retries: int = field(default=2, metadata={"help": "judge retries after HTTP 429/5xx or network errors"})
-    llm_concurrency: int = field(
-        default=8,
-        metadata={
-            "help": "requests in flight at once to OpenAI-compatible endpoints (judge grades, LLM domain labels, "
-            "API attempt models); results keep their order, so the outcome does not depend on it"
-        },
-    )
-    tokenizer: str = field(
-        default="default",
-        metadata={
-            "help": "tokenizer for trace length: a model name (default = embedded SmolLM2; byte-level BPE tokenizers"
-            " are counted exactly through tiktoken in worker processes), or 'estimate' (letter runs + symbols,"
-            " about 1 % off)"
-        },
-    )
-    length_batch_size: int = field(default=512, metadata={"help": "texts per tokenizer batch call"})
-    length_workers: int | None = field(
-        default=None, metadata={"help": "processes for exact token counting of large pools (None = usable cores)"}
-    )
-    domain_classifier: str = field(
-        default="tfidf",
-        metadata={
-            "help": "tfidf (offline), llm (OpenAI-compatible endpoint), or precomputed (use the rows' domain only)"
-        },
-    )
-    domain_train: list[dict] = field(
-        default_factory=list,
-        metadata={
-            "help": "labelled examples for tfidf: {path, importer, label_field} with subjects like MATH's 'subject'"
-        },
-    )
-    domain_llm_base_url: str | None = field(default=None, metadata={"help": "endpoint for domain_classifier=llm"})
-    domain_llm_model: str | None = field(default=None, metadata={"help": "model name for domain_classifier=llm"})
-    domain_llm_api_key_env: str | None = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "environment variable with the domain endpoint's API key (null: send none)"},
-    )
-    domain_retries: int = field(default=2, metadata={"help": "LLM retries when the last line has no valid code"})
-    attempt_models: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "difficulty models: toy-solver[:N], hf:<model>, vllm:<model>, openai:<base_url>|<model>; a "
-            "question any of them solves is dropped (reference: Qwen2.5-7B- and 32B-Instruct)"
-        },
-    )
-    attempt_batch_size: int = field(default=64, metadata={"help": "questions per attempt_fn call"})
-    attempt_api_key_env: str | None = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "environment variable with the API key of openai: attempt models (null: send none)"},
-    )
-    attempt_temperature: float = field(
-        default=difficulty.ATTEMPT_TEMPERATURE,
-        metadata={"help": "sampling temperature of the attempt models (reference: 0.05; 0 = greedy)"},
-    )
-    attempt_max_tokens: int = field(
-        default=difficulty.ATTEMPT_MAX_TOKENS,
-        metadata={"help": "generation limit of each attempt (reference: 32,768 tokens)"},
-    )
-    attempt_engine_options: dict = field(
-        default_factory=dict,
-        metadata={
-            "help": "options for hf:/vllm: attempt models' load_engine, e.g. {tensor_parallel_size: 4, "
-            "max_model_len: 32768, dtype: bfloat16}; hf: and vllm: models answer the plain chat prompt (no thinking "
-            "phase), as the reference's Qwen2.5-Instruct attempts did"
-        },
-    )
-    aime_sources: list[str] = field(
-        default_factory=lambda: ["aime"],
-        metadata={"help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"},
-    )
-    gpqa_sources: list[str] = field(default_factory=lambda: ["gpqa"], metadata={"help": "... counted as GPQA"})
-    math_sources: list[str] = field(default_factory=lambda: ["math"], metadata={"help": "... counted as MATH"})
-    math_min_length: int = field(
-        default=5600,
-        metadata={"help": "MATH questions are pre-selected when their correct trace is longer than this (tokens)"},
-    )
-    selector: str = field(
-        default="s1k", metadata={"help": "s1k (pre-select + sampler), random, diverse, longest, full"}
-    )
-    total: int = field(default=1000, metadata={"help": "size of the selected set"})
-    uniform_until: int = field(
-        default=700,
-        metadata={
-            "help": "positions below this draw a domain uniformly; later ones by the AIME/GPQA domain distribution"
-        },
-    )
-    gpqa_scale: float = field(default=0.5, metadata={"help": "GPQA's total mass relative to AIME's in phase two"})
-    seed: int = field(default=42, metadata={"help": "seed of the sampler (the reference set none)"})
-    progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
-    write_figures: bool = field(default=True, metadata={"help": "write funnel/domain/length figures as HTML"})
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Check the grading options; a ValueError names the field."""
-        parse_grader(self.grader)
-        if self.judge_for not in difficulty.JUDGE_FOR:
-            raise ValueError(f"judge_for must be one of {difficulty.JUDGE_FOR}, got {self.judge_for!r}")
-        if self.judge_max_calls is not None and (not isinstance(self.judge_max_calls, int) or self.judge_max_calls < 0):
-            raise ValueError(f"judge_max_calls must be null or an integer >= 0, got {self.judge_max_calls!r}")
-        if not isinstance(self.attempt_max_tokens, int) or self.attempt_max_tokens < 1:
-            raise ValueError(f"attempt_max_tokens must be an integer >= 1, got {self.attempt_max_tokens!r}")
-        if not isinstance(self.attempt_temperature, (int, float)) or self.attempt_temperature < 0:
-            raise ValueError(f"attempt_temperature must be a number >= 0, got {self.attempt_temperature!r}")
-        if not isinstance(self.attempt_engine_options, dict):
-            raise ValueError(f"attempt_engine_options must be a mapping, got {self.attempt_engine_options!r}")
-        for name in self.attempt_models:
-            attempt_model_kind(name)
-        if not isinstance(self.llm_concurrency, int) or self.llm_concurrency < 1:
-            raise ValueError(f"llm_concurrency must be an integer >= 1, got {self.llm_concurrency!r}")
-        if not isinstance(self.judge_retries, int) or self.judge_retries < 0:
-            raise ValueError(f"judge_retries must be an integer >= 0, got {self.judge_retries!r}")
-        for name in ("judge_api_key_env", "domain_llm_api_key_env", "attempt_api_key_env"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be an environment variable name, got {value!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CurationConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"Unknown curation option(s) {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**data)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> CurationConfig:
-        """Load from YAML or JSON; relative source paths are taken relative to the config file."""
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a curation config must be a mapping, got {type(data).__name__}")
-        for key in ("sources", "benchmarks", "domain_train"):
-            data[key] = [_relative_to(item, path.parent) for item in data.get(key) or []]
-        return cls.from_dict(data)
-
-
-def _relative_to(item: Any, folder: Path) -> Any:
-    """A relative source path that does not exist from the working folder is taken relative to the config file."""
-    raw = item if isinstance(item, str) else item.get("path") if isinstance(item, dict) else None
-    if not raw or Path(raw).is_absolute() or Path(raw).exists() or not (folder / raw).exists():
-        return item
-    resolved = str(folder / raw)
-    return resolved if isinstance(item, str) else {**item, "path": resolved}
 
 
 @dataclass
@@ -277,31 +48,6 @@ class CurationResult:
     def metrics(self) -> dict[str, Any]:
         """The funnel's counts and the selected set's domain counts (what a notebook run reports)."""
         return {**self.funnel.to_dict(), "domains": dict(Counter(str(r.get("domain")) for r in self.selected))}
-
-
-TOY_CONFIG = Path(__file__).resolve().parents[2] / "env" / "curation" / "toy.yaml"
-"""The CPU-sized toy run (the demo's); ``env/curation/s1k-paper.yaml`` is the paper's."""
-
-
-def load_config(
-    path: str | Path | None = None, *, toy_n: int | None = None, total: int | None = None, **overrides: Any
-) -> CurationConfig:
-    """A curation config from ``path`` (None: the toy config) with overrides, as notebooks and grids pass them.
-
-    An override that is None leaves the config's value. ``toy_n`` sizes the toy pool (toy configs only); ``total``
-    sets the selected set's size and, unless ``uniform_until`` is given too, the uniform phase at the paper's
-    70 % of it. Any other name is a ``CurationConfig`` field; an unknown one raises, naming it.
-    """
-    config = CurationConfig.from_file(path or TOY_CONFIG)
-    changes = {name: value for name, value in overrides.items() if value is not None}
-    if toy_n is not None:
-        if not config.toy:
-            raise ValueError(f"toy_n sizes the toy pool, but {path} has no toy pool (its 'toy' field is empty)")
-        changes["toy"] = {**config.toy, "n": int(toy_n)}
-    if total is not None:
-        changes["total"] = int(total)
-        changes.setdefault("uniform_until", int(int(total) * 0.7))
-    return CurationConfig.from_dict({**{f.name: getattr(config, f.name) for f in fields(config)}, **changes})
 
 
 def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[str]]:
@@ -327,27 +73,6 @@ def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
     path = write_jsonl(toy_pool(benchmark=bench, **toy), out / "toy_pool.jsonl")
     write_jsonl(bench, out / "toy_benchmark.jsonl")
     return SourceSpec(path=str(path), importer="toy")
-
-
-ATTEMPT_MODEL_KINDS = ("toy-solver", "hf", "vllm", "openai")
-
-
-def attempt_model_kind(name: Any) -> str:
-    """The kind of a ``CurationConfig.attempt_models`` entry; a ValueError shows the accepted forms."""
-    if isinstance(name, str):
-        kind, sep, rest = name.partition(":")
-        if kind == "toy-solver" and (not sep or rest.isdigit()):
-            return kind
-        if kind in ("hf", "vllm") and rest.strip():
-            return kind
-        if kind == "openai":
-            base_url, _, model = rest.rpartition("|")
-            if base_url.startswith(("http://", "https://")) and model.strip():
-                return kind
-    raise ValueError(
-        f"attempt_models: {name!r} is not an attempt model; expected toy-solver[:N], hf:<model>, vllm:<model> or "
-        "openai:<base_url>|<model>"
-    )
 
 
 def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Callable[[list[str]], list[str]]:
@@ -379,20 +104,6 @@ def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Ca
         backend="vllm" if kind == "vllm" else "transformers",
         sampling=SamplingConfig(temperature=float(config.attempt_temperature), seed=config.seed),
         **config.attempt_engine_options,
-    )
-
-
-def parse_grader(value: Any) -> tuple[str, str] | None:
-    """``CurationConfig.grader``: None for 'symbolic', ``(base_url, model)`` for 'judge:<base_url>|<model>'."""
-    if value == "symbolic":
-        return None
-    if isinstance(value, str) and value.startswith("judge:"):
-        base_url, _, model = value[6:].rpartition("|")
-        if base_url.startswith(("http://", "https://")) and model.strip():
-            return base_url, model.strip()
-    raise ValueError(
-        f"grader must be 'symbolic' or 'judge:<base_url>|<model>' (base_url starting with http:// or https://), "
-        f"got {value!r}"
     )
 
 
