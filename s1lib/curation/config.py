@@ -245,7 +245,15 @@ def _relative_to(item: Any, folder: Path) -> Any:
     return resolved if isinstance(item, str) else {**item, "path": resolved}
 
 
-ATTEMPT_MODEL_KINDS = ("toy-solver", "hf", "vllm", "openai")
+def parse_endpoint(text: str) -> tuple[str, str] | None:
+    """``'<base_url>|<model>'`` as ``(base_url, model)``, or None unless the URL is http(s) and a model is named.
+
+    The one reading of an endpoint entry, shared by ``grader: judge:...`` and ``openai:...`` attempt models.
+    """
+    base_url, _, model = text.rpartition("|")
+    if base_url.startswith(("http://", "https://")) and model.strip():
+        return base_url, model.strip()
+    return None
 
 
 def attempt_model_kind(name: Any) -> str:
@@ -256,10 +264,8 @@ def attempt_model_kind(name: Any) -> str:
             return kind
         if kind in ("hf", "vllm") and rest.strip():
             return kind
-        if kind == "openai":
-            base_url, _, model = rest.rpartition("|")
-            if base_url.startswith(("http://", "https://")) and model.strip():
-                return kind
+        if kind == "openai" and parse_endpoint(rest):
+            return kind
     raise ValueError(
         f"attempt_models: {name!r} is not an attempt model; expected toy-solver[:N], hf:<model>, vllm:<model> or "
         "openai:<base_url>|<model>"
@@ -270,10 +276,9 @@ def parse_grader(value: Any) -> tuple[str, str] | None:
     """``CurationConfig.grader``: None for 'symbolic', ``(base_url, model)`` for 'judge:<base_url>|<model>'."""
     if value == "symbolic":
         return None
-    if isinstance(value, str) and value.startswith("judge:"):
-        base_url, _, model = value[6:].rpartition("|")
-        if base_url.startswith(("http://", "https://")) and model.strip():
-            return base_url, model.strip()
+    endpoint = parse_endpoint(value[6:]) if isinstance(value, str) and value.startswith("judge:") else None
+    if endpoint:
+        return endpoint
     raise ValueError(
         f"grader must be 'symbolic' or 'judge:<base_url>|<model>' (base_url starting with http:// or https://), "
         f"got {value!r}"

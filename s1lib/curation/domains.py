@@ -429,15 +429,41 @@ def label_domains(
     (None) is not stored and is asked again next run. Offline classifiers are fast and run in one call.
     """
     todo = [r for r in records if not r.get("domain")]
-    name = getattr(classifier, "cache_name", None)
+    name = getattr(classifier, "cache_name", None) if cache is not None else None
     stats = {"classified": 0, "cached": 0, "failed": 0}
-    if name is None or cache is None:
-        codes = classifier([r["question"] for r in todo]) if todo else []
-        for rec, code in zip(todo, codes):
+    pending = todo
+    if name is not None:
+        from s1lib.curation.difficulty import cache_key
+
+        pending = []
+        for rec in todo:
+            hit = cache.get(name, rec["question"])
+            if hit is not None:
+                rec["domain"] = hit["domain"]
+                stats["cached"] += 1
+            else:
+                pending.append(rec)
+    step = chunk_size if name is not None else max(1, len(pending))  # uncached: one call for all
+    chunks = [pending[i : i + step] for i in range(0, len(pending), step)]
+    if progress and name is not None and chunks:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc=f"domains {name}", unit="chunk")
+    for chunk in chunks:
+        codes = classifier([r["question"] for r in chunk])
+        for rec, code in zip(chunk, codes):
             rec["domain"] = code
-        stats["classified"] = len(todo)
-        stats["failed"] = sum(code is None for code in codes)
-        return stats
+        stats["classified"] += len(chunk)
+        stats["failed"] += sum(code is None for code in codes)
+        if name is not None:
+            cache.put_many(
+                [
+                    {"key": cache_key(name, rec["question"]), "model": name, "domain": code}
+                    for rec, code in zip(chunk, codes)
+                    if code is not None
+                ]
+            )
+    return stats
     from s1lib.curation.difficulty import cache_key
 
     pending = []

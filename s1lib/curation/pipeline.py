@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.curation import decontam, difficulty, quality, select
-from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_grader
+from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_endpoint, parse_grader
 from s1lib.curation.funnel import Funnel, figures, write_parquet
 from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_source
 
@@ -86,10 +86,10 @@ def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Ca
 
         return toy_solver(int(rest) if rest else 5)
     if kind == "openai":
-        base_url, _, model = rest.rpartition("|")
+        base_url, model = parse_endpoint(rest)
         return difficulty.openai_attempt_fn(
             base_url,
-            model.strip(),
+            model,
             temperature=config.attempt_temperature,
             max_tokens=config.attempt_max_tokens,
             api_key=api_key_from(config, "attempt_api_key_env", f"attempt model {name!r}"),

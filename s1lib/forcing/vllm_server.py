@@ -169,9 +169,7 @@ class ServerForcingClient(EngineBase):
         cap = policy.max_thinking_tokens
         used = suppressed = rounds = 0
         end_token: int | None = None
-        while True:
-            if not policy.thinking_phase:
-                break
+        while policy.thinking_phase:  # no thinking phase: straight to the answer call
             remaining = (cap - used) if cap is not None else self._room(len(ids))
             if remaining <= 0:
                 break
