@@ -97,13 +97,14 @@ output_dir = "runs/notebooks/02_sft"
 model = "default"  # 'default' (embedded SmolLM2-135M) or a model folder
 data = "toy"  # 'toy' (synthetic s1-format records) or e.g. runs/notebooks/01_curation/selected.parquet
 toy_examples = 32
-max_steps = 16  # -1: train for num_train_epochs
+max_steps = 20  # -1: train for num_train_epochs
 num_train_epochs = 1.0
-learning_rate = 1e-4
-global_batch_size = 4
+learning_rate = 3e-4
+global_batch_size = 8
 block_size = 512
 eval_questions = ["What is 23 + 45?", "What is 12 * 11?"]
-max_thinking_tokens = 64""",
+max_thinking_tokens = 64
+bf16 = "auto"  # bf16 autocast where this machine runs it fast (measured), else float32; or True / False""",
             ["parameters"],
         ),
         ("code", SETUP),
@@ -115,9 +116,9 @@ from s1lib.train import TrainConfig, run_training
 config = TrainConfig.from_preset(
     "cpu-demo", model=model, data=data, toy_examples=toy_examples, max_steps=max_steps,
     num_train_epochs=num_train_epochs, learning_rate=learning_rate, global_batch_size=global_batch_size,
-    per_device_batch_size=global_batch_size, block_size=block_size, output_dir=str(out / "model"),
+    per_device_batch_size=global_batch_size, block_size=block_size, bf16=bf16, output_dir=str(out / "model"),
 )
-result = run_training(config)
+result = run_training(config)  # prints "SFT step k/n · loss · tokens/s · ETA" as it goes
 print(f"{result.global_step} steps, final loss {result.final_loss}")""",
         ),
         (
@@ -164,7 +165,12 @@ The paper's method controls how long a model thinks, at test time, with no train
 
 The widget below streams a generation token by token; forced "Wait"s, forced ends and "Final Answer:" are
 highlighted as they happen, and the counter shows thinking tokens against the budget. Move the sliders and press
-**Run** (a running generation is stopped first; **Stop** interrupts it).""",
+**Run** (a running generation is stopped first; **Stop** interrupts it).
+
+The default question is a toy problem for the model fine-tuned in notebook 2 (the demo passes it in as `model`).
+At 8 thinking tokens the running maximum has read only the first number when the cap forces the answer, and the
+answer is wrong (47, or none); from about 32 tokens on it has read all five and answers 95. So dragging the budget
+slider from 8 to 64 changes the answer. (The untrained default model does not know the procedure.)""",
         ),
         (
             "code",
@@ -172,11 +178,12 @@ highlighted as they happen, and the counter shows thinking tokens against the bu
 # Parameters (papermill overrides these).
 output_dir = "runs/notebooks/03_budget_forcing"
 model = "default"
-question = "How many r are in the word raspberry?"
-max_thinking_tokens = 32
-num_ignore = 1
-max_answer_tokens = 24
-budgets = [8, 16, 32, 64]  # the non-interactive comparison below""",
+question = "Largest of: 47 83 12 95 38"  # wrong at 8 thinking tokens, right from ~32, for the notebook-2 model
+max_thinking_tokens = 8
+num_ignore = 0
+max_answer_tokens = 12
+budgets = [8, 16, 32, 64]  # the non-interactive comparison below
+dtype = "auto"  # the fastest precision on this machine (measured), or "float32" or "bfloat16\"""",
             ["parameters"],
         ),
         ("code", SETUP),
@@ -186,7 +193,7 @@ budgets = [8, 16, 32, 64]  # the non-interactive comparison below""",
 from s1lib.forcing.hf import HFEngine
 from s1lib.widgets import BudgetForcingWidget
 
-engine = HFEngine.from_name(model)
+engine = HFEngine.from_name(model, dtype=dtype)
 widget = BudgetForcingWidget(
     engine, question=question, max_thinking_tokens=max_thinking_tokens, max_budget=max(256, max(budgets)),
     num_ignore=num_ignore, max_answer_tokens=max_answer_tokens,
@@ -205,12 +212,16 @@ The same question at several budgets, each with `num_ignore` suppressed ends: th
 from s1lib.demo import render_marked
 from s1lib.forcing import BudgetPolicy
 
+from s1lib.eval.grading import extract_answer
+
 rows = []
 for budget in budgets:
     policy = BudgetPolicy(max_thinking_tokens=budget, num_ignore=num_ignore, max_answer_tokens=max_answer_tokens)
     trace = engine.generate([engine.prompt_for(question, policy)], policy)[0]
-    print(f"--- cap {budget}: {trace.thinking_tokens} thinking tokens\\n{render_marked(trace, engine.tokenizer)}")
-    rows.append({"budget": budget, **trace.to_dict()})
+    answer = extract_answer(trace.text)
+    print(f"--- cap {budget}: {trace.thinking_tokens} thinking tokens, answer {answer}")
+    print(render_marked(trace, engine.tokenizer))
+    rows.append({"budget": budget, "answer": answer, **trace.to_dict()})
 counts = {f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
           for r in rows}
 insertions_fig = viz.forced_insertion_counts(counts)
@@ -223,7 +234,8 @@ viz.save_figure(lengths_fig, out / "thinking_vs_budget.html")
 (out / "traces.json").write_text(json.dumps(rows, indent=1))
 (out / "metrics.json").write_text(json.dumps(
     {"control": sum(r["thinking_tokens"] <= r["budget"] for r in rows) / len(rows),
-     "thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows}}, indent=1))
+     "thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows},
+     "answers": {r["budget"]: r["answer"] for r in rows}}, indent=1))
 insertions_fig.show()
 lengths_fig.show()""",
         ),
@@ -258,6 +270,7 @@ token_budgets = [32, 64]
 max_answer_tokens = 24
 limit = 3
 batch_size = 8
+dtype = "auto"  # the fastest precision on this machine (measured), or "float32" (the paper's evaluation)
 sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ignore_strings": ["Wait", "Hmm"]}""",
             ["parameters"],
         ),
@@ -265,28 +278,38 @@ sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ign
         (
             "code",
             """\
+from s1lib.eval.summary import headline, write_scaling_summary
 from s1lib.eval.sweep import SweepConfig, run_sweep
+from s1lib.paths import data_dir
 
+options = {**sweep_options, "engine_options": {"dtype": dtype, **sweep_options.get("engine_options", {})}}
 config = SweepConfig(
-    benchmark=benchmark, data=str(REPO.parent / "shared" / "data") if data == "shared" and benchmark != "toy" else data,
+    benchmark=benchmark, data=str(data_dir()) if data == "shared" and benchmark != "toy" else data,
     model=model, caps=list(caps), fill_budget=fill_budget, waits=list(waits), wait_cap=wait_cap,
     baselines=list(baselines), token_budgets=list(token_budgets), max_answer_tokens=max_answer_tokens, limit=limit,
-    batch_size=batch_size, output_dir=str(out), **sweep_options,
+    batch_size=batch_size, output_dir=str(out), **options,
 )
-run = run_sweep(config, progress=False)
+run = run_sweep(config)  # prints its progress (settings and problems done) as it goes
 for s in run.results["settings"]:
-    print(f"{s['setting']:<28} accuracy {s['accuracy']:.2f}  thinking {s['avg_thinking_tokens']:.1f}")""",
+    print(f"{s['setting']:<28} accuracy {s['accuracy']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]"
+          f"  thinking {s['avg_thinking_tokens']:.1f}")
+summary_path = write_scaling_summary(run.results, out)
+print(headline(json.loads(summary_path.read_text())))""",
         ),
         (
             "code",
             """\
-methods = run.results["methods"]
-curve, table = viz.sweep_figures(methods)
+methods, chance = run.results["methods"], run.results["chance"]
+curve, table = viz.sweep_figures(methods, references={"chance (best constant answer)": chance["all"]})
 viz.save_figure(curve, out / "scaling_curve.html")
 viz.save_figure(table, out / "metrics_table.html")
 (out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))
 curve.show()
-table.show()""",
+table.show()
+if any(s.get("by_family") for s in run.results["settings"]):  # the toy benchmark: one panel per task family
+    families = viz.family_scaling(run.results["settings"], chance)
+    viz.save_figure(families, out / "scaling_by_family.html")
+    families.show()""",
         ),
     ],
 }

@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "curate": "s1lib.curation.bench",
     "domains": "s1lib.curation.domains_bench",
     "train": "s1lib.train.bench",
+    "precision": "s1lib.precision_bench",
     "vllm": "s1lib.forcing.vllm_bench",
     "widget": "s1lib.widgets",
 }
@@ -132,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="answer one question with budget forcing, streaming")
     gen.add_argument("question")
     add_policy_arguments(gen)
-    gen.add_argument("--system", default=None, help="system prompt (default: the chat template's own)")
+    gen.add_argument(
+        "--system",
+        default=None,
+        help="system prompt (default: the one the model was trained with, else the template's)",
+    )
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     gen.add_argument("--ids", action="store_true", help="with --json, include token ids")
     gen.set_defaults(func=_cmd_generate)

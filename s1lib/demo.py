@@ -129,7 +129,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if row.get("status") != "done":
                 print(f"  {row.get('run_id')}: {row.get('status')} {row.get('error') or ''}")
         print(f"\nReport: {result.report.get('report')}")
+        for line in scaling_headlines(result.grid):
+            print(line)
     return code
+
+
+def scaling_headlines(grid: Any) -> list[str]:
+    """The one-line summary of every run that wrote a ``scaling_summary.json`` (the scaling stage)."""
+    from s1lib.eval.summary import SUMMARY_FILE, headline
+
+    lines = []
+    for run in grid.runs:
+        path = grid.run_dir(run.run_id) / SUMMARY_FILE
+        if path.is_file():
+            lines.append(f"{run.run_id}: {headline(json.loads(path.read_text()))} (summary: {path})")
+    return lines
 
 
 def register_cli(subparsers: Any) -> None:

@@ -7,7 +7,9 @@ SmolLM2) and any other family; the delimiters are named presets or custom string
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 QWEN_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -184,6 +186,35 @@ def split_completion(text: str, delimiters: str | Delimiters = "s1") -> Completi
     return Completion(
         thinking=text[:idx].strip(), answer=text[idx + len(delims.think_end) :].strip(), ended_thinking=True
     )
+
+
+PROMPT_FORMAT_FILE = "s1_prompt.json"
+"""Written beside a model trained here: the system line it was trained with, so every engine prompts it the same."""
+
+
+def save_prompt_format(folder: str | Path, system: str | None, delimiters: str | Delimiters = "s1") -> Path:
+    """Record the prompt a model was trained on (``system=None``: the chat template's own default line)."""
+    delims = get_delimiters(delimiters)
+    path = Path(folder) / PROMPT_FORMAT_FILE
+    record = {"system": system, "think_start": delims.think_start, "think_end": delims.think_end}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def load_prompt_format(folder: str | Path | None) -> dict[str, Any]:
+    """The recorded prompt of a model folder, or ``{}`` (a hub model, or one not trained here)."""
+    if folder is None:
+        return {}
+    path = Path(folder) / PROMPT_FORMAT_FILE
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f'{path}: not valid JSON ({error.msg}); delete it or write {{"system": ...}}') from None
+    if not isinstance(record, dict) or not (record.get("system") is None or isinstance(record["system"], str)):
+        raise ValueError(f"{path}: expected an object whose 'system' is a string or null, got {record!r}")
+    return record
 
 
 def encode_delimiter(tokenizer: Any, text: str, field_name: str) -> list[int]:

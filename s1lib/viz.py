@@ -27,19 +27,32 @@ def scaling_curve(
     percent: bool = True,
     log_x: bool = True,
     labels_by_method: Mapping[str, Sequence[str]] | None = None,
+    intervals_by_method: Mapping[str, Sequence[Sequence[float | None]]] | None = None,
+    references: Mapping[str, float] | None = None,
 ) -> go.Figure:
     """Accuracy vs average thinking tokens, one line per method (points sorted by tokens), log x by default.
 
     ``points_by_method[method]`` = [(avg thinking tokens, accuracy as a fraction), ...]; ``labels_by_method``
-    optionally names each point (e.g. the budget) for the hover text.
+    optionally names each point (e.g. the budget) for the hover text; ``intervals_by_method`` gives each point's
+    ``[low, high]`` (95%), drawn as error bars; ``references`` are horizontal lines (e.g. chance levels).
     """
+    scale = 100.0 if percent else 1.0
     fig = go.Figure()
     for method, points in points_by_method.items():
         labels = list(labels_by_method.get(method, [])) if labels_by_method else []
+        intervals = list(intervals_by_method.get(method, [])) if intervals_by_method else []
         order = sorted(range(len(points)), key=lambda i: float(points[i][0]))
         xs = [float(points[i][0]) for i in order]
-        ys = [float(points[i][1]) * (100.0 if percent else 1.0) for i in order]
+        ys = [float(points[i][1]) * scale for i in order]
         text = [str(labels[i]) for i in order] if len(labels) == len(points) else None
+        error_y = None
+        if len(intervals) == len(points) and all(iv and None not in iv for iv in intervals):
+            error_y = {
+                "type": "data",
+                "symmetric": False,
+                "array": [float(intervals[i][1]) * scale - y for i, y in zip(order, ys)],
+                "arrayminus": [y - float(intervals[i][0]) * scale for i, y in zip(order, ys)],
+            }
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -47,14 +60,74 @@ def scaling_curve(
                 mode="lines+markers",
                 name=str(method),
                 text=text,
+                error_y=error_y,
                 hovertemplate="%{x:.0f} tokens<br>%{y:.1f}" + ("%" if percent else "") + "<br>%{text}<extra></extra>"
                 if text
                 else None,
             )
         )
+    for name, value in (references or {}).items():
+        fig.add_hline(
+            y=float(value) * scale,
+            line_dash="dot",
+            line_color="gray",
+            annotation_text=str(name),
+            annotation_position="top left",
+        )
     fig.update_xaxes(title="Average thinking tokens", type="log" if log_x else "linear")
     fig.update_yaxes(title="Accuracy (%)" if percent else "Accuracy")
     return _layout(fig, title)
+
+
+def family_scaling(
+    settings: Sequence[Mapping[str, Any]],
+    chance: Mapping[str, float],
+    methods: Sequence[str] | None = None,
+    title: str | None = "Test-time scaling by task family (dotted: chance, the best constant answer)",
+) -> go.Figure:
+    """One panel per family: accuracy (95% Wilson bars) vs average thinking tokens per method, with the family's
+    chance level as a dotted line. ``settings`` are a sweep's ``results["settings"]`` with ``by_family``."""
+    from plotly.subplots import make_subplots
+
+    families = sorted({f for s in settings for f in (s.get("by_family") or {})})
+    if not families:
+        raise ValueError("family_scaling: the settings carry no per-family results (by_family)")
+    wanted = list(methods) if methods else list(dict.fromkeys(str(s.get("method")) for s in settings))
+    fig = make_subplots(rows=1, cols=len(families), subplot_titles=families, shared_yaxes=True)
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for col, family in enumerate(families, start=1):
+        for m_index, method in enumerate(wanted):
+            rows = [s for s in settings if str(s.get("method")) == method and family in (s.get("by_family") or {})]
+            rows.sort(key=lambda s: float(s["avg_thinking_tokens"]))
+            if not rows:
+                continue
+            stats = [s["by_family"][family] for s in rows]
+            ys = [100 * float(f["accuracy"]) for f in stats]
+            fig.add_trace(
+                go.Scatter(
+                    x=[float(s["avg_thinking_tokens"]) for s in rows],
+                    y=ys,
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=col == 1,
+                    line={"color": palette[m_index % len(palette)]},
+                    text=[s["setting"] for s in rows],
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [100 * float(f["ci_high"]) - y for f, y in zip(stats, ys)],
+                        "arrayminus": [y - 100 * float(f["ci_low"]) for f, y in zip(stats, ys)],
+                    },
+                ),
+                row=1,
+                col=col,
+            )
+        if family in chance:
+            fig.add_hline(y=100 * float(chance[family]), line_dash="dot", line_color="gray", row=1, col=col)
+        fig.update_xaxes(type="log", title="thinking tokens", row=1, col=col)
+    fig.update_yaxes(title="Accuracy (%)", row=1, col=1)
+    return _layout(fig, title, height=380)
 
 
 def _row_value(row: Any, key: str) -> Any:
@@ -70,17 +143,24 @@ def _fmt(value: float, spec: str) -> str:
 def metrics_table(
     rows: Sequence[Any], title: str | None = "Sequential scaling: Control / Scaling / Performance"
 ) -> go.Figure:
-    """Table-3 style: method, Control (%), Scaling (slope ×100), Performance (%).
+    """Table-3 style: method, Control (%), Scaling (slope ×100), Performance (%) with its 95% interval if given.
 
-    Rows are dicts or ``MethodMetrics`` with ``method``, ``control``, ``scaling``, ``performance`` as fractions.
+    Rows are dicts or ``MethodMetrics`` with ``method``, ``control``, ``scaling``, ``performance`` as fractions, and
+    optionally ``performance_interval`` ``[low, high]``.
     """
     methods = [str(_row_value(r, "method")) for r in rows]
     control = [_fmt(100 * float(_row_value(r, "control")), ".0f") + "%" for r in rows]
     scaling = [_fmt(100 * float(_row_value(r, "scaling")), ".3g") for r in rows]
-    performance = [_fmt(100 * float(_row_value(r, "performance")), ".1f") for r in rows]
+    performance = []
+    for r in rows:
+        text = _fmt(100 * float(_row_value(r, "performance")), ".1f")
+        interval = r.get("performance_interval") if isinstance(r, Mapping) else None
+        if interval and None not in interval:
+            text += f" [{100 * float(interval[0]):.1f}, {100 * float(interval[1]):.1f}]"
+        performance.append(text)
     fig = go.Figure(
         go.Table(
-            header={"values": ["Method", "Control", "Scaling (×100)", "Performance"], "align": "left"},
+            header={"values": ["Method", "Control", "Scaling (×100)", "Performance (95% CI)"], "align": "left"},
             cells={"values": [methods, control, scaling, performance], "align": "left"},
         )
     )
@@ -91,10 +171,12 @@ def sweep_figures(
     methods: Sequence[Mapping[str, Any]],
     name: Callable[[Mapping[str, Any]], str] | None = None,
     table_title: str | None = "Sequential scaling: Control / Scaling (points per doubling) / Performance",
+    references: Mapping[str, float] | None = None,
 ) -> tuple[go.Figure, go.Figure]:
-    """The scaling curve and the Table-3 metrics of a sweep's ``results["methods"]`` (each with ``method``,
-    ``points``, ``settings``, ``control``, ``scaling_log2_pp``, ``performance``); ``name`` labels a method (e.g.
-    with its run). Scaling is the slope per doubling of thinking, so the table reads in accuracy points/doubling."""
+    """The scaling curve (95% intervals as error bars, ``references`` as dotted lines) and the Table-3 metrics of a
+    sweep's ``results["methods"]`` (each with ``method``, ``points``, ``intervals``, ``settings``, ``control``,
+    ``scaling_log2_pp``, ``performance``); ``name`` labels a method (e.g. with its run). Scaling is the slope per
+    doubling of thinking, so the table reads in accuracy points/doubling."""
     name = name or (lambda m: str(m["method"]))
 
     def fraction(value: Any, scale: float = 1.0) -> float:
@@ -103,6 +185,8 @@ def sweep_figures(
     curve = scaling_curve(
         {name(m): [tuple(p) for p in m["points"]] for m in methods},
         labels_by_method={name(m): list(m.get("settings") or []) for m in methods},
+        intervals_by_method={name(m): list(m.get("intervals") or []) for m in methods},
+        references=references,
     )
     table = metrics_table(
         [
@@ -111,6 +195,7 @@ def sweep_figures(
                 "control": fraction(m.get("control")),
                 "scaling": fraction(m.get("scaling_log2_pp"), 100),  # the table shows ×100
                 "performance": fraction(m.get("performance")),
+                "performance_interval": m.get("performance_interval"),
             }
             for m in methods
         ],

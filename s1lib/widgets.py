@@ -34,6 +34,11 @@ IGNORE_CHOICES: dict[str, list[str] | None] = {
 }
 """The ignore-string dropdown: what replaces a suppressed end of thinking (``none`` = no string, just continue)."""
 
+DEMO_QUESTION = "Largest of: 47 83 12 95 38"
+"""The notebooks' default question. For the model the demo fine-tunes it is answered wrongly at 8 thinking tokens
+(the running maximum has read one number when the cap forces the answer) and rightly from about 32 (95), so
+dragging the budget slider changes the answer."""
+
 SUPPRESSED_MARK = "⟲"
 """Shown where an end of thinking was suppressed with ignore string ``none`` (no text was inserted there)."""
 

@@ -366,6 +366,15 @@ def test_shipped_grids_plan_and_their_sweeps_validate(path: Path, profile: str |
     grid = load_grid(path, profile=profile, output_root=tmp_path)
     assert grid.runs
     for run in grid.runs:
+        if Path(run.notebook).name == "01_curation.ipynb":  # the curation settings a run would build
+            from s1lib.curation import load_config
+
+            p = dict(run.parameters)
+            config = load_config(
+                p.get("config_path"), toy_n=p.get("toy_n"), total=p.get("total"), tokenizer=p.get("tokenizer"),
+                **p.get("curation_options", {}),
+            )  # fmt: skip
+            assert config.total == (p.get("total") or config.total)
         if Path(run.notebook).name != "04_test_time_scaling.ipynb":
             continue
         p = dict(run.parameters)

@@ -250,6 +250,10 @@ def test_marimo_app_budget_widget(browser, tmp_path: Path):
             for _ in range(8):
                 slider.press("ArrowRight")
             assert slider.get_attribute("aria-valuenow") == "24"
+            waits = page.locator("[role=slider]").nth(1)  # one suppressed end: a forced "Wait"
+            waits.focus()
+            waits.press("ArrowRight")
+            assert waits.get_attribute("aria-valuenow") == "1"
             page.wait_for_timeout(1000)
             shot(page, "marimo-1-app")
             page.evaluate(COUNTER_OBSERVER)

@@ -18,7 +18,7 @@ def test_estimate_tracks_tokenizer(shared_data, smollm_tokenizer):
     assert estimate_tokens("") == 0 and estimate_tokens("abc 12") == 3
 
 
-def test_run_bench_small(capsys):
+def test_run_bench_small(shared_data, capsys):  # the bench draws its vocabulary from the shared data
     from s1lib.curation.bench import run_bench
 
     result = run_bench(json_output=True, n=1500, tokenizer_subset=100)

@@ -32,7 +32,30 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert {"budget forcing", "token-conditional"} <= set(methods)
     assert methods["budget forcing"]["control"] == 1.0  # caps are exact
     samples = [json.loads(line) for line in (grid / "scaling" / "samples.jsonl").read_text().splitlines()]
-    assert {s["problem_id"] for s in samples} == {f"toy-{i}" for i in range(6)}, "held-out toy problems"
+    limit = 8  # env/batch/demo.yaml, profile quick
+    assert {s["problem_id"] for s in samples} == {f"toy-{i}" for i in range(limit)}, "held-out toy problems"
+
+    # The headline numbers in their schema, every interval around its point.
+    summary = json.loads((grid / "scaling" / "scaling_summary.json").read_text())
+    assert summary["n_problems"] == limit
+    assert {s["method"] for s in summary["settings"]} == {
+        "budget_forcing_cap",
+        "budget_forcing_wait",
+        "token_conditional",
+    }
+    for s in summary["settings"]:
+        assert set(s) == {"method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens"}
+        assert isinstance(s["label"], str) and (s["budget"] is None or isinstance(s["budget"], int))
+        assert 0 <= s["ci_low"] <= s["accuracy"] <= s["ci_high"] <= 1 and s["mean_thinking_tokens"] >= 0
+    caps = [s for s in summary["settings"] if s["method"] == "budget_forcing_cap"]
+    assert [s["budget"] for s in caps] == [8, 32] and caps[0]["mean_thinking_tokens"] <= 8
+    (cap_change,) = [c for c in summary["changes"] if c["method"] == "budget_forcing_cap"]
+    assert cap_change["ci_low"] <= cap_change["difference"] <= cap_change["ci_high"]
+    assert set(summary["chance"]) >= {"all", "count", "max", "parity", "sum"}
+
+    # Each stage's progress reached the console as it ran, with the stage it belongs to.
+    assert "sft | SFT step 1/3 · loss" in done.stderr and "sft | SFT step 3/3" in done.stderr
+    assert "scaling | sweep toy:" in done.stderr
 
     # One report with the funnel, loss curve, scaling curve and Control/Scaling/Performance table, and timings.
     report = (grid / "report.html").read_text()
@@ -41,6 +64,11 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert report.count("plotly.js v") <= 2, "plotly.js is embedded once"
     timings = json.loads((grid / "timings.json").read_text())
     assert list(timings["stages"]) == STAGES and all(timings["stages"][s] > 0 for s in STAGES)
+    # The precision auto chose is recorded: for the machine and for each stage that computed.
+    assert timings["machine"]["requested"] == "auto" and timings["machine"]["dtype"] in ("float32", "bfloat16")
+    assert timings["precision"]["scaling"] == timings["machine"]["dtype"]
+    assert timings["precision"]["sft"].startswith(("bf16 autocast", "weights in float32"))
+    assert "precision <code>auto</code>" in report
 
     # A rerun reuses every finished stage.
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)

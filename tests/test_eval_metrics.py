@@ -10,16 +10,19 @@ from s1lib.eval.metrics import (
     MethodMetrics,
     accuracy,
     avg_at_n,
+    chance_levels,
     control,
     cov_at_k,
     maj_at_k,
     majority_vote,
     mean_ci,
     method_metrics,
+    paired_difference_interval,
     pass_at_k,
     performance,
     scaling,
     t_quantile,
+    wilson_interval,
 )
 
 
@@ -126,3 +129,57 @@ def test_performance_and_method_metrics():
     assert m.scaling == pytest.approx(((0.367 / 1000) + (0.3 / 3000) + (-0.067 / 2000)) / 3)
     assert m.performance_pct == pytest.approx(56.7)
     assert m.to_dict()["scaling_x100"] == pytest.approx(100 * m.scaling)
+
+
+# Wilson score intervals (95%), worked out from the closed form: center (p + z²/2n)/(1 + z²/n) and half-width
+# z·sqrt(p(1-p)/n + z²/4n²)/(1 + z²/n), z = 1.959964; the values also appear in standard tables.
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        (8, 10, 0.4902, 0.9433),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+        (50, 100, 0.4038, 0.5962),
+        (1, 1, 0.2065, 1.0),
+    ],
+)
+def test_wilson_interval_known_values(k, n, low, high):
+    ci = wilson_interval(k, n)
+    assert (ci.low, ci.high) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+    assert ci.low <= ci.mean == k / n <= ci.high and ci.method == "wilson"
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    for k, n in ((3, 2), (-1, 4), (0, 0)):
+        with pytest.raises(ValueError, match="wilson_interval"):
+            wilson_interval(k, n)
+
+
+def test_paired_difference_altman_example():
+    """Altman et al., Statistics with Confidence (2000), Table 6.2: 14 pairs both positive, 5 only the first, none
+    only the second, 22 neither; Newcombe's paired interval of the difference is 0.0115 to 0.2265."""
+    first = [True] * 19 + [False] * 22
+    second = [True] * 14 + [False] * 27
+    diff = paired_difference_interval(first, second)
+    assert diff.difference == pytest.approx(5 / 41)
+    assert (diff.low, diff.high) == (pytest.approx(0.0115, abs=1e-4), pytest.approx(0.2265, abs=1e-4))
+    reverse = paired_difference_interval(second, first)  # swapping the settings mirrors the interval
+    assert (reverse.low, reverse.high) == (pytest.approx(-diff.high), pytest.approx(-diff.low))
+
+
+def test_paired_difference_edges():
+    same = paired_difference_interval([True, False] * 20, [True, False] * 20)
+    assert same.difference == 0 and same.low < 0 < same.high
+    all_gain = paired_difference_interval([True] * 30, [False] * 30)
+    assert all_gain.difference == 1.0 and all_gain.low > 0.8 and all_gain.high == 1.0
+    with pytest.raises(ValueError, match="pair them by problem"):
+        paired_difference_interval([True], [True, False])
+
+
+def test_chance_levels_are_the_best_constant_answer():
+    answers = ["A", "A", "B", "3", "3", "4", "7"]
+    groups = ["parity", "parity", "parity", "count", "count", "count", "count"]
+    levels = chance_levels(answers, groups)
+    assert levels["parity"] == pytest.approx(2 / 3) and levels["count"] == pytest.approx(2 / 4)
+    assert levels["all"] == pytest.approx((2 + 2) / 7)
+    assert chance_levels(["5", "5", "6"]) == {"all": pytest.approx(2 / 3)}

@@ -43,8 +43,26 @@ EXPECTED = {
     "01_curation": ["selected.parquet", "funnel.json", "funnel.html", "domains.html", "metrics.json"],
     "02_sft": ["metrics.json", "loss_curve.html", "samples.json", "model/config.json"],
     "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html", "thinking_vs_budget.html"],
-    "04_test_time_scaling": ["samples.jsonl", "results.json", "metrics.json", "scaling_curve.html"],
+    "04_test_time_scaling": [
+        "samples.jsonl",
+        "results.json",
+        "metrics.json",
+        "scaling_curve.html",
+        "scaling_summary.json",
+    ],
 }
+
+
+def test_widget_question_is_the_same_in_jupyter_and_marimo():
+    """Notebook 03's default question is the one the demo's model answers wrongly at 8 tokens and rightly at 64."""
+    from s1lib.widgets import DEMO_QUESTION
+
+    nb = nbformat.read(NOTEBOOKS / "03_budget_forcing.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert f"question = {DEMO_QUESTION!r}".replace("'", '"') in source
+    assert "DEMO_QUESTION" in (NOTEBOOKS / "marimo" / "03_budget_forcing.py").read_text()
+    demo = (NOTEBOOKS.parent / "env" / "batch" / "demo.yaml").read_text()
+    assert f'question: "{DEMO_QUESTION}"' in demo
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)

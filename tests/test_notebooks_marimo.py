@@ -24,15 +24,24 @@ TINY_ARGS = {
 }
 
 
-def tiny_args(name: str, model: str, out: Path) -> list[str]:
-    return ["--output-dir", str(out), *TINY_ARGS[name].format(model=model).split()]
+def tiny_args(name: str, model: str, out: Path, request: pytest.FixtureRequest) -> list[str]:
+    args = ["--output-dir", str(out), *TINY_ARGS[name].format(model=model).split()]
+    if name == "04_test_time_scaling":  # AIME24 from the benchmark data (the test skips where there is none)
+        args += ["--data", str(request.getfixturevalue("shared_data"))]
+    return args
 
 
 EXPECTED = {
     "01_curation": ["selected.parquet", "funnel.html", "domains.html", "metrics.json"],
     "02_sft": ["loss_curve.html", "metrics.json", "model/config.json"],
     "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html"],
-    "04_test_time_scaling": ["results.json", "scaling_curve.html", "metrics_table.html", "metrics.json"],
+    "04_test_time_scaling": [
+        "results.json",
+        "scaling_curve.html",
+        "metrics_table.html",
+        "metrics.json",
+        "scaling_summary.json",
+    ],
 }
 
 
@@ -42,9 +51,9 @@ def test_every_stage_has_a_marimo_notebook():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_dir: Path):
+def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_dir: Path, request):
     out = tmp_path / "out"
-    cmd = [sys.executable, str(MARIMO / f"{name}.py"), *tiny_args(name, str(tiny_model_dir), out)]
+    cmd = [sys.executable, str(MARIMO / f"{name}.py"), *tiny_args(name, str(tiny_model_dir), out, request)]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for relative in EXPECTED[name]:
@@ -58,11 +67,11 @@ def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_di
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_marimo_export_html(name: str, tmp_path: Path, tiny_model_dir: Path):
+def test_marimo_export_html(name: str, tmp_path: Path, tiny_model_dir: Path, request):
     html = tmp_path / f"{name}.html"
     cmd = [
         str(VENV_BIN / "marimo"), "export", "html", str(MARIMO / f"{name}.py"), "-o", str(html), "-f", "--",
-        *tiny_args(name, str(tiny_model_dir), tmp_path / "out"),
+        *tiny_args(name, str(tiny_model_dir), tmp_path / "out", request),
     ]  # fmt: skip
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

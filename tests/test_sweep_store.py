@@ -86,3 +86,63 @@ def test_summarize_majority_votes():
     (s,) = summarize(records)["settings"]
     assert s["maj@1"] == 0.5 and s["maj@3"] == 0.5 and s["cov@3"] == 1.0
     assert s["samples_per_problem"] == 3 and s.get("control") is None
+
+
+def test_summarize_wilson_intervals_families_and_the_paired_change():
+    records = []
+    for pid in range(10):
+        family = "count" if pid < 6 else "parity"
+        records.append(_record("cap=4", str(pid), thinking=4, budget=(0, 4), status="correct" if pid < 2 else "wrong"))
+        records.append(
+            _record("cap=64", str(pid), thinking=50, budget=(0, 64), status="correct" if pid < 8 else "wrong")
+        )
+        records[-2]["family"] = records[-1]["family"] = family
+    out = summarize(records, ["cap=4", "cap=64"])
+    small, large = out["settings"]
+    assert small["ci_method"] == "wilson"
+    assert (small["ci_low"], small["ci_high"]) == (pytest.approx(0.0567, abs=1e-4), pytest.approx(0.5098, abs=1e-4))
+    assert large["by_family"]["count"] == {
+        "accuracy": 1.0,
+        "ci_low": pytest.approx(0.6097, abs=1e-4),
+        "ci_high": 1.0,
+        "n": 6,
+    }
+    assert large["by_family"]["parity"]["accuracy"] == 0.5
+    (method,) = out["methods"]
+    assert method["intervals"] == [[small["ci_low"], small["ci_high"]], [large["ci_low"], large["ci_high"]]]
+    assert method["performance_interval"] == [large["ci_low"], large["ci_high"]]
+    change = method["change"]
+    assert (change["from"], change["to"], change["n"]) == ("cap=4", "cap=64", 10)
+    assert change["difference"] == pytest.approx(0.6) and 0 < change["ci_low"] < 0.6 < change["ci_high"] <= 1
+
+
+def test_scaling_summary_schema_and_headline():
+    from s1lib.eval.summary import headline, scaling_summary
+
+    records = [_record("cap=4", str(p), thinking=4, budget=(0, 4), status="wrong") for p in range(5)]
+    records += [_record("cap=64", str(p), thinking=40, budget=(0, 64), status="correct") for p in range(5)]
+    waits = [
+        _record("wait×1", str(p), thinking=90, budget=None, status="correct", method="extrapolation (Wait)")
+        for p in range(5)
+    ]
+    tokens = [
+        _record("token-cond 32", str(p), thinking=50, budget=(0, 32), method="token-conditional") for p in range(5)
+    ]
+    results = summarize(records + waits + tokens, ["cap=4", "cap=64", "wait×1", "token-cond 32"])
+    results["run"] = {"problems": 5, "precision": {"dtype": "float32"}}
+    results["chance"] = {"all": 0.3}
+    summary = scaling_summary(results)
+    assert summary["n_problems"] == 5 and summary["precision"] == "float32" and summary["chance"] == {"all": 0.3}
+    by_label = {s["label"]: s for s in summary["settings"]}
+    assert by_label["cap=64"] == {
+        "method": "budget_forcing_cap", "label": "cap=64", "budget": 64, "accuracy": 1.0,
+        "ci_low": pytest.approx(0.5655, abs=1e-4), "ci_high": 1.0, "mean_thinking_tokens": 40.0,
+    }  # fmt: skip
+    assert by_label["wait×1"]["method"] == "budget_forcing_wait"
+    assert by_label["token-cond 32"]["method"] == "token_conditional" and by_label["token-cond 32"]["budget"] == 32
+    for s in summary["settings"]:
+        assert s["ci_low"] <= s["accuracy"] <= s["ci_high"]
+    (cap_change,) = [c for c in summary["changes"] if c["method"] == "budget_forcing_cap"]
+    assert cap_change["difference"] == 1.0 and cap_change["ci_low"] > 0
+    line = headline(summary)
+    assert "cap=4 0%" in line and "cap=64 100%" in line and "+100 points" in line

@@ -8,7 +8,7 @@ from s1lib.train.bench import run_bench
 
 
 def test_bench_compares_the_same_tokens_both_ways(tiny_model_dir, capsys):
-    result = run_bench(json_output=False, model_name=str(tiny_model_dir), batch_size=4, batches=2, bf16=False)
+    result = run_bench(json_output=False, model_name=str(tiny_model_dir), batch_size=4, batches=2, precision="float32")
     padded, free = result["padded"], result["padding_free"]
     assert padded["real_tokens"] == free["real_tokens"] == free["tokens_with_pad"]
     assert padded["tokens_with_pad"] > padded["real_tokens"]  # the long tail really makes padding

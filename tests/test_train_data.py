@@ -157,9 +157,9 @@ def test_padding_free_loss_equals_padded_loss(tiny_model, smollm_tokenizer):
 def test_per_example_attention_matches_padded_and_isolates(tiny_model_dir, smollm_tokenizer):
     from transformers import AutoModelForCausalLM
 
-    from s1lib.train.attention import register_varlen_sdpa
+    from s1lib.attention import register_s1_sdpa
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register_varlen_sdpa())
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=register_s1_sdpa())
     examples = _examples(smollm_tokenizer)
     packed = collate(examples, pad_token_id=0, padding_free=True)
     padded = collate(examples, pad_token_id=0, padding_free=False)

@@ -103,8 +103,8 @@ def test_lora_adapter_saves_and_reloads(tiny_model_dir, tmp_path):
     assert result.adapter_dir == str(adapter) and (adapter / "adapter_config.json").exists()
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     reloaded = PeftModel.from_pretrained(base, adapter).eval()
-    merged, tokenizer = load_model(str(tmp_path / "run"))
-    plain, _ = load_model(str(tiny_model_dir))
+    merged, tokenizer = load_model(str(tmp_path / "run"), dtype="float32")  # compared with float32 peft numerics
+    plain, _ = load_model(str(tiny_model_dir), dtype="float32")
     ids = torch.tensor([tokenizer("What is 2 + 2?")["input_ids"]])
     with torch.no_grad():
         a, b, c = (m(input_ids=ids).logits for m in (reloaded, merged, plain))

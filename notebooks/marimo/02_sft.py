@@ -33,15 +33,17 @@ def _(mo):
     output_dir = str(args.get("output-dir") or "runs/marimo/02_sft")
     toy_examples = int(args.get("toy-examples") or 32)
     block_size = int(args.get("block-size") or 512)
+    bf16 = args.get("bf16") or "auto"  # bf16 autocast where this machine runs it fast (measured), else float32
+    bf16 = bf16 if bf16 == "auto" else str(bf16).lower() in ("1", "true", "yes")
     script_mode = mo.app_meta().mode == "script"
     max_steps = mo.ui.slider(1, 64, value=int(args.get("max-steps") or 16), label="Optimizer steps", show_value=True)
     train = mo.ui.run_button(label="Train")
     mo.vstack([max_steps, train])
-    return block_size, data, max_steps, model, output_dir, script_mode, toy_examples, train
+    return bf16, block_size, data, max_steps, model, output_dir, script_mode, toy_examples, train
 
 
 @app.cell
-def _(block_size, data, max_steps, mo, model, output_dir, script_mode, toy_examples, train):
+def _(bf16, block_size, data, max_steps, mo, model, output_dir, script_mode, toy_examples, train):
     from pathlib import Path
 
     from s1lib.train import TrainConfig, run_training
@@ -54,6 +56,7 @@ def _(block_size, data, max_steps, mo, model, output_dir, script_mode, toy_examp
         toy_examples=toy_examples,
         max_steps=max_steps.value,
         block_size=block_size,
+        bf16=bf16,
         output_dir=str(Path(output_dir) / "model"),
     )
     with mo.status.progress_bar(total=max_steps.value, title="Training") as bar:

@@ -22,6 +22,8 @@ def _(mo):
 
     Set the budget and press **Run**: the thinking streams token by token, forced "Wait"s, forced ends and
     "Final Answer:" are highlighted as they happen, and the counter shows thinking tokens against the budget.
+    The default question is for the model fine-tuned in notebook 2: at 8 thinking tokens the running maximum has
+    read one number when the cap forces the answer (wrong); from about 32 it answers 95 (right).
     **Stop** interrupts within a token. Parameters: `--model NAME_OR_FOLDER --output-dir DIR --budgets 8,16,32`
     `--max-thinking-tokens 32 --max-answer-tokens 24` (as a script: `python 03_budget_forcing.py --model ...`;
     as an app: `marimo run 03_budget_forcing.py -- --model ...`).
@@ -36,29 +38,31 @@ def _(mo):
     output_dir = str(args.get("output-dir") or "runs/marimo/03_budget_forcing")
     budgets = [int(b) for b in str(args.get("budgets") or "8,16,32,64").split(",")]
     max_answer_tokens = int(args.get("max-answer-tokens") or 24)
-    initial_budget = int(args.get("max-thinking-tokens") or 32)
+    initial_budget = int(args.get("max-thinking-tokens") or 8)
+    dtype = str(args.get("dtype") or "auto")  # the fastest precision on this machine (measured), or float32
     script_mode = mo.app_meta().mode == "script"
-    return budgets, initial_budget, max_answer_tokens, model, output_dir, script_mode
+    return budgets, dtype, initial_budget, max_answer_tokens, model, output_dir, script_mode
 
 
 @app.cell
-def _(mo, model):
+def _(dtype, mo, model):
     from s1lib.forcing.hf import HFEngine
 
     with mo.status.spinner(title=f"Loading {model} ..."):
-        engine = HFEngine.from_name(model)
+        engine = HFEngine.from_name(model, dtype=dtype)
     return (engine,)
 
 
 @app.cell
 def _(initial_budget, mo):
-    from s1lib.widgets import IGNORE_CHOICES
+    from s1lib.widgets import DEMO_QUESTION, IGNORE_CHOICES
 
-    question = mo.ui.text_area(value="How many r are in the word raspberry?", label="Question", full_width=True)
+    # For the demo's fine-tuned model: wrong at 8 thinking tokens, right from about 32 (drag the budget).
+    question = mo.ui.text_area(value=DEMO_QUESTION, label="Question", full_width=True)
     budget = mo.ui.slider(
         0, 256, value=initial_budget, step=1, label="Max thinking tokens", show_value=True, full_width=True
     )
-    num_ignore = mo.ui.slider(0, 8, value=1, label="Waits (num_ignore)", show_value=True)
+    num_ignore = mo.ui.slider(0, 8, value=0, label="Waits (num_ignore)", show_value=True)
     min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
     ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
     run = mo.ui.run_button(label="Run", kind="success")

@@ -29,21 +29,20 @@ def _(mo):
 
 @app.cell
 def _(mo):
-    from pathlib import Path
-
-    import s1lib
+    from s1lib.paths import data_dir
 
     args = mo.cli_args()
 
     def ints(name, default):
         return [int(v) for v in str(args.get(name) or default).split(",") if v != ""]
 
-    repo = Path(next(iter(s1lib.__path__))).resolve().parent
     benchmark = str(args.get("benchmark") or "aime24")
+    dtype = str(args.get("dtype") or "auto")  # the fastest precision on this machine (measured), or float32
     settings = dict(
         benchmark=benchmark,
         model=str(args.get("model") or "default"),
-        data=str(args.get("data") or repo.parent / "shared" / "data") if benchmark != "toy" else args.get("data"),
+        data=str(args.get("data") or data_dir()) if benchmark != "toy" else args.get("data"),
+        engine_options={"dtype": dtype},
         caps=ints("caps", "16,32,64"),
         fill_budget=str(args.get("fill-budget") or "true").lower() in ("1", "true", "yes"),
         waits=ints("waits", "0,1,2"),
@@ -73,7 +72,12 @@ def _(limit, mo, run, script_mode, settings):
         sweep = run_sweep(config, progress=False)
     mo.ui.table(
         [
-            {"setting": s["setting"], "accuracy": s["accuracy"], "thinking tokens": round(s["avg_thinking_tokens"], 1)}
+            {
+                "setting": s["setting"],
+                "accuracy": s["accuracy"],
+                "95% CI": f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]",
+                "thinking tokens": round(s["avg_thinking_tokens"], 1),
+            }
             for s in sweep.results["settings"]
         ],
         selection=None,
@@ -87,14 +91,21 @@ def _(mo, output_dir, sweep):
     from pathlib import Path as _Path
 
     from s1lib import viz
+    from s1lib.eval.summary import headline, write_scaling_summary
 
     out = _Path(output_dir)
-    methods = sweep.results["methods"]
-    curve, table = viz.sweep_figures(methods)
+    methods, chance = sweep.results["methods"], sweep.results["chance"]
+    curve, table = viz.sweep_figures(methods, references={"chance (best constant answer)": chance["all"]})
     viz.save_figure(curve, out / "scaling_curve.html")
     viz.save_figure(table, out / "metrics_table.html")
     (out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))
-    mo.vstack([curve, table])
+    summary_path = write_scaling_summary(sweep.results, out)
+    shown = [mo.md(headline(json.loads(summary_path.read_text()))), curve, table]
+    if any(s.get("by_family") for s in sweep.results["settings"]):
+        families = viz.family_scaling(sweep.results["settings"], chance)
+        viz.save_figure(families, out / "scaling_by_family.html")
+        shown.append(families)
+    mo.vstack(shown)
     return
 
 

@@ -69,6 +69,10 @@ class ProgressPrinter:
         stamp = time.strftime("%H:%M:%S")
         print(f"[{stamp} {self.finished}/{self.total}] {kind:7} {run_id}{detail}", file=self.stream, flush=True)
 
+    def output(self, run_id: str, line: str) -> None:
+        """A line the running notebook printed (its own progress), indented under the run's events."""
+        print(f"    {run_id} | {line}", file=self.stream, flush=True)
+
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-root", default=None, help="parent of the grid folder (default: the grid's, or runs/)")
@@ -100,7 +104,14 @@ def execute(grid: Any, args: argparse.Namespace, only: list[str] | None = None, 
     executor = make_executor(args, grid.directory)
     printer = ProgressPrinter(len(grid.runs))
     return run_grid(
-        grid, executor, force=args.force, retry_failed=not args.keep_failed, only=only, on_event=printer, title=title
+        grid,
+        executor,
+        force=args.force,
+        retry_failed=not args.keep_failed,
+        only=only,
+        on_event=printer,
+        title=title,
+        on_output=printer.output,
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+WORKER_LOG = "worker.log"
+
 
 class Handle(Protocol):
     def done(self) -> bool: ...
@@ -36,21 +38,32 @@ class LocalExecutor:
     """``workers`` runs at a time, each in its own ``python -m s1lib.batch`` process.
 
     With GPUs, each worker owns one device, or one group of devices for tensor parallelism (``"0,1"``), for all
-    its runs (``CUDA_VISIBLE_DEVICES`` in the run's environment), so two notebooks never share a GPU. With no
-    devices (a CPU machine, or ``devices=[]``) the environment passes through unchanged.
+    its runs (``CUDA_VISIBLE_DEVICES`` in the run's environment), so two notebooks never share a GPU. Every worker
+    gets its share of the physical cores as its thread count (``S1_NUM_THREADS``, ``OMP_NUM_THREADS``), so N
+    workers on C cores never run more than C threads; on a CPU-only machine at most C workers run.
     """
 
     name = "local"
 
     def __init__(self, workers: int = 1, devices: list[str] | None = None):
+        from s1lib.machine import cpu_info, split_threads
+
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.devices = list(devices) if devices is not None else detect_devices()
         if self.devices and workers > len(self.devices):
             raise ValueError(f"{workers} workers but only {len(self.devices)} devices {self.devices}: one per worker")
+        cores = cpu_info().physical_cores
+        if not self.devices and workers > cores:
+            raise ValueError(
+                f"{workers} workers on {cores} cores: at most {cores} (each torch process needs a core of its own; "
+                "two on one core were measured 10-50x slower)"
+            )
         self.workers = workers
+        self.threads = split_threads(workers, cores)  # N workers on C cores: C/N threads each, never more
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s1-batch")
         self._free = list(self.devices[:workers])
+        self._slots = list(range(workers))
         self._lock = threading.Lock()
         self._processes: set[subprocess.Popen] = set()
 
@@ -58,24 +71,43 @@ class LocalExecutor:
     def capacity(self) -> int:
         return self.workers
 
-    def _run(self, run_dir: Path) -> int:
+    def worker_env(self, slot: int, device: str | None = None) -> dict[str, str]:
+        """The environment of a run in worker ``slot``: its share of the cores, and its GPU (group) if any."""
+        from s1lib.machine import THREADS_ENV
+
         env = dict(os.environ)
-        device = None
-        if self.devices:
-            with self._lock:
-                device = self._free.pop()
+        threads = str(self.threads[slot])
+        env[THREADS_ENV] = env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+        if device is not None:
             env["CUDA_VISIBLE_DEVICES"] = device
+        return env
+
+    def _run(self, run_dir: Path) -> int:
+        device = None
+        with self._lock:
+            slot = self._slots.pop()
+            if self.devices:
+                device = self._free.pop()
         try:
-            process = subprocess.Popen([sys.executable, "-m", "s1lib.batch", str(run_dir)], env=env)
-            with self._lock:
-                self._processes.add(process)
-            code = process.wait()
+            # The worker's own output (the kernel's start-up chatter) goes to worker.log; the notebook's output is
+            # in stdout.log/stderr.log, which the grid follows and prints as progress.
+            with open(Path(run_dir) / WORKER_LOG, "w") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "s1lib.batch", str(run_dir)],
+                    env=self.worker_env(slot, device),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                with self._lock:
+                    self._processes.add(process)
+                code = process.wait()
             with self._lock:
                 self._processes.discard(process)
             return code
         finally:
-            if device is not None:
-                with self._lock:
+            with self._lock:
+                self._slots.append(slot)
+                if device is not None:
                     self._free.append(device)
 
     def submit(self, run_dir: Path) -> Future:

@@ -57,6 +57,25 @@ def _varying(grid: Any) -> dict[str, list[str]]:
     return out
 
 
+def run_precision(run_dir: Path, metrics: Any) -> str | None:
+    """The precision a run computed in, from what it recorded: the trainer's resolved precision (notebook 02's
+    ``metrics.json``) or the sweep engine's (``results.json``)."""
+    record = None
+    if isinstance(metrics, dict):
+        record = metrics.get("precision") or (metrics.get("metrics") or {}).get("precision")
+    if record is None and (run_dir / "results.json").is_file():
+        try:
+            record = (json.loads((run_dir / "results.json").read_text()).get("run") or {}).get("precision")
+        except json.JSONDecodeError:
+            record = None
+    if isinstance(record, dict):
+        if "bf16" in record and "model_dtype" in record:  # training: weights and autocast
+            weights = "the checkpoint's dtype" if record["model_dtype"] == "auto" else record["model_dtype"]
+            return ("bf16 autocast, weights in " if record["bf16"] else "weights in ") + weights
+        return record.get("dtype")
+    return record if isinstance(record, str) else None
+
+
 def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Rows for every run of the grid (whether it ran now, earlier, or not at all) and the scaling methods."""
     rows, methods = [], []
@@ -82,6 +101,7 @@ def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dic
                 "device": status.get("device"),
                 "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
                 "parameters": {k: run.parameters.get(k) for k in varying[run.run_id]},
+                "precision": run_precision(run_dir, metrics),
                 "metrics": flatten_metrics(metrics),
                 "folder": str(run_dir),
             }
@@ -144,7 +164,15 @@ def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) ->
         f"Sum of run wall times {total:.0f} s; grid wall time {summary.get('wall_seconds') or 0:.0f} s. "
         f"Folder: <code>{html.escape(str(grid.directory))}</code></p>"
     )
-    head = ["run", "status", "wall s", "parameters", "metrics"]
+    machine = summary.get("machine") or {}
+    if machine:
+        cpu = (machine.get("machine") or {}).get("cpu") or {}
+        parts.append(
+            f"<p>Machine: {html.escape(str(cpu.get('model')))} ({html.escape(str(cpu.get('isa')))}, "
+            f"{cpu.get('physical_cores')} cores); precision <code>auto</code> → "
+            f"<b>{html.escape(str(machine.get('dtype')))}</b> ({html.escape(str(machine.get('reason')))}).</p>"
+        )
+    head = ["run", "status", "wall s", "precision", "parameters", "metrics"]
     parts.append(
         "<h2>Runs and wall time per stage</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
     )
@@ -155,6 +183,7 @@ def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) ->
             f"<span class='{html.escape(str(r['status']))}'>{html.escape(str(r['status']))}</span>"
             + (f"<div class='error'>{html.escape(str(r['error']))[:300]}</div>" if r["error"] else ""),
             "" if r["wall_seconds"] is None else f"{r['wall_seconds']:.1f}",
+            html.escape(str(r.get("precision") or "")),
             html.escape(params),
             "<br>".join(html.escape(f"{k} = {_short(v)}") for k, v in list(r["metrics"].items())[:MAX_METRICS]),
         ]
@@ -186,7 +215,11 @@ def _short(value: Any) -> str:
 
 def write_report(grid: Any, result: Any = None, title: str | None = None) -> dict[str, Any]:
     """Write ``summary.json``, ``summary.csv``, ``timings.json`` and ``report.html`` into the grid's folder."""
+    from s1lib.machine import default_device
+    from s1lib.precision import precision_record
+
     summary = collect(grid, getattr(result, "statuses", None))
+    summary["machine"] = precision_record("auto", default_device())  # what auto means where the grid ran
     summary["wall_seconds"] = getattr(result, "wall_seconds", None)
     summary["reused"] = list(getattr(result, "reused", []))
     summary["written"] = time.time()
@@ -196,6 +229,8 @@ def write_report(grid: Any, result: Any = None, title: str | None = None) -> dic
     timings = {
         "grid_wall_seconds": summary["wall_seconds"],
         "stages": {r["run_id"]: r["wall_seconds"] for r in summary["rows"]},
+        "precision": {r["run_id"]: r.get("precision") for r in summary["rows"]},
+        "machine": summary["machine"],
         "reused": summary["reused"],
     }
     write_json_atomic(folder / "timings.json", timings)

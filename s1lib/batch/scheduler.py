@@ -41,6 +41,35 @@ class GridResult:
         return counts
 
 
+class OutputFollower:
+    """New lines of each running notebook's ``stdout.log`` (papermill writes cell output there as it happens), so a
+    grid shows every stage's own progress (SFT steps, sweep batches) instead of minutes of silence."""
+
+    LOG = "stdout.log"
+
+    def __init__(self, emit: Callable[[str, str], None]):
+        self.emit = emit
+        self.offsets: dict[str, int] = {}
+        self.partial: dict[str, str] = {}
+
+    def poll(self, run_id: str, run_dir: Path, final: bool = False) -> None:
+        path = Path(run_dir) / self.LOG
+        try:
+            with path.open("rb") as handle:
+                handle.seek(self.offsets.get(run_id, 0))
+                data = handle.read()
+        except OSError:
+            return
+        self.offsets[run_id] = self.offsets.get(run_id, 0) + len(data)
+        text = self.partial.pop(run_id, "") + data.decode("utf-8", errors="replace")
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if not final:
+            self.partial[run_id] = lines.pop()  # an unfinished line waits for its end
+        for line in lines:
+            if line.strip():
+                self.emit(run_id, line.rstrip())
+
+
 def is_reusable(status: dict[str, Any] | None, parameters_hash: str, retry_failed: bool) -> bool:
     if not status or status.get("parameters_hash") != parameters_hash:
         return False
@@ -57,11 +86,13 @@ def run_grid(
     poll_seconds: float = 0.5,
     summarize: bool = True,
     title: str | None = None,
+    on_output: Callable[[str, str], None] | None = None,
 ) -> GridResult:
     """Execute every run of ``grid`` that is not already finished, ``executor.capacity`` at a time.
 
     ``on_event(kind, run_id, status)`` sees ``reused``, ``start``, ``done``, ``failed`` and ``skipped`` (the CLI
-    prints them as progress). ``only`` restricts the grid to these runs and what they depend on. ``title`` heads
+    prints them as progress); ``on_output(run_id, line)`` sees each line a running notebook prints. ``only``
+    restricts the grid to these runs and what they depend on. ``title`` heads
     the report written at the end (``summarize``).
     """
     started = time.time()
@@ -97,6 +128,7 @@ def run_grid(
             pending.append(run)
 
     active: dict[str, Any] = {}
+    follower = OutputFollower(on_output) if on_output is not None else None
     try:
         while pending or active:
             for run in list(pending):
@@ -120,6 +152,9 @@ def run_grid(
                     result.executed.append(run.run_id)
                     emit("start", run.run_id, read_status(grid.run_dir(run.run_id)) or {})
             finished = [run_id for run_id, handle in active.items() if handle.done()]
+            if follower is not None:
+                for run_id in active:
+                    follower.poll(run_id, grid.run_dir(run_id), final=run_id in finished)
             for run_id in finished:
                 handle = active.pop(run_id)
                 status = _final_status(grid.run_dir(run_id), handle)

@@ -22,19 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
+from s1lib.paths import data_dir
+
 N_ROWS = 59_029
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _corpus() -> tuple[list[str], str, dict[str, list[str]]]:
     texts, bench = [], {}
-    if (SHARED / "s1k_questions.json").exists():
-        s1k = json.loads((SHARED / "s1k_questions.json").read_text())
+    shared = data_dir(required=False)
+    if shared is not None and (shared / "s1k_questions.json").exists():
+        s1k = json.loads((shared / "s1k_questions.json").read_text())
         texts += [r["solution"] for r in s1k]
-        with open(SHARED / "olympiadbench.jsonl") as fh:
+        with open(shared / "olympiadbench.jsonl") as fh:
             texts += ["\n".join(json.loads(line)["solution"]) for line in fh]
         for name in ("aime24", "math500"):
-            with open(SHARED / f"{name}.jsonl") as fh:
+            with open(shared / f"{name}.jsonl") as fh:
                 bench[name] = [json.loads(line)["problem"] for line in fh]
     if not texts:  # no shared data: a synthetic vocabulary
         rng = np.random.default_rng(0)

@@ -295,8 +295,9 @@ def load_config(
     """A curation config from ``path`` (None: the toy config) with overrides, as notebooks and grids pass them.
 
     An override that is None leaves the config's value. ``toy_n`` sizes the toy pool (toy configs only); ``total``
-    sets the selected set's size and, unless ``uniform_until`` is given too, the uniform phase at the paper's
-    70 % of it. Any other name is a ``CurationConfig`` field; an unknown one raises, naming it.
+    sets the selected set's size and, unless ``uniform_until`` is given too, scales the uniform phase with it (the
+    paper's config: 70 %; the toy config: all of it). Any other name is a ``CurationConfig`` field; an unknown
+    one raises, naming it.
     """
     config = CurationConfig.from_file(path or TOY_CONFIG)
     changes = {name: value for name, value in overrides.items() if value is not None}
@@ -306,5 +307,6 @@ def load_config(
         changes["toy"] = {**config.toy, "n": int(toy_n)}
     if total is not None:
         changes["total"] = int(total)
-        changes.setdefault("uniform_until", int(int(total) * 0.7))
+        ratio = config.uniform_until / config.total if config.total else 0.7  # the file's own share (paper: 70 %)
+        changes.setdefault("uniform_until", round(int(total) * ratio))
     return CurationConfig.from_dict({**{f.name: getattr(config, f.name) for f in fields(config)}, **changes})

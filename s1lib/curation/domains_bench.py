@@ -16,8 +16,7 @@ from pathlib import Path
 
 from s1lib.curation.domains import PRIMARY_CODE, TfidfDomainClassifier, agreement, area_agreement
 from s1lib.curation.schema import SourceSpec, load_source
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from s1lib.paths import data_dir
 
 
 def _labelled(path: Path, importer: str, label: str) -> tuple[list[str], list[str]]:
@@ -42,8 +41,9 @@ def _best_constant(subjects: Sequence[str]) -> dict:
     return {"code": best, **_scores([best] * len(subjects), subjects)}
 
 
-def run_bench(json_output: bool = False, data: Path = SHARED) -> dict:
-    """Measure, print a table (or one JSON object) and return the numbers."""
+def run_bench(json_output: bool = False, data: Path | None = None) -> dict:
+    """Measure, print a table (or one JSON object) and return the numbers (``data``: the benchmark folder)."""
+    data = Path(data) if data is not None else data_dir()
     math_q, math_s = _labelled(data / "math500.jsonl", "math", "subject")
     olymp_q, olymp_s = _labelled(data / "olympiadbench.jsonl", "olympiadbench", "subfield")
     zero_shot = TfidfDomainClassifier().fit()

@@ -38,24 +38,32 @@ DOMAIN = {"sum": "97", "count": "05", "max": "06", "parity": "94"}
 LETTERS = "abcdeghiklmnoprstu"
 
 
+LO, HI = 3, 7
+"""Instance lengths (items) of the pool: 3-7 items, so one pass of a trace is about 15-60 tokens."""
+BENCH_LO = 4
+"""The held-out benchmark holds the harder instances (4-7 items), the kind the curated set keeps: the simulated
+attempt model of the toy config solves 3 items, so curation drops those, as s1 drops what Qwen solves."""
+LONG = 7
+"""Instances this long play AIME (integer answers) or GPQA (parity), which s1 pre-selects when their trace is right."""
+
+
 def _instance(rng: np.random.Generator, family: str, lo: int, hi: int) -> dict:
     n = int(rng.integers(lo, hi + 1))
     if family == "count":
         target = LETTERS[int(rng.integers(len(LETTERS)))]
         others = [c for c in LETTERS if c != target]
-        k = int(rng.integers(1, max(2, n // 2) + 1))
+        k = int(rng.integers(1, n))  # 1 to n-1 hits: a constant guess scores about 1/(n-1), not 1/2
         items = [target] * k + [others[int(i)] for i in rng.integers(len(others), size=n - k)]
         items = [items[int(i)] for i in rng.permutation(n)]
         return {"family": family, "items": items, "target": target, "answer": str(items.count(target))}
+    if family == "max":  # two-digit numbers: the largest cannot be guessed the way 9 among single digits can
+        items = [str(int(v)) for v in rng.integers(10, 100, size=n)]
+        return {"family": family, "items": items, "answer": str(max(int(v) for v in items))}
+    if family == "sum":  # addends 1-4: the embedded model adds 1-3 to a small total right 73% of the time before
+        digits = [str(int(d)) for d in rng.integers(1, 5, size=n)]  # any training, 1-9 to totals up to 60: 38%
+        return {"family": family, "items": digits, "answer": str(sum(int(d) for d in digits))}
     digits = [str(int(d)) for d in rng.integers(1, 10, size=n)]
-    values = [int(d) for d in digits]
-    if family == "sum":
-        answer = str(sum(values))
-    elif family == "max":
-        answer = str(max(values))
-    else:
-        answer = "A" if sum(values) % 2 == 0 else "B"
-    return {"family": family, "items": digits, "answer": answer}
+    return {"family": family, "items": digits, "answer": "A" if sum(int(d) for d in digits) % 2 == 0 else "B"}
 
 
 def question_of(inst: dict) -> str:
@@ -70,14 +78,20 @@ def question_of(inst: dict) -> str:
 
 
 def _steps(inst: dict, slip_at: int | None = None) -> tuple[list[str], str]:
-    """The running-state lines of one pass, and its final value; ``slip_at`` adds an off-by-one error there."""
+    """The running-state lines of one pass, and its final value; ``slip_at`` adds an off-by-one error there.
+
+    One short line per item (4-7 tokens: digits are single tokens), so a trace is dense in steps and its length
+    grows linearly with the instance: ``3+8=11`` (sum, and parity, which reads the parity off the sum),
+    ``- d = d? yes 1`` (count: the letter beside the target, both as the question's own tokens, so the comparison is
+    between neighbours), ``83 max 83`` (max).
+    """
     fam, items = inst["family"], inst["items"]
     lines: list[str] = []
     if fam == "sum":
         total = 0
         for i, d in enumerate(items):
             new = total + int(d) + (1 if i == slip_at else 0)
-            lines.append(f"{total} + {d} = {new}")
+            lines.append(str(new) if i == 0 else f"{total}+{d}={new}")
             total = new
         return lines, str(total)
     if fam == "count":
@@ -85,42 +99,40 @@ def _steps(inst: dict, slip_at: int | None = None) -> tuple[list[str], str]:
         for i, c in enumerate(items):
             hit = c == inst["target"]
             count += hit + (1 if i == slip_at else 0)
-            lines.append(f"{c}: {'yes' if hit else 'no'}, count {count}")
+            lines.append(f"- {c} = {inst['target']}? {'yes' if hit else 'no'} {count}")
         return lines, str(count)
     if fam == "max":
         best = 0
         for i, d in enumerate(items):
             best = max(best, int(d))
             if i == slip_at:
-                best = best + 1 if best < 9 else best - 1
-            lines.append(f"{d}: max {best}")
+                best = best + 1 if best < 99 else best - 1
+            lines.append(f"{d} max {best}")
         return lines, str(best)
-    odd = False
+    # parity: a sum is odd exactly when it has an odd number of odd terms, so count the odd digits (the count
+    # skill; a running odd/even flip, or the parity of a running sum, is much harder for a small model)
+    odd = 0
     for i, d in enumerate(items):
-        odd ^= int(d) % 2 == 1
-        if i == slip_at:
-            odd = not odd
-        lines.append(f"{d}: {'odd' if odd else 'even'}")
-    return lines, "B" if odd else "A"
+        is_odd = int(d) % 2 == 1
+        odd += is_odd + (1 if i == slip_at else 0)
+        lines.append(f"- {d} {'odd' if is_odd else 'even'} {odd}")
+    return lines, "B" if odd % 2 else "A"
 
 
-_INTRO = {
-    "sum": "I add the numbers one at a time.",
-    "count": "I go through the letters and keep a count of {t}.",
-    "max": "I keep the largest number so far.",
-    "parity": "I keep the parity of the running sum.",
-}
 _RESULT = {
-    "sum": "So the sum is {v}.",
-    "count": "So {t} appears {v} times.",
-    "max": "So the largest is {v}.",
-    "parity": "So the sum is {p}.",
+    "sum": "Sum: {v}.",
+    "count": "Count: {v}.",
+    "max": "Largest: {v}.",
+    "parity": "{s} odd digits: {p} sum, so {v}.",  # the choice letter is read off the question's legend here
 }
+RECHECK = "Wait, let me check."
+"""Starts the re-check pass; its first token is the engine's default ignore string, so a forced Wait starts one."""
 
 
-def _result(inst: dict, value: str) -> str:
+def _result(inst: dict, value: str, lines: list[str]) -> str:
     parity = {"A": "even", "B": "odd"}.get(value, value)
-    return _RESULT[inst["family"]].format(v=value, t=inst.get("target", ""), p=parity)
+    odd_digits = lines[-1].rpartition(" ")[2] if lines else ""  # the parity family's count of odd digits
+    return _RESULT[inst["family"]].format(v=value, p=parity, s=odd_digits)
 
 
 def make_trace(inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.Generator) -> tuple[str, str, bool]:
@@ -132,29 +144,27 @@ def make_trace(inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.
     slip_at = int(rng.integers(n)) if slip else None
     lines, value = _steps(inst, slip_at)
     first_wrong = value != inst["answer"]
-    text = [_INTRO[inst["family"]].format(t=inst.get("target", "")), *lines, _result(inst, value)]
+    text = [*lines, _result(inst, value, lines)]
     if wait or (slip and caught):
         check_lines, check_value = _steps(inst)
-        text += ["Wait, let me check it again.", *check_lines]
+        text += [RECHECK, *check_lines]
         if check_value != value:
-            text.append(f"I made a slip before. {_result(inst, check_value)}")
+            text.append(f"I made a slip before. {_result(inst, check_value, check_lines)}")
         else:
-            text.append(f"Same result. {_result(inst, check_value)}")
+            text.append(f"Same. {_result(inst, check_value, check_lines)}")
         value = check_value
     return "\n".join(text), value, first_wrong
 
 
 def _attempt(inst: dict, value: str) -> str:
-    if inst["family"] == "parity":
-        return f"The sum is {'even' if value == 'A' else 'odd'}, so the answer is \\boxed{{{value}}}."
-    return f"The answer is \\boxed{{{value}}}."
+    return f"\\boxed{{{value}}}"
 
 
 def _kind(inst: dict) -> str:
     return "choice" if inst["family"] == "parity" else "integer"
 
 
-def toy_benchmark(n: int = 100, seed: int = 1234, lo: int = 3, hi: int = 12) -> list[dict]:
+def toy_benchmark(n: int = 100, seed: int = 1234, lo: int = BENCH_LO, hi: int = HI) -> list[dict]:
     """Held-out test problems ``{id, question, answer, kind, family, n_items}``, distinct questions, seeded."""
     rng = np.random.default_rng([seed, 7])
     out, seen = [], set()
@@ -179,13 +189,11 @@ def toy_benchmark(n: int = 100, seed: int = 1234, lo: int = 3, hi: int = 12) -> 
 
 
 def _source(inst: dict) -> str:
-    """Long parity instances play GPQA, long sums play AIME (both pre-selected when correct); the rest MATH."""
-    n = len(inst["items"])
-    if inst["family"] == "parity" and n >= 10:
-        return "toy-gpqa"
-    if inst["family"] == "sum" and n >= 10:
-        return "toy-aime"
-    return "toy-math"
+    """The longest instances play the competition sources that s1 pre-selects when their trace is right: parity
+    (a two-option choice) plays GPQA, the integer-answer families play AIME; every other row plays MATH."""
+    if len(inst["items"]) < LONG:
+        return "toy-math"
+    return "toy-gpqa" if inst["family"] == "parity" else "toy-aime"
 
 
 def _row(inst: dict, rng: np.random.Generator, p_wait: float, p_slip: float, p_uncaught: float) -> dict:
@@ -236,11 +244,11 @@ def toy_pool(
     n: int = 600,
     seed: int = 0,
     benchmark: list[dict] | None = None,
-    p_wait: float = 0.35,
-    p_slip: float = 0.15,
-    p_uncaught: float = 0.3,
-    lo: int = 3,
-    hi: int = 12,
+    p_wait: float = 0.04,
+    p_slip: float = 0.08,
+    p_uncaught: float = 0.25,
+    lo: int = LO,
+    hi: int = HI,
     noise: dict[str, float] | None = None,
 ) -> list[dict]:
     """``n`` pool rows in the common schema (traces, attempts, answers, domains), noise included, seeded.
@@ -280,8 +288,11 @@ def toy_pool(
                 row["solution"] = None
             elif kind == "no_domain":
                 row["domain"] = None
-            else:
-                row["question"] = FORMAT_NOISE[j % len(FORMAT_NOISE)](row["question"])
+            else:  # the reference exempts AIME from its [asy] rule, so AIME-role rows get another leftover
+                variant = j % len(FORMAT_NOISE)
+                if variant == 0 and row["source_type"] == "toy-aime":
+                    variant = 1
+                row["question"] = FORMAT_NOISE[variant](row["question"])
     clean = [r for r in rows if r["metadata"]["noise"] is None]
     for _ in range(counts.get("duplicate", 0)):
         src = clean[int(rng.integers(len(clean)))]

@@ -15,9 +15,7 @@ from typing import Any
 
 from s1lib.eval.benchmarks import load_benchmark
 from s1lib.eval.grading import GradingConfig, MathVerifier, compare, extract_answer
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-"""Where the real benchmark files sit next to a development checkout."""
+from s1lib.paths import data_dir
 
 
 def _print(results: dict[str, Any], json_output: bool) -> None:
@@ -35,7 +33,7 @@ def run_grading_bench(json_output: bool = False, data: str | Path | None = None,
     Grading runs math-verify on each of the first ``n`` MATH500 gold answers against its extracted boxed copy
     (should all be correct) and against a perturbed answer ("gold+1", should be wrong); timings are per comparison.
     """
-    folder = Path(data) if data is not None else SHARED_DATA
+    folder = Path(data) if data is not None else data_dir()
     results: dict[str, Any] = {"data": str(folder)}
     for name in ("aime24", "math500", "olympiadbench"):
         start = time.perf_counter()
@@ -109,7 +107,7 @@ def run_bench(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    folder = Path(data) if data is not None else SHARED_DATA
+    folder = Path(data) if data is not None else data_dir()
     problems = load_benchmark("aime24", folder, limit=questions)
     engine = HFEngine.from_name(model)
     policies = sweep_bench_policies(caps, waits, max_answer_tokens)

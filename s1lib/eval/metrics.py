@@ -127,6 +127,88 @@ def mean_ci(
     raise ValueError(f"mean_ci: method must be 't', 'normal' or 'bootstrap', got {method!r}")
 
 
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> MeanCI:
+    """A proportion with its Wilson score interval: exact-enough at small n and never outside [0, 1], unlike the
+    normal (Wald) interval, which collapses to a point at 0/n and n/n."""
+    if n <= 0:
+        raise ValueError("wilson_interval: no trials")
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: need 0 <= successes <= n, got {successes} of {n}")
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    denominator = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if successes == 0 else max(0.0, center - half)  # exact ends where rounding would leave 1e-17
+    high = 1.0 if successes == n else min(1.0, center + half)
+    return MeanCI(p, low, high, n, confidence, "wilson")
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``p_first − p_second`` of two settings scored on the same problems, with Newcombe's interval."""
+
+    difference: float
+    low: float
+    high: float
+    n: int
+    first: float
+    second: float
+    confidence: float
+    method: str = "newcombe-paired"
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return dict(self.__dict__)
+
+
+def paired_difference_interval(
+    first: Sequence[bool], second: Sequence[bool], confidence: float = 0.95
+) -> PairedDifference:
+    """Difference of two accuracies on the SAME problems (``first[i]``, ``second[i]`` score problem i), with
+    Newcombe's (1998) method-10 interval for paired proportions: the two Wilson intervals combined with the
+    correlation of the pairs (continuity-corrected φ), which a difference of independent intervals would ignore."""
+    if len(first) != len(second):
+        raise ValueError(f"paired_difference_interval: {len(first)} and {len(second)} results; pair them by problem")
+    n = len(first)
+    if n == 0:
+        raise ValueError("paired_difference_interval: no problems")
+    both = sum(bool(a) and bool(b) for a, b in zip(first, second))
+    only_first = sum(bool(a) and not bool(b) for a, b in zip(first, second))
+    only_second = sum(not bool(a) and bool(b) for a, b in zip(first, second))
+    neither = n - both - only_first - only_second
+    p1, p2 = (both + only_first) / n, (both + only_second) / n
+    ci1 = wilson_interval(both + only_first, n, confidence)
+    ci2 = wilson_interval(both + only_second, n, confidence)
+    margins = (both + only_first) * (only_second + neither) * (both + only_second) * (only_first + neither)
+    phi = 0.0
+    if margins > 0:
+        cross = both * neither - only_first * only_second
+        corrected = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
+        phi = corrected / math.sqrt(margins)
+    d1, u1 = p1 - ci1.low, ci1.high - p1
+    d2, u2 = p2 - ci2.low, ci2.high - p2
+    low = (p1 - p2) - math.sqrt(max(d1 * d1 - 2 * phi * d1 * u2 + u2 * u2, 0.0))
+    high = (p1 - p2) + math.sqrt(max(u1 * u1 - 2 * phi * u1 * d2 + d2 * d2, 0.0))
+    return PairedDifference(p1 - p2, max(-1.0, low), min(1.0, high), n, p1, p2, confidence)
+
+
+def chance_levels(answers: Sequence[str], groups: Sequence[str | None] | None = None) -> dict[str, float]:
+    """Accuracy of the best constant answer: per group (e.g. the toy families), and overall as the group-weighted
+    mean of those (a guesser that knows the group and always gives its most common answer). This is the floor
+    a model reaches without reading the question, e.g. 50 % on a two-option choice."""
+    if len(answers) == 0:
+        raise ValueError("chance_levels: no answers")
+    groups = list(groups) if groups is not None else [None] * len(answers)
+    if len(groups) != len(answers):
+        raise ValueError(f"chance_levels: {len(answers)} answers but {len(groups)} groups")
+    by_group: dict[str, list[str]] = {}
+    for answer, group in zip(answers, groups):
+        by_group.setdefault("all" if group is None else str(group), []).append(str(answer).strip())
+    levels = {g: Counter(items).most_common(1)[0][1] / len(items) for g, items in sorted(by_group.items())}
+    levels["all"] = sum(levels[g] * len(items) for g, items in by_group.items()) / len(answers)
+    return levels
+
+
 def avg_at_n(correct: Sequence[Sequence[bool]], confidence: float = 0.95, method: str = "t", seed: int = 0) -> MeanCI:
     """avg@n: accuracy averaged over n samples per problem (``correct[problem][sample]``).
 

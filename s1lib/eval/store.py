@@ -145,8 +145,13 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy (with a t interval over problems), thinking length, Control and insertion counts of one setting."""
-    from s1lib.eval.metrics import avg_at_n, control, mean_ci
+    """Accuracy with its 95% interval, thinking length, Control and insertion counts of one setting.
+
+    One sample per problem: the Wilson interval of the proportion. Several: avg@n with a bootstrap interval over
+    problems (the problems are the sample that limits how far the number generalises). Records that carry a
+    ``family`` (the toy benchmark) also get the same numbers per family (``by_family``).
+    """
+    from s1lib.eval.metrics import avg_at_n, control, mean_ci, wilson_interval
 
     first = records[0]
     by_problem: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -155,10 +160,12 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     rows = [sorted(rs, key=lambda r: int(r["sample"])) for rs in by_problem.values()]
     sizes = {len(r) for r in rows}
     correct = [[r["status"] == "correct" for r in rs] for rs in rows]
-    if len(sizes) == 1:
-        ci = avg_at_n(correct)
+    if sizes == {1}:
+        ci = wilson_interval(sum(row[0] for row in correct), len(correct))
+    elif len(sizes) == 1:
+        ci = avg_at_n(correct, method="bootstrap")
     else:  # unequal samples per problem (an interrupted run): per-sample interval
-        ci = mean_ci([c for row in correct for c in row])
+        ci = mean_ci([c for row in correct for c in row], method="bootstrap")
     thinking = [float(r.get("thinking_tokens") or 0) for r in records]
     forced: Counter[str] = Counter()
     for r in records:
@@ -173,6 +180,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "accuracy": ci.mean,
         "ci_low": ci.low,
         "ci_high": ci.high,
+        "ci_method": ci.method,
         "avg_thinking_tokens": sum(thinking) / len(thinking),
         "avg_answer_tokens": sum(float(r.get("answer_tokens") or 0) for r in records) / len(records),
         "status": dict(Counter(r["status"] for r in records)),
@@ -185,6 +193,20 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if "fit" in first:
         out["fit_rate"] = sum(bool(r.get("fit")) for r in records) / len(records)
         out["avg_tries"] = sum(int(r.get("tries") or 1) for r in records) / len(records)
+    families: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        if r.get("family") is not None:
+            families[str(r["family"])].append(r["status"] == "correct")
+    if families:
+        out["by_family"] = {}
+        for family, flags in sorted(families.items()):
+            fam_ci = wilson_interval(sum(flags), len(flags))
+            out["by_family"][family] = {
+                "accuracy": fam_ci.mean,
+                "ci_low": fam_ci.low,
+                "ci_high": fam_ci.high,
+                "n": len(flags),
+            }
     if max(sizes) > 1 and len(sizes) == 1:
         from s1lib.forcing.baselines import vote_metrics
 
@@ -204,7 +226,12 @@ def summarize_method(
     from s1lib.eval.metrics import control, performance, scaling
 
     points = [(float(s["avg_thinking_tokens"]), float(s["accuracy"])) for s in settings]
-    out: dict[str, Any] = {"method": method, "settings": [s["setting"] for s in settings], "points": points}
+    out: dict[str, Any] = {
+        "method": method,
+        "settings": [s["setting"] for s in settings],
+        "points": points,
+        "intervals": [[s.get("ci_low"), s.get("ci_high")] for s in settings],  # 95%, one per point
+    }
     budgeted = [r for r in records if r.get("budget")]
     out["control"] = (
         control(
@@ -219,6 +246,8 @@ def summarize_method(
     out["scaling_log2_pp"] = 100 * scaling(positive, x_scale="log2") if len(positive) >= 2 else None
     out["scaling_per_1k_pp"] = 100 * scaling(points, per_tokens=1000) if len(points) >= 2 else None
     out["performance"] = performance(points)
+    best = max(range(len(points)), key=lambda i: points[i][1])
+    out["performance_interval"] = out["intervals"][best]
     return _nan_to_none(out)
 
 
@@ -235,5 +264,42 @@ def summarize(records: Sequence[Mapping[str, Any]], setting_order: Sequence[str]
     methods = []
     for method, items in by_method.items():
         labels = {s["setting"] for s in items}
-        methods.append(summarize_method(method, items, [r for r in records if r["setting"] in labels]))
+        summary = summarize_method(method, items, [r for r in records if r["setting"] in labels])
+        if len(items) >= 2:
+            change = paired_change(by_setting[items[0]["setting"]], by_setting[items[-1]["setting"]])
+            if change is not None:
+                summary["change"] = {"from": items[0]["setting"], "to": items[-1]["setting"], **change}
+        methods.append(summary)
     return {"settings": settings, "methods": methods}
+
+
+def paired_change(
+    first: Sequence[Mapping[str, Any]], last: Sequence[Mapping[str, Any]]
+) -> dict[str, float | int | str] | None:
+    """Accuracy of ``last`` minus ``first`` on the problems both answered (one sample each), with Newcombe's paired
+    95% interval: how much a method's largest budget gains over its smallest, beyond the noise of the problem set.
+    None when the settings have several samples per problem or share no problem."""
+    from s1lib.eval.metrics import paired_difference_interval
+
+    def by_problem(records: Sequence[Mapping[str, Any]]) -> dict[str, bool] | None:
+        out: dict[str, bool] = {}
+        for r in records:
+            if int(r["sample"]) != 0:
+                return None
+            out[str(r["problem_id"])] = r["status"] == "correct"
+        return out
+
+    a, b = by_problem(first), by_problem(last)
+    if a is None or b is None:
+        return None
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return None
+    diff = paired_difference_interval([b[p] for p in shared], [a[p] for p in shared])
+    return {
+        "difference": diff.difference,
+        "ci_low": diff.low,
+        "ci_high": diff.high,
+        "n": diff.n,
+        "interval": diff.method,
+    }

@@ -95,7 +95,10 @@ class SweepConfig:
         default=None, metadata={"help": "Cap on answer tokens of every setting (null = until end of sequence)."}
     )
     delimiters: str = field(default="s1", metadata={"help": "Delimiter preset: 's1' or 'think-tags'."})
-    system: str | None = field(default=None, metadata={"help": "System prompt (null = the chat template's own)."})
+    system: str | None = field(
+        default=None,
+        metadata={"help": "System prompt (null = the one the model was trained with, else the chat template's own)."},
+    )
     temperature: float = field(
         default=0.0, metadata={"help": "Sampling temperature of the budget settings (0 = greedy)."}
     )
@@ -411,6 +414,8 @@ def make_record(
     }
     if "permutation" in problem.metadata:
         record["gpqa_permutation"] = problem.metadata["permutation"]
+    if "family" in problem.metadata:  # the toy benchmark: accuracy is also reported per family
+        record["family"] = problem.metadata["family"]
     if error:
         record["error"] = error
     record.update(extra or {})
@@ -511,16 +516,21 @@ def run_sweep(
         1 for s in settings for p in problems for j in range(s.samples) if not store.done(s.label, p.id, j)
     )
     if progress and pending_total:
-        from tqdm.auto import tqdm
+        from s1lib.progress import LineProgress
 
-        bar = tqdm(total=pending_total, desc=f"sweep {config.benchmark}", unit="sample")
+        bar = LineProgress(pending_total, f"sweep {config.benchmark}", unit="samples")
+        print(
+            f"sweep {config.benchmark}: {len(problems)} problems × {len(settings)} settings "
+            f"({pending_total} samples to run); precision {getattr(engine, 'precision', {}).get('dtype', '?')}",
+            flush=True,
+        )
     try:
         # Plain generation, grouped by prompt suffix and sampling so greedy budgets share their prefix.
         groups: dict[tuple[str, int, float], list[Setting]] = {}
         for s in settings:
             if s.kind == "forcing":
                 groups.setdefault((s.suffix, s.samples, s.sampling.temperature), []).append(s)
-        for (suffix, samples, _), members in groups.items():
+        for group_index, ((suffix, samples, _), members) in enumerate(groups.items(), start=1):
             rows = [
                 (i, j)
                 for i, p in enumerate(problems)
@@ -543,7 +553,10 @@ def run_sweep(
                 seeds=seeds,
                 stats=stats,
             )
+            names = f"{members[0].label}…{members[-1].label}" if len(members) > 1 else members[0].label
+            problems_done = 0
             for batch in batches:
+                problems_done += len(batch.indices)
                 records = []
                 for s_index, setting in enumerate(todo):
                     for k, trace in zip(batch.indices, batch.traces[s_index]):
@@ -562,7 +575,11 @@ def run_sweep(
                             )
                 written = store.append(records)
                 if bar is not None:
-                    bar.update(written)
+                    bar.update(
+                        written,
+                        f"group {group_index}/{len(groups)} ({names}): {problems_done}/{len(rows)} problems",
+                        force=True,
+                    )
         for setting in settings:
             if setting.kind == "rejection":
                 todo_idx = [i for i, p in enumerate(problems) if not store.done(setting.label, p.id, 0)]
@@ -593,7 +610,7 @@ def run_sweep(
                     ]
                     written = store.append(records)
                     if bar is not None:
-                        bar.update(written)
+                        bar.update(written, f"{setting.label}: {chunk[-1] + 1}/{len(problems)} problems")
             elif setting.kind == "majority":
                 rows = [
                     (i, j)
@@ -619,15 +636,17 @@ def run_sweep(
                     ]
                     written = store.append(records)
                     if bar is not None:
-                        bar.update(written)
+                        bar.update(written, f"{setting.label}: {start + len(chunk)}/{len(rows)} samples")
     finally:
-        if bar is not None:
-            bar.close()
         if own_verifier:
             verifier.close()
     wanted = {(s.label, p.id) for s in settings for p in problems}
     records = [r for r in store.records if (r["setting"], str(r["problem_id"])) in wanted]
     results = summarize(records, [s.label for s in settings])
+    from s1lib.eval.metrics import chance_levels
+
+    families = [p.metadata.get("family") for p in problems]
+    results["chance"] = chance_levels([p.answer for p in problems], families if any(families) else None)
     run_stats = {**stats.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
     results["run"] = {
         "benchmark": config.benchmark,
@@ -635,6 +654,7 @@ def run_sweep(
         "backend": config.backend,
         "problems": len(problems),
         "settings": len(settings),
+        "precision": getattr(engine, "precision", None),
         "stats": run_stats,
         "torn_lines_dropped": len(store.torn_lines),
     }

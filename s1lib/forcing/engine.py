@@ -11,17 +11,23 @@ from s1lib.format import build_prompt
 
 
 class EngineBase:
-    """Base of the backends; a subclass sets ``tokenizer``, ``eos_token_ids`` and ``context_length``."""
+    """Base of the backends; a subclass sets ``tokenizer``, ``eos_token_ids`` and ``context_length``.
+
+    ``default_system`` is the system line prompts get when none is given: the one the model was trained with when
+    its folder records it (``s1_prompt.json``, written by s1lib's trainer), else None (the template's own).
+    """
 
     tokenizer: Any
     eos_token_ids: list[int]
     context_length: int | None = None
+    default_system: str | None = None
 
     def prompt_for(
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
     ) -> str:
         """The s1 generation prompt for a question under this tokenizer's chat template."""
         policy = policy or BudgetPolicy()
+        system = self.default_system if system is None else system
         return build_prompt(
             self.tokenizer, question, policy.delimiters, system=system, suffix=suffix, think=policy.thinking_phase
         )

@@ -130,19 +130,27 @@ class HFEngine(EngineBase):
 
     backend = "transformers"
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, precision: dict[str, Any] | None = None):
         self.model = model
         self.tokenizer = tokenizer
+        dtype = str(getattr(model, "dtype", "unknown")).removeprefix("torch.")
+        self.precision = {"dtype": dtype, "device": str(getattr(model, "device", "cpu")), **(precision or {})}
         self.eos_token_ids = _eos_ids(model, tokenizer)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         self._stop_event: threading.Event | None = None
 
     @classmethod
-    def from_name(cls, name: str = "default", **kwargs: Any) -> HFEngine:
-        from s1lib.models import load_model
+    def from_name(cls, name: str = "default", dtype: Any = "auto", device: str = "cpu", **kwargs: Any) -> HFEngine:
+        """Load a model (see :func:`s1lib.models.load_model`); ``dtype="auto"`` is this device's fastest precision."""
+        from s1lib.format import load_prompt_format
+        from s1lib.models import load_model, resolve_model
+        from s1lib.precision import resolve_precision
 
-        model, tokenizer = load_model(name, **kwargs)
-        return cls(model, tokenizer)
+        model, tokenizer = load_model(name, dtype=dtype, device=device, **kwargs)
+        resolution = resolve_precision(dtype, device) if isinstance(dtype, str) else None
+        engine = cls(model, tokenizer, resolution.to_dict() if resolution else None)
+        engine.default_system = load_prompt_format(resolve_model(name).path).get("system")
+        return engine
 
     # -- generation ------------------------------------------------------------------------------------------
     def generate(

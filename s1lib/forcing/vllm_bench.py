@@ -28,7 +28,12 @@ class VLLMBenchConfig:
     """Settings of the vLLM forcing benchmark."""
 
     model: str = field(default="default", metadata={"help": "Model name or folder (default: embedded SmolLM2)."})
-    dtype: str = field(default="float32", metadata={"help": "vLLM dtype; float32 as in the paper's runs."})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "vLLM dtype: 'auto' (this device's fastest, see s1lib.precision), or 'float32' as the paper."
+        },
+    )
     enforce_eager: bool = field(default=True, metadata={"help": "Skip torch.compile (starts in ~16 s, not ~70 s)."})
     max_thinking_tokens: int = field(default=128, metadata={"help": "Thinking cap of the benchmarked policy."})
     min_thinking_tokens: int = field(
@@ -116,7 +121,8 @@ def run_bench(json_output: bool = False, config: VLLMBenchConfig | None = None) 
     results: dict[str, Any] = {
         "backend": "vllm",
         "model": config.model,
-        "dtype": config.dtype,
+        "dtype": engine.precision.get("dtype", config.dtype),
+        "precision": engine.precision,
         "enforce_eager": config.enforce_eager,
         "policy": policy.label(),
         "startup_s": round(start_time, 1),
@@ -170,7 +176,7 @@ def run_bench(json_output: bool = False, config: VLLMBenchConfig | None = None) 
         print(json.dumps(results, indent=2))
     else:
         print(
-            f"vLLM budget forcing ({results['policy']}, {config.dtype}, eager={config.enforce_eager}), "
+            f"vLLM budget forcing ({results['policy']}, {results['dtype']}, eager={config.enforce_eager}), "
             f"startup {results['startup_s']} s, load average {results['loadavg_before'][0]}"
         )
         for batch in (1, 8):

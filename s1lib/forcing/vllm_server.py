@@ -36,6 +36,8 @@ from typing import Any
 from s1lib.forcing.engine import EngineBase
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
+from s1lib.machine import default_device
+from s1lib.precision import resolve_precision
 
 
 class ServerError(RuntimeError):
@@ -276,7 +278,7 @@ class LocalServer:
         self,
         model_path: str | Path,
         port: int | None = None,
-        dtype: str = "float32",
+        dtype: str = "auto",
         max_model_len: int = 2048,
         enforce_eager: bool = True,
         extra_args: Sequence[str] = (),
@@ -293,7 +295,7 @@ class LocalServer:
             "--port",
             str(self.port),
             "--dtype",
-            dtype,
+            resolve_precision(dtype, default_device()).dtype,
             "--max-model-len",
             str(max_model_len),
             *(["--enforce-eager"] if enforce_eager else []),

@@ -22,7 +22,7 @@ def collate(examples: Sequence[dict[str, list[int]]], pad_token_id: int, padding
 
 
 def model_inputs(batch: dict[str, Any], varlen: bool = False) -> dict[str, Any]:
-    """The keys a causal LM forward takes; ``varlen`` keeps the example boundaries for attention.py.
+    """The keys a causal LM forward takes; ``varlen`` keeps the example boundaries for s1lib/attention.py.
 
     ``use_cache=False`` matters: transformers derives the block-diagonal mask from ``position_ids`` only when
     there is no KV cache, and an eval-mode model creates one by default (then examples would see each other).

@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from s1lib.train.attention import register_varlen_sdpa
+from s1lib.attention import register_s1_sdpa
 from s1lib.train.batching import collate, model_inputs, real_tokens
 from s1lib.train.data import Fields, build_examples, choose_pad_token, toy_records
 
@@ -29,11 +29,19 @@ def run_bench(
     batch_size: int = 8,
     batches: int = 2,
     block_size: int = 512,
-    bf16: bool = True,
+    precision: str = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Measure and print tokens/s of both batchings; return the numbers (target: ratio ≥ 1.5)."""
+    """Measure and print tokens/s of both batchings; return the numbers (target: ratio ≥ 1.5).
+
+    ``precision`` ``auto`` trains with bf16 autocast only where this machine runs bf16 fast (s1lib.precision)."""
     import torch
+
+    from s1lib.machine import configure_threads
+    from s1lib.precision import resolve_precision
+
+    configure_threads()
+    bf16 = resolve_precision(precision, "cpu").bf16
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from s1lib.models import resolve_model
@@ -45,7 +53,7 @@ def run_bench(
     records = toy_records(batch_size * batches, seed=seed, long_tail=True)
     examples, report = build_examples(records, tokenizer, Fields(), block_size=block_size, origin="bench")
     # Padded batches take the plain sdpa path inside this attention; packed ones its per-example path.
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=register_varlen_sdpa())
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=register_s1_sdpa())
     model.train()
     model.config.use_cache = False
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, betas=(0.9, 0.95), weight_decay=1e-4)

@@ -46,16 +46,25 @@ class TokenCounter:
 class JsonLogCallback(TrainerCallback):
     """Append ``{step, epoch, loss, lr, grad_norm, tokens, padded_tokens, loss_tokens, tokens_per_s, ...}`` rows."""
 
-    def __init__(self, path: Path, counter: TokenCounter, on_row: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        counter: TokenCounter,
+        on_row: Callable[[dict[str, Any]], None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         self.path = Path(path)
         self.counter = counter
         self.on_row = on_row
+        self.extra = dict(extra or {})  # constant fields of every row (the resolved precision)
         self.rows: list[dict[str, Any]] = []
         self._last = time.perf_counter()
         self._start = self._last
+        self._start_step = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._last = self._start = time.perf_counter()
+        self._start_step = state.global_step  # a resumed run starts past 0; its ETA uses this run's pace
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -65,8 +74,11 @@ class JsonLogCallback(TrainerCallback):
         seconds = max(now - self._last, 1e-9)
         self._last = now
         tokens, padded, loss_tokens = self.counter.take()
+        done_here = state.global_step - self._start_step
+        remaining = max(state.max_steps - state.global_step, 0)
         row = {
             "step": state.global_step,
+            "max_steps": state.max_steps,
             "epoch": round(float(logs.get("epoch", state.epoch or 0.0)), 4),
             "loss": float(logs["loss"]),
             "lr": float(logs.get("learning_rate", 0.0)),
@@ -77,7 +89,9 @@ class JsonLogCallback(TrainerCallback):
             "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / seconds, 2),
             "elapsed": round(now - self._start, 3),
+            "eta_seconds": round((now - self._start) / done_here * remaining, 1) if done_here > 0 else None,
             "processes": args.world_size,  # token counts and rates are those of the main process
+            **self.extra,
         }
         self.rows.append(row)
         if state.is_world_process_zero:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.train.attention import VARLEN_SDPA
+from s1lib.attention import S1_SDPA
+from s1lib.format import save_prompt_format
 from s1lib.train.config import TrainConfig
 from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
 from s1lib.train.runlog import LOG_NAME, JsonLogCallback, TokenCounter, loss_figure
@@ -91,11 +92,58 @@ def load_for_training(config: TrainConfig) -> tuple[Any, Any, str]:
     return tokenizer, added, path
 
 
-def _load_model(config: TrainConfig, path: str, tokenizer: Any, resize: bool) -> Any:
+@dataclass(frozen=True)
+class TrainPrecision:
+    """What ``TrainConfig.bf16`` and ``model_dtype`` became on this device (``"auto"`` resolved by measurement)."""
+
+    bf16: bool
+    model_dtype: str  # "auto" (the checkpoint's own), "float32", "bfloat16", "float16"
+    record: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        weights = "the checkpoint's dtype" if self.model_dtype == "auto" else self.model_dtype
+        return ("bf16 autocast, weights in " if self.bf16 else "weights in ") + weights
+
+
+def train_device(config: TrainConfig) -> str:
+    from s1lib.machine import default_device
+
+    return "cpu" if config.use_cpu else default_device()
+
+
+def resolve_train_precision(config: TrainConfig) -> TrainPrecision:
+    """Resolve ``bf16`` and ``model_dtype``: ``auto`` turns bf16 on only where it runs fast on this device (a CUDA
+    GPU with bf16, or a CPU whose probe measured bf16 at least as fast as float32), else trains in float32. An
+    explicit bf16 on a CPU where it is slow still trains in bf16, with one warning naming the slowdown."""
+    from s1lib.machine import describe
+    from s1lib.precision import resolve_precision
+
+    device = train_device(config)
+    requested = {"auto": "auto", True: "bfloat16", False: "float32"}[config.bf16]
+    resolution = resolve_precision(requested, device)
+    bf16 = resolution.bf16
+    if config.model_dtype == "auto":
+        model_dtype = "auto" if bf16 else "float32"  # a bf16 checkpoint (Qwen) is upcast where bf16 is slow
+    else:
+        model_dtype = config.model_dtype
+        if model_dtype == "bfloat16" and not bf16:
+            resolve_precision("bfloat16", device)  # the one warning, if bf16 is slow here
+    record = {
+        "bf16": bf16,
+        "model_dtype": model_dtype,
+        "requested": {"bf16": config.bf16, "model_dtype": config.model_dtype},
+        "resolution": resolution.to_dict(),
+        "machine": describe(),
+    }
+    return TrainPrecision(bf16, model_dtype, record)
+
+
+def _load_model(config: TrainConfig, path: str, tokenizer: Any, resize: bool, model_dtype: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": "auto" if config.model_dtype == "auto" else getattr(torch, config.model_dtype)}
+    kwargs: dict[str, Any] = {"dtype": "auto" if model_dtype == "auto" else getattr(torch, model_dtype)}
     attn = training_attention(config)
     if attn:
         kwargs["attn_implementation"] = attn
@@ -107,11 +155,12 @@ def _load_model(config: TrainConfig, path: str, tokenizer: Any, resize: bool) ->
 
 
 def training_attention(config: TrainConfig) -> str | None:
-    """Padding-free batches on sdpa use the per-example sdpa (see attention.py); flash attention has its own varlen."""
-    if config.padding_free and config.attn_implementation in (None, "sdpa"):
-        from s1lib.train.attention import register_varlen_sdpa
+    """sdpa runs as ``s1_sdpa`` (s1lib/attention.py: grouped KV heads without copies, and per-example attention in
+    padding-free batches); flash attention has its own varlen kernel."""
+    if config.attn_implementation in (None, "sdpa"):
+        from s1lib.attention import register_s1_sdpa
 
-        return register_varlen_sdpa()
+        return register_s1_sdpa()
     return config.attn_implementation
 
 
@@ -130,10 +179,14 @@ def peft_config(config: TrainConfig) -> Any:
     )
 
 
-def sft_args(config: TrainConfig) -> Any:
-    """TRL's SFTConfig from ours: every default is set deliberately (TRL's bf16/checkpointing defaults are not ours)."""
+def sft_args(config: TrainConfig, bf16: bool | None = None) -> Any:
+    """TRL's SFTConfig from ours: every default is set deliberately (TRL's bf16/checkpointing defaults are not ours).
+
+    ``bf16`` is the resolved autocast choice (:func:`resolve_train_precision`), computed when not given."""
     from trl import SFTConfig
 
+    if bf16 is None:
+        bf16 = resolve_train_precision(config).bf16
     return SFTConfig(
         output_dir=config.output_dir,
         num_train_epochs=config.num_train_epochs,
@@ -147,7 +200,7 @@ def sft_args(config: TrainConfig) -> Any:
         adam_beta2=config.adam_beta2,
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
-        bf16=config.bf16,
+        bf16=bf16,
         gradient_checkpointing=config.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         max_length=None,  # over-long examples were already handled (and reported) by our data step
@@ -199,11 +252,20 @@ def resolve_resume(config: TrainConfig) -> str | None:
     return value
 
 
-def run_training(config: TrainConfig, on_row: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+def run_training(
+    config: TrainConfig, on_row: Callable[[dict[str, Any]], None] | None = None, progress: bool = True
+) -> TrainResult:
     """Train, save the model and tokenizer into ``config.output_dir`` (loadable by ``s1lib.models.load_model``),
-    and write ``train_log.jsonl``, ``train_summary.json``, ``train_config.json`` and ``loss_curve.html`` there."""
+    and write ``train_log.jsonl``, ``train_summary.json``, ``train_config.json`` and ``loss_curve.html`` there.
+
+    ``progress`` prints one line per logged step (``SFT step k/n · loss · tokens/s · ETA``) instead of
+    transformers' bar, so a notebook, papermill's log and the batch console all show it."""
     import torch
 
+    from s1lib.machine import configure_threads
+    from s1lib.progress import sft_step_line
+
+    configure_threads()
     torch.manual_seed(config.seed)
     out = Path(config.output_dir)
     tokenizer, added_pad, path = load_for_training(config)
@@ -211,13 +273,24 @@ def run_training(config: TrainConfig, on_row: Callable[[dict[str, Any]], None] |
     logger.info("data: %s", report.summary())
     resume = resolve_resume(config)
 
-    model = _load_model(config, path, tokenizer, resize=added_pad)
-    args = sft_args(config)
+    precision = resolve_train_precision(config)
+    logger.info("precision: %s (%s)", precision.label, precision.record["resolution"]["reason"])
+    model = _load_model(config, path, tokenizer, resize=added_pad, model_dtype=precision.model_dtype)
+    args = sft_args(config, bf16=precision.bf16)
+    if progress:
+        args.disable_tqdm = True  # our lines replace the bar (a bar is unreadable in papermill and batch logs)
     counter = TokenCounter()
     out.mkdir(parents=True, exist_ok=True)
     if resume is None and (out / LOG_NAME).exists() and args.process_index == 0:
         (out / LOG_NAME).unlink()  # a fresh run starts a fresh log; a resumed one appends
-    callback = JsonLogCallback(out / LOG_NAME, counter, on_row=on_row)
+
+    def each_row(row: dict[str, Any]) -> None:
+        if progress:
+            print(sft_step_line(row), flush=True)
+        if on_row is not None:
+            on_row(row)
+
+    callback = JsonLogCallback(out / LOG_NAME, counter, on_row=each_row, extra={"precision": precision.label})
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -227,6 +300,17 @@ def run_training(config: TrainConfig, on_row: Callable[[dict[str, Any]], None] |
         callbacks=[callback],
     )
     trainer.token_counter = counter
+    if progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it would print every log dict beside our lines
+        if trainer.is_world_process_zero():
+            print(
+                f"SFT: {report.examples} examples, {report.tokens} tokens; "
+                f"{args.max_steps if args.max_steps > 0 else '?'} steps; precision {precision.label} "
+                f"on {train_device(config)}",
+                flush=True,
+            )
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
@@ -240,7 +324,12 @@ def run_training(config: TrainConfig, on_row: Callable[[dict[str, Any]], None] |
         final_loss=callback.rows[-1]["loss"] if callback.rows else None,
         rows=callback.rows,
         lengths=report.to_dict(),
-        metrics={**output.metrics, "wall_seconds": round(seconds, 2), "real_tokens": counter.total_tokens},
+        metrics={
+            **output.metrics,
+            "wall_seconds": round(seconds, 2),
+            "real_tokens": counter.total_tokens,
+            "precision": precision.record,
+        },
         resumed_from=resume,
     )
     if trainer.is_world_process_zero():
@@ -259,10 +348,13 @@ def save_trained(trainer: Any, tokenizer: Any, config: TrainConfig) -> str | Non
     out = Path(config.output_dir)
     model = trainer.model
     model.config.use_cache = True
-    if model.config._attn_implementation == VARLEN_SDPA:
+    if model.config._attn_implementation == S1_SDPA:
         model.set_attn_implementation("sdpa")  # the saved model must load without s1lib's registration
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        save_prompt_format(out, config.system_prompt, config.delimiters)  # engines prompt it as it was trained
     if not config.lora:
         trainer.save_model(str(out))
         if trainer.is_world_process_zero():

@@ -1,0 +1,71 @@
+"""Progress of long work as plain lines: readable in a terminal, a notebook, a papermill log and a batch log.
+
+A tqdm bar redraws one line with carriage returns, which papermill's logs and the batch console turn into noise;
+these are whole lines, printed at most every few seconds (and always at the end), each with counts and an ETA.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``75`` → ``1:15``; ``3725`` → ``1:02:05``; None → ``?``."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class LineProgress:
+    """``done/total`` progress printed as lines, throttled to one every ``every`` seconds (plus the last)."""
+
+    def __init__(self, total: int, desc: str, unit: str = "", every: float = 5.0, stream: TextIO | None = None):
+        self.total = max(int(total), 0)
+        self.desc = desc
+        self.unit = unit
+        self.every = every
+        self.stream = stream
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last_print = float("-inf")
+
+    def eta(self) -> float | None:
+        if not self.done or not self.total:
+            return None
+        elapsed = time.perf_counter() - self.start
+        return elapsed / self.done * (self.total - self.done)
+
+    def line(self, detail: str = "") -> str:
+        elapsed = time.perf_counter() - self.start
+        unit = f" {self.unit}" if self.unit else ""
+        parts = [f"{self.desc}: {self.done}/{self.total}{unit}"]
+        if detail:
+            parts.append(detail)
+        parts.append(f"{format_seconds(elapsed)} elapsed")
+        if self.done < self.total:
+            parts.append(f"ETA {format_seconds(self.eta())}")
+        return " · ".join(parts)
+
+    def update(self, n: int = 1, detail: str = "", force: bool = False) -> None:
+        self.done = min(self.done + n, self.total) if self.total else self.done + n
+        now = time.perf_counter()
+        if force or self.done >= self.total or now - self._last_print >= self.every:
+            self._last_print = now
+            print(self.line(detail), file=self.stream or sys.stdout, flush=True)
+
+
+def sft_step_line(row: dict[str, Any]) -> str:
+    """One SFT log row as a progress line: ``SFT step 3/20 · loss 1.234 · 142 tokens/s · 0:45 elapsed · ETA 4:10``."""
+    total = row.get("max_steps")
+    parts = [f"SFT step {int(row['step'])}/{total if total else '?'}", f"loss {row['loss']:.4f}"]
+    if row.get("tokens_per_s") is not None:
+        parts.append(f"{row['tokens_per_s']:.0f} tokens/s")
+    parts.append(f"{format_seconds(float(row.get('elapsed') or 0.0))} elapsed")
+    if row.get("eta_seconds") is not None:
+        parts.append(f"ETA {format_seconds(row['eta_seconds'])}")
+    return " · ".join(parts)
