@@ -21,6 +21,7 @@ from typing import Any
 
 from s1lib.eval.benchmarks import BENCHMARKS, Problem, load_benchmark
 from s1lib.eval.grading import GradingConfig, MathVerifier, grade, parse_choice, parse_integer
+from s1lib.eval.metrics import chance_levels
 from s1lib.eval.store import ResultsStore, summarize
 from s1lib.forcing.baselines import (
     BASELINES,
@@ -521,7 +522,7 @@ def run_sweep(
         bar = LineProgress(pending_total, f"sweep {config.benchmark}", unit="samples")
         print(
             f"sweep {config.benchmark}: {len(problems)} problems × {len(settings)} settings "
-            f"({pending_total} samples to run); precision {getattr(engine, 'precision', {}).get('dtype', '?')}",
+            f"({pending_total} samples to run); precision {(engine.precision or {}).get('dtype', '?')}",
             flush=True,
         )
     try:
@@ -643,8 +644,6 @@ def run_sweep(
     wanted = {(s.label, p.id) for s in settings for p in problems}
     records = [r for r in store.records if (r["setting"], str(r["problem_id"])) in wanted]
     results = summarize(records, [s.label for s in settings])
-    from s1lib.eval.metrics import chance_levels
-
     families = [p.metadata.get("family") for p in problems]
     results["chance"] = chance_levels([p.answer for p in problems], families if any(families) else None)
     run_stats = {**stats.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
@@ -654,7 +653,7 @@ def run_sweep(
         "backend": config.backend,
         "problems": len(problems),
         "settings": len(settings),
-        "precision": getattr(engine, "precision", None),
+        "precision": engine.precision,
         "stats": run_stats,
         "torn_lines_dropped": len(store.torn_lines),
     }

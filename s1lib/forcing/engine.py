@@ -15,12 +15,15 @@ class EngineBase:
 
     ``default_system`` is the system line prompts get when none is given: the one the model was trained with when
     its folder records it (``s1_prompt.json``, written by s1lib's trainer), else None (the template's own).
+    ``precision`` says what the backend computes in (``{"dtype": ...}``, with how ``auto`` resolved), for run
+    metadata; None where the backend does not know (a served endpoint).
     """
 
     tokenizer: Any
     eos_token_ids: list[int]
     context_length: int | None = None
     default_system: str | None = None
+    precision: dict[str, Any] | None = None
 
     def prompt_for(
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""

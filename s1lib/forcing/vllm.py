@@ -432,7 +432,6 @@ class VLLMEngine(EngineBase):
         self.context_length = self.max_model_len
         self.eos_token_ids = sorted(int(t) for t in eos_token_ids)
         self.vocab_size = vocab_size
-        self.precision: dict[str, Any] = {}
         self._record_dir: str | None = None
 
     @classmethod
@@ -499,7 +498,7 @@ class VLLMEngine(EngineBase):
         from s1lib.format import load_prompt_format
 
         engine = cls(llm, tokenizer, path, max_model_len, eos, getattr(config, "vocab_size", None))
-        engine.precision = {**precision.to_dict(), "device": precision.device}
+        engine.precision = precision.to_dict()
         engine.default_system = load_prompt_format(path if local else None).get("system")
         return engine
 
