@@ -3,9 +3,14 @@
 Measured in one process, one precision after the other on the same work: matmul GFLOP/s (the 2048×576 · 576×1536
 product of the machine notes), greedy decoding tokens/s at batch 1 and 8, and SFT tokens/s (one packed batch,
 forward and backward), each in float32 and in bf16 (bf16 weights for decoding, bf16 autocast for SFT, as the
-trainer does). ``auto_over_best`` is auto's speed over the whole suite divided by the faster precision's, per
-workload: the time the suite takes at each workload's best precision ÷ its time at auto's (target ≥ 0.95 on every
-machine). On a CPU without native bf16 the bf16 half is slow by design: that is what it measures.
+trainer does); decoding is measured twice, interleaved, and the faster run kept, since a shared machine's noise
+is of the order of the differences. Per workload, auto's speed ÷ the faster precision's. ``auto_over_best`` is the
+same ratio for the main job's work (``make demo``: ~19K SFT tokens, ~30K tokens decoded in batches, a few hundred
+decoded one at a time): its time at each workload's best precision ÷ its time at auto's (target ≥ 0.95 on every
+machine). ``auto_over_best_worst`` is the lowest per-workload ratio, so a workload where the one per-process
+choice is not the best stays visible: with AMX, batch-1 decoding runs faster in float32 while training and batched
+decoding run ~1.4× faster in bf16. On a CPU without native bf16 the bf16 half is slow by design: that is what it
+measures.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import time
 from typing import Any
 
 WORKLOADS = ("decode_batch1", "decode_batch8", "sft")
+MAIN_JOB_TOKENS = {"sft": 19_000, "decode_batch8": 30_000, "decode_batch1": 400}
+"""Tokens of each kind of work in ``make demo`` (SFT; the sweep's batched decoding; notebook 03's single prompts)."""
 
 
 def _matmul_gflops(dtype: Any, min_seconds: float = 0.3) -> float:
@@ -79,7 +86,7 @@ def _sft_tokens_per_s(path: str, bf16: bool, examples: int) -> float:
 def run_bench(
     json_output: bool = False,
     model_name: str = "default",
-    new_tokens: int = 24,
+    new_tokens: int = 48,
     sft_examples: int = 4,
     matmul_seconds: float = 0.3,
 ) -> dict[str, Any]:
@@ -93,27 +100,32 @@ def run_bench(
     threads = configure_threads()
     auto = resolve_precision("auto", "cpu")
     probe = cached_probe()
-    speeds: dict[str, dict[str, float]] = {}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        model, tokenizer = load_model(model_name, dtype=name)
-        entry = {"matmul_gflops": round(_matmul_gflops(dtype, matmul_seconds), 2)}
-        for batch in (1, 8):
-            entry[f"decode_batch{batch}_tokens_per_s"] = round(
-                _decode_tokens_per_s(model, tokenizer, batch, new_tokens), 2
-            )
-        del model
-        entry["sft_tokens_per_s"] = round(
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    speeds: dict[str, dict[str, float]] = {name: {} for name in names}
+    models = {name: load_model(model_name, dtype=name) for name in names}
+    for name, dtype in names.items():
+        speeds[name]["matmul_gflops"] = round(_matmul_gflops(dtype, matmul_seconds), 2)
+    for batch in (1, 8):
+        key = f"decode_batch{batch}_tokens_per_s"
+        for _ in range(2):  # interleaved, the faster of two runs each
+            for name, (model, tokenizer) in models.items():
+                measured = _decode_tokens_per_s(model, tokenizer, batch, new_tokens)
+                speeds[name][key] = round(max(speeds[name].get(key, 0.0), measured), 2)
+    del models
+    for name in names:
+        speeds[name]["sft_tokens_per_s"] = round(
             _sft_tokens_per_s(resolve_model(model_name).path, name == "bfloat16", sft_examples), 2
         )
-        speeds[name] = entry
 
     def rate(precision: str, workload: str) -> float:
         return speeds[precision][f"{workload}_tokens_per_s"]
 
-    ratios = {w: rate(auto.dtype, w) / max(rate("float32", w), rate("bfloat16", w)) for w in WORKLOADS}
-    # The suite: one unit of each workload's work; time at auto's precision against time at each one's best.
-    best_time = sum(1 / max(rate("float32", w), rate("bfloat16", w)) for w in WORKLOADS)
-    auto_time = sum(1 / rate(auto.dtype, w) for w in WORKLOADS)
+    def best(workload: str) -> float:
+        return max(rate("float32", workload), rate("bfloat16", workload))
+
+    ratios = {w: rate(auto.dtype, w) / best(w) for w in WORKLOADS}
+    best_time = sum(tokens / best(w) for w, tokens in MAIN_JOB_TOKENS.items())
+    auto_time = sum(tokens / rate(auto.dtype, w) for w, tokens in MAIN_JOB_TOKENS.items())
     result: dict[str, Any] = {
         "cpu": cpu_info().model,
         "isa": cpu_info().isa,
@@ -129,6 +141,7 @@ def run_bench(
         "auto_reason": auto.reason,
         "auto_over_best_per_workload": {w: round(r, 3) for w, r in ratios.items()},
         "auto_over_best": round(best_time / auto_time, 3),
+        "auto_over_best_worst": round(min(ratios.values()), 3),
         "target_auto_over_best": 0.95,
     }
     if json_output:
@@ -143,7 +156,7 @@ def run_bench(
         print(f"  {key:24}{speeds['float32'][key]:>12.1f}{speeds['bfloat16'][key]:>12.1f}")
     print(f"  auto chose {auto.dtype} ({auto.reason})")
     print(
-        f"  auto_over_best {result['auto_over_best']:.3f} (target >= 0.95); per workload "
+        f"  auto_over_best {result['auto_over_best']:.3f} (the main job's mix of work; target >= 0.95); per workload "
         + ", ".join(f"{w} {r:.2f}" for w, r in ratios.items())
     )
     return result
