@@ -20,11 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s1lib.eval.grading import extract_answer
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
+
+if TYPE_CHECKING:
+    from s1lib.forcing.engine import Engine
 
 IGNORE_CHOICES: dict[str, list[str] | None] = {
     "Wait": ["Wait"],
@@ -213,7 +216,7 @@ class StreamRunner:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         on_update: Callable[[StreamView], None],
         min_interval: float = 0.05,
         thread_factory: Callable[..., threading.Thread] = threading.Thread,
@@ -304,7 +307,7 @@ class BudgetForcingWidget:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         question: str = "How many r are in the word raspberry?",
         max_thinking_tokens: int = 64,
         max_budget: int = 1024,
@@ -406,7 +409,7 @@ def _render_only(view: StreamView) -> None:
 
 
 def measure_stream(
-    engine: Any,
+    engine: Engine,
     question: str = "How many r are in the word raspberry?",
     policy: BudgetPolicy | None = None,
     repeats: int = 1,

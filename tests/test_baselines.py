@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from s1lib.eval.metrics import vote_metrics
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.baselines import (
     class_conditional_suffix,
@@ -13,7 +14,6 @@ from s1lib.forcing.baselines import (
     sample_seed,
     step_conditional_suffix,
     token_conditional_suffix,
-    vote_metrics,
 )
 from s1lib.forcing.hf import HFEngine
 

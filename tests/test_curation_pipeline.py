@@ -171,7 +171,7 @@ def test_run_attempts_cache_and_adapter(tmp_path):
         def prompt_for(self, q, policy=None):
             return f"<prompt>{q}"
 
-        def generate(self, prompts, policy=None, batch_size=8):
+        def generate(self, prompts, policy=None, sampling=None, *, batch_size=8):
             return [
                 type("T", (), {"text": f"\\boxed{{{sum(int(x) for x in p.split(':')[1].split())}}}"})() for p in prompts
             ]

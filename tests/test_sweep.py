@@ -7,7 +7,7 @@ from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.sweep import SweepStats, envelope_policy, generate_sweep, group_key, replay
+from s1lib.forcing.prefix_sharing import SweepStats, envelope_policy, generate_sweep, group_key, replay
 
 QUESTIONS = [
     "How many r are in the word raspberry?",

@@ -105,12 +105,12 @@ def test_run_records_and_resume(shared_data, tmp_path, tiny_engine):
 
 
 def test_unparsable_answers_are_recorded_not_raised(shared_data, tmp_path, tiny_engine, monkeypatch):
-    import s1lib.eval.sweep as sweep_module
+    import s1lib.eval.records as records_module
 
     def broken_grade(*args, **kwargs):
         raise RuntimeError("grader bug")
 
-    monkeypatch.setattr(sweep_module, "grade", broken_grade)
+    monkeypatch.setattr(records_module, "grade", broken_grade)
     run = run_sweep(_config(shared_data, tmp_path, caps=[3], waits=[], limit=1), engine=tiny_engine, progress=False)
     (setting,) = run.results["settings"]
     assert setting["status"] == {"unparsed": 1}

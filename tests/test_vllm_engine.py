@@ -6,6 +6,7 @@ One engine per module (vLLM starts in 15–70 s here). Budgets are small: the ma
 from __future__ import annotations
 
 import pytest
+from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
@@ -87,6 +88,18 @@ def test_bad_input_fails_before_any_generation(engine, monkeypatch):
     with pytest.raises(ValueError, match="ignore_strings: token ids \\[33359\\] are outside"):
         engine.generate([prompt], BudgetPolicy(max_thinking_tokens=8, num_ignore=1))
     assert calls == []
+
+
+def test_extra_processors_run_inside_vllm_as_in_transformers(engine, hf_engine):
+    """A caller's logits processor sees each request's own ids in vLLM's processor, as it does in transformers."""
+    policy = BudgetPolicy(max_thinking_tokens=40, num_ignore=2, max_answer_tokens=6)
+    prompts = [engine.prompt_for(q, policy) for q in QUESTIONS]
+    ours = engine.generate(prompts, policy, batch_size=2, extra_processors=[end_provoker])
+    ref = hf_engine.generate(prompts, policy, batch_size=2, extra_processors=[end_provoker])
+    assert [t.to_dict() for t in ours] == [t.to_dict() for t in ref]
+    assert any(t.num_waits > 0 for t in ours), "the provoker makes the model try to end, so Waits are forced"
+    plain = engine.generate(prompts, policy, batch_size=2)
+    assert [t.generated_ids for t in plain] != [t.generated_ids for t in ours], "the processor changed the output"
 
 
 def _event_tuples(events) -> list[tuple]:

@@ -13,6 +13,7 @@ from forcing_helpers import end_provoker
 
 from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
 from s1lib.forcing import vllm as fv
+from s1lib.forcing import vllm_processor as fp
 from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.trace import Trace
 from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient, _Call
@@ -55,7 +56,10 @@ SCRIPT = [100, 200, 1, 300, 400, 2, 500, 600, 700, 1, 800, 900, 2]
 
 
 def test_import_never_imports_vllm():
-    code = "import sys, s1lib.forcing, s1lib.forcing.vllm, s1lib.forcing.vllm_server; print('vllm' in sys.modules)"
+    code = (
+        "import sys, s1lib.forcing, s1lib.forcing.vllm, s1lib.forcing.vllm_processor, s1lib.forcing.vllm_server; "
+        "print('vllm' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -88,10 +92,10 @@ def test_env_defaults_only_fill_what_the_user_left_unset(monkeypatch, tmp_path):
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.label())
 def test_request_config_and_record_roundtrip(smollm_tokenizer, policy):
     compiled = policy.compile(smollm_tokenizer)
-    config = fv.request_config(compiled, SamplingConfig(), 3, "k")
-    assert fv.compiled_from_config(config) == compiled
+    config = fp.request_config(compiled, SamplingConfig(), 3, "k")
+    assert fp.compiled_from_config(config) == compiled
     state = scripted_run(compiled, SCRIPT)
-    again = fv.state_from_record(compiled, fv.state_to_record(state))
+    again = fp.state_from_record(compiled, fp.state_to_record(state))
     a, b = Trace.from_state(state, smollm_tokenizer, [1]), Trace.from_state(again, smollm_tokenizer, [1])
     assert a.to_dict(include_ids=True) == b.to_dict(include_ids=True)
 
@@ -105,14 +109,14 @@ def test_rollback_of_discarded_decisions_gives_the_same_state(smollm_tokenizer, 
     choose = Scripted(SCRIPT)
     rollbacks = 0
     while not state.done and len(state.generated) < 200:
-        snap = fv.snapshot_state(state)
+        snap = fp.snapshot_state(state)
         # Before every real decision, a discarded one on garbage logits (anything may happen), rolled back.
         state.next_token(lambda banned: rng.choice([t for t in (1, 2, 5, 6) if t not in banned]))
-        fv.restore_state(state, snap)
+        fp.restore_state(state, snap)
         rollbacks += 1
         state.next_token(choose)
     assert rollbacks == len(expected.generated)
-    assert fv.state_to_record(state) == fv.state_to_record(expected)
+    assert fp.state_to_record(state) == fp.state_to_record(expected)
 
 
 @pytest.mark.vllm
@@ -121,7 +125,7 @@ def test_processor_on_fake_batches_follows_the_state(smollm_tokenizer):
     from vllm import SamplingParams
     from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
 
-    processor = fv.ForcingLogitsProcessor(None, torch.device("cpu"), False)
+    processor = fp.ForcingLogitsProcessor(None, torch.device("cpu"), False)
     policies = [POLICIES[1], POLICIES[2]]
     compiled = [p.compile(smollm_tokenizer) for p in policies]
     vocab = 50
@@ -129,13 +133,13 @@ def test_processor_on_fake_batches_follows_the_state(smollm_tokenizer):
     keys = ["a", "b"]
     params = [
         SamplingParams(
-            temperature=0.0, max_tokens=200, extra_args={fv.EXTRA_KEY: fv.request_config(c, SamplingConfig(), 0, k)}
+            temperature=0.0, max_tokens=200, extra_args={fp.EXTRA_KEY: fp.request_config(c, SamplingConfig(), 0, k)}
         )
         for c, k in zip(compiled, keys)
     ]
     plain = SamplingParams(temperature=0.0, max_tokens=5)
     for p in params:
-        fv.ForcingLogitsProcessor.validate_params(p)
+        fp.ForcingLogitsProcessor.validate_params(p)
     slot: dict[int, int | None] = {0: 0, 1: 1, 2: None}  # batch index -> request (2: a request without forcing)
     processor.update_state(
         BatchUpdate(3, [], [(0, params[0], [9], outputs[0]), (1, params[1], [9], outputs[1]), (2, plain, [9], [])], [])
@@ -177,10 +181,10 @@ def test_processor_on_fake_batches_follows_the_state(smollm_tokenizer):
         processor.update_state(BatchUpdate(3, removed, [], moved) if removed or moved else None)
     for request in (0, 1):
         assert outputs[request] == expected[request].generated
-        assert fv._REGISTRY[keys[request]].state.generated == expected[request].generated
+        assert fp.REGISTRY[keys[request]].state.generated == expected[request].generated
     assert processor.rows == {} and processor.live == {}
     for key in keys:
-        fv._REGISTRY.pop(key, None)
+        fp.REGISTRY.pop(key, None)
 
 
 def scripted_reference(compiled, request: int) -> ForcingState:

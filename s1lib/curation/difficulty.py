@@ -23,11 +23,16 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from s1lib.curation.decontam import Drop
+
+if TYPE_CHECKING:  # the engines import torch; curation loads them only when an attempt model needs one
+    from s1lib.forcing.engine import Engine
+    from s1lib.forcing.policy import BudgetPolicy
+    from s1lib.forcing.trace import SamplingConfig
 
 AttemptFn = Callable[[list[str]], list[str]]
 
@@ -476,31 +481,20 @@ def instruct_policy(max_tokens: int | None = ATTEMPT_MAX_TOKENS) -> Any:
     return BudgetPolicy(thinking_phase=False, max_answer_tokens=max_tokens)
 
 
-def engine_attempt_fn(engine: Any, policy: Any = None, batch_size: int = 8, sampling: Any = None) -> AttemptFn:
-    """Wrap an engine with ``.generate(prompts, policy)`` (e.g. ``s1lib.forcing.hf.HFEngine``) as an attempt_fn.
+def engine_attempt_fn(
+    engine: Engine, policy: BudgetPolicy | None = None, batch_size: int = 8, sampling: SamplingConfig | None = None
+) -> AttemptFn:
+    """Wrap a budget-forcing :class:`~s1lib.forcing.engine.Engine` (any backend) as an attempt_fn.
 
     ``policy`` None means the reference's attempt models: an instruction model answering the plain chat prompt
-    (:func:`instruct_policy`); pass a ``BudgetPolicy`` to attempt with an s1-style thinking model instead.
-    Prompts are built with ``engine.prompt_for(question, policy)`` when the engine has it; the result's ``text``
-    (thinking, delimiter and answer; the answer alone without a thinking phase) is the attempt.
+    (:func:`instruct_policy`); pass a ``BudgetPolicy`` to attempt with an s1-style thinking model instead. The
+    trace's ``text`` (thinking, delimiter and answer; the answer alone without a thinking phase) is the attempt.
     """
-    import inspect
-
     policy = instruct_policy() if policy is None else policy
-    options = {"sampling": sampling} if sampling is not None else {}
-    if "batch_size" in inspect.signature(engine.generate).parameters:  # a served endpoint's engine has none
-        options["batch_size"] = batch_size
 
     def attempt(questions: list[str]) -> list[str]:
-        prompts = [engine.prompt_for(q, policy) if hasattr(engine, "prompt_for") else q for q in questions]
-        results = engine.generate(prompts, policy, **options)
-        out = []
-        for r in results:
-            if isinstance(r, str):
-                out.append(r)
-            else:
-                out.append(getattr(r, "text", "") or getattr(r, "answer_text", "") or "")
-        return out
+        prompts = [engine.prompt_for(q, policy) for q in questions]
+        return [trace.text for trace in engine.generate(prompts, policy, sampling, batch_size=batch_size)]
 
     return attempt
 

@@ -279,6 +279,26 @@ def maj_at_k(samples: Sequence[Sequence[tuple[str | None, bool]]], k: int) -> fl
 # Sequential scaling: Control / Scaling / Performance
 
 
+def vote_metrics(samples: Sequence[Sequence[tuple[str | None, bool]]], ks: Sequence[int] | None = None) -> dict:
+    """maj@k and cov@k for each k (default: powers of two up to n) from ``samples[problem] = [(key, correct)]``.
+
+    Keys must be canonical answers (equal answers, equal keys); unparsed samples (None) do not vote.
+    """
+    if not samples:
+        raise ValueError("vote_metrics: no problems")
+    n = min(len(row) for row in samples)
+    if ks is None:
+        ks = [2**e for e in range(n.bit_length()) if 2**e <= n]
+        if n not in ks:
+            ks.append(n)
+    correct = [[ok for _, ok in row] for row in samples]
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"maj@{k}"] = maj_at_k(samples, k)
+        out[f"cov@{k}"] = cov_at_k(correct, k)
+    return out
+
+
 def _as_list(value: float | Sequence[float], n: int, name: str) -> list[float]:
     if isinstance(value, (int, float)):
         return [float(value)] * n

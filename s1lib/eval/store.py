@@ -208,7 +208,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "n": len(flags),
             }
     if max(sizes) > 1 and len(sizes) == 1:
-        from s1lib.forcing.baselines import vote_metrics
+        from s1lib.eval.metrics import vote_metrics
 
         out.update(vote_metrics([[(r.get("vote_key"), r["status"] == "correct") for r in rs] for rs in rows]))
     return out

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import SamplingConfig, Trace
 
@@ -31,11 +32,6 @@ CLASS_CONDITIONAL = {
 BASELINES = ("token_conditional", "token_conditional_bf", "step_conditional", "class_conditional", "rejection",
              "majority")  # fmt: skip
 """Baseline names accepted by a sweep grid."""
-
-
-def extra_kwargs(processors: Sequence[Any]) -> dict[str, Any]:
-    """``extra_processors`` only when given: not every backend's ``generate`` takes it (vLLM does not)."""
-    return {"extra_processors": processors} if processors else {}
 
 
 def token_conditional_suffix(n: int) -> str:
@@ -86,14 +82,14 @@ def fits(trace: Trace, budget: int) -> bool:
 
 
 def rejection_sample(
-    engine: Any,
+    engine: Engine,
     prompts: Sequence[str | Sequence[int]],
     budget: int,
     policy: BudgetPolicy | None = None,
     sampling: SamplingConfig | None = None,
     max_tries: int = 16,
     batch_size: int = 8,
-    extra_processors: Sequence[Any] = (),
+    extra_processors: Sequence[Processor] = (),
     indices: Sequence[int] | None = None,
 ) -> list[RejectionResult]:
     """Sample (temperature 1 by default) until each prompt's thinking fits ``budget``, at most ``max_tries`` times.
@@ -123,7 +119,7 @@ def rejection_sample(
             policy,
             sampling,
             batch_size=batch_size,
-            **extra_kwargs(extra_processors),
+            extra_processors=extra_processors,
             seeds=[sample_seed(sampling.seed, ids[i], attempt) for i in pending],
         )
         still = []
@@ -140,14 +136,36 @@ def rejection_sample(
 # Majority voting
 
 
+def sample_rows(
+    engine: Engine,
+    prompts: Sequence[str | Sequence[int]],
+    rows: Sequence[tuple[int, int]],
+    policy: BudgetPolicy | None = None,
+    sampling: SamplingConfig | None = None,
+    batch_size: int = 8,
+    extra_processors: Sequence[Processor] = (),
+) -> list[Trace]:
+    """Sample ``j`` of prompt ``i`` for each ``(i, j)`` in ``rows``, seeded ``sample_seed(seed, i, j)``: the same
+    sample whichever rows are asked for together (so a resumed run continues where it stopped)."""
+    sampling = sampling or SamplingConfig(temperature=1.0)
+    return engine.generate(
+        [prompts[i] for i, _ in rows],
+        policy,
+        sampling,
+        batch_size=batch_size,
+        extra_processors=extra_processors,
+        seeds=[sample_seed(sampling.seed, i, j) for i, j in rows],
+    )
+
+
 def sample_many(
-    engine: Any,
+    engine: Engine,
     prompts: Sequence[str | Sequence[int]],
     n: int,
     policy: BudgetPolicy | None = None,
     sampling: SamplingConfig | None = None,
     batch_size: int = 8,
-    extra_processors: Sequence[Any] = (),
+    extra_processors: Sequence[Processor] = (),
 ) -> list[list[Trace]]:
     """``n`` samples per prompt (temperature 1 by default), sample ``j`` of prompt ``i`` seeded ``sample_seed``."""
     if n < 1:
@@ -156,37 +174,8 @@ def sample_many(
     if sampling.greedy and n > 1:
         raise ValueError("sample_many: greedy decoding gives n identical samples; use temperature > 0")
     flat = [(i, j) for i in range(len(prompts)) for j in range(n)]
-    traces = engine.generate(
-        [prompts[i] for i, _ in flat],
-        policy,
-        sampling,
-        batch_size=batch_size,
-        **extra_kwargs(extra_processors),
-        seeds=[sample_seed(sampling.seed, i, j) for i, j in flat],
-    )
+    traces = sample_rows(engine, prompts, flat, policy, sampling, batch_size, extra_processors)
     out: list[list[Trace]] = [[] for _ in prompts]
     for (i, _), trace in zip(flat, traces):
         out[i].append(trace)
-    return out
-
-
-def vote_metrics(samples: Sequence[Sequence[tuple[str | None, bool]]], ks: Sequence[int] | None = None) -> dict:
-    """maj@k and cov@k for each k (default: powers of two up to n) from ``samples[problem] = [(key, correct)]``.
-
-    Keys must be canonical answers (equal answers, equal keys); unparsed samples (None) do not vote.
-    """
-    from s1lib.eval.metrics import cov_at_k, maj_at_k
-
-    if not samples:
-        raise ValueError("vote_metrics: no problems")
-    n = min(len(row) for row in samples)
-    if ks is None:
-        ks = [2**e for e in range(n.bit_length()) if 2**e <= n]
-        if n not in ks:
-            ks.append(n)
-    correct = [[ok for _, ok in row] for row in samples]
-    out: dict[str, float] = {}
-    for k in ks:
-        out[f"maj@{k}"] = maj_at_k(samples, k)
-        out[f"cov@{k}"] = cov_at_k(correct, k)
     return out

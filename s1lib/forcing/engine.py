@@ -1,29 +1,109 @@
-"""What every backend shares: building s1 prompts, encoding them, and compiling a policy for its tokenizer."""
+"""The one engine contract: every backend (transformers, vLLM, a served endpoint) is an :class:`Engine`.
+
+A backend subclasses :class:`EngineBase`, which owns the public ``generate`` and ``stream``: it checks the call
+once (policy, seeds, prompts, context) into a :class:`Request`, then hands it to the backend's ``_generate`` /
+``_stream``. What the backends share lives here too: the model's choice for a row (:class:`Chooser`), one row's
+decision (:func:`decide`), the events a decision streams (:func:`step_events`) and the end-of-sequence ids
+(:func:`eos_token_ids`). Callers type against :class:`Engine` and never ask which backend they hold.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
-from s1lib.forcing.trace import SamplingConfig
+import torch
+
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
+from s1lib.forcing.trace import Event, SamplingConfig, Trace
 from s1lib.format import build_prompt
+
+Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A logits processor in transformers' form, ``(input_ids, scores) -> scores``, applied before forcing decides."""
+
+Prompt = str | Sequence[int]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every backend offers; see :class:`EngineBase` for the meaning of each part."""
+
+    backend: str
+    tokenizer: Any
+    eos_token_ids: list[int]
+    context_length: int | None
+    default_system: str | None
+    precision: dict[str, Any] | None
+
+    def prompt_for(
+        self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
+    ) -> str: ...
+
+    def encode_prompts(self, prompts: Sequence[Prompt]) -> list[list[int]]: ...
+
+    def check_fits(self, policy: BudgetPolicy, longest_prompt: int) -> None: ...
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+        *,
+        batch_size: int | None = None,
+        seeds: Sequence[int] | None = None,
+        extra_processors: Sequence[Processor] = (),
+        progress: bool = False,
+    ) -> list[Trace]: ...
+
+    def stream(
+        self, prompt: Prompt, policy: BudgetPolicy | None = None, sampling: SamplingConfig | None = None
+    ) -> Iterator[Event]: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Request:
+    """A checked ``generate`` call: prompts as ids, the compiled policy, one seed per row."""
+
+    prompts: Sequence[Prompt]
+    policy: BudgetPolicy
+    sampling: SamplingConfig
+    seeds: list[int]
+    prompt_ids: list[list[int]]
+    compiled: CompiledPolicy
+
+    def trace(self, index: int, state: ForcingState, tokenizer: Any, stopped: bool = False) -> Trace:
+        """Row ``index``'s Trace; a state the backend left unfinished ran out of room (or was stopped)."""
+        if not state.done:
+            state.stop("stopped" if stopped else "length")
+        trace = Trace.from_state(state, tokenizer, self.prompt_ids[index])
+        prompt = self.prompts[index]
+        trace.prompt = prompt if isinstance(prompt, str) else None
+        return trace
 
 
 class EngineBase:
-    """Base of the backends; a subclass sets ``tokenizer``, ``eos_token_ids`` and ``context_length``.
+    """Base of the backends; a subclass sets ``tokenizer``, ``eos_token_ids`` and ``context_length`` and
+    implements ``_generate`` (and ``_stream``).
 
     ``default_system`` is the system line prompts get when none is given: the one the model was trained with when
     its folder records it (``s1_prompt.json``, written by s1lib's trainer), else None (the template's own).
     ``precision`` says what the backend computes in (``{"dtype": ...}``, with how ``auto`` resolved), for run
-    metadata; None where the backend does not know (a served endpoint).
+    metadata; None where the backend does not know (a served endpoint). ``default_batch_size`` is what
+    ``generate`` uses when the caller gives none; ``runs_processors`` says whether ``extra_processors`` can run.
     """
 
+    backend: str = "base"
     tokenizer: Any
     eos_token_ids: list[int]
     context_length: int | None = None
     default_system: str | None = None
     precision: dict[str, Any] | None = None
+    default_batch_size: int = 8
+    runs_processors: bool = True
+    _stop_requested: bool = False
 
     def prompt_for(
         self, question: str, policy: BudgetPolicy | None = None, system: str | None = None, suffix: str = ""
@@ -35,7 +115,7 @@ class EngineBase:
             self.tokenizer, question, policy.delimiters, system=system, suffix=suffix, think=policy.thinking_phase
         )
 
-    def encode_prompts(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
+    def encode_prompts(self, prompts: Sequence[Prompt]) -> list[list[int]]:
         """Token ids of each prompt (strings are tokenized as is, with no added special tokens)."""
         out = []
         for i, prompt in enumerate(prompts):
@@ -48,26 +128,147 @@ class EngineBase:
     def compile(self, policy: BudgetPolicy) -> CompiledPolicy:
         return policy.compile(self.tokenizer, self.eos_token_ids)
 
+    def check_fits(self, policy: BudgetPolicy, longest_prompt: int) -> None:
+        """The policy's budgets must fit this model's context after the longest prompt (when the context is
+        known): the one place this is checked, by ``generate``, ``stream`` and the sweeps before any work."""
+        if self.context_length:
+            policy.validate(self.context_length, longest_prompt)
+
     def prepare(
         self,
-        prompts: Sequence[str | Sequence[int]],
-        policy: BudgetPolicy | None,
-        sampling: SamplingConfig | None,
-        batch_size: int,
-        seeds: Sequence[int] | None,
-    ) -> tuple[BudgetPolicy, SamplingConfig, list[int], list[list[int]], CompiledPolicy]:
-        """The checks every backend's ``generate`` makes before decoding anything, so bad input fails early and
-        alike: ``(policy, sampling, row_seeds, prompt_ids, compiled)``. A row's seed is ``sampling.seed + index``
-        unless ``seeds`` gives one per prompt."""
+        prompts: Sequence[Prompt],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> Request:
+        """Every check a call makes before decoding anything, so bad input fails early and alike on every
+        backend. A row's seed is ``sampling.seed + index`` unless ``seeds`` gives one per prompt."""
         policy = policy or BudgetPolicy()
         sampling = sampling or SamplingConfig()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if seeds is not None and len(seeds) != len(prompts):
             raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
         row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
         encoded = self.encode_prompts(prompts)
         compiled = self.compile(policy)
-        if self.context_length:
-            policy.validate(self.context_length, max((len(p) for p in encoded), default=0))
-        return policy, sampling, row_seeds, encoded, compiled
+        self.check_fits(policy, max((len(p) for p in encoded), default=0))
+        return Request(prompts, policy, sampling, row_seeds, encoded, compiled)
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+        *,
+        batch_size: int | None = None,
+        seeds: Sequence[int] | None = None,
+        extra_processors: Sequence[Processor] = (),
+        progress: bool = False,
+    ) -> list[Trace]:
+        """One Trace per prompt, in the caller's order (strings are tokenized as is: build them with
+        :meth:`prompt_for`). ``seeds`` (one per prompt) overrides each row's sampling seed, so repeated prompts are
+        sampled with distinct, reproducible seeds whatever the batch holds; ``batch_size`` is how many rows decode
+        together; ``extra_processors`` adjust the logits before forcing decides (tests use them to steer a tiny
+        random model); ``progress`` shows a bar."""
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if extra_processors and not self.runs_processors:
+            raise ValueError(f"the {self.backend} backend cannot run extra_processors (they need the logits here)")
+        request = self.prepare(prompts, policy, sampling, seeds)
+        return self._generate(request, batch_size, list(extra_processors), progress)
+
+    def stream(
+        self, prompt: Prompt, policy: BudgetPolicy | None = None, sampling: SamplingConfig | None = None
+    ) -> Iterator[Event]:
+        """Yield ``token``/``forced``/``phase`` events as one prompt generates, then ``done`` with its Trace; the
+        same events on every backend, so the widget runs on any. :meth:`stop` ends it early."""
+        request = self.prepare([prompt], policy, sampling)
+        self._stop_requested = False
+        return self._stream(request)
+
+    def stop(self) -> None:
+        """Ask the running :meth:`stream` to stop; the engine stays usable."""
+        self._stop_requested = True
+
+    def _generate(
+        self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
+    ) -> list[Trace]:
+        raise NotImplementedError
+
+    def _stream(self, request: Request) -> Iterator[Event]:
+        raise NotImplementedError
+
+
+# -- shared by the backends that decide token by token (transformers, vLLM) -----------------------------------------
+def eos_token_ids(tokenizer: Any, *configs: Any) -> list[int]:
+    """End-of-sequence ids: the tokenizer's plus every ``eos_token_id`` of the given configs (generation config,
+    model config), which may hold one id or a list."""
+    ids: set[int] = set()
+    for source in configs:
+        value = getattr(source, "eos_token_id", None) if source is not None else None
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(ids)
+
+
+class Chooser:
+    """The model's choice for one row: greedy argmax or a seeded sample (temperature, top-k, top-p), optionally
+    excluding banned ids. Every backend samples with this, so a seed gives the same tokens on each."""
+
+    def __init__(self, sampling: SamplingConfig, seed: int | None = None):
+        self.sampling = sampling
+        self.generator = None if sampling.greedy or seed is None else torch.Generator().manual_seed(int(seed))
+
+    def __call__(self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None) -> int:
+        if not banned and greedy_choice is not None:
+            return greedy_choice
+        row = logits.clone()
+        if banned:
+            row[list(banned)] = float("-inf")
+        if self.sampling.greedy:
+            return int(row.argmax())
+        row = row / self.sampling.temperature
+        if self.sampling.top_k:
+            kth = torch.topk(row, min(self.sampling.top_k, row.numel())).values[-1]
+            row[row < kth] = float("-inf")
+        probs = torch.softmax(row, dim=-1)
+        if self.sampling.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
+            mask = torch.zeros_like(probs, dtype=torch.bool)
+            mask[order[keep]] = True
+            probs = torch.where(mask, probs, torch.zeros_like(probs))
+            probs = probs / probs.sum()
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def decide(state: ForcingState, chooser: Chooser, scores: torch.Tensor, greedy_choice: int | None) -> Step | None:
+    """One row's next token under its policy, or None when the row is finished (the backend pads it with EOS).
+
+    The model's greedy choice is recorded in ``state.model_choices`` so a sweep can replay the row for other
+    policies."""
+    if state.done:
+        return None
+    step = state.next_token(lambda banned: chooser(scores, banned, greedy_choice))
+    if greedy_choice is not None:
+        state.model_choices.append(greedy_choice)
+    return step
+
+
+def step_events(step: Step, text: str, thinking_tokens: int, answer_tokens: int, row: int = 0) -> list[Event]:
+    """The stream events of one decided token: ``token`` or ``forced``, then ``phase`` when the phase changed."""
+    phase = step.phase.value
+    kind = "forced" if step.forced else "token"
+    events = [Event(kind, row, text, step.token_id, phase, step.insertion, thinking_tokens, answer_tokens)]
+    if step.phase_changed:
+        events.append(Event("phase", row, "", None, phase, None, thinking_tokens, answer_tokens))
+    return events
+
+
+def done_event(trace: Trace) -> Event:
+    """The last event of a stream, carrying the finished Trace."""
+    return Event("done", 0, "", None, "done", None, trace.thinking_tokens, trace.answer_tokens, trace)

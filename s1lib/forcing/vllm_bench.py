@@ -17,10 +17,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s1lib.forcing.bench import QUESTIONS
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+
+if TYPE_CHECKING:
+    from s1lib.forcing.vllm import VLLMEngine
 
 
 @dataclass
@@ -48,7 +51,7 @@ class VLLMBenchConfig:
     repeats: int = field(default=3, metadata={"help": "Interleaved repetitions; the median is reported."})
 
 
-def raw_generate(engine: Any, prompt_ids: list[list[int]], new_tokens: list[int]) -> list[list[int]]:
+def raw_generate(engine: VLLMEngine, prompt_ids: list[list[int]], new_tokens: list[int]) -> list[list[int]]:
     """Plain greedy vLLM generation of exactly ``new_tokens[i]`` tokens for row i (end of sequence ignored)."""
     from vllm import SamplingParams
 
@@ -60,7 +63,7 @@ def raw_generate(engine: Any, prompt_ids: list[list[int]], new_tokens: list[int]
     return [list(o.outputs[0].token_ids) for o in outputs]
 
 
-def reference_loop(engine: Any, prompt_ids: list[list[int]], compiled: CompiledPolicy) -> list[list[int]]:
+def reference_loop(engine: VLLMEngine, prompt_ids: list[list[int]], compiled: CompiledPolicy) -> list[list[int]]:
     """The reference's multi-call forcing on vLLM (``s1lib.forcing.reference_loop``: one ``LLM.generate`` per round
     over the rows still thinking); ids in our Trace's ``generated_ids`` form, ending with one end-of-sequence id."""
     from vllm import SamplingParams

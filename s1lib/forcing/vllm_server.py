@@ -24,18 +24,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing.engine import EngineBase
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
-from s1lib.forcing.trace import SamplingConfig, Trace
+from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
+from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
+from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.machine import default_device
 from s1lib.precision import resolve_precision
 
@@ -64,6 +66,8 @@ class ServerForcingClient(EngineBase):
     """Runs a :class:`BudgetPolicy` against ``/v1/completions`` and returns the same Traces as the engines."""
 
     backend = "vllm-server"
+    default_batch_size = 1
+    runs_processors = False  # the logits live on the server
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class ServerForcingClient(EngineBase):
         self.eos_token_ids = sorted(eos)
         self.context_length = context_length
         self.calls = 0  # completion calls made, for tests and benchmarks
+        self._calls_lock = threading.Lock()
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
     def _request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -131,7 +136,8 @@ class ServerForcingClient(EngineBase):
             payload["seed"] = seed
         if banned:
             payload["logit_bias"] = {str(t): -100.0 for t in banned}
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         body = self._request("/v1/completions", payload)
         try:
             choice = body["choices"][0]
@@ -160,9 +166,15 @@ class ServerForcingClient(EngineBase):
         return self.context_length - length
 
     def run_one(
-        self, prompt_ids: list[int], compiled: CompiledPolicy, sampling: SamplingConfig, seed: int
+        self,
+        prompt_ids: list[int],
+        compiled: CompiledPolicy,
+        sampling: SamplingConfig,
+        seed: int,
+        steps: list[tuple[Step, int, int]] | None = None,
     ) -> ForcingState:
-        """The reference's loop (fixed) for one prompt; returns the replayed ForcingState."""
+        """The reference's loop (fixed) for one prompt; returns the replayed ForcingState (each replayed step,
+        with the thinking and answer counts after it, is appended to ``steps`` when given)."""
         policy = compiled.policy
         ids = list(prompt_ids)
         choices: list[int] = []  # the model's choices, in the order ForcingState will ask for them
@@ -211,10 +223,15 @@ class ServerForcingClient(EngineBase):
             choices += call.ids
             if call.stop_token is not None:
                 choices.append(call.stop_token)
-        return self._replay(compiled, ids[len(prompt_ids) :], choices)
+        return self._replay(compiled, ids[len(prompt_ids) :], choices, steps)
 
     @staticmethod
-    def _replay(compiled: CompiledPolicy, generated: list[int], choices: list[int]) -> ForcingState:
+    def _replay(
+        compiled: CompiledPolicy,
+        generated: list[int],
+        choices: list[int],
+        steps: list[tuple[Step, int, int]] | None = None,
+    ) -> ForcingState:
         """Drive a ForcingState with the recorded choices; it must reproduce the sequence the calls built."""
         state = ForcingState(compiled)
         queue = deque(choices)
@@ -226,10 +243,12 @@ class ServerForcingClient(EngineBase):
 
         while not state.done and len(state.generated) < len(generated) + 1:
             try:
-                state.next_token(choose)
+                step = state.next_token(choose)
             except _OutOfChoices:
                 state.stop("length")
                 break
+            if steps is not None:
+                steps.append((step, state.thinking_tokens, state.answer_tokens))
         body = state.generated[: len(generated)]
         if body != generated:
             first = next((i for i, (a, b) in enumerate(zip(body, generated)) if a != b), min(len(body), len(generated)))
@@ -239,25 +258,36 @@ class ServerForcingClient(EngineBase):
             )
         return state
 
-    def generate(
-        self,
-        prompts: Sequence[str | Sequence[int]],
-        policy: BudgetPolicy | None = None,
-        sampling: SamplingConfig | None = None,
-        seeds: Sequence[int] | None = None,
+    def _generate(
+        self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
     ) -> list[Trace]:
-        """One Trace per prompt (prompts run one after another; each needs several dependent calls)."""
-        self.model_name()  # also learns the server's context length, which the checks use
-        policy, sampling, row_seeds, encoded, compiled = self.prepare(prompts, policy, sampling, 1, seeds)
-        traces = []
-        for i, ids in enumerate(encoded):
-            state = self.run_one(ids, compiled, sampling, row_seeds[i])
-            if not state.done:
-                state.stop("length")
-            trace = Trace.from_state(state, self.tokenizer, ids)
-            trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
-            traces.append(trace)
-        return traces
+        """Each prompt needs several dependent calls; ``batch_size`` prompts run at once, in threads (the server
+        batches concurrent requests itself)."""
+        self.model_name()  # learns the server's context length before the threads start
+
+        def one(i: int) -> Trace:
+            state = self.run_one(request.prompt_ids[i], request.compiled, request.sampling, request.seeds[i])
+            return request.trace(i, state, self.tokenizer)
+
+        indices = range(len(request.prompt_ids))
+        if batch_size == 1 or len(indices) == 1:
+            return [one(i) for i in indices]
+        with ThreadPoolExecutor(max_workers=batch_size, thread_name_prefix="s1-server") as pool:
+            return list(pool.map(one, indices))
+
+    def _stream(self, request: Request) -> Iterator[Event]:
+        """The same events as the other backends, from the replayed state. An endpoint answers whole calls, so
+        the events of a prompt come once its calls are done; :meth:`stop` is not honoured mid-prompt."""
+        self.model_name()
+        ids = request.prompt_ids[0]
+        steps: list[tuple[Step, int, int]] = []
+        state = self.run_one(ids, request.compiled, request.sampling, request.seeds[0], steps)
+        detok = IncrementalDetokenizer(self.tokenizer)
+        eos = request.compiled.eos_token_ids
+        for step, thinking, answer in steps:
+            text = "" if step.token_id in eos and step is steps[-1][0] and state.done else detok.push(step.token_id)
+            yield from step_events(step, text, thinking, answer)
+        yield done_event(request.trace(0, state, self.tokenizer))
 
 
 class _OutOfChoices(Exception):

@@ -1,4 +1,4 @@
-"""Budget sweeps that share the thinking prefix between budgets (greedy decoding, transformers backend).
+"""Prefix sharing: a sweep of budgets decoded once, each budget branching off (greedy, transformers backend).
 
 Under greedy decoding, every setting of a sweep (a cap, a number of "Wait"s, a minimum) produces the same tokens
 as the others until its own state machine first decides differently: the cap forces the delimiter, or an end
@@ -17,19 +17,17 @@ delimiters and the ignore strings (they are grouped by those) and decoding is gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from s1lib.forcing.baselines import extra_kwargs
+from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.hf import ForcingLogitsProcessor, HFEngine
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
 from s1lib.format import get_delimiters
-
-Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -221,7 +219,7 @@ class SweepBatch:
 
 
 def iter_sweep(
-    engine: HFEngine,
+    engine: Engine,
     prompts: Sequence[str | Sequence[int]],
     policies: Sequence[BudgetPolicy],
     sampling: SamplingConfig | None = None,
@@ -234,8 +232,8 @@ def iter_sweep(
     """Run every policy on every prompt, one batch of prompts at a time (so callers can store results as they go).
 
     Shares the thinking prefix between policies when decoding is greedy, ``share_prefix`` is on and the engine is
-    the transformers one; otherwise runs each policy independently with the engine's ``generate``. ``seeds``
-    (one per prompt) seeds sampling.
+    the transformers one (its KV cache is what is shared); otherwise runs each policy independently with the
+    engine's ``generate``. ``seeds`` (one per prompt) seeds sampling.
     """
     sampling = sampling or SamplingConfig()
     stats = stats if stats is not None else SweepStats()
@@ -244,10 +242,9 @@ def iter_sweep(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     encoded = engine.encode_prompts(prompts)
-    if engine.context_length:
-        longest = max(len(p) for p in encoded)
-        for policy in policies:
-            policy.validate(engine.context_length, longest)
+    longest = max(len(p) for p in encoded)
+    for policy in policies:
+        engine.check_fits(policy, longest)
     row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
     shared = share_prefix and sampling.greedy and isinstance(engine, HFEngine)  # other backends: independent
     groups: dict[tuple[Any, ...], list[int]] = {}
@@ -264,7 +261,7 @@ def iter_sweep(
                     policy,
                     sampling,
                     batch_size=batch_size,
-                    **extra_kwargs(extra_processors),
+                    extra_processors=extra_processors,
                     seeds=[row_seeds[i] for i in indices],
                 )
                 for trace, i in zip(traces, indices):
@@ -342,7 +339,7 @@ def _shared_group(
 
 
 def generate_sweep(
-    engine: HFEngine,
+    engine: Engine,
     prompts: Sequence[str | Sequence[int]],
     policies: Sequence[BudgetPolicy],
     sampling: SamplingConfig | None = None,

@@ -1,0 +1,320 @@
+"""What a sweep runs: its config (one help string per field) and the named settings the config expands to.
+
+A :class:`SweepConfig` (YAML/JSON) expands to :class:`Setting`s: budget caps (the paper's Figure 4 sweep), "Wait"
+counts per ignore string (extrapolation), explicit policies, and the baselines of Table 3
+(:data:`BASELINE_SETTINGS`). Everything that can be wrong with the grid itself (empty, unknown benchmark or
+baseline, missing file, duplicate labels) fails here, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from s1lib.eval.benchmarks import BENCHMARKS
+from s1lib.forcing.baselines import (
+    BASELINES,
+    class_conditional_suffix,
+    step_conditional_suffix,
+    token_conditional_suffix,
+)
+from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.trace import SamplingConfig
+
+
+@dataclass
+class SweepConfig:
+    """A test-time scaling sweep. Defaults follow the paper's AIME24 budget sweep (greedy, caps 500 … 16000)."""
+
+    benchmark: str = field(default="aime24", metadata={"help": f"Benchmark name: one of {sorted(BENCHMARKS)}."})
+    data: str | None = field(
+        default=None, metadata={"help": "Benchmark file or folder (None = the hub data set, online only)."}
+    )
+    model: str = field(default="default", metadata={"help": "'default' (embedded SmolLM2-135M), a folder or hub id."})
+    backend: str = field(default="transformers", metadata={"help": "'transformers' (prefix sharing) or 'vllm'."})
+    engine_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype}."
+        },
+    )
+    caps: list[int | None] = field(
+        default_factory=lambda: [500, 1000, 2000, 4000, 8000, 16000],
+        metadata={"help": "Thinking-token caps of the budget-forcing sweep (null = auto: bounded by the context)."},
+    )
+    fill_budget: bool = field(
+        default=False,
+        metadata={"help": "Also set min_thinking_tokens = cap, so every cap setting thinks exactly its budget."},
+    )
+    waits: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Numbers of suppressed ends ('Wait's) for the extrapolation sweep (paper: 1, 2, 4, 6)."},
+    )
+    wait_cap: int | None = field(
+        default=None, metadata={"help": "Thinking cap of the Wait settings and prompt baselines (null = auto)."}
+    )
+    ignore_strings: list[str | None] = field(
+        default_factory=lambda: ["Wait"],
+        metadata={"help": "Ignore strings; each gets its own Wait sweep (null = suppress without a string)."},
+    )
+    policies: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={"help": "Extra explicit settings: BudgetPolicy fields, plus optional 'label' and 'method'."},
+    )
+    baselines: list[str] = field(default_factory=list, metadata={"help": f"Baselines to run, from {BASELINES}."})
+    token_budgets: list[int] = field(
+        default_factory=lambda: [2048, 4096, 8192, 16384], metadata={"help": "Token-conditional budgets N."}
+    )
+    step_budgets: list[int] = field(
+        default_factory=lambda: [16, 32, 64, 128, 256], metadata={"help": "Step-conditional budgets N."}
+    )
+    rejection_budgets: list[int] = field(
+        default_factory=lambda: [3500, 4000, 5000, 8000, 16000], metadata={"help": "Rejection-sampling budgets."}
+    )
+    rejection_max_tries: int = field(default=16, metadata={"help": "Rejection sampling: samples per problem at most."})
+    majority_k: int = field(default=64, metadata={"help": "Majority voting: samples per problem (reports maj@k)."})
+    baseline_temperature: float = field(
+        default=1.0, metadata={"help": "Temperature of rejection sampling and majority voting (paper: 1)."}
+    )
+    max_answer_tokens: int | None = field(
+        default=None, metadata={"help": "Cap on answer tokens of every setting (null = until end of sequence)."}
+    )
+    delimiters: str = field(default="s1", metadata={"help": "Delimiter preset: 's1' or 'think-tags'."})
+    system: str | None = field(
+        default=None,
+        metadata={"help": "System prompt (null = the one the model was trained with, else the chat template's own)."},
+    )
+    temperature: float = field(
+        default=0.0, metadata={"help": "Sampling temperature of the budget settings (0 = greedy)."}
+    )
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (sampling only)."})
+    seed: int = field(default=0, metadata={"help": "Base seed; sample j of problem i uses a distinct derived seed."})
+    samples: int = field(
+        default=1, metadata={"help": "Samples per problem of the budget settings (> 1 needs temperature > 0)."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N problems."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts decoded together."})
+    output_dir: str = field(default="runs/sweep", metadata={"help": "Folder of samples.jsonl, results.json, figures."})
+    share_prefix: bool = field(
+        default=True, metadata={"help": "Greedy only: decode the shared thinking prefix once for all budgets."}
+    )
+    grading_timeout: float | None = field(default=5.0, metadata={"help": "Seconds per math-verify comparison."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub."})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Errors that need no model: unknown benchmark/backend/baseline, bad numbers, an empty grid."""
+        if self.benchmark not in BENCHMARKS:
+            known = sorted(BENCHMARKS)
+            raise ValueError(f"SweepConfig.benchmark: unknown benchmark {self.benchmark!r}; known: {known}")
+        if self.backend not in ("transformers", "hf", "vllm"):
+            raise ValueError(f"SweepConfig.backend must be 'transformers' or 'vllm', got {self.backend!r}")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise ValueError(f"SweepConfig.baselines: unknown {unknown}; known: {list(BASELINES)}")
+        for name in ("batch_size", "samples", "rejection_max_tries", "majority_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SweepConfig.{name} must be a positive integer, got {value!r}")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"SweepConfig.limit must be a positive integer or null, got {self.limit!r}")
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError("SweepConfig.samples > 1 needs temperature > 0 (greedy samples are identical)")
+        if self.data is not None and not Path(self.data).exists():
+            raise FileNotFoundError(f"SweepConfig.data: {self.data} does not exist")
+        SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        if not (self.caps or self.waits or self.policies or self.baselines):
+            raise ValueError("SweepConfig: the grid is empty (no caps, waits, policies or baselines)")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> SweepConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SweepConfig:
+        """Read a YAML (.yaml/.yml) or JSON grid file; relative ``data`` paths are taken from the file's folder."""
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"Sweep file {p} does not exist")
+        text = p.read_text(encoding="utf-8")
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                values = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{p}: not valid YAML ({exc})") from exc
+        elif p.suffix.lower() == ".json":
+            try:
+                values = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        else:
+            raise ValueError(f"{p}: expected a .yaml, .yml or .json file")
+        if not isinstance(values, dict):
+            raise ValueError(f"{p}: expected a mapping of SweepConfig fields, got {type(values).__name__}")
+        if values.get("data") and not Path(values["data"]).is_absolute():
+            candidate = p.parent / values["data"]
+            if candidate.exists():
+                values["data"] = str(candidate)
+        return cls.from_dict(values, str(p))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+
+
+@dataclass
+class Setting:
+    """One point of the grid. ``kind``: ``forcing`` (plain generation), ``rejection`` or ``majority``."""
+
+    label: str
+    method: str
+    policy: BudgetPolicy
+    suffix: str = ""
+    kind: str = "forcing"
+    samples: int = 1
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    budget: tuple[int, int] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def build_settings(config: SweepConfig) -> list[Setting]:
+    """Expand a config into its settings (labels are unique; duplicates are an error)."""
+    answer = config.max_answer_tokens
+    delims = config.delimiters
+    sampling = config.sampling()
+    base = sampling.__class__(temperature=config.baseline_temperature, top_p=config.top_p, seed=config.seed)
+    settings: list[Setting] = []
+    first_ignore = config.ignore_strings[0] if config.ignore_strings else "Wait"
+    for cap in config.caps:
+        policy = BudgetPolicy(
+            max_thinking_tokens=cap,
+            min_thinking_tokens=(cap or 0) if config.fill_budget else 0,
+            ignore_strings=first_ignore,
+            max_answer_tokens=answer,
+            delimiters=delims,
+        )
+        budget = (0, cap) if cap is not None else None
+        settings.append(
+            Setting(
+                f"cap={cap if cap is not None else 'auto'}",
+                "budget forcing",
+                policy,
+                samples=config.samples,
+                sampling=sampling,
+                budget=budget,
+            )
+        )
+    for ignore in config.ignore_strings:
+        name = ignore if ignore else "none"
+        for waits in config.waits:
+            policy = BudgetPolicy(
+                max_thinking_tokens=config.wait_cap,
+                num_ignore=waits,
+                ignore_strings=ignore,
+                max_answer_tokens=answer,
+                delimiters=delims,
+            )
+            label = f"wait×{waits}" + ("" if ignore == "Wait" else f" ignore={name}")
+            settings.append(
+                Setting(label, f"extrapolation ({name})", policy, samples=config.samples, sampling=sampling)
+            )
+    for index, raw in enumerate(config.policies):
+        values = dict(raw)
+        label = values.pop("label", None)
+        method = values.pop("method", "custom")
+        values.setdefault("max_answer_tokens", answer)
+        values.setdefault("delimiters", delims)
+        try:
+            policy = BudgetPolicy(**values)
+        except TypeError as exc:
+            raise ValueError(f"SweepConfig.policies[{index}]: {exc}") from exc
+        cap = policy.max_thinking_tokens
+        settings.append(
+            Setting(
+                label or policy.label(),
+                method,
+                policy,
+                samples=config.samples,
+                sampling=sampling,
+                budget=(policy.min_thinking_tokens, cap) if cap is not None else None,
+            )
+        )
+    plain = BudgetPolicy(max_thinking_tokens=config.wait_cap, max_answer_tokens=answer, delimiters=delims)
+    for baseline in config.baselines:
+        settings.extend(baseline_settings(config, baseline, plain, sampling, base))
+    labels = [s.label for s in settings]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"SweepConfig: settings {duplicates} appear twice; remove the duplicate grid entries")
+    if not settings:
+        raise ValueError("SweepConfig: the grid is empty")
+    return settings
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    """How one baseline of the paper's Table 3 expands into settings: one per value (a budget, a kind, a k)."""
+
+    label: str  # "{v}" is the value
+    method: str
+    values: str | tuple[Any, ...]  # a SweepConfig field holding the values, or the values themselves
+    suffix: Callable[[Any], str] | None = None  # the prompt suffix for a value (conditional length control)
+    capped: bool = False  # the value is also the thinking cap (budget forcing on top of the prompt)
+    budget: bool = False  # the value is the setting's token budget (Control is measured against it)
+    kind: str = "forcing"  # "forcing" (plain generation), "rejection" or "majority"
+
+
+BASELINE_SETTINGS: dict[str, BaselineRow] = {
+    "token_conditional": BaselineRow(
+        "token-cond {v}", "token-conditional", "token_budgets", token_conditional_suffix, budget=True
+    ),
+    "token_conditional_bf": BaselineRow(
+        "token-cond+bf {v}", "token-conditional + BF", "token_budgets", token_conditional_suffix, True, True
+    ),
+    "step_conditional": BaselineRow("step-cond {v}", "step-conditional", "step_budgets", step_conditional_suffix),
+    "class_conditional": BaselineRow(
+        "class-cond {v}", "class-conditional", ("short", "long"), class_conditional_suffix
+    ),
+    "rejection": BaselineRow("rejection {v}", "rejection sampling", "rejection_budgets", budget=True, kind="rejection"),
+    "majority": BaselineRow("majority@{v}", "majority voting", "majority_k", kind="majority"),
+}
+"""Every name of :data:`~s1lib.forcing.baselines.BASELINES`, as a row of this table."""
+
+
+def baseline_settings(
+    config: SweepConfig, name: str, plain: BudgetPolicy, sampling: SamplingConfig, base: SamplingConfig
+) -> list[Setting]:
+    """The settings of one baseline. Prompt baselines sample like the budget settings; rejection sampling and
+    majority voting sample at ``baseline_temperature`` (``base``)."""
+    row = BASELINE_SETTINGS[name]
+    values = getattr(config, row.values) if isinstance(row.values, str) else row.values
+    out = []
+    for value in values if isinstance(values, (list, tuple)) else [values]:
+        plain_kind = row.kind == "forcing"
+        out.append(
+            Setting(
+                row.label.format(v=value),
+                row.method,
+                plain.replace(max_thinking_tokens=value) if row.capped else plain,
+                row.suffix(value) if row.suffix else "",
+                kind=row.kind,
+                samples=config.samples if plain_kind else value if row.kind == "majority" else 1,
+                sampling=sampling if plain_kind else base,
+                budget=(0, value) if row.budget else None,
+                params={"budget": value, "max_tries": config.rejection_max_tries} if row.kind == "rejection" else {},
+            )
+        )
+    return out

@@ -1,0 +1,354 @@
+"""vLLM's side of budget forcing: the logits processor that runs where the model runs, and what it needs.
+
+vLLM 0.32's v1 engine runs batch-level logits processors (``vllm.v1.sample.logits_processor.LogitsProcessor``):
+``update_state`` sees requests join, leave and move within the persistent batch, ``apply`` sees the batch logits
+before sampling. :class:`ForcingLogitsProcessor` keeps one :class:`ForcingState` per request whose
+``SamplingParams.extra_args["s1_forcing"]`` carries the compiled policy (token ids, so no tokenizer is needed in
+the engine process) and the row's seed. It picks the model's choice itself (:class:`~s1lib.forcing.engine.Chooser`,
+exactly as the transformers backend does), lets the state keep or override it, and masks every other logit, so
+vLLM (run greedy) emits that token. The state emits end of sequence when it finishes, which vLLM stops on.
+
+Two vLLM details the processor handles:
+
+- vLLM also runs the sampler for a request that is still prefilling in chunks (or recomputing after preemption)
+  and throws that sample away. The processor notices (the request's output list did not grow) and rolls the
+  state back to before the discarded decision, so the trace always matches what vLLM emitted.
+- The processor lives where the model runs. In the driver's own process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
+  our default) the engine reads the states from :data:`REGISTRY`; otherwise (another process, tensor parallel
+  workers) the processor writes each finished state as JSON into a folder named in the request.
+
+This module imports no vLLM at import time: the processor class subclasses vLLM's, so it is built on first
+attribute access (``s1lib.forcing.vllm_processor:ForcingLogitsProcessor`` resolves through ``__getattr__``). The
+driver side (starting vLLM, requests, traces) is :mod:`s1lib.forcing.vllm`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s1lib.forcing.engine import Chooser, decide
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase, Step
+from s1lib.forcing.trace import SamplingConfig
+from s1lib.format import get_delimiters
+
+EXTRA_KEY = "s1_forcing"
+PROCESSOR_FQCN = "s1lib.forcing.vllm_processor:ForcingLogitsProcessor"
+
+
+# -- what travels with a request ----------------------------------------------------------------------------------
+def request_config(
+    compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, key: str, record_dir: str | None = None
+) -> dict[str, Any]:
+    """The plain-data form of one request's forcing setup, for ``SamplingParams.extra_args[EXTRA_KEY]``."""
+    return {
+        "key": key,
+        "pid": os.getpid(),
+        "record_dir": record_dir,
+        "policy": compiled.policy.to_dict(),
+        "ids": {
+            "think_start": list(compiled.think_start_ids),
+            "think_end": list(compiled.think_end_ids),
+            "answer_prefix": list(compiled.answer_prefix_ids),
+            "ignore": [list(ids) for ids in compiled.ignore_ids],
+            "eos": sorted(compiled.eos_token_ids),
+        },
+        "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k},
+        "seed": int(seed),
+    }
+
+
+def compiled_from_config(config: dict[str, Any]) -> CompiledPolicy:
+    """Rebuild the CompiledPolicy a request carries (inverse of :func:`request_config`)."""
+    values = dict(config["policy"])
+    if isinstance(values.get("delimiters"), list):
+        values["delimiters"] = tuple(values["delimiters"])
+    policy = BudgetPolicy(**values)
+    ids = config["ids"]
+    if not ids["think_end"] or not ids["eos"]:
+        raise ValueError(f"{EXTRA_KEY}: the end-of-thinking delimiter and eos ids must be non-empty")
+    return CompiledPolicy(
+        policy=policy,
+        delimiters=get_delimiters(policy.delimiters),
+        think_start_ids=[int(t) for t in ids["think_start"]],
+        think_end_ids=[int(t) for t in ids["think_end"]],
+        answer_prefix_ids=[int(t) for t in ids["answer_prefix"]],
+        ignore_ids=[[int(t) for t in seq] for seq in ids["ignore"]],
+        eos_token_ids=frozenset(int(t) for t in ids["eos"]),
+    )
+
+
+def state_to_record(state: ForcingState) -> dict[str, Any]:
+    """Everything a Trace needs from a state, as JSON-able data (for the cross-process path)."""
+    return {
+        "phase": state.phase.value,
+        "generated": list(state.generated),
+        "model_choices": list(state.model_choices),
+        "thinking_tokens": state.thinking_tokens,
+        "answer_tokens": state.answer_tokens,
+        "num_suppressed": state.num_suppressed,
+        "insertions": [[f.kind, f.position, list(f.token_ids), f.reason] for f in state.insertions],
+        "thinking_end_position": state.thinking_end_position,
+        "answer_start_position": state.answer_start_position,
+        "thinking_end_reason": state.thinking_end_reason,
+        "finish_reason": state.finish_reason,
+    }
+
+
+def state_from_record(compiled: CompiledPolicy, record: dict[str, Any]) -> ForcingState:
+    state = ForcingState(compiled)
+    state.phase = Phase(record["phase"])
+    state.generated = list(record["generated"])
+    state.model_choices = list(record["model_choices"])
+    for name in (
+        "thinking_tokens",
+        "answer_tokens",
+        "num_suppressed",
+        "thinking_end_position",
+        "answer_start_position",
+        "thinking_end_reason",
+        "finish_reason",
+    ):
+        setattr(state, name, record[name])
+    state.insertions = [ForcedInsertion(k, p, tuple(ids), reason=r) for k, p, ids, r in record["insertions"]]
+    return state
+
+
+# -- rolling back a discarded decision ---------------------------------------------------------------------------
+_TEE = type(itertools.tee(())[0])
+
+
+def snapshot_state(state: ForcingState) -> dict[str, Any]:
+    """A cheap snapshot: append-only lists are remembered by length, small containers are copied."""
+    snap: dict[str, Any] = {}
+    for name, value in vars(state).items():
+        if isinstance(value, list):
+            snap[name] = ("list", value, len(value))
+        elif isinstance(value, deque):
+            snap[name] = ("value", deque(value))
+        elif isinstance(value, dict):
+            snap[name] = ("value", dict(value))
+        elif isinstance(value, (itertools.cycle, _TEE)):
+            kept, copy = itertools.tee(value)
+            setattr(state, name, kept)
+            snap[name] = ("iter", copy)
+        else:
+            snap[name] = ("value", value)
+    return snap
+
+
+def restore_state(state: ForcingState, snap: dict[str, Any]) -> None:
+    """Undo every decision since ``snap`` was taken (in place, so references to the state stay valid)."""
+    for name, entry in snap.items():
+        if entry[0] == "list":
+            _, the_list, length = entry
+            del the_list[length:]
+            setattr(state, name, the_list)
+        elif entry[0] == "iter":
+            kept, copy = itertools.tee(entry[1])
+            setattr(state, name, kept)
+            snap[name] = ("iter", copy)
+        else:
+            value = entry[1]
+            setattr(
+                state,
+                name,
+                deque(value) if isinstance(value, deque) else dict(value) if isinstance(value, dict) else value,
+            )
+
+
+# -- the processor ------------------------------------------------------------------------------------------------
+REGISTRY: dict[str, Any] = {}
+"""key → live row, filled by processors running in this process; :class:`VLLMEngine` pops its requests' rows."""
+
+LOCAL_PROCESSORS: dict[str, list[Any]] = {}
+"""key → a request's ``extra_processors``, set by an engine whose processor runs in its own process (callables
+cannot travel to another process)."""
+
+
+@dataclass
+class _Row:
+    """One request's forcing state inside the processor."""
+
+    key: str
+    config: dict[str, Any]
+    state: ForcingState
+    chooser: Chooser
+    greedy: bool
+    max_tokens: int | None
+    prompt_ids: list[int]
+    output_ids: list[int]
+    processors: list[Any] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+    generator_state: Any = None
+    written: bool = field(default=False)
+    steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
+
+    def sync(self) -> None:
+        """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption)."""
+        emitted, decided = len(self.output_ids), len(self.state.generated)
+        if decided == emitted:
+            return
+        if decided == emitted + 1 and self.snapshot is not None:
+            restore_state(self.state, self.snapshot)
+            if self.steps is not None:
+                del self.steps[emitted:]
+            if self.chooser.generator is not None and self.generator_state is not None:
+                self.chooser.generator.set_state(self.generator_state)
+            return
+        raise RuntimeError(
+            f"s1 forcing: request {self.key} has {emitted} output tokens in vLLM but {decided} decided tokens; "
+            "the forcing state lost track of the sequence"
+        )
+
+    def before_decision(self) -> None:
+        self.snapshot = snapshot_state(self.state)
+        if self.chooser.generator is not None:
+            self.generator_state = self.chooser.generator.get_state()
+
+    def after_decision(self) -> None:
+        finished = self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
+        record_dir = self.config.get("record_dir")
+        if finished and record_dir and not self.written and self.config.get("pid") != os.getpid():
+            path = Path(record_dir) / f"{self.key}.json"
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state_to_record(self.state)))
+            tmp.replace(path)
+            self.written = True
+
+
+def _build_processor_class() -> type:
+    import torch
+    from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+
+    class ForcingLogitsProcessor(LogitsProcessor):
+        """Budget forcing for every request that carries ``extra_args["s1_forcing"]``; others are untouched."""
+
+        @classmethod
+        def validate_params(cls, sampling_params: Any) -> None:
+            config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
+            if config is None:
+                return
+            if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
+                raise ValueError(f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm.request_config")
+            compiled_from_config(config)
+            if sampling_params.temperature != 0:
+                raise ValueError(
+                    f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
+                    "the forcing processor samples by itself (put the temperature in the config)"
+                )
+
+        def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
+            self.rows: dict[int, _Row] = {}
+            self.live: dict[str, _Row] = {}
+
+        def is_argmax_invariant(self) -> bool:
+            return False  # it overrides the model's choice
+
+        def _row_for(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> _Row | None:
+            config = (params.extra_args or {}).get(EXTRA_KEY)
+            if config is None:
+                return None
+            key = str(config["key"])
+            row = self.live.get(key)
+            if row is not None:  # re-added after preemption: keep the state, follow the new output list
+                row.output_ids = output_ids
+                return row
+            compiled = compiled_from_config(config)
+            sampling = SamplingConfig(**config["sampling"])
+            row = _Row(
+                key,
+                config,
+                ForcingState(compiled),
+                Chooser(sampling, int(config["seed"])),
+                sampling.greedy,
+                params.max_tokens,
+                list(prompt_ids or []),
+                output_ids,
+                LOCAL_PROCESSORS.get(key, []) if config.get("pid") == os.getpid() else [],
+                steps=[] if config.get("stream") else None,
+            )
+            self.live[key] = row
+            if config.get("pid") == os.getpid():
+                REGISTRY[key] = row
+            return row
+
+        def _forget(self, row: _Row) -> None:
+            limit = row.max_tokens
+            if row.state.done or (limit is not None and len(row.state.generated) >= limit):
+                self.live.pop(row.key, None)
+
+        def update_state(self, batch_update: BatchUpdate | None) -> None:
+            if not batch_update:
+                return
+            for index in batch_update.removed:
+                row = self.rows.pop(index, None)
+                if row is not None:
+                    self._forget(row)
+            for index, params, prompt_ids, output_ids in batch_update.added:
+                row = self._row_for(params, prompt_ids, output_ids)
+                if row is None:
+                    self.rows.pop(index, None)
+                else:
+                    self.rows[index] = row
+            for a, b, direction in batch_update.moved:
+                row_a, row_b = self.rows.pop(a, None), self.rows.pop(b, None)
+                if row_a is not None:
+                    self.rows[b] = row_a
+                if row_b is not None and direction == MoveDirectionality.SWAP:
+                    self.rows[a] = row_b
+
+        def apply(self, logits: torch.Tensor) -> torch.Tensor:
+            if not self.rows:
+                return logits
+            indices = sorted(i for i in self.rows if i < logits.shape[0])
+            index = torch.tensor(indices, dtype=torch.long, device=logits.device)
+            scores = logits.index_select(0, index).float()
+            for j, i in enumerate(indices):  # a request's own processors see its ids, as in transformers
+                row = self.rows[i]
+                if row.processors:
+                    ids = torch.tensor([row.prompt_ids + list(row.output_ids)], device=scores.device)
+                    adjusted = scores[j : j + 1]
+                    for processor in row.processors:
+                        adjusted = processor(ids, adjusted)
+                    scores[j] = adjusted[0]
+            greedy = scores.argmax(dim=-1).tolist()
+            chosen: list[int] = []
+            for j, i in enumerate(indices):
+                row = self.rows[i]
+                row.sync()
+                row.before_decision()
+                state = row.state
+                step = decide(state, row.chooser, scores[j], greedy[j] if row.greedy else None)
+                if step is None:
+                    chosen.append(min(state.compiled.eos_token_ids))
+                    continue
+                if row.steps is not None:
+                    row.steps.append((step, state.thinking_tokens, state.answer_tokens))
+                chosen.append(step.token_id)
+                row.after_decision()
+            logits.index_fill_(0, index, float("-inf"))
+            logits[index, torch.tensor(chosen, dtype=torch.long, device=logits.device)] = 0.0
+            return logits
+
+    ForcingLogitsProcessor.__module__ = __name__
+    ForcingLogitsProcessor.__qualname__ = "ForcingLogitsProcessor"
+    return ForcingLogitsProcessor
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the processor class subclasses vLLM's, so it is built (and vLLM imported) only when asked for.
+    if name == "ForcingLogitsProcessor":
+        try:
+            import vllm  # noqa: F401  (in vLLM's worker it is imported already)
+        except ImportError as exc:
+            raise ImportError("the s1 forcing processor needs vLLM installed (see s1lib.forcing.vllm)") from exc
+        cls = _build_processor_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
