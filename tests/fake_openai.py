@@ -2,7 +2,9 @@
 
 The LLM judge, the LLM domain classifier and API attempt models all speak ``POST /v1/chat/completions``; their
 tests used to carry near-identical copies of this server. ``FakeOpenAI`` is the one copy: a ``reply`` callable
-decides each answer, and every request is recorded in arrival order.
+decides each answer, ``failures`` are sent first (e.g. two 429s, to test retries), and every request is recorded in
+arrival order. ``POST /v1/completions`` (the server client's path) gets the same answers, the content also as the
+choice's ``text``; ``GET`` answers ``{"data": models}`` after the failures.
 """
 
 from __future__ import annotations
@@ -13,20 +15,31 @@ import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Answer = str | tuple[int, str]
-"""A reply: the content of an HTTP 200 completion, or ``(status, content)``; non-200 sends an OpenAI error body."""
+Answer = str | tuple[int, str] | tuple[int, str, dict[str, str]]
+"""A reply: the content of an HTTP 200 completion, or ``(status, content[, headers])``; non-200 sends an OpenAI
+error body; ``headers`` are added to the response (e.g. ``{"Retry-After": "7"}``)."""
 
 
 class FakeOpenAI:
     """Serves ``/v1/chat/completions`` with ``reply(body)``; a context manager that starts and stops the server.
 
-    ``requests`` holds ``{"path", "auth", "prompt", "body"}`` per request (``prompt`` is the first message's
-    content). ``delay`` seconds pass before each reply; ``in_flight`` / ``max_in_flight`` count requests at once.
+    ``requests`` holds ``{"method", "path", "auth", "prompt", "body"}`` per request (``prompt`` is the first
+    message's content, or a completion's ``prompt``; ``body`` is None for a GET). ``delay`` seconds pass before each
+    reply; ``in_flight`` / ``max_in_flight`` count requests at once. ``failures`` answer the first requests, one
+    each, before ``reply`` is asked.
     """
 
-    def __init__(self, reply: Callable[[dict], Answer], delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        reply: Callable[[dict], Answer],
+        delay: float = 0.0,
+        failures: Iterable[Answer] = (),
+        models: Iterable[dict] = ({"id": "fake-model"},),
+    ) -> None:
         self.reply = reply
         self.delay = delay
+        self.failures = list(failures)
+        self.models = list(models)
         self.requests: list[dict] = []
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
@@ -65,31 +78,53 @@ class FakeOpenAI:
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            self._serve(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+
+        def do_GET(self) -> None:
+            self._serve(None)
+
+        def _serve(self, body: dict | None) -> None:
             with fake.lock:
                 fake.in_flight += 1
                 fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             try:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if body is None:
+                    prompt = None
+                elif "messages" in body:
+                    prompt = body["messages"][0]["content"]
+                else:
+                    prompt = body.get("prompt")
                 with fake.lock:
                     fake.requests.append(
                         {
+                            "method": self.command,
                             "path": self.path,
                             "auth": self.headers.get("Authorization"),
-                            "prompt": body["messages"][0]["content"],
+                            "prompt": prompt,
                             "body": body,
                         }
                     )
+                    failure = fake.failures.pop(0) if fake.failures else None
                 time.sleep(fake.delay)
-                answer = fake.reply(body)
-                status, content = answer if isinstance(answer, tuple) else (200, answer)
-                if status == 200:
-                    payload = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+                if failure is not None:
+                    answer = failure
+                elif body is None:
+                    answer = (200, "")
                 else:
-                    payload = {"error": {"message": content}}
+                    answer = fake.reply(body)
+                status, content, headers = _parts(answer)
+                if status != 200:
+                    payload: dict = {"error": {"message": content}}
+                elif body is None:
+                    payload = {"object": "list", "data": fake.models}
+                else:
+                    payload = {"choices": [{"message": {"role": "assistant", "content": content}, "text": content}]}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             finally:
@@ -100,3 +135,11 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _parts(answer: Answer) -> tuple[int, str, dict[str, str]]:
+    if isinstance(answer, str):
+        return 200, answer, {}
+    if len(answer) == 2:
+        return answer[0], answer[1], {}
+    return answer  # type: ignore[return-value]

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from s1lib.curation.difficulty import estimate_tokens, trace_lengths
+from s1lib.curation.tokencount import estimate_tokens, trace_lengths
 
 
 def test_estimate_tracks_tokenizer(shared_data, smollm_tokenizer):

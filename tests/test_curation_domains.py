@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from fake_openai import FakeOpenAI
@@ -52,6 +53,22 @@ def test_llm_classifier_with_retry():
         assert clf.failures == 1 and len(prompts) == 6
         assert "Combinatorics" in prompts[0] and "How many primes below 20?" in prompts[0]
         assert "last line" in prompts[0]
+
+
+def test_llm_classifier_retries_http_errors_then_gives_up_cleanly(caplog):
+    """429/503 are retried within ``retries`` (honouring Retry-After); once spent, the label is None and logged."""
+    sleeps: list[float] = []
+    failures = [(429, "slow down", {"Retry-After": "3"}), (503, "busy")]
+    with FakeOpenAI(lambda body: "Thinking.\n11", failures=failures) as server:
+        clf = LLMDomainClassifier(server.base_url, "m", retries=2, concurrency=1, sleep=sleeps.append)
+        assert clf(["How many primes are below 10?"]) == ["11"]
+    assert len(server.requests) == 3 and len(sleeps) == 2 and sleeps[0] == 3.0 and clf.failures == 0
+    with FakeOpenAI(lambda body: (503, "overloaded")) as server:
+        clf = LLMDomainClassifier(server.base_url, "m", retries=2, concurrency=1, sleep=sleeps.append)
+        with caplog.at_level(logging.WARNING, logger="s1lib.curation.domains"):
+            assert clf(["How many primes are below 10?"]) == [None]
+    assert len(server.requests) == 3 and clf.failures == 1
+    assert f"{server.base_url}/chat/completions: HTTP 503" in caplog.text and "failed after 3 attempts" in caplog.text
 
 
 def test_llm_classifier_requests_concurrently_in_order():
@@ -136,7 +153,7 @@ def test_config_endpoints_send_the_key_from_the_environment_only(monkeypatch):
 
 
 def test_llm_labels_are_cached_per_chunk_so_a_crashed_run_resumes(tmp_path):
-    from s1lib.curation.difficulty import AttemptCache
+    from s1lib.curation.answer_cache import AnswerCache
     from s1lib.curation.domains import label_domains
 
     def reply(body):
@@ -159,13 +176,13 @@ def test_llm_labels_are_cached_per_chunk_so_a_crashed_run_resumes(tmp_path):
 
         records = [{"question": q} for q in questions]
         with pytest.raises(KeyboardInterrupt):
-            label_domains(records, CrashAfterTwoChunks(), AttemptCache(tmp_path / "a.jsonl"), chunk_size=2)
+            label_domains(records, CrashAfterTwoChunks(), AnswerCache(tmp_path / "a.jsonl"), chunk_size=2)
         asked = len(server.requests)
         assert asked == 4
         records = [{"question": q} for q in questions]
-        stats = label_domains(records, classifier, AttemptCache(tmp_path / "a.jsonl"), chunk_size=2)
+        stats = label_domains(records, classifier, AnswerCache(tmp_path / "a.jsonl"), chunk_size=2)
         assert stats == {"classified": 2, "cached": 4, "failed": 1}
         assert [r["domain"] for r in records] == [*codes, None]
         assert len(server.requests) == asked + 2  # only the two never answered
-        again = label_domains([{"question": q} for q in questions], classifier, AttemptCache(tmp_path / "a.jsonl"))
+        again = label_domains([{"question": q} for q in questions], classifier, AnswerCache(tmp_path / "a.jsonl"))
         assert again == {"classified": 1, "cached": 5, "failed": 1}  # a failure is asked again, never cached

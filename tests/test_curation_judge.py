@@ -15,10 +15,14 @@ import pytest
 from fake_openai import FakeOpenAI
 
 from s1lib.curation import difficulty
+from s1lib.curation import grader as curation_grader
+from s1lib.curation.answer_cache import AnswerCache, cache_key
 from s1lib.curation.config import CurationConfig
-from s1lib.curation.difficulty import Grader, grade_traces, run_attempts
+from s1lib.curation.difficulty import run_attempts
+from s1lib.curation.grader import Grader, grade_traces
 from s1lib.curation.pipeline import run_curation
 from s1lib.eval.judge import JudgeVerdict, parse_yes_no
+from s1lib.openai_client import ApiError
 
 KEY_ENV = "S1_TEST_CURATION_JUDGE_KEY"
 
@@ -247,7 +251,7 @@ class StubJudge:
     ],
 )
 def test_grader_routes_by_symbolic_status(monkeypatch, status, judge_for, reply, asked, correct):
-    monkeypatch.setattr(difficulty, "symbolic_status", lambda rec, text: status)
+    monkeypatch.setattr(curation_grader, "symbolic_status", lambda rec, text: status)
     judge = StubJudge(reply)
     grader = Grader(judge, judge_for)
     rec = {"row_id": "r", "question": "q", "solution": "s", "answer": None}
@@ -296,7 +300,7 @@ def _http_judge(server: FakeOpenAI):
 def test_judge_requests_are_concurrent_and_results_keep_item_order(tmp_path, judge_server):
     judge_server.delay = 0.2
     items = _open_items(8)
-    cache = difficulty.AttemptCache(tmp_path / "attempts.jsonl")
+    cache = AnswerCache(tmp_path / "attempts.jsonl")
     grader = Grader(_http_judge(judge_server), "open", cache=cache, concurrency=4)
     results = grader.grade_many(items)
     assert [correct for correct, _ in results] == [bool(i % 3) for i in range(8)]
@@ -304,7 +308,7 @@ def test_judge_requests_are_concurrent_and_results_keep_item_order(tmp_path, jud
     assert grader.calls == len(judge_server.requests) == 8
     # cached verdicts are written in item order, whatever order the replies came in
     lines = [json.loads(line) for line in (tmp_path / "attempts.jsonl").read_text().splitlines()]
-    keys = [difficulty.cache_key(grader.signature, f"{r['question']}\0{r['solution']}\0{t}") for r, t, _ in items]
+    keys = [cache_key(grader.signature, f"{r['question']}\0{r['solution']}\0{t}") for r, t, _ in items]
     assert [line["key"] for line in lines] == keys
     # one at a time gives the same verdicts
     serial = Grader(_http_judge(judge_server), "open", concurrency=1).grade_many(items)
@@ -337,3 +341,20 @@ def test_run_attempts_with_an_api_model_and_judge_concurrently(tmp_path, judge_s
     # the fake answers every attempt prompt with "They differ. **No**" (no marker in a question): all kept, graded
     assert [r["row_id"] for r in kept] == [r["row_id"] for r in recs] and not drops
     assert all(r["attempts"]["api"]["correct"] is False for r in kept) and stats["calls"] == 6
+
+
+def test_api_attempt_model_retries_rate_limits_and_gives_up_clearly():
+    """One 429 must not end a long run: the attempt model waits (Retry-After first) and asks again, within a bound."""
+    sleeps: list[float] = []
+    failures = [(429, "slow down", {"Retry-After": "9"}), (429, "slow down", {"Retry-After": "9"}), (502, "gateway")]
+    recs = [{"row_id": f"r{i}", "question": f"Add: {i} {i}", "answer": str(2 * i)} for i in (1, 2)]
+    with FakeOpenAI(lambda body: "So \\boxed{2}", failures=failures) as server:
+        model = difficulty.openai_attempt_fn(server.base_url, "m", concurrency=1, sleep=sleeps.append)
+        kept, drops, stats = run_attempts(recs, {"api": model})
+    assert len(server.requests) == 5 and sleeps[:2] == [9.0, 9.0] and len(sleeps) == 3
+    assert [d.row_id for d in drops] == ["r1"] and [r["row_id"] for r in kept] == ["r2"] and stats["calls"] == 2
+    with FakeOpenAI(lambda body: (429, "quota exceeded")) as server:
+        model = difficulty.openai_attempt_fn(server.base_url, "m", max_retries=1, sleep=sleeps.append)
+        with pytest.raises(ApiError, match=r"/chat/completions: HTTP 429: .*quota exceeded.*failed after 2 attempts"):
+            model(["Add: 1 1"])
+    assert len(server.requests) == 2

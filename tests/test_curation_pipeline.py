@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from s1lib.curation.answer_cache import AnswerCache
 from s1lib.curation.config import CurationConfig
-from s1lib.curation.difficulty import AttemptCache, engine_attempt_fn, grade_text, run_attempts, trace_lengths
+from s1lib.curation.difficulty import engine_attempt_fn, run_attempts
 from s1lib.curation.funnel import Funnel, FunnelError
+from s1lib.curation.grader import grade_text
 from s1lib.curation.pipeline import run_curation
 from s1lib.curation.schema import SourceSpec, load_source
+from s1lib.curation.tokencount import trace_lengths
 from s1lib.curation.toy import parse_question, toy_benchmark, toy_pool, toy_solver
 
 TOY = CurationConfig.from_file(Path(__file__).resolve().parents[1] / "env" / "curation" / "toy.yaml")
@@ -161,10 +164,10 @@ def test_run_attempts_cache_and_adapter(tmp_path):
         {"row_id": str(i), "question": q, "answer": a, "answer_kind": "integer"}
         for i, (q, a) in enumerate([("Add: 1 2", "3"), ("Add: 1 2 3 4 5 6", "21")])
     ]
-    cache = AttemptCache(tmp_path / "a.jsonl")
+    cache = AnswerCache(tmp_path / "a.jsonl")
     kept, drops, _ = run_attempts(recs, {"solver": toy_solver(3)}, cache)
     assert [d.reason for d in drops] == ["solved_by:solver"] and kept[0]["row_id"] == "1"
-    reloaded = AttemptCache(tmp_path / "a.jsonl")
+    reloaded = AnswerCache(tmp_path / "a.jsonl")
     assert reloaded.get("solver", "Add: 1 2")["correct"] is True
 
     class FakeEngine:

@@ -9,8 +9,7 @@ import logging
 import pytest
 
 from s1lib.curation import tokencount
-from s1lib.curation.difficulty import trace_lengths
-from s1lib.curation.tokencount import FastBPECounter
+from s1lib.curation.tokencount import FastBPECounter, trace_lengths
 
 EDGE_CASES = [
     "",

@@ -82,3 +82,24 @@ def test_no_key_mode_for_local_servers_and_grade_fallback():
         verifier.close()
     assert server.requests[0]["auth"] is None
     assert (result.correct, result.judged_by, result.status) == (True, "llm", "correct")
+
+
+def test_rate_limits_are_retried_honouring_retry_after(monkeypatch):
+    monkeypatch.setenv("S1_TEST_JUDGE_KEY", "k")
+    sleeps: list[float] = []
+    failures = [(429, "rate limited", {"Retry-After": "4"}), (503, "busy")]
+    with FakeOpenAI(lambda body: "Yes", failures=failures) as server:
+        judge = LLMJudge(config(server.base_url), sleep=sleeps.append)
+        assert judge.equivalent("1/2", "0.5") is True
+    assert len(server.requests) == 3 and len(sleeps) == 2 and sleeps[0] == 4.0
+    assert judge.calls == 1
+
+
+def test_gives_up_after_max_retries_with_a_clear_error(monkeypatch):
+    monkeypatch.setenv("S1_TEST_JUDGE_KEY", "k")
+    sleeps: list[float] = []
+    with FakeOpenAI(lambda body: (429, "quota exceeded")) as server:
+        judge = LLMJudge(config(server.base_url, max_retries=2), sleep=sleeps.append)
+        with pytest.raises(JudgeError, match=r"/chat/completions: HTTP 429: .*quota exceeded.*failed after 3 attempts"):
+            judge.chat("hi")
+    assert len(server.requests) == 3 and len(sleeps) == 2 and judge.calls == 0

@@ -1,17 +1,20 @@
 """The OpenAI-compatible path: a real ``vllm serve`` subprocess, the multi-call client, the same tokens as the
-single pass of the transformers backend (greedy, float32)."""
+single pass of the transformers backend (greedy, float32); and, without vLLM, the client's HTTP retries against the
+fake server."""
 
 from __future__ import annotations
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.vllm_server import LocalServer, ServerConfig, ServerError, ServerForcingClient
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
 
-
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.model
 def test_server_multi_call_matches_single_pass(default_model_dir, embedded_model, tmp_path):
     hf = HFEngine(*embedded_model)
     policy = BudgetPolicy(max_thinking_tokens=20, num_ignore=2, max_answer_tokens=6)
@@ -37,3 +40,40 @@ def test_server_multi_call_matches_single_pass(default_model_dir, embedded_model
     assert client.calls >= 2 * (policy.num_ignore + 2) - 2  # thinking rounds plus one answer call per prompt
     with pytest.raises(ServerError, match="cannot connect"):
         client.generate(prompts[:1], policy)
+
+
+# -- HTTP retries of the client (no vLLM: the fake OpenAI-compatible server) ----------------------------------------
+class _NoEosTokenizer:
+    eos_token_id = None
+
+
+def _server_client(server: FakeOpenAI) -> ServerForcingClient:
+    return ServerForcingClient(
+        ServerConfig(base_url=server.base_url.removesuffix("/v1"), api_key="tok"), _NoEosTokenizer()
+    )
+
+
+def test_requests_retry_429_and_503_then_succeed_honouring_retry_after():
+    sleeps: list[float] = []
+    failures = [(503, "loading the model"), (429, "too many requests", {"Retry-After": "5"})]
+    with FakeOpenAI(lambda body: "ok", failures=failures, models=[{"id": "served", "max_model_len": 512}]) as server:
+        client = _server_client(server)
+        assert client._request("/v1/models", sleep=sleeps.append)["data"][0]["id"] == "served"
+        reply = client._request("/v1/completions", {"model": "served", "prompt": [1, 2]}, sleep=sleeps.append)
+    assert reply["choices"][0]["text"] == "ok"
+    assert [r["method"] for r in server.requests] == ["GET", "GET", "GET", "POST"]
+    assert len(sleeps) == 2 and sleeps[1] == 5.0
+    assert {r["auth"] for r in server.requests} == {"Bearer tok"}
+
+
+def test_requests_give_up_after_the_bound_with_a_server_error():
+    sleeps: list[float] = []
+    with FakeOpenAI(lambda body: (500, "CUDA out of memory")) as server:
+        client = _server_client(server)
+        with pytest.raises(ServerError, match=r"/v1/completions: HTTP 500: .*CUDA out of memory.*after 3 attempts"):
+            client._request("/v1/completions", {"prompt": [1]}, sleep=sleeps.append)
+        url = server.base_url
+    assert len(server.requests) == 3 and len(sleeps) == 2
+    gone = ServerForcingClient(ServerConfig(base_url=url.removesuffix("/v1")), _NoEosTokenizer())
+    with pytest.raises(ServerError, match="cannot connect"):
+        gone._request("/v1/models", sleep=sleeps.append)

@@ -1,9 +1,10 @@
 """Curation: from a question pool to an s1K-style set, with every row accounted for in a funnel.
 
 Stages: load (``schema``) → decontaminate + dedup (``decontam``) → annotate trace grades, lengths, domains
-(``difficulty``, ``domains``) → missing features + formatting (``quality``) → difficulty attempts → pre-select +
-diversity/length sampling (``select``); ``funnel`` checks the counts and writes the outputs; ``toy`` makes a CPU-sized
-pool; ``config`` holds the settings (``CurationConfig``, ``load_config``) and ``pipeline`` ties it together
+(``grader``, ``tokencount``, ``domains``) → missing features + formatting (``quality``) → difficulty attempts
+(``difficulty``) → pre-select + diversity/length sampling (``select``); ``funnel`` checks the counts and writes the
+outputs; ``answer_cache`` keeps every model answer (attempts, labels, verdicts) so a run resumes; ``toy`` makes a
+CPU-sized pool; ``config`` holds the settings (``CurationConfig``, ``load_config``) and ``pipeline`` ties it together
 (``run_curation``).
 """
 

@@ -103,7 +103,7 @@ def run_bench(
     json_output: bool = False, n: int = N_ROWS, tokenizer: str = "default", tokenizer_subset: int = 3000
 ) -> dict:
     """Run the benchmark; print a table (or one JSON object) and return the numbers."""
-    from s1lib.curation import decontam, difficulty, quality, select
+    from s1lib.curation import decontam, quality, select, tokencount
     from s1lib.curation.domains import TfidfDomainClassifier
     from s1lib.curation.schema import SourceSpec, load_source
 
@@ -135,11 +135,11 @@ def run_bench(
 
     tok = load_tokenizer(tokenizer)
     t = time.perf_counter()
-    lengths = difficulty.trace_lengths(traces, tok)  # exact: tiktoken re-expression, worker processes, verified
+    lengths = tokencount.trace_lengths(traces, tok)  # exact: tiktoken re-expression, worker processes, verified
     timings["length"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    lengths_est = difficulty.trace_lengths(traces, "estimate")
+    lengths_est = tokencount.trace_lengths(traces, "estimate")
     timings["length_estimate"] = time.perf_counter() - t
 
     # The tokenizer's own Rust implementation (batched, its threads) on a subset, extrapolated to all traces.

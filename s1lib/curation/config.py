@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from s1lib.curation import difficulty, quality
+from s1lib.curation import difficulty, grader, quality
 
 
 @dataclass
@@ -189,8 +189,8 @@ class CurationConfig:
     def validate(self) -> None:
         """Check the grading options; a ValueError names the field."""
         parse_grader(self.grader)
-        if self.judge_for not in difficulty.JUDGE_FOR:
-            raise ValueError(f"judge_for must be one of {difficulty.JUDGE_FOR}, got {self.judge_for!r}")
+        if self.judge_for not in grader.JUDGE_FOR:
+            raise ValueError(f"judge_for must be one of {grader.JUDGE_FOR}, got {self.judge_for!r}")
         if self.judge_max_calls is not None and (not isinstance(self.judge_max_calls, int) or self.judge_max_calls < 0):
             raise ValueError(f"judge_max_calls must be null or an integer >= 0, got {self.judge_max_calls!r}")
         if not isinstance(self.attempt_max_tokens, int) or self.attempt_max_tokens < 1:

@@ -2,7 +2,8 @@
 
 The reference asked Claude 3.5 Sonnet for one two-digit Mathematics Subject Classification code per question
 (on the last line of its answer). :class:`LLMDomainClassifier` does the same against any OpenAI-compatible
-``/chat/completions`` endpoint, with retries when the last line holds no valid code.
+``/chat/completions`` endpoint (:class:`s1lib.openai_client.ApiClient`: HTTP 429, 5xx and network errors are retried
+with backoff), asking again when the last line holds no valid code.
 
 :class:`TfidfDomainClassifier` needs no model and no network: TF-IDF vectors (words and LaTeX commands, sublinear
 tf) and nearest-centroid over keyword descriptions of every MSC code, optionally sharpened by labelled examples.
@@ -24,17 +25,20 @@ reported, but it is lenient: the constant answer "26" scores 71.8 % on MATH500 (
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import re
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from s1lib.curation.answer_cache import cache_key
+from s1lib.openai_client import ApiClient, ApiError
+
+log = logging.getLogger(__name__)
 
 MSC2020: dict[str, str] = {
     "00": "General and overarching topics; collections",
@@ -316,36 +320,6 @@ def agreement(predicted: Sequence[str], subjects: Sequence[str]) -> dict[str, fl
 # ---------------------------------------------------------------- LLM classifier
 
 
-def chat_completion(
-    base_url: str,
-    model: str,
-    prompt: str,
-    temperature: float = 0.0,
-    max_tokens: int = 512,
-    api_key: str | None = None,
-    timeout: float = 120.0,
-) -> str | None:
-    """One user message to an OpenAI-compatible ``/chat/completions`` endpoint; the reply text (None if empty)."""
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-    ).encode()
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", data=body, headers=headers)
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        reply = json.loads(response.read().decode())
-    try:
-        return reply["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise RuntimeError(f"{base_url}: unexpected chat completion reply {str(reply)[:200]}") from exc
-
-
 DOMAIN_PROMPT = """Assign the question below to exactly one top-level domain of the Mathematics Subject \
 Classification (MSC 2020). The domains are:
 
@@ -370,7 +344,12 @@ def parse_code(reply: str | None) -> str | None:
 
 @dataclass
 class LLMDomainClassifier:
-    """The reference's classifier over an OpenAI-compatible endpoint, retrying when no valid code comes back."""
+    """The reference's classifier over an OpenAI-compatible endpoint.
+
+    ``retries`` bounds both kinds of retry of one question: HTTP retries of a failed request (429, 5xx, network;
+    ``sleep`` waits between them) and new requests when a reply holds no valid code. A question whose retries are
+    spent gets None (counted in ``failures``; the reason is logged).
+    """
 
     base_url: str
     model: str
@@ -380,28 +359,22 @@ class LLMDomainClassifier:
     timeout: float = 120.0
     failures: int = 0
     concurrency: int = 8
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def _classify(self, question: str) -> str | None:
         domains = "\n".join(f"{code} {name}" for code, name in MSC2020.items())
         prompt = DOMAIN_PROMPT.format(domains=domains, question=question)
-        for attempt in range(self.retries + 1):
+        client = ApiClient(self.base_url, self.api_key, self.timeout, self.retries, sleep=self.sleep)
+        for _ in range(self.retries + 1):
             try:
-                reply = chat_completion(
-                    self.base_url, self.model, prompt, self.temperature, 512, self.api_key, self.timeout
-                )
-            except (urllib.error.URLError, TimeoutError, RuntimeError, OSError):
-                reply = None
-                time.sleep(min(2.0, 0.1 * 2**attempt))
+                reply = client.chat(self.model, prompt, self.temperature, 512)
+            except ApiError as exc:  # the client has spent the retries already
+                log.warning("LLM domain label failed: %s", exc)
+                return None
             code = parse_code(reply)
             if code is not None:
                 return code
         return None
-
-    def classify_one(self, question: str) -> str | None:
-        """The question's two-digit code, or None (counted in ``failures``) when every try failed."""
-        code = self._classify(question)
-        self.failures += code is None
-        return code
 
     def predict(self, texts: Sequence[str]) -> list[str | None]:
         """Codes in order, ``concurrency`` requests in flight; None where every try failed (counted in failures)."""
@@ -424,17 +397,16 @@ def label_domains(
 ) -> dict[str, int]:
     """Set ``domain`` on every record without one; returns ``{"classified", "cached", "failed"}``.
 
-    A classifier with a ``cache_name`` (the LLM one) has its labels stored in ``cache`` (``difficulty.AttemptCache``,
-    the run's ``attempts.jsonl``) after every chunk, so a crashed run resumes without asking again; a failed label
-    (None) is not stored and is asked again next run. Offline classifiers are fast and run in one call.
+    A classifier with a ``cache_name`` (the LLM one) has its labels stored in ``cache`` (an
+    :class:`~s1lib.curation.answer_cache.AnswerCache`, the run's ``attempts.jsonl``) after every chunk, so a crashed
+    run resumes without asking again; a failed label (None) is not stored and is asked again next run. Offline
+    classifiers are fast and run in one call.
     """
     todo = [r for r in records if not r.get("domain")]
     name = getattr(classifier, "cache_name", None) if cache is not None else None
     stats = {"classified": 0, "cached": 0, "failed": 0}
     pending = todo
     if name is not None:
-        from s1lib.curation.difficulty import cache_key
-
         pending = []
         for rec in todo:
             hit = cache.get(name, rec["question"])
@@ -463,33 +435,4 @@ def label_domains(
                     if code is not None
                 ]
             )
-    return stats
-    from s1lib.curation.difficulty import cache_key
-
-    pending = []
-    for rec in todo:
-        hit = cache.get(name, rec["question"])
-        if hit is not None:
-            rec["domain"] = hit["domain"]
-            stats["cached"] += 1
-        else:
-            pending.append(rec)
-    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
-    if progress and chunks:
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc=f"domains {name}", unit="chunk")
-    for chunk in chunks:
-        codes = classifier([r["question"] for r in chunk])
-        for rec, code in zip(chunk, codes):
-            rec["domain"] = code
-        stats["classified"] += len(chunk)
-        stats["failed"] += sum(code is None for code in codes)
-        cache.put_many(
-            [
-                {"key": cache_key(name, rec["question"]), "model": name, "domain": code}
-                for rec, code in zip(chunk, codes)
-                if code is not None
-            ]
-        )
     return stats

@@ -7,7 +7,7 @@ be computed are charged to their own ``no_*`` reason at the missing-feature stag
 are cached in ``<output_dir>/attempts.jsonl`` as they come, so a crashed run resumes without repeating model or
 API calls.
 
-Trace grades and difficulty attempts are graded by one ``difficulty.Grader``: symbolic by default, or with the
+Trace grades and difficulty attempts are graded by one ``grader.Grader``: symbolic by default, or with the
 reference's Yes/No LLM grader over an OpenAI-compatible endpoint (``grader: judge:<base_url>|<model>``) for open
 answers only or for every attempt (``judge_for``). Judge verdicts share the attempts cache; judge requests, errors
 and their reasons are in ``stats["grading"]`` (``stats["judge_calls"]`` is the total).
@@ -24,9 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s1lib.curation import decontam, difficulty, quality, select
+from s1lib.curation import decontam, difficulty, quality, select, tokencount
+from s1lib.curation.answer_cache import AnswerCache
 from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_endpoint, parse_grader
 from s1lib.curation.funnel import Funnel, figures, write_parquet
+from s1lib.curation.grader import Grader, grade_traces
 from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_source
 
 
@@ -125,8 +127,8 @@ def api_key_from(config: CurationConfig, field_name: str, what: str) -> str | No
     return key
 
 
-def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = None, judge: Any = None):
-    """The ``difficulty.Grader`` of a run; ``judge`` (an object with ``grade_attempt``) overrides ``config.grader``.
+def make_grader(config: CurationConfig, cache: AnswerCache | None = None, judge: Any = None):
+    """The ``Grader`` of a run; ``judge`` (an object with ``grade_attempt``) overrides ``config.grader``.
 
     The API key is read from the environment variable ``config.judge_api_key_env`` only; a missing key fails here,
     before any work, rather than as one judge error per attempt.
@@ -140,7 +142,7 @@ def make_grader(config: CurationConfig, cache: difficulty.AttemptCache | None = 
         env = config.judge_api_key_env or None
         base_url, model = target
         judge = LLMJudge(JudgeConfig(base_url=base_url, model=model, api_key_env=env, max_retries=config.judge_retries))
-    return difficulty.Grader(judge, config.judge_for, config.judge_max_calls, cache, concurrency=config.llm_concurrency)
+    return Grader(judge, config.judge_for, config.judge_max_calls, cache, concurrency=config.llm_concurrency)
 
 
 def _domain_classifier(config: CurationConfig):
@@ -191,7 +193,7 @@ def run_curation(
     ``judge`` (an object with ``grade_attempt(question, solution, attempt)``, e.g. ``s1lib.eval.judge.LLMJudge``).
     """
     out = Path(config.output_dir)
-    cache = difficulty.AttemptCache(out / "attempts.jsonl")
+    cache = AnswerCache(out / "attempts.jsonl")
     grader = make_grader(config, cache, judge)
     out.mkdir(parents=True, exist_ok=True)
     funnel = Funnel()
@@ -233,8 +235,8 @@ def run_curation(
     # annotate: trace grades, lengths, domains (no drops)
     t0 = time.perf_counter()
     if config.grade_traces:
-        stats["traces_graded"] = difficulty.grade_traces(records, grader)
-    difficulty.add_trace_lengths(
+        stats["traces_graded"] = grade_traces(records, grader)
+    tokencount.add_trace_lengths(
         records, tokenizer or config.tokenizer, config.length_batch_size, config.length_workers, config.progress
     )
     classifier = domain_classifier if domain_classifier is not None else _domain_classifier(config)
@@ -324,12 +326,3 @@ def run_curation(
         for name, fig in figures(funnel, selected).items():  # plotly.js embedded: the pages open offline
             paths[f"figure_{name}"] = str(save_figure(fig, out / f"{name}.html"))
     return CurationResult(selected, candidates, funnel, stats, paths)
-
-
-def shared_benchmarks(data_dir: str | Path) -> list[dict]:
-    """Benchmark entries for the shared data folder (AIME24 and MATH500), for ``CurationConfig.benchmarks``."""
-    data_dir = Path(data_dir)
-    return [
-        {"name": "aime24", "path": str(data_dir / "aime24.jsonl"), "importer": "aime"},
-        {"name": "math500", "path": str(data_dir / "math500.jsonl"), "importer": "math"},
-    ]

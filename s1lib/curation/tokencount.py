@@ -1,9 +1,14 @@
-"""Exact token counts for a whole pool of traces, fast: a byte-level BPE tokenizer re-expressed for tiktoken.
+"""Trace lengths: token counts for a whole pool of traces, exact and fast, or estimated without a tokenizer.
 
-Why: the length stage counts the tokens of every trace (the reference's pool: 59K traces, ~290M characters). The
-Rust tokenizer behind transformers does that at ~2.7M characters/s here (~110 s). A byte-level BPE whose merge
-products carry increasing ids, one merge per product, is the same function as tiktoken's rank-based BPE with
-rank = id; tiktoken skips offsets and alignments and runs ~2× faster per core, and worker processes use every core.
+:func:`trace_lengths` (and :func:`add_trace_lengths`, which sets ``trace_length`` on records) picks the counter:
+:class:`FastBPECounter` for a byte-level BPE tokenizer, the tokenizer's own batch encode otherwise, or
+:func:`estimate_tokens` for ``tokenizer="estimate"``.
+
+The fast counter re-expresses a byte-level BPE tokenizer for tiktoken. Why: the length stage counts the tokens of
+every trace (the reference's pool: 59K traces, ~290M characters). The Rust tokenizer behind transformers does that
+at ~2.7M characters/s here (~110 s). A byte-level BPE whose merge products carry increasing ids, one merge per
+product, is the same function as tiktoken's rank-based BPE with rank = id; tiktoken skips offsets and alignments
+and runs ~2× faster per core, and worker processes use every core.
 
 Exactness is checked, not assumed:
 - at build, the tokenizer's layout (no normaliser, byte-level pre-tokenizer with the GPT-2 regex, BPE without
@@ -27,6 +32,8 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +212,88 @@ def _count_all(encoding: Any, texts: list[str], workers: int | None, progress: b
             if bar is not None:
                 bar.update(len(part))
     return out
+
+
+# ---------------------------------------------------------------- trace lengths: the counter for a tokenizer
+
+
+_ALPHA = np.zeros(256, dtype=bool)
+_ALPHA[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)] = True
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)] = True
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: each run of ASCII letters, each digit and each other non-space byte counts one.
+
+    Measured on the 1,000 s1K solutions against the SmolLM2 tokenizer: total 0.994× the true count, correlation
+    0.996, median per-text error 1.8 %. It is a few numpy passes over the bytes (about 60× faster than the Rust
+    tokenizer here); a plain characters/2.4 estimate was much worse (median error 27 %).
+    """
+    arr = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    if arr.size == 0:
+        return 0
+    alpha = _ALPHA[arr]
+    runs = int(alpha[0]) + int(np.count_nonzero(alpha[1:] & ~alpha[:-1]))
+    other = int(np.count_nonzero(~alpha & ~_SPACE[arr]))
+    return max(1, runs + other)
+
+
+def trace_lengths(
+    texts: Sequence[str],
+    tokenizer: Any = None,
+    batch_size: int = 512,
+    workers: int | None = None,
+    progress: bool = False,
+) -> list[int]:
+    """Token counts of ``texts`` (no special tokens). A byte-level BPE fast tokenizer (SmolLM2, Qwen2.5, GPT-2, ...)
+    is counted exactly by :class:`FastBPECounter` in ``workers`` processes; another fast
+    tokenizer is called in batches; any object with ``encode`` works; ``tokenizer="estimate"`` uses
+    :func:`estimate_tokens`."""
+    if tokenizer == "estimate":
+        return [estimate_tokens(t) for t in texts]
+    if tokenizer is None or isinstance(tokenizer, str):
+        from s1lib.models import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer or "default")
+    counter = _fast_counter(tokenizer)
+    if counter is not None:
+        return counter.count(texts, workers=workers, progress=progress)
+    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
+    out: list[int] = []
+    if backend is not None and hasattr(backend, "encode_batch"):
+        for i in range(0, len(texts), batch_size):
+            chunk = list(texts[i : i + batch_size])
+            out.extend(len(e.ids) for e in backend.encode_batch(chunk, add_special_tokens=False))
+        return out
+    for text in texts:
+        try:
+            out.append(len(tokenizer.encode(text, add_special_tokens=False)))
+        except TypeError:
+            out.append(len(tokenizer.encode(text)))
+    return out
+
+
+_FAST_COUNTERS: dict[int, Any] = {}
+
+
+def _fast_counter(tokenizer: Any) -> Any:
+    """The exact fast counter for ``tokenizer`` (built once per tokenizer object), or None."""
+    key = id(tokenizer)
+    if key not in _FAST_COUNTERS or _FAST_COUNTERS[key][0] is not tokenizer:
+        _FAST_COUNTERS[key] = (tokenizer, FastBPECounter.from_tokenizer(tokenizer))
+    return _FAST_COUNTERS[key][1]
+
+
+def add_trace_lengths(
+    records: list[dict],
+    tokenizer: Any = None,
+    batch_size: int = 512,
+    workers: int | None = None,
+    progress: bool = False,
+) -> None:
+    """Set ``trace_length`` on every record that has a trace (others keep None → ``no_length`` later)."""
+    todo = [r for r in records if r.get("thinking_trajectories") and r["thinking_trajectories"][0]]
+    lengths = trace_lengths([r["thinking_trajectories"][0] for r in todo], tokenizer, batch_size, workers, progress)
+    for rec, n in zip(todo, lengths):
+        rec["trace_length"] = int(n)

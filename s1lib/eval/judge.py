@@ -5,20 +5,21 @@ prompt in the style of OpenAI's simple-evals), and its curation grader (Claude 3
 the reference solution and ended with "Yes" or "No" on its last line. Both are reproduced here in our own words;
 symbolic grading stays the default because it needs no key and gives the same verdict on every run.
 
-Plain ``urllib`` (no SDK needed); the key is read only from an environment variable.
+Requests go through :class:`s1lib.openai_client.ApiClient` (plain ``urllib``, retries with backoff); the key is read
+only from an environment variable.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from s1lib.openai_client import ApiClient, ApiError
 
 EQUIVALENCE_PROMPT = r"""Decide whether the two expressions below, both answers to the same math problem, are
 equivalent. Allow only trivial simplifications (reordering terms, equal forms of the same number, removing units or text
@@ -104,7 +105,10 @@ class JudgeConfig:
     max_tokens: int = field(default=1024, metadata={"help": "Maximum tokens of the judge's reply."})
     timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for one HTTP response."})
     max_retries: int = field(default=2, metadata={"help": "Retries after a failed request (HTTP 429/5xx, network)."})
-    retry_wait: float = field(default=2.0, metadata={"help": "Seconds before the first retry; doubled each retry."})
+    retry_wait: float = field(
+        default=2.0,
+        metadata={"help": "Seconds before the first retry; doubled each retry (a longer Retry-After is honoured)."},
+    )
 
 
 class JudgeError(RuntimeError):
@@ -135,61 +139,39 @@ def parse_yes_no(text: str | None) -> bool | None:
 
 
 class LLMJudge:
-    """A chat-completions client that asks equivalence and grading questions."""
+    """A chat-completions client that asks equivalence and grading questions; ``sleep`` waits between retries."""
 
-    def __init__(self, config: JudgeConfig | None = None) -> None:
+    def __init__(self, config: JudgeConfig | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config or JudgeConfig()
+        self.sleep = sleep
         self.calls = 0
         self._calls_lock = threading.Lock()  # curation asks from several threads at once
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+    def _api_key(self) -> str | None:
         env = self.config.api_key_env
-        if env:
-            key = os.environ.get(env)
-            if not key:
-                raise JudgeError(
-                    f"LLM judge: environment variable {env} is not set; set it to your API key, "
-                    "or set JudgeConfig.api_key_env=None for a local server that needs no key"
-                )
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+        if not env:
+            return None
+        key = os.environ.get(env)
+        if not key:
+            raise JudgeError(
+                f"LLM judge: environment variable {env} is not set; set it to your API key, "
+                "or set JudgeConfig.api_key_env=None for a local server that needs no key"
+            )
+        return key
 
     def chat(self, prompt: str) -> str:
         """Send one user message and return the reply text."""
-        url = self.config.base_url.rstrip("/") + "/chat/completions"
-        body = json.dumps(
-            {
-                "model": self.config.model,
-                "messages": [{"role": "user", "content": prompt}],
-                "temperature": self.config.temperature,
-                "max_tokens": self.config.max_tokens,
-            }
-        ).encode()
-        headers = self._headers()
-        wait = self.config.retry_wait
-        for attempt in range(self.config.max_retries + 1):
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                    payload = json.loads(response.read().decode())
-                break
-            except urllib.error.HTTPError as exc:
-                retryable = exc.code == 429 or exc.code >= 500
-                if not retryable or attempt == self.config.max_retries:
-                    detail = exc.read().decode(errors="replace")[:300]
-                    raise JudgeError(f"LLM judge: {url} answered HTTP {exc.code}: {detail}") from exc
-            except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
-                if attempt == self.config.max_retries:
-                    raise JudgeError(f"LLM judge: request to {url} failed: {exc}") from exc
-            time.sleep(wait)
-            wait *= 2
+        cfg = self.config
+        client = ApiClient(
+            cfg.base_url, self._api_key(), cfg.timeout, cfg.max_retries, backoff=cfg.retry_wait, sleep=self.sleep
+        )
+        try:
+            reply = client.chat(cfg.model, prompt, cfg.temperature, cfg.max_tokens)
+        except ApiError as exc:
+            raise JudgeError(f"LLM judge: {exc}") from exc
         with self._calls_lock:
             self.calls += 1
-        try:
-            return payload["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as exc:
-            raise JudgeError(f"LLM judge: unexpected response shape from {url}: {str(payload)[:300]}") from exc
+        return reply or ""
 
     def equivalent(self, gold: str, prediction: str) -> bool | None:
         """Yes/No equivalence of two final answers (gold first); None if the reply holds no verdict."""

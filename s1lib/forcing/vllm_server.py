@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import itertools
-import json
 import os
 import signal
 import socket
@@ -29,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, ste
 from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.machine import default_device
+from s1lib.openai_client import ApiClient, ApiError
 from s1lib.precision import resolve_precision
 
 
@@ -87,20 +87,16 @@ class ServerForcingClient(EngineBase):
         self._calls_lock = threading.Lock()
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
-    def _request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = self.config.base_url.rstrip("/") + path
-        data = None if payload is None else json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+    def _request(
+        self, path: str, payload: dict[str, Any] | None = None, *, sleep: Callable[[float], None] = time.sleep
+    ) -> dict[str, Any]:
+        """GET (no ``payload``) or POST JSON; HTTP 429, 5xx and connection errors are retried twice with backoff."""
+        config = self.config
+        client = ApiClient(config.base_url, config.api_key, config.timeout, max_retries=2, sleep=sleep)
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise ServerError(f"{url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from exc
-        except urllib.error.URLError as exc:
-            raise ServerError(f"{url}: cannot connect ({exc.reason})") from exc
+            return client.request(path, payload)
+        except ApiError as exc:
+            raise ServerError(str(exc)) from exc
 
     def model_name(self) -> str:
         if self.config.model is None:
