@@ -149,10 +149,10 @@ def _finish(run: Any, as_json: bool) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from s1lib.cli import _policy_from_args
     from s1lib.eval.sweep import SweepConfig, run_sweep
+    from s1lib.forcing.arguments import policy_from_args
 
-    policy = _policy_from_args(args).to_dict()
+    policy = policy_from_args(args).to_dict()
     delimiters = policy.pop("delimiters")
     if isinstance(delimiters, list):
         policy["delimiters"] = tuple(delimiters)
@@ -205,7 +205,7 @@ def register_cli(subparsers: Any) -> None:
     b.add_argument("--data", default=None, help="folder holding aime24.jsonl, math500.jsonl, ...")
     b.set_defaults(func=_cmd_benchmarks)
 
-    from s1lib.cli import add_policy_arguments
+    from s1lib.forcing.arguments import add_policy_arguments
 
     e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
     e.add_argument("benchmark", choices=sorted(BENCHMARKS))

@@ -34,56 +34,18 @@ QUESTIONS = [
 ]
 
 
-def _pad_left(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(len(r) for r in rows)
-    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), longest), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, longest - len(r) :] = torch.tensor(r)
-        mask[i, longest - len(r) :] = 1
-    return ids, mask
-
-
 def plain_generate(engine: HFEngine, prompt_ids: list[list[int]], new_tokens: int) -> None:
     """Plain greedy ``generate`` of exactly ``new_tokens`` tokens per row (end of sequence suppressed)."""
-    pad = engine.eos_token_ids[0]
-    ids, mask = _pad_left(prompt_ids, pad)
-    with torch.inference_mode():
-        engine.model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=False,
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            pad_token_id=pad,
-            eos_token_id=engine.eos_token_ids,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-        )
+    engine.greedy_generate(prompt_ids, new_tokens, min_new_tokens=new_tokens)
 
 
 def reference_multicall(engine: HFEngine, prompt_ids: list[list[int]], policy: BudgetPolicy) -> list[list[int]]:
     """The reference's loop on transformers (see ``reference_loop``): one left-padded greedy ``generate`` per round
     over the rows still thinking, re-submitting everything; returns the generated ids after each prompt."""
     compiled = engine.compile(policy)
-    pad = engine.eos_token_ids[0]
 
     def greedy(rows: list[list[int]], max_new: int, stop_ids: list[int]) -> list[list[int]]:
-        ids, mask = _pad_left(rows, pad)
-        with torch.inference_mode():
-            out = engine.model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                do_sample=False,
-                max_new_tokens=max_new,
-                eos_token_id=stop_ids,
-                pad_token_id=pad,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
-        return out[:, ids.shape[1] :].tolist()
+        return engine.greedy_generate(rows, max_new, eos_token_id=stop_ids).tolist()
 
     def think(rows: list[list[int]], budgets: list[int], stop_ids: list[int]) -> list[tuple[list[int], bool]]:
         out = []

@@ -85,6 +85,18 @@ class _StopWhenRequested:
         return torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
 
 
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` and ``attention_mask`` of rows padded on the left (decoder-only generation continues the
+    right end of every row)."""
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, longest - len(row) :] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, longest - len(row) :] = 1
+    return ids, mask
+
+
 class HFEngine(EngineBase):
     """Budget-forced generation with a transformers causal LM."""
 
@@ -154,6 +166,37 @@ class HFEngine(EngineBase):
             return room  # type: ignore[return-value]
         return bound if room is None else min(bound, room)
 
+    @property
+    def pad_id(self) -> int:
+        """The padding id: the tokenizer's, else the first end-of-sequence id (padding is masked out anyway)."""
+        return self.eos_token_ids[0] if self.tokenizer.pad_token_id is None else int(self.tokenizer.pad_token_id)
+
+    def greedy_generate(
+        self,
+        rows: Sequence[Sequence[int]],
+        max_new_tokens: int,
+        eos_token_id: Sequence[int] | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """One greedy ``model.generate`` over left-padded ``rows`` (the one call every transformers path makes;
+        forcing steers it through ``logits_processor``); returns the generated ids after the padded prompts."""
+        input_ids, attention_mask = left_pad(rows, self.pad_id)
+        device = self.model.device
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=list(self.eos_token_ids if eos_token_id is None else eos_token_id),
+                pad_token_id=self.pad_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                **options,
+            )
+        return out[:, input_ids.shape[1] :]
+
     def _generate_batch(
         self,
         batch_ids: list[list[int]],
@@ -168,31 +211,15 @@ class HFEngine(EngineBase):
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         longest = max(len(ids) for ids in batch_ids)
-        pad_id = self.eos_token_ids[0] if self.tokenizer.pad_token_id is None else int(self.tokenizer.pad_token_id)
-        device = self.model.device
-        input_ids = torch.full((len(batch_ids), longest), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch_ids), longest), dtype=torch.long)
-        for row, ids in enumerate(batch_ids):  # left padding
-            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
-            attention_mask[row, longest - len(ids) :] = 1
         states = [ForcingState(compiled) for _ in batch_ids]
         processor = ForcingLogitsProcessor(states, longest, sampling, seeds, extra_processors, on_step, stop_event)
         criteria = StoppingCriteriaList([_StopWhenRequested(stop_event)]) if stop_event is not None else None
-        max_new = self._max_new_tokens(compiled, longest)
-        with torch.inference_mode():
-            self.model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention_mask.to(device),
-                logits_processor=LogitsProcessorList([processor]),
-                stopping_criteria=criteria,
-                do_sample=False,
-                max_new_tokens=max_new,
-                eos_token_id=self.eos_token_ids,
-                pad_token_id=pad_id,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
+        self.greedy_generate(
+            batch_ids,
+            self._max_new_tokens(compiled, longest),
+            logits_processor=LogitsProcessorList([processor]),
+            stopping_criteria=criteria,
+        )
         return states
 
     # -- streaming -------------------------------------------------------------------------------------------

@@ -21,8 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.hf import ForcingLogitsProcessor, HFEngine
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
@@ -128,11 +126,6 @@ def replay(compiled: CompiledPolicy, generated: Sequence[int], model_choices: Se
         return rebuilt
 
 
-def _pad_id(engine: HFEngine) -> int:
-    tok = engine.tokenizer
-    return engine.eos_token_ids[0] if tok.pad_token_id is None else int(tok.pad_token_id)
-
-
 def _max_new(engine: HFEngine, states: Sequence[ForcingState], total_length: int) -> int:
     """Generated positions still needed by the longest state, bounded by the context."""
     room = engine.context_length - total_length if engine.context_length else None
@@ -161,30 +154,15 @@ def _decode(
     from transformers import DynamicCache, LogitsProcessorList
 
     longest = max(len(s) for s in sequences)
-    pad = _pad_id(engine)
-    input_ids = torch.full((len(sequences), longest), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, longest - len(ids) :] = torch.tensor(list(ids))
-        attention_mask[row, longest - len(ids) :] = 1
     if cache is None:
         cache = DynamicCache(config=engine.model.config)
     processor = ForcingLogitsProcessor(states, longest, sampling, seeds, extra_processors)
-    device = engine.model.device
-    with torch.inference_mode():
-        engine.model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention_mask.to(device),
-            past_key_values=cache,
-            logits_processor=LogitsProcessorList([processor]),
-            do_sample=False,
-            max_new_tokens=_max_new(engine, states, longest),
-            eos_token_id=engine.eos_token_ids,
-            pad_token_id=pad,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-        )
+    engine.greedy_generate(
+        sequences,
+        _max_new(engine, states, longest),
+        past_key_values=cache,
+        logits_processor=LogitsProcessorList([processor]),
+    )
     for state in states:
         if not state.done:
             state.stop("length")
