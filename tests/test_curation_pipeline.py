@@ -13,7 +13,7 @@ from s1lib.curation.difficulty import AttemptCache, engine_attempt_fn, grade_tex
 from s1lib.curation.funnel import Funnel, FunnelError
 from s1lib.curation.pipeline import run_curation
 from s1lib.curation.schema import SourceSpec, load_source
-from s1lib.curation.toy import parse_question, toy_benchmark, toy_pool, toy_solver
+from s1lib.toy import parse_question, toy_benchmark, toy_pool, toy_solver
 
 TOY = CurationConfig.from_file(Path(__file__).resolve().parents[1] / "env" / "curation" / "toy.yaml")
 
