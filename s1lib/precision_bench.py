@@ -60,8 +60,9 @@ def _sft_tokens_per_s(path: str, bf16: bool, examples: int) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from s1lib.attention import register_s1_sdpa
+    from s1lib.toy import toy_records
     from s1lib.train.batching import collate, model_inputs
-    from s1lib.train.data import Fields, build_examples, choose_pad_token, toy_records
+    from s1lib.train.data import Fields, build_examples, choose_pad_token
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.pad_token = choose_pad_token(tokenizer)[0]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from s1lib.curation.decontam import NgramIndex, decontaminate, dedup_exact, ngrams
+from s1lib.curation.decontam import decontaminate, dedup_exact
 from s1lib.curation.schema import SourceSpec, load_source
+from s1lib.ngrams import NgramIndex, ngrams
 
 BENCH = "Find the number of ordered pairs of positive integers whose product is twelve and sum is even"
 

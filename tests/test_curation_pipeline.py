@@ -16,7 +16,7 @@ from s1lib.curation.grader import grade_text
 from s1lib.curation.pipeline import run_curation
 from s1lib.curation.schema import SourceSpec, load_source
 from s1lib.curation.tokencount import trace_lengths
-from s1lib.curation.toy import parse_question, toy_benchmark, toy_pool, toy_solver
+from s1lib.toy import parse_question, toy_benchmark, toy_pool, toy_solver
 
 TOY = CurationConfig.from_file(Path(__file__).resolve().parents[1] / "env" / "curation" / "toy.yaml")
 

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from s1lib.toy import toy_records
 from s1lib.train.batching import collate, model_inputs
 from s1lib.train.data import (
     IGNORE_INDEX,
@@ -16,7 +17,6 @@ from s1lib.train.data import (
     choose_pad_token,
     encode_example,
     load_records,
-    toy_records,
     validate_records,
 )
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from s1lib.toy import toy_records
 from s1lib.train import TrainConfig
-from s1lib.train.data import DataError, toy_records
+from s1lib.train.data import DataError
 from s1lib.train.runlog import read_log
 
 

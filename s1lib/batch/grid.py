@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.configfile import ConfigFileError, read_config
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_REFERENCE = re.compile(r"\{run:([A-Za-z0-9_.=,+\-]+)\}")
 _JOB_KEYS = {"id", "notebook", "notebooks", "parameters", "product", "cases", "after"}
@@ -86,21 +88,10 @@ class Grid:
 
 
 def _load_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise GridError(f"{path}: grid file not found")
-    text = path.read_text()
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as error:  # reported with the file name
-        raise GridError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from error
-    if not isinstance(data, dict):
-        raise GridError(f"{path}: expected a mapping with a 'jobs' list at the top level")
-    return data
+        return read_config(path, "grid", "a mapping with a 'jobs' list")
+    except (ConfigFileError, FileNotFoundError) as error:
+        raise GridError(str(error)) from error
 
 
 def _slug(value: Any) -> str:

@@ -7,11 +7,11 @@ the field.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from s1lib.configfile import config_from_dict, read_config
 from s1lib.curation import difficulty, grader, quality
 
 
@@ -211,29 +211,18 @@ class CurationConfig:
                 raise ValueError(f"{name} must be an environment variable name, got {value!r}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> CurationConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"Unknown curation option(s) {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**data)
+    def from_dict(cls, data: dict, origin: str | None = None) -> CurationConfig:
+        """From a mapping; an unknown option raises naming it (and ``origin``, the file it came from)."""
+        return config_from_dict(cls, data, origin, noun="curation option")
 
     @classmethod
     def from_file(cls, path: str | Path) -> CurationConfig:
         """Load from YAML or JSON; relative source paths are taken relative to the config file."""
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a curation config must be a mapping, got {type(data).__name__}")
+        data = read_config(path, "curation config", "a mapping of CurationConfig fields")
         for key in ("sources", "benchmarks", "domain_train"):
             data[key] = [_relative_to(item, path.parent) for item in data.get(key) or []]
-        return cls.from_dict(data)
+        return cls.from_dict(data, str(path))
 
 
 def _relative_to(item: Any, folder: Path) -> Any:

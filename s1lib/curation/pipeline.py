@@ -60,7 +60,7 @@ def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[st
         spec = SourceSpec.from_any({"importer": "generic", **item})
         result[item.get("name") or Path(item["path"]).stem] = [r["question"] for r in load_source(spec)]
     if config.toy:
-        from s1lib.curation.toy import toy_benchmark
+        from s1lib.toy import toy_benchmark
 
         bench = toy_benchmark(config.toy.get("benchmark_n", 100), config.toy.get("benchmark_seed", 1234))
         result["toy-benchmark"] = [b["question"] for b in bench]
@@ -68,7 +68,8 @@ def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[st
 
 
 def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
-    from s1lib.curation.toy import toy_benchmark, toy_pool, write_jsonl
+    from s1lib.io import write_jsonl
+    from s1lib.toy import toy_benchmark, toy_pool
 
     toy = dict(config.toy or {})
     bench = toy_benchmark(toy.pop("benchmark_n", 100), toy.pop("benchmark_seed", 1234))
@@ -84,7 +85,7 @@ def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Ca
     kind = attempt_model_kind(name)
     rest = name.partition(":")[2]
     if kind == "toy-solver":
-        from s1lib.curation.toy import toy_solver
+        from s1lib.toy import toy_solver
 
         return toy_solver(int(rest) if rest else 5)
     if kind == "openai":

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.configfile import config_from_dict
+from s1lib.io import BadRow, TableError, iter_rows
+
 COMMON_COLUMNS = ("question", "solution", "cot_type", "source_type", "metadata", "thinking_trajectories", "attempt")
 COT_TYPES = ("math", "science", "health science", "coding", "english", "crossword")
 
@@ -59,85 +62,22 @@ class SourceSpec:
             return value
         if isinstance(value, str):
             return cls(path=value)
-        unknown = set(value) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"Unknown source option(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
-        return cls(**value)
+        return config_from_dict(cls, value, noun="source option")
 
 
 # ---------------------------------------------------------------- reading tables
 
 
-def _is_hub_id(path: str) -> bool:
-    return not os.path.exists(path) and path.count("/") == 1 and not path.startswith((".", "/", "~"))
+def _source_rows(path: str | os.PathLike, split: str = "train", subset: str | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ``(location, row)`` for every row of a source (``s1lib.io``: a table file, a datasets folder, a hub id).
 
-
-def read_rows(path: str | os.PathLike, split: str = "train", subset: str | None = None) -> Iterator[tuple[str, Any]]:
-    """Yield ``(location, row)`` for every row of a table; location is ``line N`` / ``item N`` / ``row N``.
-
-    A row that is not a JSON object is yielded as is, so the importer can report it with its location.
+    A row that is not a JSON object comes as a :class:`s1lib.io.BadRow`, so the importer can report or quarantine
+    it with its location; a problem with the whole file (encoding, emptiness, layout) is a :class:`SchemaError`.
     """
-    path = str(path)
-    if _is_hub_id(path):  # pragma: no cover - needs the network
-        import datasets
-
-        ds = datasets.load_dataset(path, subset, split=split)
-        for i, row in enumerate(ds):
-            yield f"row {i}", row
-        return
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"Source {path} does not exist (expected a file, a saved datasets folder or a hub id)")
-    if p.is_dir():
-        import datasets
-
-        ds = datasets.load_from_disk(path)
-        if isinstance(ds, datasets.DatasetDict):
-            if split not in ds:
-                raise SchemaError(path, "folder", "split", f"split {split!r} not found; available: {list(ds)}")
-            ds = ds[split]
-        for i, row in enumerate(ds):
-            yield f"row {i}", row
-        return
-    suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        with open(p, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"line {n}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"line {n}", _BadJson(str(exc))
-    elif suffix == ".json":
-        with open(p, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if isinstance(data, dict):  # {"data": [...]} or a column dict
-            lists = [v for v in data.values() if isinstance(v, list)]
-            if len(lists) == 1 and all(isinstance(x, dict) for x in lists[0]):
-                data = lists[0]
-            else:
-                raise SchemaError(path, "top level", "<json>", "a JSON list of objects (or JSON lines)")
-        for i, row in enumerate(data):
-            yield f"item {i}", row
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, row in enumerate(pq.read_table(p).to_pylist()):
-            yield f"row {i}", row
-    elif suffix in (".csv", ".tsv"):
-        import pandas as pd
-
-        frame = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
-        for i, row in enumerate(frame.to_dict(orient="records")):
-            yield f"line {i + 2}", {k: (v if v != "" else None) for k, v in row.items()}
-    else:
-        raise SchemaError(path, "file", "<format>", "a .jsonl, .json, .parquet, .csv file or a datasets folder")
-
-
-@dataclass
-class _BadJson:
-    error: str
+    try:
+        yield from iter_rows(str(path), split=split, subset=subset, keep_bad_rows=True)
+    except TableError as exc:
+        raise SchemaError(exc.file, exc.location or "file", "<table>", exc.reason) from exc
 
 
 # ---------------------------------------------------------------- importers
@@ -396,7 +336,7 @@ def import_gpqa(r: _Row, spec: SourceSpec) -> dict:
 
 
 def import_toy(r: _Row, spec: SourceSpec) -> dict:
-    """Toy pool rows (``s1lib.curation.toy``) are written in the common schema already."""
+    """Toy pool rows (``s1lib.toy``) are written in the common schema already."""
     rec = import_generic(r, spec)
     rec["source_type"] = spec.name or r.row.get("source_type") or "toy"
     if isinstance(r.row.get("metadata"), str):  # the generator's own metadata (family, noise, ...) stays readable
@@ -461,18 +401,16 @@ def load_source(
     file_label = str(spec.path)
     records = []
     id_prefix = f"{spec.name or spec.importer}:{Path(file_label).name}"
-    for location, row in read_rows(spec.path, split=spec.split, subset=spec.subset):
+    for location, row in _source_rows(spec.path, split=spec.split, subset=spec.subset):
         row_id = f"{id_prefix}:{location.split()[-1]}"
         try:
-            if isinstance(row, _BadJson):
-                raise SchemaError(file_label, location, "<json>", f"a JSON object ({row.error})")
-            if not isinstance(row, dict):
-                raise SchemaError(file_label, location, "<row>", f"a JSON object, got {type(row).__name__}")
+            if isinstance(row, BadRow):
+                raise SchemaError(file_label, location, "<json>" if row.unparsable else "<row>", row.reason)
             rec = importer(_Row(row, file_label, location), spec)
         except SchemaError as err:
             if on_error == "raise":
                 raise
-            quarantine.add(err, row if not isinstance(row, _BadJson) else row.error, row_id)
+            quarantine.add(err, row.value if isinstance(row, BadRow) else row, row_id)
             continue
         rec["row_id"] = row_id
         records.append(rec)

@@ -4,7 +4,7 @@ Heavy imports (torch, transformers, trl) happen inside the functions, so ``impor
 """
 
 from s1lib.train.config import PRESETS, TrainConfig
-from s1lib.train.data import DataError, LengthReport, build_examples, encode_example, load_records, toy_records
+from s1lib.train.data import DataError, LengthReport, build_examples, encode_example, load_records
 
 
 def run_training(*args, **kwargs):
@@ -39,5 +39,4 @@ __all__ = [
     "register_cli",
     "run_bench",
     "run_training",
-    "toy_records",
 ]

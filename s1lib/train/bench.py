@@ -15,8 +15,9 @@ import time
 from typing import Any
 
 from s1lib.attention import register_s1_sdpa
+from s1lib.toy import toy_records
 from s1lib.train.batching import collate, model_inputs, real_tokens
-from s1lib.train.data import Fields, build_examples, choose_pad_token, toy_records
+from s1lib.train.data import Fields, build_examples, choose_pad_token
 
 
 def _peak_rss_mb() -> float:

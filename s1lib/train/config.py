@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.configfile import check_fields, read_config
+
 PAPER_MODEL = "Qwen/Qwen2.5-32B-Instruct"
 
 
@@ -27,7 +29,7 @@ class TrainConfig:
     data: str = field(
         default="simplescaling/s1K",
         metadata={
-            "help": "Training data in the s1K schema: a .parquet/.jsonl/.json file, a `datasets` folder, 'toy' "
+            "help": "Training data in the s1K schema: a .parquet/.jsonl/.json/.csv file, a `datasets` folder, 'toy' "
             "(built-in synthetic s1-format records) or a hub data set id."
         },
     )
@@ -189,11 +191,7 @@ class TrainConfig:
 
     @classmethod
     def _check_keys(cls, values: dict[str, Any], origin: str) -> None:
-        unknown = sorted(set(values) - set(cls.field_names()))
-        if unknown:
-            raise ValueError(
-                f"{origin}: unknown TrainConfig field(s) {unknown}; valid fields are {', '.join(cls.field_names())}"
-            )
+        check_fields(cls, values, origin, noun="TrainConfig field")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
@@ -219,16 +217,7 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """From a YAML or JSON file (a mapping of field names; optional ``preset`` key)."""
-        path = Path(path)
-        text = path.read_text()
-        if path.suffix in {".yaml", ".yml"}:
-            import yaml
-
-            values = yaml.safe_load(text) or {}
-        else:
-            values = json.loads(text)
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a mapping of TrainConfig fields, got {type(values).__name__}")
+        values = read_config(path, "training config", "a mapping of TrainConfig fields")
         return cls.from_dict(values, origin=str(path), **overrides)
 
     @classmethod

@@ -8,16 +8,12 @@ a model is loaded; over-long examples are counted and truncated, dropped, or ref
 
 from __future__ import annotations
 
-import json
-import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 from s1lib.format import sft_text
+from s1lib.io import EmptyTableError, TableError, read_rows
 
 IGNORE_INDEX = -100
 PAD_CANDIDATES = ("<|fim_pad|>", "<|endoftext|>", "<|pad|>", "<pad>")
@@ -32,57 +28,17 @@ class DataError(ValueError):
 
 # --------------------------------------------------------------------------------------------------- loading
 def load_records(source: str, split: str = "train", toy_examples: int = 64, seed: int = 42) -> list[dict[str, Any]]:
-    """Records from a .parquet/.jsonl/.json file, a ``datasets`` folder, ``toy``, or a hub data set id."""
+    """Records from a table (``s1lib.io``: a file, a ``datasets`` folder or a hub id) or ``toy`` (``s1lib.toy``)."""
     if source == "toy":
+        from s1lib.toy import toy_records  # numpy and the toy task only when asked for
+
         return toy_records(toy_examples, seed=seed)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        from datasets import DatasetDict, load_from_disk
-
-        loaded = load_from_disk(str(path))
-        if isinstance(loaded, DatasetDict):
-            if split not in loaded:
-                raise DataError(f"{path}: no split {split!r} in the saved DatasetDict (has {sorted(loaded)})")
-            loaded = loaded[split]
-        return loaded.to_list()
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist()
-        if suffix == ".jsonl":
-            return _read_jsonl(path)
-        if suffix == ".json":
-            data = json.loads(path.read_text())
-            if isinstance(data, dict) and isinstance(data.get("data"), list):
-                data = data["data"]
-            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise DataError(f"{path}: expected a JSON list of objects (one per record)")
-            return data
-        raise DataError(f"{path}: unsupported file type {suffix!r}; expected .parquet, .jsonl or .json")
-    looks_local = source.startswith((".", "/", "~")) or source.count("/") > 1 or path.suffix in {".parquet", ".jsonl"}
-    if looks_local:
-        raise DataError(f"training data {source!r} does not exist")
-    from datasets import load_dataset  # a hub id: only real users reach this, tests stay offline
-
-    return load_dataset(source, split=split).to_list()
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open() as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path} line {line_no}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise DataError(f"{path} line {line_no}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
-    return records
+    try:
+        return read_rows(source, split=split)
+    except EmptyTableError as exc:
+        raise DataError(f"{exc.file}: no records (an empty training set)") from exc
+    except (TableError, FileNotFoundError) as exc:
+        raise DataError(f"training data: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -279,42 +235,3 @@ def to_dataset(examples: Sequence[dict[str, list[int]]]) -> Any:
             "length": [len(e["input_ids"]) for e in examples],
         }
     )
-
-
-# ------------------------------------------------------------------------------------------------ toy records
-def toy_records(
-    n: int, seed: int = 42, long_tail: bool = False, median_checks: float = 2.0, sigma: float = 1.3
-) -> list[dict[str, Any]]:
-    """Synthetic s1K-schema records: arithmetic with a thinking trace that double-checks itself.
-
-    They teach a small model the s1 format (think, "Wait", answer) in minutes. With ``long_tail`` the number of
-    re-checks follows a log-normal law, giving the long-tailed length distribution of s1K's traces (a few very
-    long traces, most short), which is what makes padding expensive.
-    """
-    rng = random.Random(seed)
-    records: list[dict[str, Any]] = []
-    # Stratified log-normal quantiles (then shuffled): the same length shape for any seed, even for small n.
-    normal = NormalDist()
-    tail = [max(1, round(median_checks * math.exp(sigma * normal.inv_cdf((i + 0.5) / n)))) for i in range(n)]
-    rng.shuffle(tail)
-    for _ in range(n):
-        a, b = rng.randint(10, 99), rng.randint(10, 99)
-        op = rng.choice(["+", "*", "-"])
-        result = a + b if op == "+" else a * b if op == "*" else a - b
-        word = {"+": "add", "*": "multiply", "-": "subtract"}[op]
-        steps = [f"I need to {word} {a} and {b}.", f"{a} {op} {b} = {result}."]
-        checks = tail[len(records)] if long_tail else 1
-        for k in range(checks):
-            x, y = (b, a) if op != "-" and k % 2 == 0 else (a, b)
-            steps.append(f"Wait, let me double-check: {x} {op} {y} = {result}. That matches.")
-        records.append(
-            {
-                "question": f"What is {a} {op} {b}?",
-                "thinking_trajectories": [" ".join(steps)],
-                "attempt": f"The answer is $\\boxed{{{result}}}$.",
-                "solution": str(result),
-                "cot_type": "math",
-                "source_type": "toy",
-            }
-        )
-    return records

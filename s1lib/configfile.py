@@ -1,0 +1,90 @@
+"""Reading config files: one loader for curation, training, batch grids and sweeps, so every YAML or JSON file is
+read by the same rules and a mistake in one names the file, the line and, for settings, the unknown field."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from s1lib.io import TableError, read_utf8
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+Config = TypeVar("Config")
+
+
+class ConfigFileError(ValueError):
+    """A config file that cannot be read as a mapping; the message names the file (and the line where known)."""
+
+
+def read_config(path: str | os.PathLike, kind: str = "config", expected: str = "a mapping") -> dict[str, Any]:
+    """The mapping at the top level of a YAML (``.yaml``/``.yml``) or JSON (``.json``) file.
+
+    ``kind`` names the file in messages (``grid`` gives "grid file not found"), ``expected`` says what the top level
+    should hold. A missing file raises ``FileNotFoundError``; text that is not UTF-8, invalid YAML or JSON, an empty
+    file or a top level that is no mapping raise :class:`ConfigFileError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {kind} file not found")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix not in CONFIG_SUFFIXES:
+        raise ConfigFileError(f"{path}: expected a {kind} file ending in {', '.join(CONFIG_SUFFIXES)}")
+    try:
+        text = read_utf8(path)
+    except TableError as exc:
+        raise ConfigFileError(str(exc)) from exc
+    values = _parse_json(text, path) if suffix == ".json" else _parse_yaml(text, path)
+    if values is None:
+        raise ConfigFileError(f"{path}: the file is empty; expected {expected}")
+    if not isinstance(values, dict):
+        raise ConfigFileError(f"{path}: expected {expected} at the top level, got {type(values).__name__}")
+    return values
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from exc
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is None:
+            raise ConfigFileError(f"{path}: not valid YAML ({exc})") from exc
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigFileError(
+            f"{path} line {mark.line + 1}: not valid YAML ({problem}, column {mark.column + 1})"
+        ) from exc
+
+
+def check_fields(cls: type, values: Mapping[str, Any], origin: str | None = None, noun: str = "field") -> None:
+    """Raise a ValueError naming every key of ``values`` that is no field of the dataclass ``cls``.
+
+    ``origin`` (a file, ``preset 'x'``, ``overrides``) starts the message; ``noun`` names a key (``TrainConfig
+    field``, ``curation option``).
+    """
+    known = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        head = f"{origin}: unknown" if origin else "Unknown"
+        raise ValueError(f"{head} {noun}(s) {unknown}; expected some of {known}")
+
+
+def config_from_dict(
+    cls: type[Config], values: Mapping[str, Any], origin: str | None = None, noun: str = "field"
+) -> Config:
+    """``cls(**values)`` once :func:`check_fields` has found no unknown key."""
+    check_fields(cls, values, origin, noun)
+    return cls(**values)
