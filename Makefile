@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 S1 := $(VENV)/bin/s1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench lab marimo clean
+.PHONY: setup demo test test-fast lint notebooks bench lab marimo clean
 
 $(STAMP): pyproject.toml env/setup.sh
 	bash env/setup.sh
@@ -23,6 +23,11 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check s1lib tests
 	$(VENV)/bin/ruff format --check s1lib tests
+
+# The Jupyter notebooks' source is notebooks/0*.py (jupytext percent); this rewrites each paired .ipynb's cells
+# from it (ids, metadata and any outputs kept). tests/test_notebooks.py fails when the two differ.
+notebooks: setup
+	$(VENV)/bin/jupytext --update --to ipynb notebooks/0*.py
 
 bench: setup
 	$(S1) bench forcing
