@@ -21,8 +21,8 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not vllm and not browser"
 
 lint: setup
-	$(VENV)/bin/ruff check s1lib tests
-	$(VENV)/bin/ruff format --check s1lib tests
+	$(VENV)/bin/ruff check s1lib tests notebooks
+	$(VENV)/bin/ruff format --check s1lib tests notebooks
 
 # The Jupyter notebooks' source is notebooks/0*.py (jupytext percent); this rewrites each paired .ipynb's cells
 # from it (ids, metadata and any outputs kept). tests/test_notebooks.py fails when the two differ.

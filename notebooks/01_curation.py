@@ -37,9 +37,8 @@ import json
 from pathlib import Path
 
 import s1lib
-from s1lib import viz
 
-REPO = Path(list(s1lib.__path__)[0]).resolve().parent  # the repository (s1lib is installed editable)
+REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 

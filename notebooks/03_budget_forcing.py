@@ -48,7 +48,7 @@ from pathlib import Path
 import s1lib
 from s1lib import viz
 
-REPO = Path(list(s1lib.__path__)[0]).resolve().parent  # the repository (s1lib is installed editable)
+REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
@@ -69,9 +69,8 @@ widget
 
 # %%
 from s1lib.demo import render_marked
-from s1lib.forcing import BudgetPolicy
-
 from s1lib.eval.grading import extract_answer
+from s1lib.forcing import BudgetPolicy
 
 rows = []
 for budget in budgets:
