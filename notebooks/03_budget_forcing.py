@@ -42,11 +42,9 @@ budgets = [8, 16, 32, 64]  # the non-interactive comparison below
 dtype = "auto"  # the fastest precision on this machine (measured), or "float32" or "bfloat16"
 
 # %%
-import json
 from pathlib import Path
 
 import s1lib
-from s1lib import viz
 
 REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
@@ -69,30 +67,12 @@ widget
 
 # %%
 from s1lib.demo import render_marked
-from s1lib.eval.grading import extract_answer
-from s1lib.forcing import BudgetPolicy
+from s1lib.eval.budgets import compare_budgets
 
-rows = []
-for budget in budgets:
-    policy = BudgetPolicy(max_thinking_tokens=budget, num_ignore=num_ignore, max_answer_tokens=max_answer_tokens)
-    trace = engine.generate([engine.prompt_for(question, policy)], policy)[0]
-    answer = extract_answer(trace.text)
-    print(f"--- cap {budget}: {trace.thinking_tokens} thinking tokens, answer {answer}")
-    print(render_marked(trace, engine.tokenizer))
-    rows.append({"budget": budget, "answer": answer, **trace.to_dict()})
-counts = {f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
-          for r in rows}
-insertions_fig = viz.forced_insertion_counts(counts)
-lengths_fig = viz.scaling_curve({"thinking tokens": [(r["budget"], r["thinking_tokens"]) for r in rows]},
-                                title="Thinking tokens vs budget", percent=False)
-lengths_fig.update_xaxes(title="Budget (max thinking tokens)")
-lengths_fig.update_yaxes(title="Thinking tokens used")
-viz.save_figure(insertions_fig, out / "forced_insertions.html")
-viz.save_figure(lengths_fig, out / "thinking_vs_budget.html")
-(out / "traces.json").write_text(json.dumps(rows, indent=1))
-(out / "metrics.json").write_text(json.dumps(
-    {"control": sum(r["thinking_tokens"] <= r["budget"] for r in rows) / len(rows),
-     "thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows},
-     "answers": {r["budget"]: r["answer"] for r in rows}}, indent=1))
-insertions_fig.show()
-lengths_fig.show()
+comparison = compare_budgets(
+    engine, question, budgets, num_ignore=num_ignore, max_answer_tokens=max_answer_tokens,
+    on_run=lambda run: print(f"--- {run.headline()}\n{render_marked(run.trace, engine.tokenizer)}"),
+)  # prints each cap's trace as soon as it is generated, forced insertions marked
+comparison.save(out)  # traces.json, metrics.json (with control), forced_insertions.html, thinking_vs_budget.html
+for figure in comparison.figures().values():
+    figure.show()

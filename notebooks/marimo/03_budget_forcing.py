@@ -144,41 +144,20 @@ def _(
     question,
     script_mode,
 ):
-    import json
-    from pathlib import Path
-
-    from s1lib import viz
-    from s1lib.forcing import BudgetPolicy
+    from s1lib.eval.budgets import compare_budgets
 
     mo.stop(not (compare.value or script_mode), mo.md(f"Press **Compare budgets** to run caps {budgets}."))
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for cap in mo.status.progress_bar(budgets, title="Budgets"):
-        policy_cap = BudgetPolicy(
-            max_thinking_tokens=cap, num_ignore=num_ignore.value, max_answer_tokens=max_answer_tokens
+    with mo.status.progress_bar(total=len(budgets), title="Budgets") as bar:
+        comparison = compare_budgets(
+            engine,
+            question.value,
+            budgets,
+            num_ignore=num_ignore.value,
+            max_answer_tokens=max_answer_tokens,
+            on_run=lambda _run: bar.update(),
         )
-        trace = engine.generate([engine.prompt_for(question.value, policy_cap)], policy_cap)[0]
-        rows.append({"budget": cap, **trace.to_dict()})
-    counts = {
-        f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
-        for r in rows
-    }
-    insertions_fig = viz.forced_insertion_counts(counts)
-    viz.save_figure(insertions_fig, out / "forced_insertions.html")
-    (out / "traces.json").write_text(json.dumps(rows, indent=1))
-    (out / "metrics.json").write_text(
-        json.dumps({"thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows}}, indent=1)
-    )
-    mo.vstack(
-        [
-            mo.ui.table(
-                [{"budget": r["budget"], "thinking tokens": r["thinking_tokens"], "answer": r["answer"]} for r in rows],
-                selection=None,
-            ),
-            insertions_fig,
-        ]
-    )
+    comparison.save(output_dir)  # the same files as the Jupyter notebook
+    mo.vstack([mo.ui.table(comparison.table(), selection=None), *comparison.figures().values()])
     return
 
 
