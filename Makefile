@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 S1 := $(VENV)/bin/s1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench lab marimo clean
+.PHONY: setup demo test test-fast lint notebooks bench lab marimo clean
 
 $(STAMP): pyproject.toml env/setup.sh
 	bash env/setup.sh
@@ -21,8 +21,13 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not vllm and not browser"
 
 lint: setup
-	$(VENV)/bin/ruff check s1lib tests
-	$(VENV)/bin/ruff format --check s1lib tests
+	$(VENV)/bin/ruff check s1lib tests notebooks
+	$(VENV)/bin/ruff format --check s1lib tests notebooks
+
+# The Jupyter notebooks' source is notebooks/0*.py (jupytext percent); this rewrites each paired .ipynb's cells
+# from it (ids, metadata and any outputs kept). tests/test_notebooks.py fails when the two differ.
+notebooks: setup
+	$(VENV)/bin/jupytext --update --to ipynb notebooks/0*.py
 
 bench: setup
 	$(S1) bench forcing

@@ -86,15 +86,25 @@ def test_papermill_sees_every_parameter(path: Path):
     assert set(papermill.inspect_notebook(str(path))) == assigned
 
 
-def test_notebooks_match_their_builder(tmp_path: Path):
-    """The committed .ipynb files are what build_notebooks.py writes (no hand edits drift away)."""
-    import importlib.util
+def test_every_notebook_has_its_percent_source():
+    """Each .ipynb is generated from notebooks/<name>.py (jupytext percent), and each source has its .ipynb."""
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(p.stem for p in NOTEBOOKS.glob("0*.py"))
 
-    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for written in module.build(tmp_path):
-        assert written.read_text() == (NOTEBOOKS / written.name).read_text(), written.name
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_is_in_sync_with_its_source(path: Path):
+    """The committed .ipynb has exactly the cells of its source (no hand edit drifts away): `make notebooks`."""
+    import jupytext
+
+    source = jupytext.read(path.with_suffix(".py"))
+    nb = nbformat.read(path, as_version=4)
+
+    def cells(notebook) -> list[tuple[str, str, dict]]:
+        return [(c.cell_type, c.source, dict(c.metadata)) for c in notebook.cells]
+
+    assert cells(nb) == cells(source), f"{path.name} differs from {path.stem}.py: run `make notebooks`"
+    assert nb.metadata.kernelspec == source.metadata.kernelspec
+    assert nb.metadata.jupytext.formats == "ipynb,py:percent"
 
 
 @pytest.mark.slow

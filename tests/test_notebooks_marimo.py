@@ -34,7 +34,7 @@ def tiny_args(name: str, model: str, out: Path, request: pytest.FixtureRequest) 
 EXPECTED = {
     "01_curation": ["selected.parquet", "funnel.html", "domains.html", "metrics.json"],
     "02_sft": ["loss_curve.html", "metrics.json", "model/config.json"],
-    "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html"],
+    "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html", "thinking_vs_budget.html"],
     "04_test_time_scaling": [
         "results.json",
         "scaling_curve.html",
@@ -60,6 +60,8 @@ def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_di
         assert (out / relative).exists(), f"{name} did not write {relative}"
     if name == "03_budget_forcing":  # the streamed run (script mode) prints its counter at the end
         assert "8 / 8 thinking tokens" in done.stdout, done.stdout[-2000:]
+        metrics = json.loads((out / "metrics.json").read_text())  # the same budget comparison as the Jupyter one
+        assert metrics["control"] == 1.0 and metrics["thinking_tokens"] == {"4": 4, "8": 8}
     if name == "04_test_time_scaling":  # every method asked for on the command line was measured
         methods = {m["method"] for m in json.loads((out / "metrics.json").read_text())}
         assert {"token-conditional"} < methods and len(methods) >= 3, methods

@@ -19,8 +19,8 @@ def _(mo):
     The paper builds **s1K** (1,000 questions with reasoning traces) from 59K candidates with three filters:
     **quality** (missing traces, formatting problems), **difficulty** (drop what Qwen2.5-7B/32B already solves,
     prefer long traces) and **diversity** (sample uniformly over domains). Here the same pipeline runs on a
-    generated toy pool with a simulated attempt model (`env/curation/toy.yaml`). Parameters:
-    `--output-dir DIR --config YAML --toy-n 600 --total 200 --tokenizer default|estimate`.
+    generated toy pool with a simulated attempt model (`env/curation/toy.yaml`). Parameters: the Jupyter
+    notebook's, as `--output-dir DIR --config-path YAML --toy-n 600 --total 200 --tokenizer default|estimate`.
     """)
     return
 
@@ -28,17 +28,15 @@ def _(mo):
 @app.cell
 def _(mo):
     from s1lib.curation import load_config, run_curation
+    from s1lib.notebook_params import CurationParams
 
-    args = mo.cli_args()
-    output_dir = str(args.get("output-dir") or "runs/marimo/01_curation")
-    tokenizer = args.get("tokenizer")
-    config_path = args.get("config")
-    base = load_config(config_path)  # the sliders start from the config's own values
+    params = CurationParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters, from the command line
+    base = load_config(params.config_path)  # the sliders start from the config's own values
     script_mode = mo.app_meta().mode == "script"
     toy_n = mo.ui.slider(
         100,
         2000,
-        value=int(args.get("toy-n") or (base.toy or {}).get("n", 600)),
+        value=params.toy_n or (base.toy or {}).get("n", 600),
         step=50,
         label="Toy pool size",
         show_value=True,
@@ -46,26 +44,27 @@ def _(mo):
     total = mo.ui.slider(
         10,
         max(1000, base.total),
-        value=int(args.get("total") or base.total),
+        value=params.total or base.total,
         step=10,
         label="Selected set size",
         show_value=True,
     )
     run = mo.ui.run_button(label="Curate")
     mo.vstack([toy_n, total, run] if base.toy else [total, run])
-    return base, config_path, load_config, output_dir, run, run_curation, script_mode, tokenizer, total, toy_n
+    return base, load_config, params, run, run_curation, script_mode, total, toy_n
 
 
 @app.cell
-def _(base, config_path, load_config, mo, output_dir, run, run_curation, script_mode, tokenizer, total, toy_n):
+def _(base, load_config, mo, params, run, run_curation, script_mode, total, toy_n):
     mo.stop(not (run.value or script_mode), mo.md("Press **Curate** to run the pipeline."))
     config = load_config(
-        config_path,
+        params.config_path,
         toy_n=toy_n.value if base.toy else None,
         total=total.value,
-        tokenizer=tokenizer,
-        output_dir=output_dir,
+        tokenizer=params.tokenizer,
+        output_dir=params.output_dir,
         progress=False,
+        **params.curation_options,
     )
     with mo.status.spinner(title="Curating ..."):
         result = run_curation(config)
@@ -74,11 +73,11 @@ def _(base, config_path, load_config, mo, output_dir, run, run_curation, script_
 
 
 @app.cell
-def _(mo, output_dir, result):
+def _(mo, params, result):
     import json
     from pathlib import Path
 
-    (Path(output_dir) / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+    (Path(params.output_dir) / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
     mo.vstack(list(result.figures().values()))
     return
 

@@ -19,31 +19,26 @@ def _(mo):
     s1-32B is Qwen2.5-32B-Instruct fine-tuned on s1K for 5 epochs (lr 1e-5, cosine, batch 16, loss on thinking
     and answer only), so that it writes `<|im_start|>think` … `<|im_start|>answer`, which budget forcing then
     controls. Here the embedded SmolLM2-135M trains for a few steps on synthetic s1-format records (the
-    `cpu-demo` preset). Parameters: `--model NAME --data toy|FILE --output-dir DIR --max-steps 16
-    --toy-examples 32 --block-size 512`.
+    `cpu-demo` preset). Parameters: the Jupyter notebook's, as `--model NAME --data toy|FILE --output-dir DIR
+    --max-steps 20 --toy-examples 32 --block-size 512 --learning-rate 3e-4 --eval-questions "What is 2 + 3?"`.
     """)
     return
 
 
 @app.cell
 def _(mo):
-    args = mo.cli_args()
-    model = str(args.get("model") or "default")
-    data = str(args.get("data") or "toy")
-    output_dir = str(args.get("output-dir") or "runs/marimo/02_sft")
-    toy_examples = int(args.get("toy-examples") or 32)
-    block_size = int(args.get("block-size") or 512)
-    bf16 = args.get("bf16") or "auto"  # bf16 autocast where this machine runs it fast (measured), else float32
-    bf16 = bf16 if bf16 == "auto" else str(bf16).lower() in ("1", "true", "yes")
+    from s1lib.notebook_params import SFTParams
+
+    params = SFTParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters, from the command line
     script_mode = mo.app_meta().mode == "script"
-    max_steps = mo.ui.slider(1, 64, value=int(args.get("max-steps") or 16), label="Optimizer steps", show_value=True)
+    max_steps = mo.ui.slider(1, 64, value=params.max_steps, label="Optimizer steps", show_value=True)
     train = mo.ui.run_button(label="Train")
     mo.vstack([max_steps, train])
-    return bf16, block_size, data, max_steps, model, output_dir, script_mode, toy_examples, train
+    return max_steps, params, script_mode, train
 
 
 @app.cell
-def _(bf16, block_size, data, max_steps, mo, model, output_dir, script_mode, toy_examples, train):
+def _(max_steps, mo, params, script_mode, train):
     from pathlib import Path
 
     from s1lib.train import TrainConfig, run_training
@@ -51,13 +46,17 @@ def _(bf16, block_size, data, max_steps, mo, model, output_dir, script_mode, toy
     mo.stop(not (train.value or script_mode), mo.md("Press **Train** to fine-tune (minutes on a CPU)."))
     config = TrainConfig.from_preset(
         "cpu-demo",
-        model=model,
-        data=data,
-        toy_examples=toy_examples,
+        model=params.model,
+        data=params.data,
+        toy_examples=params.toy_examples,
         max_steps=max_steps.value,
-        block_size=block_size,
-        bf16=bf16,
-        output_dir=str(Path(output_dir) / "model"),
+        num_train_epochs=params.num_train_epochs,
+        learning_rate=params.learning_rate,
+        global_batch_size=params.global_batch_size,
+        per_device_batch_size=params.global_batch_size,
+        block_size=params.block_size,
+        bf16=params.bf16,
+        output_dir=str(Path(params.output_dir) / "model"),
     )
     with mo.status.progress_bar(total=max_steps.value, title="Training") as bar:
         seen = []
@@ -73,13 +72,13 @@ def _(bf16, block_size, data, max_steps, mo, model, output_dir, script_mode, toy
 
 
 @app.cell
-def _(mo, output_dir, result):
+def _(mo, params, result):
     import json
     from pathlib import Path as _Path
 
     from s1lib import viz
 
-    out = _Path(output_dir)
+    out = _Path(params.output_dir)
     loss_fig = viz.loss_curve(result.rows)
     viz.save_figure(loss_fig, out / "loss_curve.html")
     (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
@@ -88,14 +87,14 @@ def _(mo, output_dir, result):
 
 
 @app.cell
-def _(mo, result):
+def _(mo, params, result):
     from s1lib.demo import render_marked
     from s1lib.forcing import BudgetPolicy
     from s1lib.forcing.hf import HFEngine
 
     engine = HFEngine.from_name(result.model_dir)
-    policy = BudgetPolicy(max_thinking_tokens=32, max_answer_tokens=16)
-    questions = ["What is 23 + 45?"]
+    policy = BudgetPolicy(max_thinking_tokens=params.max_thinking_tokens, max_answer_tokens=32)
+    questions = params.eval_questions
     traces = engine.generate([engine.prompt_for(q, policy) for q in questions], policy)
     mo.md(
         "\n\n".join(

@@ -24,45 +24,48 @@ def _(mo):
     "Final Answer:" are highlighted as they happen, and the counter shows thinking tokens against the budget.
     The default question is for the model fine-tuned in notebook 2: at 8 thinking tokens the running maximum has
     read one number when the cap forces the answer (wrong); from about 32 it answers 95 (right).
-    **Stop** interrupts within a token. Parameters: `--model NAME_OR_FOLDER --output-dir DIR --budgets 8,16,32`
-    `--max-thinking-tokens 32 --max-answer-tokens 24` (as a script: `python 03_budget_forcing.py --model ...`;
-    as an app: `marimo run 03_budget_forcing.py -- --model ...`).
+    **Stop** interrupts within a token. Parameters: the Jupyter notebook's, as `--model NAME_OR_FOLDER
+    --output-dir DIR --budgets 8,16,32 --max-thinking-tokens 32 --max-answer-tokens 12 --question TEXT` (as a
+    script: `python 03_budget_forcing.py --model ...`; as an app: `marimo run 03_budget_forcing.py -- --model ...`).
     """)
     return
 
 
 @app.cell
 def _(mo):
-    args = mo.cli_args()
-    model = str(args.get("model") or "default")
-    output_dir = str(args.get("output-dir") or "runs/marimo/03_budget_forcing")
-    budgets = [int(b) for b in str(args.get("budgets") or "8,16,32,64").split(",")]
-    max_answer_tokens = int(args.get("max-answer-tokens") or 24)
-    initial_budget = int(args.get("max-thinking-tokens") or 8)
-    dtype = str(args.get("dtype") or "auto")  # the fastest precision on this machine (measured), or float32
+    from s1lib.notebook_params import BudgetForcingParams
+
+    params = BudgetForcingParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters
     script_mode = mo.app_meta().mode == "script"
-    return budgets, dtype, initial_budget, max_answer_tokens, model, output_dir, script_mode
+    return params, script_mode
 
 
 @app.cell
-def _(dtype, mo, model):
+def _(mo, params):
     from s1lib.forcing.hf import HFEngine
 
-    with mo.status.spinner(title=f"Loading {model} ..."):
-        engine = HFEngine.from_name(model, dtype=dtype)
+    with mo.status.spinner(title=f"Loading {params.model} ..."):
+        engine = HFEngine.from_name(params.model, dtype=params.dtype)
     return (engine,)
 
 
 @app.cell
-def _(initial_budget, mo):
-    from s1lib.widgets import DEMO_QUESTION, IGNORE_CHOICES
+def _(mo, params):
+    from s1lib.widgets import IGNORE_CHOICES
 
-    # For the demo's fine-tuned model: wrong at 8 thinking tokens, right from about 32 (drag the budget).
-    question = mo.ui.text_area(value=DEMO_QUESTION, label="Question", full_width=True)
+    # params.question defaults to widgets.DEMO_QUESTION: for the demo's fine-tuned model it is answered wrongly at
+    # 8 thinking tokens and rightly from about 32 (drag the budget).
+    question = mo.ui.text_area(value=params.question, label="Question", full_width=True)
     budget = mo.ui.slider(
-        0, 256, value=initial_budget, step=1, label="Max thinking tokens", show_value=True, full_width=True
+        0,
+        max(256, params.max_thinking_tokens, *params.budgets),
+        value=params.max_thinking_tokens,
+        step=1,
+        label="Max thinking tokens",
+        show_value=True,
+        full_width=True,
     )
-    num_ignore = mo.ui.slider(0, 8, value=0, label="Waits (num_ignore)", show_value=True)
+    num_ignore = mo.ui.slider(0, 8, value=params.num_ignore, label="Waits (num_ignore)", show_value=True)
     min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
     ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
     run = mo.ui.run_button(label="Run", kind="success")
@@ -91,10 +94,10 @@ def _(runner, stop):
 def _(
     budget,
     ignore,
-    max_answer_tokens,
     min_thinking,
     mo,
     num_ignore,
+    params,
     question,
     run,
     runner,
@@ -104,7 +107,9 @@ def _(
 
     runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
-    policy = policy_from_controls(budget.value, num_ignore.value, ignore.value, min_thinking.value, max_answer_tokens)
+    policy = policy_from_controls(
+        budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens
+    )
     view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
     if script_mode:
         runner.join()
@@ -133,52 +138,21 @@ def _(mo):
 
 
 @app.cell
-def _(
-    budgets,
-    compare,
-    engine,
-    max_answer_tokens,
-    mo,
-    num_ignore,
-    output_dir,
-    question,
-    script_mode,
-):
-    import json
-    from pathlib import Path
+def _(compare, engine, mo, num_ignore, params, question, script_mode):
+    from s1lib.eval.budgets import compare_budgets
 
-    from s1lib import viz
-    from s1lib.forcing import BudgetPolicy
-
-    mo.stop(not (compare.value or script_mode), mo.md(f"Press **Compare budgets** to run caps {budgets}."))
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for cap in mo.status.progress_bar(budgets, title="Budgets"):
-        policy_cap = BudgetPolicy(
-            max_thinking_tokens=cap, num_ignore=num_ignore.value, max_answer_tokens=max_answer_tokens
+    mo.stop(not (compare.value or script_mode), mo.md(f"Press **Compare budgets** to run caps {params.budgets}."))
+    with mo.status.progress_bar(total=len(params.budgets), title="Budgets") as bar:
+        comparison = compare_budgets(
+            engine,
+            question.value,
+            params.budgets,
+            num_ignore=num_ignore.value,
+            max_answer_tokens=params.max_answer_tokens,
+            on_run=lambda _run: bar.update(),
         )
-        trace = engine.generate([engine.prompt_for(question.value, policy_cap)], policy_cap)[0]
-        rows.append({"budget": cap, **trace.to_dict()})
-    counts = {
-        f"cap {r['budget']}": {k: sum(f["kind"] == k for f in r["forced"]) for k in ("wait", "end", "final_answer")}
-        for r in rows
-    }
-    insertions_fig = viz.forced_insertion_counts(counts)
-    viz.save_figure(insertions_fig, out / "forced_insertions.html")
-    (out / "traces.json").write_text(json.dumps(rows, indent=1))
-    (out / "metrics.json").write_text(
-        json.dumps({"thinking_tokens": {r["budget"]: r["thinking_tokens"] for r in rows}}, indent=1)
-    )
-    mo.vstack(
-        [
-            mo.ui.table(
-                [{"budget": r["budget"], "thinking tokens": r["thinking_tokens"], "answer": r["answer"]} for r in rows],
-                selection=None,
-            ),
-            insertions_fig,
-        ]
-    )
+    comparison.save(params.output_dir)  # the same files as the Jupyter notebook
+    mo.vstack([mo.ui.table(comparison.table(), selection=None), *comparison.figures().values()])
     return
 
 

@@ -19,47 +19,43 @@ def _(mo):
     The paper's Figure 1: accuracy rises with thinking tokens under budget forcing, by capping (fewer tokens) and
     by forcing "Wait" (more). Table 3 scores a method by **Control** (share of runs inside the budget),
     **Scaling** (slope of accuracy vs thinking) and **Performance** (best accuracy). A tiny AIME24 sweep on the
-    embedded model shows the mechanics (a 135M model solves no AIME problem). Parameters (as notebook 4's papermill
-    parameters): `--model NAME --output-dir DIR --benchmark aime24|math500|gpqa_diamond|toy --data PATH
+    embedded model shows the mechanics (a 135M model solves no AIME problem). Parameters: the Jupyter notebook's,
+    as `--model NAME --output-dir DIR --benchmark aime24|math500|gpqa_diamond|toy --data PATH
     --caps 16,32,64 --fill-budget true --waits 0,1,2 --wait-cap 64 --baselines token_conditional
-    --token-budgets 32,64 --limit 3 --batch-size 8 --max-answer-tokens 24`.
+    --token-budgets 32,64 --limit 3 --batch-size 8 --max-answer-tokens 24 --sweep-options JSON`.
     """)
     return
 
 
 @app.cell
 def _(mo):
-    from s1lib.paths import data_dir
+    from s1lib.notebook_params import ScalingParams
 
-    args = mo.cli_args()
-
-    def ints(name, default):
-        return [int(v) for v in str(args.get(name) or default).split(",") if v != ""]
-
-    benchmark = str(args.get("benchmark") or "aime24")
-    dtype = str(args.get("dtype") or "auto")  # the fastest precision on this machine (measured), or float32
+    params = ScalingParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters, from the command line
+    engine_options = {"dtype": params.dtype, **params.sweep_options.get("engine_options", {})}
     settings = dict(
-        benchmark=benchmark,
-        model=str(args.get("model") or "default"),
-        data=str(args.get("data") or data_dir()) if benchmark != "toy" else args.get("data"),
-        engine_options={"dtype": dtype},
-        caps=ints("caps", "16,32,64"),
-        fill_budget=str(args.get("fill-budget") or "true").lower() in ("1", "true", "yes"),
-        waits=ints("waits", "0,1,2"),
-        wait_cap=int(args.get("wait-cap") or 64),
-        baselines=[b for b in str(args.get("baselines") or "").split(",") if b],
-        token_budgets=ints("token-budgets", "32,64"),
-        max_answer_tokens=int(args.get("max-answer-tokens") or 24),
-        batch_size=int(args.get("batch-size") or 8),
-        output_dir=str(args.get("output-dir") or "runs/marimo/04_test_time_scaling"),
+        benchmark=params.benchmark,
+        model=params.model,
+        data=params.benchmark_data(),
+        caps=params.caps,
+        fill_budget=params.fill_budget,
+        waits=params.waits,
+        wait_cap=params.wait_cap,
+        baselines=params.baselines,
+        token_budgets=params.token_budgets,
+        max_answer_tokens=params.max_answer_tokens,
+        batch_size=params.batch_size,
+        output_dir=params.output_dir,
+        **{**params.sweep_options, "engine_options": engine_options},  # any other SweepConfig field
     )
-    output_dir = settings["output_dir"]
     script_mode = mo.app_meta().mode == "script"
-    limit = mo.ui.slider(1, 30, value=int(args.get("limit") or 3), label=f"{benchmark} problems", show_value=True)
+    limit = mo.ui.slider(
+        1, max(30, params.limit), value=params.limit, label=f"{params.benchmark} problems", show_value=True
+    )
     run = mo.ui.run_button(label="Run sweep")
-    summary = f"Caps **{settings['caps']}**, Waits **{settings['waits']}** (under cap {settings['wait_cap']})"
+    summary = f"Caps **{params.caps}**, Waits **{params.waits}** (under cap {params.wait_cap})"
     mo.vstack([mo.md(summary), limit, run])
-    return limit, output_dir, run, script_mode, settings
+    return limit, params, run, script_mode, settings
 
 
 @app.cell
@@ -86,14 +82,14 @@ def _(limit, mo, run, script_mode, settings):
 
 
 @app.cell
-def _(mo, output_dir, sweep):
+def _(mo, params, sweep):
     import json
     from pathlib import Path as _Path
 
     from s1lib import viz
     from s1lib.eval.summary import headline, write_scaling_summary
 
-    out = _Path(output_dir)
+    out = _Path(params.output_dir)
     methods, chance = sweep.results["methods"], sweep.results["chance"]
     curve, table = viz.sweep_figures(methods, references={"chance (best constant answer)": chance["all"]})
     viz.save_figure(curve, out / "scaling_curve.html")

@@ -1,0 +1,62 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: s1 (s1lib)
+#     language: python
+#     name: s1
+# ---
+
+# %% [markdown]
+# # 1 · Curation: from a question pool to an s1K-style set
+#
+# The paper builds **s1K** (1,000 questions with reasoning traces) from a pool of 59K in three steps, each a
+# filter on a property of the question: **quality** (drop rows with missing traces or formatting problems),
+# **difficulty** (drop questions that Qwen2.5-7B or -32B already solves, and prefer long reasoning traces), and
+# **diversity** (sample uniformly over domains, then follow the AIME/GPQA domain mix). Here the same pipeline runs
+# on a generated *toy pool* with a simulated attempt model, in seconds on a CPU; every dropped row is accounted for
+# in the funnel, with its reason.
+
+# %% tags=["parameters"]
+# Parameters (papermill overrides these); None keeps the config's value.
+output_dir = "runs/notebooks/01_curation"
+config_path = None  # a curation YAML; None: env/curation/toy.yaml (CPU); env/curation/s1k-paper.yaml: the paper
+toy_n = None  # questions in the toy pool (toy configs only; toy.yaml: 600)
+total = None  # size of the selected set (toy.yaml: 200; the paper: 1,000)
+tokenizer = None  # trace lengths: a model name (exact counts), or "estimate" (about 1 % off, no model)
+curation_options = {}  # any other CurationConfig field, e.g. {"attempt_models": ["hf:default"]}
+
+# %%
+import json
+from pathlib import Path
+
+import s1lib
+
+REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
+out = Path(output_dir)
+out.mkdir(parents=True, exist_ok=True)
+
+# %%
+from s1lib.curation import load_config, run_curation
+
+config = load_config(
+    config_path, toy_n=toy_n, total=total, tokenizer=tokenizer, output_dir=str(out), progress=False, **curation_options
+)
+result = run_curation(config)  # writes selected.parquet, funnel.json, drops.jsonl and the figures to output_dir
+print(result.funnel.table())
+
+# %% [markdown]
+# The funnel: rows kept after each stage. *Decontaminate* drops near-copies of the held-out benchmark (8-gram
+# overlap), *missing*/*format* are the quality filters, *difficulty* drops what the attempt model solves, and
+# *select* is the diversity sampler.
+
+# %%
+(out / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+for figure in result.figures().values():  # the funnel, the selected set's domains and trace lengths
+    figure.show()

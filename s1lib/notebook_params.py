@@ -1,0 +1,209 @@
+"""Each notebook's parameters as one typed dataclass, with the names and defaults of its Jupyter ``parameters`` cell.
+
+The Jupyter notebooks keep a plain literal ``parameters`` cell, because papermill injects its overrides after that
+cell; the marimo notebooks read the same parameters from their command line (``--max-thinking-tokens 8``, dashes or
+underscores) through :meth:`NotebookParams.from_cli_args`, which converts each value to the field's type and names an
+unknown or ill-typed argument. A test keeps every dataclass equal to its notebook's parameters cell.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, TypeVar
+
+from s1lib.paths import data_dir
+
+ParamsT = TypeVar("ParamsT", bound="NotebookParams")
+
+_TRUE, _FALSE = ("1", "true", "yes", "on", ""), ("0", "false", "no", "off")  # "": a flag given without a value
+_NONE = ("none", "null")
+
+
+class NotebookParamsError(ValueError):
+    """A command-line argument the notebook does not have, or whose value does not fit its type."""
+
+
+@dataclass
+class NotebookParams:
+    """Base of the notebooks' parameter sets; ``NOTEBOOK`` is the notebook's name (``03_budget_forcing``)."""
+
+    NOTEBOOK: ClassVar[str] = ""
+
+    @classmethod
+    def from_cli_args(cls: type[ParamsT], args: Mapping[str, Any]) -> ParamsT:
+        """The parameters from ``mo.cli_args()`` (or any mapping of ``name -> value``); the rest keep their defaults.
+
+        Lists are comma-separated (``--budgets 8,16,32``), a JSON list, or the flag repeated; mappings are JSON
+        objects; ``none`` sets an optional parameter to None.
+        """
+        values = args.to_dict() if hasattr(args, "to_dict") else dict(args)  # marimo's CLIArgs is no Mapping
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in fields(cls)]
+        chosen = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name not in names:
+                expected = ", ".join(f"--{n.replace('_', '-')}" for n in names)
+                raise NotebookParamsError(f"{cls.NOTEBOOK}: unknown argument --{key}; expected one of {expected}")
+            try:
+                chosen[name] = _convert(value, hints[name])
+            except (TypeError, ValueError) as error:
+                raise NotebookParamsError(
+                    f"{cls.NOTEBOOK}: --{key} expects {_describe(hints[name])}, got {value!r} ({error})"
+                ) from None
+        return cls(**chosen)
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """``value`` (a string, or what marimo already parsed: int, float, bool, a list for a repeated flag) as ``hint``."""
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in members and str(value).lower() in _NONE:
+            return None
+        errors = []
+        for member in (m for m in members if m is not type(None)):
+            try:
+                return _convert(value, member)
+            except (TypeError, ValueError) as error:
+                errors.append(str(error))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for allowed in members:
+            if value == allowed or str(value) == str(allowed):
+                return allowed
+        raise ValueError(f"not one of {', '.join(map(repr, members))}")
+    if origin is list:
+        if isinstance(value, str):
+            items = json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",")]
+            items = [v for v in items if v != ""]
+        else:
+            items = value if isinstance(value, list) else [value]
+        return [_convert(item, members[0]) for item in items]
+    if origin is dict or hint is dict:
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError("not a JSON object")
+        return parsed
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in _TRUE + _FALSE:
+            return str(value).lower() in _TRUE
+        raise ValueError("not true or false")
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("not an integer")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError("not a number")
+        return float(value)
+    if hint is str:
+        if isinstance(value, list):
+            raise ValueError("given more than once")
+        return str(value)
+    raise TypeError(f"unsupported parameter type {hint!r}")
+
+
+def _describe(hint: Any) -> str:
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        described = [_describe(m) for m in members if m is not type(None)]
+        return " or ".join(described + (["none"] if type(None) in members else []))
+    if origin is Literal:
+        return " or ".join(repr(m) for m in members)
+    if origin is list:
+        return f"a comma-separated list of {_describe(members[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin is dict or hint is dict:
+        return 'a JSON object (e.g. {"key": 1})'
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))
+
+
+@dataclass
+class CurationParams(NotebookParams):
+    """notebooks/01_curation: None keeps the curation config's value."""
+
+    NOTEBOOK: ClassVar[str] = "01_curation"
+
+    output_dir: str = "runs/notebooks/01_curation"
+    config_path: str | None = None
+    toy_n: int | None = None
+    total: int | None = None
+    tokenizer: str | None = None
+    curation_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SFTParams(NotebookParams):
+    """notebooks/02_sft."""
+
+    NOTEBOOK: ClassVar[str] = "02_sft"
+
+    output_dir: str = "runs/notebooks/02_sft"
+    model: str = "default"
+    data: str = "toy"
+    toy_examples: int = 32
+    max_steps: int = 20
+    num_train_epochs: float = 1.0
+    learning_rate: float = 3e-4
+    global_batch_size: int = 8
+    block_size: int = 512
+    eval_questions: list[str] = field(default_factory=lambda: ["What is 23 + 45?", "What is 12 * 11?"])
+    max_thinking_tokens: int = 64
+    bf16: Literal["auto"] | bool = "auto"
+
+
+@dataclass
+class BudgetForcingParams(NotebookParams):
+    """notebooks/03_budget_forcing (``question`` is ``s1lib.widgets.DEMO_QUESTION``)."""
+
+    NOTEBOOK: ClassVar[str] = "03_budget_forcing"
+
+    output_dir: str = "runs/notebooks/03_budget_forcing"
+    model: str = "default"
+    question: str = "Largest of: 47 83 12 95 38"
+    max_thinking_tokens: int = 8
+    num_ignore: int = 0
+    max_answer_tokens: int = 12
+    budgets: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
+    dtype: str = "auto"
+
+
+@dataclass
+class ScalingParams(NotebookParams):
+    """notebooks/04_test_time_scaling."""
+
+    NOTEBOOK: ClassVar[str] = "04_test_time_scaling"
+
+    output_dir: str = "runs/notebooks/04_test_time_scaling"
+    model: str = "default"
+    benchmark: str = "aime24"
+    data: str | None = "shared"
+    caps: list[int] = field(default_factory=lambda: [16, 32, 64])
+    fill_budget: bool = True
+    waits: list[int] = field(default_factory=lambda: [0, 1, 2])
+    wait_cap: int = 64
+    baselines: list[str] = field(default_factory=list)
+    token_budgets: list[int] = field(default_factory=lambda: [32, 64])
+    max_answer_tokens: int = 24
+    limit: int = 3
+    batch_size: int = 8
+    dtype: str = "auto"
+    sweep_options: dict[str, Any] = field(default_factory=dict)
+
+    def benchmark_data(self) -> str | None:
+        """``data`` as the sweep takes it: ``shared`` is the workspace's benchmark data, except for ``toy``,
+        whose held-out set is generated when no file is given."""
+        if self.data != "shared":
+            return self.data
+        return None if self.benchmark == "toy" else str(data_dir())
+
+
+NOTEBOOK_PARAMS: dict[str, type[NotebookParams]] = {
+    p.NOTEBOOK: p for p in (CurationParams, SFTParams, BudgetForcingParams, ScalingParams)
+}
+"""Each notebook's parameter set, by notebook name."""
