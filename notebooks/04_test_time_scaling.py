@@ -54,16 +54,10 @@ out.mkdir(parents=True, exist_ok=True)
 
 # %%
 from s1lib.eval.summary import headline, write_scaling_summary
-from s1lib.eval.sweep import SweepConfig, run_sweep
-from s1lib.paths import data_dir
+from s1lib.eval.sweep import run_sweep
+from s1lib.notebook_params import ScalingParams
 
-options = {**sweep_options, "engine_options": {"dtype": dtype, **sweep_options.get("engine_options", {})}}
-config = SweepConfig(
-    benchmark=benchmark, data=str(data_dir()) if data == "shared" and benchmark != "toy" else data,
-    model=model, caps=list(caps), fill_budget=fill_budget, waits=list(waits), wait_cap=wait_cap,
-    baselines=list(baselines), token_budgets=list(token_budgets), max_answer_tokens=max_answer_tokens, limit=limit,
-    batch_size=batch_size, output_dir=str(out), **options,
-)
+config = ScalingParams.from_namespace(globals()).sweep_config()  # the parameters above, as a SweepConfig
 run = run_sweep(config)  # prints its progress (settings and problems done) as it goes
 for s in run.results["settings"]:
     print(f"{s['setting']:<28} accuracy {s['accuracy']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]"

@@ -57,6 +57,12 @@ class NotebookParams:
                 ) from None
         return cls(**chosen)
 
+    @classmethod
+    def from_namespace(cls: type[ParamsT], namespace: Mapping[str, Any]) -> ParamsT:
+        """The parameters as a Jupyter notebook holds them after its ``parameters`` cell (and papermill's
+        injected one): ``Params.from_namespace(globals())``; names the dataclass does not have are ignored."""
+        return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
+
 
 def _convert(value: Any, hint: Any) -> Any:
     """``value`` (a string, or what marimo already parsed: int, float, bool, a list for a repeated flag) as ``hint``."""
@@ -201,6 +207,29 @@ class ScalingParams(NotebookParams):
         if self.data != "shared":
             return self.data
         return None if self.benchmark == "toy" else str(data_dir())
+
+    def sweep_config(self, **overrides: Any) -> Any:
+        """The :class:`~s1lib.eval.sweep_config.SweepConfig` these parameters describe (``sweep_options`` holds any
+        other SweepConfig field; ``dtype`` goes to the engine); ``overrides`` win (marimo's slider)."""
+        from s1lib.eval.sweep_config import SweepConfig
+
+        engine_options = {"dtype": self.dtype, **self.sweep_options.get("engine_options", {})}
+        values = dict(
+            benchmark=self.benchmark,
+            model=self.model,
+            data=self.benchmark_data(),
+            caps=list(self.caps),
+            fill_budget=self.fill_budget,
+            waits=list(self.waits),
+            wait_cap=self.wait_cap,
+            baselines=list(self.baselines),
+            token_budgets=list(self.token_budgets),
+            max_answer_tokens=self.max_answer_tokens,
+            limit=self.limit,
+            batch_size=self.batch_size,
+            output_dir=self.output_dir,
+        )
+        return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
 
 NOTEBOOK_PARAMS: dict[str, type[NotebookParams]] = {

@@ -7,6 +7,7 @@ module's import of its own package's ``__init__`` (implied by any submodule impo
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "s1lib"
 
 LAYERS: list[set[str]] = [
-    {"s1lib", "s1lib.paths", "s1lib.machine", "s1lib.progress", "s1lib.io", "s1lib.openai_client", "s1lib.toy"},
+    {
+        "s1lib",
+        "s1lib.paths",
+        "s1lib.machine",
+        "s1lib.progress",
+        "s1lib.io",
+        "s1lib.openai_client",
+        "s1lib.ngrams",
+    },
+    {"s1lib.configfile", "s1lib.toy"},
     {"s1lib.precision", "s1lib.format", "s1lib.attention", "s1lib.viz"},
     {"s1lib.models"},
     {"s1lib.forcing"},
@@ -130,3 +140,16 @@ def test_imports_run_downward():
 )
 def test_the_cycle_finder_finds_cycles(edges, expected):
     assert cycles(edges) == expected
+
+
+def test_the_readme_map_names_every_module():
+    """The README's map of the code matches the tree: every module is named, and every name is a module."""
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("**Map of the code.**")
+    table = readme[start : readme.index("\n## ", start)]
+    named = set(re.findall(r"`([a-z_]+(?:\.py|/))`", table))
+    files = {p.name for p in ROOT.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    folders = {f"{p.name}/" for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert files - named == set(), "modules the README's map does not name"
+    assert {n for n in named if n.endswith(".py")} - files == set(), "names in the map that are no module"
+    assert {n for n in named if n.endswith("/")} - folders == set()

@@ -32,22 +32,6 @@ def _(mo):
     from s1lib.notebook_params import ScalingParams
 
     params = ScalingParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters, from the command line
-    engine_options = {"dtype": params.dtype, **params.sweep_options.get("engine_options", {})}
-    settings = dict(
-        benchmark=params.benchmark,
-        model=params.model,
-        data=params.benchmark_data(),
-        caps=params.caps,
-        fill_budget=params.fill_budget,
-        waits=params.waits,
-        wait_cap=params.wait_cap,
-        baselines=params.baselines,
-        token_budgets=params.token_budgets,
-        max_answer_tokens=params.max_answer_tokens,
-        batch_size=params.batch_size,
-        output_dir=params.output_dir,
-        **{**params.sweep_options, "engine_options": engine_options},  # any other SweepConfig field
-    )
     script_mode = mo.app_meta().mode == "script"
     limit = mo.ui.slider(
         1, max(30, params.limit), value=params.limit, label=f"{params.benchmark} problems", show_value=True
@@ -55,15 +39,15 @@ def _(mo):
     run = mo.ui.run_button(label="Run sweep")
     summary = f"Caps **{params.caps}**, Waits **{params.waits}** (under cap {params.wait_cap})"
     mo.vstack([mo.md(summary), limit, run])
-    return limit, params, run, script_mode, settings
+    return limit, params, run, script_mode
 
 
 @app.cell
-def _(limit, mo, run, script_mode, settings):
-    from s1lib.eval.sweep import SweepConfig, run_sweep
+def _(limit, mo, params, run, script_mode):
+    from s1lib.eval.sweep import run_sweep
 
     mo.stop(not (run.value or script_mode), mo.md("Press **Run sweep** (minutes on a CPU)."))
-    config = SweepConfig(**settings, limit=limit.value)
+    config = params.sweep_config(limit=limit.value)
     with mo.status.spinner(title="Sweeping budgets ..."):
         sweep = run_sweep(config, progress=False)
     mo.ui.table(

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from s1lib import viz
 from s1lib.eval.grading import extract_answer
 from s1lib.eval.metrics import control
-from s1lib.forcing.engine import EngineBase
+from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import Trace
 
@@ -95,7 +95,7 @@ class BudgetComparison:
 
 
 def compare_budgets(
-    engine: EngineBase,
+    engine: Engine,
     question: str,
     budgets: Sequence[int],
     *,

@@ -8,12 +8,12 @@ baseline, missing file, duplicate labels) fails here, before any model is loaded
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.configfile import config_from_dict, read_config
 from s1lib.eval.benchmarks import BENCHMARKS
 from s1lib.forcing.baselines import (
     BASELINES,
@@ -133,35 +133,13 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> SweepConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values, source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> SweepConfig:
         """Read a YAML (.yaml/.yml) or JSON grid file; relative ``data`` paths are taken from the file's folder."""
         p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"Sweep file {p} does not exist")
-        text = p.read_text(encoding="utf-8")
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                values = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ValueError(f"{p}: not valid YAML ({exc})") from exc
-        elif p.suffix.lower() == ".json":
-            try:
-                values = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        else:
-            raise ValueError(f"{p}: expected a .yaml, .yml or .json file")
-        if not isinstance(values, dict):
-            raise ValueError(f"{p}: expected a mapping of SweepConfig fields, got {type(values).__name__}")
+        values = read_config(p, "sweep", "a mapping of SweepConfig fields")
         if values.get("data") and not Path(values["data"]).is_absolute():
             candidate = p.parent / values["data"]
             if candidate.exists():

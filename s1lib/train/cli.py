@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -123,8 +122,3 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s1lib.train", description="s1 SFT (see `s1 train -h`)")
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-def describe_fields() -> str:
-    """One line per TrainConfig field: name, default, help (for docs and `--set`)."""
-    return "\n".join(f"{f.name} = {f.default!r}: {f.metadata.get('help', '')}" for f in dataclasses.fields(TrainConfig))
