@@ -24,7 +24,7 @@ BENCHES: dict[str, str] = {
     "train": "s1lib.train.bench",
     "precision": "s1lib.precision_bench",
     "vllm": "s1lib.forcing.vllm_bench",
-    "widget": "s1lib.widgets",
+    "widget": "s1lib.widgets_bench",
 }
 
 _STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m", "reset": "\033[0m"}

@@ -15,9 +15,9 @@ from s1lib.widgets import (
     StreamRunner,
     StreamView,
     counter_text,
-    measure_stream,
     policy_from_controls,
 )
+from s1lib.widgets_bench import measure_stream
 
 
 def _ins(kind: str) -> ForcedInsertion:
