@@ -6,8 +6,8 @@
 One line per check, ``PASS``/``FAIL``/``SKIP`` and what was seen; the exit code is the number of failures.
 Checks: the processor vLLM was started with is the V2 one; budget forcing on vLLM is token-identical to
 transformers on the embedded model (float32, greedy) for a capped policy and one with forced Waits, with vLLM's
-engine core in this process and in its own; tensor parallelism 2 where two GPUs exist; ``s1 serve`` (not built
-yet: reported as SKIP).
+engine core in this process and in its own; tensor parallelism 2 (on a tiny random model whose heads divide by 2)
+where two GPUs exist, or two cores with ``--cpu``; ``s1 serve`` (not built yet: reported as SKIP).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 QUESTIONS = ["How many r are in the word raspberry?", "What is 7 + 5?"]
 POLICIES = [
@@ -29,33 +31,56 @@ CHILD = """
 import json, os, sys
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.vllm import VLLMEngine
-tp, policies, questions = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
-engine = VLLMEngine.from_name("default", dtype="float32", max_model_len=1024, tensor_parallel_size=tp)
-out = {"processor": engine.processor, "traces": []}
-for values in policies:
-    policy = BudgetPolicy(**values)
-    prompts = [engine.prompt_for(q, policy) for q in questions]
-    out["traces"].append([t.to_dict(include_ids=True) for t in engine.generate(prompts, policy)])
-engine.close()
-print("RESULT " + json.dumps(out))
+if __name__ == "__main__":  # vLLM's workers are spawned and re-import __main__
+    model, tp = sys.argv[1], int(sys.argv[2])
+    policies, questions = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    engine = VLLMEngine.from_name(model, dtype="float32", max_model_len=1024, tensor_parallel_size=tp)
+    out = {"processor": engine.processor, "traces": []}
+    for values in policies:
+        policy = BudgetPolicy(**values)
+        prompts = [engine.prompt_for(q, policy) for q in questions]
+        out["traces"].append([t.to_dict(include_ids=True) for t in engine.generate(prompts, policy)])
+    engine.close()
+    print("RESULT " + json.dumps(out))
 """
 
 
-def vllm_run(tp: int, multiprocessing: bool) -> dict:
+def vllm_run(model: str, tp: int, multiprocessing: bool, folder: Path) -> dict:
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1" if multiprocessing else "0"}
-    args = [str(tp), json.dumps(POLICIES), json.dumps(QUESTIONS)]
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env, timeout=600)
+    script = folder / "child.py"
+    script.write_text(CHILD)
+    args = [model, str(tp), json.dumps(POLICIES), json.dumps(QUESTIONS)]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def reference(device: str) -> list[list[dict]]:
+def tensor_parallel_model(folder: Path) -> str:
+    """A tiny random Llama two workers can split (the embedded SmolLM2's 9 heads do not divide by 2)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from s1lib.models import prepare_default_model
+
+    tokenizer = AutoTokenizer.from_pretrained(prepare_default_model())
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
+        tie_word_embeddings=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder / "tp-model")
+    tokenizer.save_pretrained(folder / "tp-model")
+    return str(folder / "tp-model")
+
+
+def reference(model: str, device: str) -> list[list[dict]]:
     from s1lib.forcing import BudgetPolicy
     from s1lib.forcing.hf import HFEngine
 
-    engine = HFEngine.from_name("default", dtype="float32", device=device)
+    engine = HFEngine.from_name(model, dtype="float32", device=device)
     out = []
     for values in POLICIES:
         policy = BudgetPolicy(**values)
@@ -84,23 +109,29 @@ def main() -> int:
         print(f"{status} {name}: {detail}", flush=True)
 
     started = time.monotonic()
-    expected = reference("cuda" if gpus and not args.cpu else "cpu")
-    layouts = [("in-process engine core", 1, False), ("engine core in its own process", 1, True)]
-    if gpus >= 2 and not args.cpu:
-        layouts.append(("tensor parallel 2", 2, True))
+    device = "cuda" if gpus and not args.cpu else "cpu"
+    folder = Path(tempfile.mkdtemp(prefix="s1-gpu-smoke-"))
+    layouts = [("in-process engine core", "default", 1, False), ("engine core in its own process", "default", 1, True)]
+    if (gpus >= 2 and not args.cpu) or (args.cpu and len(os.sched_getaffinity(0)) >= 2):
+        layouts.append(("tensor parallel 2 (tiny random model)", tensor_parallel_model(folder), 2, True))
     else:
         report("SKIP", "tensor parallel 2", f"{gpus} GPU(s)")
-    for name, tp, multiprocessing in layouts:
+    references: dict[str, list[list[dict]]] = {}
+    for name, model, tp, multiprocessing in layouts:
         try:
-            run = vllm_run(tp, multiprocessing)
+            run = vllm_run(model, tp, multiprocessing, folder)
         except Exception as exc:  # one line per check, whatever went wrong
             report("FAIL", name, f"vLLM did not run: {exc}")
             continue
         want = PROCESSOR_FQCN if args.cpu else PROCESSOR_FQCN_V2
         report("PASS" if run["processor"] == want else "FAIL", f"{name}: processor", run["processor"])
-        same = run["traces"] == expected
+        if model not in references:
+            references[model] = reference(model, device)
+        same = run["traces"] == references[model]
+        forced = sum(len(t["forced"]) for traces in run["traces"] for t in traces)
         waits = sum(t["num_suppressed"] for t in run["traces"][1])
-        report("PASS" if same else "FAIL", f"{name}: token-identical to transformers", f"forced Waits {waits}")
+        detail = f"forced insertions {forced}, Waits {waits}"
+        report("PASS" if same else "FAIL", f"{name}: token-identical to transformers", detail)
     report("SKIP", "s1 serve", "not built yet (issue 17, step 2)")
     print(f"{'PASS' if not failures else 'FAIL'} all: {failures} failure(s) in {time.monotonic() - started:.0f} s")
     return failures

