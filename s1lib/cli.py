@@ -13,7 +13,14 @@ from typing import Any
 from s1lib.forcing.arguments import add_policy_arguments, policy_from_args
 
 # Modules that contribute subcommands through ``register_cli(subparsers)``; missing ones are skipped.
-_STAGE_CLIS = ("s1lib.curation.cli", "s1lib.train.cli", "s1lib.eval.cli", "s1lib.batch", "s1lib.demo")
+_STAGE_CLIS = (
+    "s1lib.curation.cli",
+    "s1lib.train.cli",
+    "s1lib.eval.cli",
+    "s1lib.forcing.serve",
+    "s1lib.batch",
+    "s1lib.demo",
+)
 
 # ``s1 bench NAME``: module with ``run_bench(json_output) -> dict``.
 BENCHES: dict[str, str] = {
@@ -124,7 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # what follows goes to the command unparsed (``s1 serve MODEL -- <vLLM's flags>``)
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if passthrough:
+        if not hasattr(args, "passthrough"):
+            parser.error(f"s1 {args.command} takes no arguments after --")
+        args.passthrough = passthrough
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:

@@ -9,7 +9,8 @@ from fake_openai import FakeOpenAI
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.vllm_server import LocalServer, ServerConfig, ServerError, ServerForcingClient
+from s1lib.forcing.serve import LocalServer
+from s1lib.forcing.vllm_server import ServerConfig, ServerError, ServerForcingClient
 
 
 @pytest.mark.vllm

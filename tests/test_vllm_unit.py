@@ -253,3 +253,42 @@ def test_server_multi_call_loop_matches_single_pass(tiny_model, policy):
             b.finish_reason,
         )
     assert client.calls > 2 * len(prompts), "Waits must cost extra calls in the multi-call form"
+
+
+@pytest.mark.parametrize(
+    ("xargs", "expected"),
+    [
+        ({}, None),
+        ({"session_id": "x"}, None),  # another plugin's argument: not forced
+        ({"max_thinking_tokens": 64}, BudgetPolicy(max_thinking_tokens=64)),
+        (
+            {"num_ignore": 2, "ignore_strings": ["Wait", "Hmm"]},
+            BudgetPolicy(num_ignore=2, ignore_strings=["Wait", "Hmm"]),
+        ),
+        ({"num_ignore": 1, "ignore_strings": "none"}, BudgetPolicy(num_ignore=1, ignore_strings=None)),
+        ({"delimiters": ["<think>", "</think>"]}, BudgetPolicy(delimiters=("<think>", "</think>"))),
+    ],
+)
+def test_served_policies_come_from_vllm_xargs(xargs, expected):
+    assert fp.served_policy(xargs) == expected
+
+
+@pytest.mark.parametrize("xargs", [{"max_thinking_tokens": -3}, {"num_ignore": "many"}, {"delimiters": "nope"}])
+def test_a_bad_served_field_is_named(xargs):
+    (field,) = xargs
+    with pytest.raises(ValueError, match=field):
+        fp.served_policy(xargs)
+
+
+def test_open_thinking_forces_the_start_delimiter_without_counting_it(smollm_tokenizer):
+    compiled = BudgetPolicy(max_thinking_tokens=3, max_answer_tokens=2).compile(smollm_tokenizer)
+    state = ForcingState(compiled)
+    state.open_thinking()
+    while not state.done:
+        state.next_token(lambda banned: 100)
+    start = compiled.think_start_ids
+    assert state.generated[: len(start)] == start and state.generated[len(start) : len(start) + 3] == [100] * 3
+    assert (state.thinking_tokens, state.answer_tokens) == (3, 2)
+    assert [i.kind for i in state.insertions] == ["start", "end", "final_answer"]
+    with pytest.raises(RuntimeError, match="before the first token"):
+        state.open_thinking()

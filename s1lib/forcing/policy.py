@@ -229,7 +229,8 @@ class Phase(str, Enum):
 
 @dataclass(frozen=True)
 class ForcedInsertion:
-    """A forced insertion: ``kind`` is ``wait``, ``end`` or ``final_answer``; ``position`` indexes generated ids."""
+    """A forced insertion: ``kind`` is ``wait``, ``end``, ``final_answer`` or ``start`` (the think-start delimiter,
+    forced first when the prompt did not end with it); ``position`` indexes generated ids."""
 
     kind: str
     position: int
@@ -286,6 +287,15 @@ class ForcingState:
             self.phase = Phase.ANSWER
             self.thinking_end_position = self.answer_start_position = 0
             self.thinking_end_reason = "none"
+
+    def open_thinking(self) -> None:
+        """Begin by forcing the think-start delimiter, for a prompt that does not end with it (a chat request
+        whose template ends at the assistant turn). Its tokens count as neither thinking nor answer."""
+        if self.generated or self.phase is not Phase.THINKING:
+            raise RuntimeError("open_thinking() must come before the first token of a thinking sequence")
+        self._record("start", self.compiled.think_start_ids)
+        self._queue.extend(self.compiled.think_start_ids)
+        self._queue_phase_after = Phase.THINKING
 
     # -- decisions ---------------------------------------------------------------------------------------------
     def _may_end_thinking(self) -> bool:

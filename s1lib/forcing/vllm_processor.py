@@ -44,6 +44,36 @@ PROCESSOR_FQCN_V2 = "s1lib.forcing.vllm_processor:ForcingLogitsProcessorV2"
 """The processor for Model Runner V2, vLLM's default wherever Triton has a GPU driver."""
 
 
+SERVED_FIELDS = (
+    "max_thinking_tokens",
+    "min_thinking_tokens",
+    "num_ignore",
+    "ignore_strings",
+    "answer_prefix",
+    "delimiters",
+    "max_answer_tokens",
+)
+"""The ``BudgetPolicy`` fields a served request (``s1 serve``) may carry in ``vllm_xargs``; any of them forces it."""
+SERVED_KEY = "s1_request"
+"""The key each served request gets at admission, so its state survives preemption and never leaks to another."""
+
+
+def served_policy(extra_args: dict[str, Any] | None) -> BudgetPolicy | None:
+    """The policy of a served request from its ``vllm_xargs`` (None: the request is not forced). A bad value
+    raises ``ValueError`` naming the field, which vLLM's server answers with HTTP 400."""
+    values = {name: value for name, value in (extra_args or {}).items() if name in SERVED_FIELDS}
+    if not values:
+        return None
+    if isinstance(values.get("delimiters"), list):
+        values["delimiters"] = tuple(values["delimiters"])
+    if isinstance(values.get("ignore_strings"), str) and values["ignore_strings"].lower() in ("", "none"):
+        values["ignore_strings"] = None
+    try:
+        return BudgetPolicy(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"s1 forcing, vllm_xargs: {exc}") from None
+
+
 # -- what travels with a request ----------------------------------------------------------------------------------
 def request_config(
     compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, key: str, record_dir: str | None = None
@@ -197,6 +227,14 @@ class _Row:
     written: bool = field(default=False)
     steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
 
+    def see_prompt(self, prompt_ids: list[int]) -> None:
+        """A served request's prompt: one that does not end with the think-start delimiter (a chat turn, whose
+        template stops at the assistant header) has the delimiter forced first."""
+        self.prompt_ids = list(prompt_ids)
+        start = self.state.compiled.think_start_ids
+        if self.state.policy.thinking_phase and not self.state.generated and self.prompt_ids[-len(start) :] != start:
+            self.state.open_thinking()
+
     def emitted(self) -> int:
         return len(self.output_ids) if self.output_ids is not None else self.emitted_count
 
@@ -240,6 +278,10 @@ def validate_forcing_params(sampling_params: Any) -> None:
     """The check both runners' processors make at request admission (so a bad request fails, not the batch)."""
     config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
     if config is None:
+        if served_policy(sampling_params.extra_args) is not None and SERVED_KEY not in sampling_params.extra_args:
+            import uuid
+
+            sampling_params.extra_args[SERVED_KEY] = uuid.uuid4().hex  # admission runs once per request
         return
     if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
         raise ValueError(
@@ -257,13 +299,53 @@ class _LiveRows:
     """The requests a processor is forcing, by request key: a request re-added after preemption (or moved to
     another slot) keeps its state."""
 
-    def __init__(self) -> None:
+    def __init__(self, vllm_config: Any = None) -> None:
         self.live: dict[str, _Row] = {}
+        self.vllm_config = vllm_config
+        self._tokenizer: Any = None
+
+    def tokenizer(self) -> Any:
+        """The served model's tokenizer (loaded on the first served request: the engine's own requests carry ids)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            model = self.vllm_config.model_config
+            self._tokenizer = AutoTokenizer.from_pretrained(model.tokenizer, trust_remote_code=model.trust_remote_code)
+        return self._tokenizer
+
+    def served_row(self, params: Any, policy: BudgetPolicy, prompt_ids: list[int] | None) -> _Row:
+        """A request of ``s1 serve``: the policy from ``vllm_xargs``, compiled here; sampling from the request."""
+        from s1lib.forcing.engine import eos_token_ids
+
+        extra = params.extra_args
+        key = str(extra.get(SERVED_KEY) or f"served-{id(params)}")
+        tokenizer = self.tokenizer()
+        compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
+        sampling = SamplingConfig(
+            temperature=float(params.temperature or 0.0),
+            top_p=float(params.top_p or 1.0),
+            top_k=max(0, int(params.top_k or 0)),
+            seed=int(params.seed or 0),
+        )
+        row = _Row(
+            key, {"served": True}, ForcingState(compiled), Chooser(sampling, sampling.seed), sampling.greedy,
+            params.max_tokens, None, None,
+        )  # fmt: skip
+        if prompt_ids is not None:
+            row.see_prompt(prompt_ids)
+        self.live[key] = row
+        return row
 
     def row_for(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int] | None) -> _Row | None:
         config = (params.extra_args or {}).get(EXTRA_KEY)
         if config is None:
-            return None
+            policy = served_policy(params.extra_args)
+            if policy is None:
+                return None
+            served = self.live.get(str((params.extra_args or {}).get(SERVED_KEY) or f"served-{id(params)}"))
+            row = served or self.served_row(params, policy, prompt_ids)
+            row.output_ids = output_ids
+            return row
         key = str(config["key"])
         row = self.live.get(key)
         if row is not None:  # re-added after preemption: keep the state, follow the new output list
@@ -342,7 +424,7 @@ def _build_legacy_class() -> type:
 
         def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
             self.rows: dict[int, _Row] = {}
-            self.requests = _LiveRows()
+            self.requests = _LiveRows(vllm_config)
 
         @property
         def live(self) -> dict[str, _Row]:
@@ -393,7 +475,7 @@ def _build_v2_class() -> type:
         def __init__(self, vllm_config: Any, req_states: Any) -> None:
             self.req_states = req_states
             self.slots: dict[int, _Row] = {}
-            self.requests = _LiveRows()
+            self.requests = _LiveRows(vllm_config)
 
         @property
         def live(self) -> dict[str, _Row]:
@@ -426,8 +508,12 @@ def _build_v2_class() -> type:
                 if committed < prompt:
                     continue  # a chunk of the prompt's prefill: vLLM throws its sample away
                 row.emitted_count = committed - prompt
-                if row.processors and row.prompt_ids is None:
-                    row.prompt_ids = self.req_states.all_token_ids.gpu[slot, :prompt].tolist()
+                if row.prompt_ids is None and (row.processors or row.config.get("served")):
+                    ids = self.req_states.all_token_ids.gpu[slot, :prompt].tolist()
+                    if row.config.get("served"):
+                        row.see_prompt(ids)
+                    else:
+                        row.prompt_ids = ids
                 picked.append((r, row))
             logits = force_rows(logits, picked)
             for _, row in picked:

