@@ -107,3 +107,19 @@ def test_the_api_key_is_required(served):
     wrong = OpenAI(base_url=served.base_url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(AuthenticationError):
         wrong.models.list()
+
+
+def test_the_command_line(capsys, monkeypatch):
+    """``s1 serve`` binds loopback by default, loads the processor, passes vLLM's flags after ``--``, and keeps an
+    API key out of the command line (vLLM reads it from VLLM_API_KEY)."""
+    from s1lib.cli import main
+    from s1lib.forcing.vllm import processor_for_runner
+
+    assert main(["serve", "default", "--print-command", "--api-key", "secret", "--", "-tp", "1", "--seed", "3"]) == 0
+    command = capsys.readouterr().out.split()
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--logits-processors") + 1] == processor_for_runner()
+    assert command[-4:] == ["-tp", "1", "--seed", "3"] and "secret" not in command
+    with pytest.raises(SystemExit):
+        main(["generate", "What is 7 + 5?", "--", "--foo"])
+    assert "takes no arguments after --" in capsys.readouterr().err

@@ -35,7 +35,6 @@ def serve_arguments(
     model: str | Path,
     host: str = "127.0.0.1",
     port: int = 8000,
-    api_key: str | None = None,
     dtype: str = "auto",
     max_model_len: int | None = None,
     forcing: bool = True,
@@ -49,8 +48,6 @@ def serve_arguments(
     args += ["--dtype", resolve_precision(dtype, default_device()).dtype]
     if max_model_len:
         args += ["--max-model-len", str(max_model_len)]
-    if api_key:
-        args += ["--api-key", api_key]
     if forcing:
         args += ["--logits-processors", processor_for_runner()]
     return [*args, *vllm_args]
@@ -199,14 +196,15 @@ def register_cli(subparsers: Any) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    passthrough = list(args.passthrough)
-    api_key = args.api_key or os.environ.get("S1_SERVE_API_KEY")
-    argv = serve_arguments(args.model, args.host, args.port, api_key, args.dtype, args.max_model_len, True, passthrough)
+    argv = serve_arguments(args.model, args.host, args.port, args.dtype, args.max_model_len, True, args.passthrough)
     command = [sys.executable, "-m", "s1lib.forcing.serve", *argv]
     if args.print_command:
-        print(" ".join(command if not api_key else [a if a != api_key else "***" for a in command]))
+        print(" ".join(command))
         return 0
     env = serving_env()
+    api_key = args.api_key or os.environ.get("S1_SERVE_API_KEY")
+    if api_key:
+        env["VLLM_API_KEY"] = api_key  # vLLM's own variable: the key stays out of the process list
     os.execve(sys.executable, command, env)  # vLLM owns the process from here (signals, logs, exit code)
     return 0  # not reached
 
