@@ -219,8 +219,13 @@ if __name__ == "__main__":
     engine = VLLMEngine.from_name(sys.argv[1], dtype="float32", max_model_len=512, tensor_parallel_size=2,
                                   enforce_eager=True)
     traces = engine.generate([engine.prompt_for(q, policy) for q in json.loads(sys.argv[3])], policy)
+    try:  # the processor runs in the workers: its live state is out of reach
+        list(engine.stream(engine.prompt_for("2+2?", policy), policy))
+        note = "streamed"
+    except ValueError as exc:
+        note = str(exc)
     engine.close()
-    print("RESULT " + json.dumps([t.to_dict(include_ids=True) for t in traces]))
+    print("RESULT " + json.dumps([[t.to_dict(include_ids=True) for t in traces], note]))
 """
 
 
@@ -266,6 +271,7 @@ def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
     assert done.returncode == 0 and lines, "\n".join(errors) or done.stderr[-3000:]
     reference = HFEngine.from_name(str(tp_model_dir), dtype="float32")
     expected = reference.generate([reference.prompt_for(q, policy) for q in QUESTIONS], policy)
-    got = json.loads(lines[-1][len("RESULT ") :])
+    got, stream_note = json.loads(lines[-1][len("RESULT ") :])
     assert got == [t.to_dict(include_ids=True) for t in expected]
+    assert "no parallel workers" in stream_note
     assert all(t["thinking_end_reason"] == "cap" and t["forced"] for t in got), "the cap and Final Answer forced"

@@ -165,6 +165,9 @@ class VLLMEngine(EngineBase):
         self.eos_token_ids = sorted(int(t) for t in eos_token_ids)
         self.vocab_size = vocab_size
         self.processor = PROCESSOR_FQCN  # the one vLLM was started with (set by from_name)
+        # Whether the forcing processor runs in this process, where its live states (streaming) and the caller's
+        # extra_processors can be reached; from_name also rules out tensor and pipeline parallel workers.
+        self.processor_in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
         self._record_dir: str | None = None
 
     @classmethod
@@ -240,6 +243,8 @@ class VLLMEngine(EngineBase):
         engine = cls(llm, tokenizer, path, max_model_len, eos, getattr(config, "vocab_size", None))
         engine.precision = precision.to_dict()
         engine.processor = processor
+        parallel = tensor_parallel_size > 1 or int(kwargs.get("pipeline_parallel_size", 1)) > 1
+        engine.processor_in_process = engine.processor_in_process and not parallel
         engine.default_system = load_prompt_format(path if local else None).get("system")
         return engine
 
@@ -306,10 +311,10 @@ class VLLMEngine(EngineBase):
         self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
     ) -> list[Trace]:
         """``batch_size`` prompts are submitted per ``LLM.generate`` call; vLLM batches within a call."""
-        if extra_processors and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+        if extra_processors and not self.processor_in_process:
             raise ValueError(
                 "extra_processors run only when vLLM's engine core is in this process "
-                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default)"
+                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default) and not split over parallel workers"
             )
         encoded, compiled = request.prompt_ids, request.compiled
         keys = [uuid.uuid4().hex for _ in encoded]
@@ -343,10 +348,11 @@ class VLLMEngine(EngineBase):
     def _stream(self, request: Request) -> Iterator[Event]:
         """Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind
         from the live forcing state of the processor (in this process). :meth:`stop` aborts the request."""
-        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+        if not self.processor_in_process:
             raise ValueError(
                 "streaming reads the processor's live state, so it needs vLLM's engine core in this process "
-                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default); generate works either way"
+                "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default) and no parallel workers; generate works "
+                "either way"
             )
         ids, compiled = request.prompt_ids[0], request.compiled
         key = uuid.uuid4().hex

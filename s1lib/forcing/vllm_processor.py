@@ -313,12 +313,10 @@ class _LiveRows:
             self._tokenizer = AutoTokenizer.from_pretrained(model.tokenizer, trust_remote_code=model.trust_remote_code)
         return self._tokenizer
 
-    def served_row(self, params: Any, policy: BudgetPolicy, prompt_ids: list[int] | None) -> _Row:
+    def served_row(self, key: str, params: Any, policy: BudgetPolicy, prompt_ids: list[int] | None) -> _Row:
         """A request of ``s1 serve``: the policy from ``vllm_xargs``, compiled here; sampling from the request."""
         from s1lib.forcing.engine import eos_token_ids
 
-        extra = params.extra_args
-        key = str(extra.get(SERVED_KEY) or f"served-{id(params)}")
         tokenizer = self.tokenizer()
         compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
         sampling = SamplingConfig(
@@ -342,8 +340,8 @@ class _LiveRows:
             policy = served_policy(params.extra_args)
             if policy is None:
                 return None
-            served = self.live.get(str((params.extra_args or {}).get(SERVED_KEY) or f"served-{id(params)}"))
-            row = served or self.served_row(params, policy, prompt_ids)
+            key = str(params.extra_args.get(SERVED_KEY) or f"served-{id(params)}")  # the uuid set at admission
+            row = self.live.get(key) or self.served_row(key, params, policy, prompt_ids)
             row.output_ids = output_ids
             return row
         key = str(config["key"])
