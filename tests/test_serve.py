@@ -123,3 +123,25 @@ def test_the_command_line(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["generate", "What is 7 + 5?", "--", "--foo"])
     assert "takes no arguments after --" in capsys.readouterr().err
+
+
+def test_the_single_call_client_gets_the_engines_traces(served, hf):
+    """``ServerForcingClient`` in single-call mode: one request per prompt, forced by the server; its Traces
+    (thinking tokens, Waits, forced prefix) equal the transformers backend's, batched concurrently or streamed."""
+    from s1lib.forcing import SamplingConfig
+    from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient
+
+    config = ServerConfig(base_url=served.base_url, api_key=KEY, mode="single-call")
+    client = ServerForcingClient(config, hf.tokenizer, hf.eos_token_ids)
+    prompts = [hf.prompt_for(q) for q in (QUESTION, "How many r are in the word raspberry?")]
+    for xargs in (CAPPED, EXTENDED, {"max_thinking_tokens": 24, "num_ignore": 1, "ignore_strings": None}):
+        policy = BudgetPolicy(**xargs, **({"max_answer_tokens": 8} if "max_answer_tokens" not in xargs else {}))
+        calls = client.calls
+        traces = client.generate(prompts, policy, batch_size=2)
+        assert client.calls - calls == len(prompts)
+        assert [t.to_dict() for t in traces] == [t.to_dict() for t in hf.generate(prompts, policy, batch_size=2)]
+    events = list(client.stream(prompts[0], BudgetPolicy(**EXTENDED)))
+    waits = [e for e in events if e.insertion is not None and e.insertion.kind == "wait"]
+    assert len(waits) == 2 and events[-1].kind == "done" and events[-1].trace.num_waits == 2
+    sampled = client.generate(prompts, BudgetPolicy(**EXTENDED), SamplingConfig(temperature=0.8, seed=5))
+    assert all(t.thinking_tokens <= 40 and t.answer_tokens <= 8 for t in sampled)

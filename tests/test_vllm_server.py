@@ -78,3 +78,93 @@ def test_requests_give_up_after_the_bound_with_a_server_error():
     gone = ServerForcingClient(ServerConfig(base_url=url.removesuffix("/v1")), _NoEosTokenizer())
     with pytest.raises(ServerError, match="cannot connect"):
         gone._request("/v1/models", sleep=sleeps.append)
+
+
+# -- single-call mode: the server forced the sequence; the client replays it (no vLLM: scripted sequences) --------
+PLAIN, IM_START, IM_END = 1000, 1, 2  # an ordinary token, the delimiter's first token, end of sequence
+
+
+def _served(policy: BudgetPolicy, tokenizer, script: list[int]):
+    """What ``s1 serve`` would emit for a model that plays ``script`` (the state machine itself, one pass), and the
+    model's most likely token at each position (what vLLM's raw logprobs report)."""
+    from test_policy import ScriptedModel
+
+    from s1lib.forcing.policy import ForcingState
+
+    state = ForcingState(policy.compile(tokenizer, [IM_END]))
+    model = ScriptedModel(script)
+    top: dict[int, int] = {}
+
+    def choose(banned: frozenset[int]) -> int:
+        token = model(banned)
+        top.setdefault(len(state.generated), token)  # a second call at a position is the next-best token
+        return token
+
+    while not state.done:
+        state.next_token(choose)
+    return state, [top.get(i, PLAIN + 7) for i in range(len(state.generated))]
+
+
+P, S, E = PLAIN, IM_START, IM_END
+SINGLE_CALL_CASES = {  # name: (policy, the model's script, whether the sequence alone tells which Waits were forced)
+    "capped": (BudgetPolicy(max_thinking_tokens=6), [P] * 9 + [E], True),
+    "natural end": (BudgetPolicy(max_thinking_tokens=20), [P, P, P, S, P, E], True),
+    "two waits": (BudgetPolicy(max_thinking_tokens=40, num_ignore=2), [P, S, P, E, P, S, P, E], True),
+    "no string": (BudgetPolicy(num_ignore=2, ignore_strings=None), [P, S, P, E, P, S, P, E], True),
+    "answer cap": (BudgetPolicy(max_thinking_tokens=2, max_answer_tokens=3), [P] * 9, True),
+    "minimum": (BudgetPolicy(min_thinking_tokens=8), [P, E, P, S, P] * 3 + [S, E], False),
+    "cap in a wait": (BudgetPolicy(max_thinking_tokens=3, num_ignore=1), [P, P, S, P, P, P, P, P, E], False),
+    "model's own wait": (BudgetPolicy(num_ignore=1), [P, "Wait", P, S, P, "Wait", P, E, P, E], False),
+}
+
+
+def _script(tokenizer, script: list) -> list[int]:
+    encode = tokenizer.encode
+    return [t for item in script for t in (encode(item, add_special_tokens=False) if isinstance(item, str) else [item])]
+
+
+@pytest.mark.parametrize("reading", ["greedy", "inferred"])
+@pytest.mark.parametrize("case", SINGLE_CALL_CASES)
+def test_single_call_replay_recovers_the_servers_trace(smollm_tokenizer, case, reading):
+    """Greedy requests are read exactly (the model's choice is its most likely token); otherwise the counts are
+    exact and the insertions too whenever the sequence alone tells which Waits were forced."""
+    policy, script, inferable = SINGLE_CALL_CASES[case]
+    served, top_ids = _served(policy, smollm_tokenizer, _script(smollm_tokenizer, script))
+    compiled = policy.compile(smollm_tokenizer, [IM_END])
+    steps: list = []
+    replayed = ServerForcingClient._replay_single(
+        compiled, list(served.generated), steps, top_ids if reading == "greedy" else None
+    )
+    assert replayed.generated == served.generated and len(steps) == len(served.generated)
+    for name in ("thinking_tokens", "answer_tokens", "thinking_end_reason", "finish_reason"):
+        assert getattr(replayed, name) == getattr(served, name), name
+    if reading == "greedy" or inferable:
+        assert [(f.kind, f.position) for f in replayed.insertions] == [(f.kind, f.position) for f in served.insertions]
+        assert replayed.num_suppressed == served.num_suppressed
+
+
+def test_single_call_replay_refuses_a_sequence_the_policy_cannot_make(smollm_tokenizer):
+    policy = BudgetPolicy(max_thinking_tokens=40, num_ignore=1)
+    compiled = policy.compile(smollm_tokenizer, [IM_END])
+    unforced = [PLAIN, PLAIN, *compiled.think_end_ids, PLAIN, IM_END]  # ended at once: the end was not suppressed
+    with pytest.raises(ServerError, match="started by s1 serve"):
+        ServerForcingClient._replay_single(compiled, unforced, None)
+    with pytest.raises(ServerError, match="started by s1 serve"):  # the greedy reading fails, then the inferred one
+        ServerForcingClient._replay_single(compiled, unforced, None, list(unforced))
+
+
+def test_single_call_sends_the_policy_in_vllm_xargs():
+    from s1lib.forcing.vllm_server import served_xargs
+
+    xargs = served_xargs(BudgetPolicy(max_thinking_tokens=64, ignore_strings=None, delimiters=("<think>", "</think>")))
+    assert xargs == {
+        "max_thinking_tokens": 64, "min_thinking_tokens": 0, "num_ignore": 0, "ignore_strings": "none",
+        "answer_prefix": "\nFinal Answer:", "delimiters": ["<think>", "</think>"],
+    }  # fmt: skip
+    from s1lib.forcing.vllm_processor import served_policy
+
+    assert served_policy(xargs) == BudgetPolicy(
+        **{**xargs, "ignore_strings": None, "delimiters": ("<think>", "</think>")}
+    )
+    with pytest.raises(ValueError, match="mode"):
+        ServerConfig(mode="one-call")

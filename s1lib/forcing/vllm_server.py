@@ -1,6 +1,8 @@
-"""Budget forcing against an OpenAI-compatible ``/v1/completions`` endpoint (``vllm serve``), in multi-call form.
+"""Budget forcing against an OpenAI-compatible ``/v1/completions`` endpoint, in two modes.
 
-A server cannot run our logits processor unless it was started with it, so this client drives the policy the way
+``single-call`` is for ``s1 serve`` (the forcing processor runs in the server): one call per prompt carries the
+policy in ``vllm_xargs``, and the server forces it in one pass. ``multi-call`` works with any ``vllm serve``: a
+server cannot run our logits processor unless it was started with it, so the client drives the policy the way
 the reference did, with its bugs fixed: a thinking call that stops at an end attempt (the delimiter's first token
 or end of sequence, passed as ``stop_token_ids``), then one "Wait" round per suppression, re-submitting the whole
 sequence each time (the server's prefix cache makes that cheap), with the budget counted across rounds; at the
@@ -9,8 +11,13 @@ cap the delimiter and "Final Answer:" are always forced; then one answer call.
 Token accounting: prompts are tokenized locally with the model's own tokenizer and sent as token-id lists, and the
 server returns generated ids (vLLM's ``return_token_ids``), so no text is ever re-tokenized and the counts are
 exact. Each round's ids are replayed through :class:`ForcingState` to build the :class:`Trace`, which also checks
-that the calls followed the policy. Greedy traces equal the single-pass backends'; sampled ones do not (each call
-draws from its own seed).
+that the calls followed the policy. Greedy traces equal the single-pass backends'; sampled multi-call ones do not
+(each call draws from its own seed).
+
+A single call returns the sequence but not which "Wait" the server forced (a model may write "Wait" itself). The
+replay takes every token as the model's own unless the policy then fails to reproduce the sequence, and then
+marks the latest earlier ignore string as forced, and so on: the counts of thinking and answer tokens are exact
+either way, and so are the insertions whenever the model does not write the ignore string itself.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
-from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.openai_client import ApiClient, ApiError
 
@@ -42,12 +49,27 @@ class ServerConfig:
     model: str | None = field(default=None, metadata={"help": "Model name the server serves; None = ask /v1/models."})
     timeout: float = field(default=600.0, metadata={"help": "Seconds to wait for one completion call."})
     api_key: str | None = field(default=None, metadata={"help": "Bearer token, if the server requires one."})
+    mode: str = field(
+        default="multi-call",
+        metadata={
+            "help": "'single-call': one call per prompt, forced by the server (s1 serve); 'multi-call': the "
+            "policy driven from here over several calls (any vllm serve)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"ServerConfig.mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+MODES = ("multi-call", "single-call")
 
 
 @dataclass
 class _Call:
     ids: list[int]
     stop_token: int | None  # the end-attempt token the call stopped at, or None when it ran out of max_tokens
+    top_ids: list[int] | None = None  # the model's most likely token at each position (vLLM's raw logprobs)
 
 
 class ServerForcingClient(EngineBase):
@@ -103,6 +125,8 @@ class ServerForcingClient(EngineBase):
         sampling: SamplingConfig,
         seed: int,
         banned: Sequence[int] = (),
+        xargs: dict[str, Any] | None = None,
+        top_ids: bool = False,
     ) -> _Call:
         payload: dict[str, Any] = {
             "model": self.model_name(),
@@ -120,6 +144,10 @@ class ServerForcingClient(EngineBase):
             payload["seed"] = seed
         if banned:
             payload["logit_bias"] = {str(t): -100.0 for t in banned}
+        if xargs:
+            payload["vllm_xargs"] = xargs
+        if top_ids:  # vLLM's logprobs are the model's own (before logits processors): its choice under greedy
+            payload.update(logprobs=1, return_tokens_as_token_ids=True)
         with self._calls_lock:
             self.calls += 1
         body = self._request("/v1/completions", payload)
@@ -138,7 +166,7 @@ class ServerForcingClient(EngineBase):
             # Servers that drop the stop token from token_ids: report which one from stop_reason.
             reason = choice.get("stop_reason")
             stop_token = int(reason) if isinstance(reason, int) else min(stop)
-        return _Call(out, stop_token)
+        return _Call(out, stop_token, _top_ids(choice) if top_ids else None)
 
     # -- the multi-call loop ------------------------------------------------------------------------------------
     def _room(self, length: int) -> int:
@@ -150,6 +178,74 @@ class ServerForcingClient(EngineBase):
         return self.context_length - length
 
     def run_one(
+        self,
+        prompt_ids: list[int],
+        compiled: CompiledPolicy,
+        sampling: SamplingConfig,
+        seed: int,
+        steps: list[tuple[Step, int, int]] | None = None,
+    ) -> ForcingState:
+        """One prompt in this client's mode; returns the replayed ForcingState (each replayed step, with the
+        thinking and answer counts after it, is appended to ``steps`` when given)."""
+        if self.config.mode == "single-call":
+            return self.run_single(prompt_ids, compiled, sampling, seed, steps)
+        return self.run_multi(prompt_ids, compiled, sampling, seed, steps)
+
+    def run_single(
+        self,
+        prompt_ids: list[int],
+        compiled: CompiledPolicy,
+        sampling: SamplingConfig,
+        seed: int,
+        steps: list[tuple[Step, int, int]] | None = None,
+    ) -> ForcingState:
+        """One call to ``s1 serve`` with the policy in ``vllm_xargs``; the server forces it in one pass."""
+        policy = compiled.policy
+        bound = compiled.max_new_tokens()
+        room = self._room(len(prompt_ids)) if self.context_length or bound is None else None
+        limit = room if bound is None else bound if room is None else min(bound, room)
+        if limit < 1:
+            raise ValueError(f"A prompt of {len(prompt_ids)} tokens leaves no room in the context")
+        xargs = served_xargs(policy) if policy.thinking_phase else None  # no thinking: a plain, unforced answer
+        greedy = sampling.greedy and xargs is not None
+        call = self._complete(prompt_ids, limit, compiled.eos_token_ids, sampling, seed, xargs=xargs, top_ids=greedy)
+        generated = call.ids + ([call.stop_token] if call.stop_token is not None else [])
+        return self._replay_single(compiled, generated, steps, call.top_ids)
+
+    @classmethod
+    def _replay_single(
+        cls,
+        compiled: CompiledPolicy,
+        generated: list[int],
+        steps: list[tuple[Step, int, int]] | None,
+        top_ids: list[int] | None = None,
+    ) -> ForcingState:
+        """Replay one call's ids under the policy. Greedy: the model's choice at each position is its most likely
+        token, so the reading is exact; otherwise (or when a tie made that reading fail) the forced ignore
+        strings are inferred."""
+        if top_ids is not None and len(top_ids) >= len(generated):
+            try:
+                return cls._replay(compiled, generated, _GreedyChoices(generated, top_ids), steps)
+            except _Diverged:
+                if steps is not None:
+                    steps.clear()
+        forced: set[int] = set()
+        while True:
+            try:
+                return cls._replay(compiled, generated, _SingleCallChoices(compiled, generated, forced), steps)
+            except _Diverged as exc:
+                starts = [p for p in _ignore_starts(compiled, generated) if p < exc.position and p not in forced]
+                if not starts:
+                    raise ServerError(
+                        f"the server's sequence does not replay under the policy (first difference at generated "
+                        f"position {exc.position}); was the server started by s1 serve (single-call mode needs "
+                        "its forcing processor)?"
+                    ) from None
+                forced.add(max(starts))
+                if steps is not None:
+                    steps.clear()
+
+    def run_multi(
         self,
         prompt_ids: list[int],
         compiled: CompiledPolicy,
@@ -213,14 +309,17 @@ class ServerForcingClient(EngineBase):
     def _replay(
         compiled: CompiledPolicy,
         generated: list[int],
-        choices: list[int],
+        choices: list[int] | Callable[[ForcingState, frozenset[int]], int],
         steps: list[tuple[Step, int, int]] | None = None,
     ) -> ForcingState:
-        """Drive a ForcingState with the recorded choices; it must reproduce the sequence the calls built."""
+        """Drive a ForcingState with the recorded choices (a list, or a function of the state); it must reproduce
+        the sequence the calls built."""
         state = ForcingState(compiled)
-        queue = deque(choices)
+        queue = deque(choices) if isinstance(choices, list) else None
 
         def choose(banned: frozenset[int]) -> int:
+            if queue is None:
+                return choices(state, banned)  # type: ignore[operator]
             if not queue:
                 raise _OutOfChoices
             return queue.popleft()
@@ -236,6 +335,8 @@ class ServerForcingClient(EngineBase):
         body = state.generated[: len(generated)]
         if body != generated:
             first = next((i for i, (a, b) in enumerate(zip(body, generated)) if a != b), min(len(body), len(generated)))
+            if queue is None:
+                raise _Diverged(first)
             raise ServerError(
                 f"the server's rounds do not replay under the policy (first difference at generated "
                 f"position {first}); the server may not be deterministic or not honour stop_token_ids"
@@ -276,6 +377,87 @@ class ServerForcingClient(EngineBase):
 
 class _OutOfChoices(Exception):
     pass
+
+
+class _Diverged(Exception):
+    def __init__(self, position: int):
+        self.position = position
+
+
+class _SingleCallChoices:
+    """The model's choices behind one served sequence: the token at each position, except at positions taken
+    to be forced ignore strings, where the model must have attempted to end thinking."""
+
+    def __init__(self, compiled: CompiledPolicy, generated: list[int], forced: set[int]):
+        self.generated = generated
+        self.forced = forced
+        self.end_attempt = compiled.think_end_ids[0]
+
+    def __call__(self, state: ForcingState, banned: frozenset[int]) -> int:
+        position = len(state.generated)
+        if position >= len(self.generated):
+            raise _OutOfChoices
+        if position in self.forced and not banned:
+            return self.end_attempt
+        token = self.generated[position]
+        if token in banned:  # the model's choice is never a banned token: this reading is wrong
+            raise _Diverged(position)
+        return token
+
+
+class _GreedyChoices:
+    """The model's choices behind a greedy served sequence: its most likely token, except where the policy
+    banned that (a suppression without an ignore string), where the served token is the model's next best."""
+
+    def __init__(self, generated: list[int], top_ids: list[int]):
+        self.generated = generated
+        self.top_ids = top_ids
+
+    def __call__(self, state: ForcingState, banned: frozenset[int]) -> int:
+        position = len(state.generated)
+        if position >= len(self.generated):
+            raise _OutOfChoices
+        top = self.top_ids[position]
+        return self.generated[position] if top in banned else top
+
+
+def _top_ids(choice: dict[str, Any]) -> list[int] | None:
+    """The most likely token id at each position from a completion's ``logprobs`` (ids as ``token_id:N``)."""
+    try:
+        tops = choice["logprobs"]["top_logprobs"]
+        return [int(max(top.items(), key=lambda item: item[1])[0].removeprefix("token_id:")) for top in tops]
+    except (KeyError, TypeError, ValueError):
+        return None  # no usable logprobs: the replay infers the forced ignore strings instead
+
+
+def _ignore_starts(compiled: CompiledPolicy, generated: list[int]) -> list[int]:
+    """Positions where one of the ignore strings' ids begins (the candidates for a forced Wait); with no ignore
+    string a suppression leaves no mark, and every position is a candidate."""
+    if not any(compiled.ignore_ids):
+        return list(range(len(generated)))
+    starts = []
+    for position in range(len(generated)):
+        if any(ids and generated[position : position + len(ids)] == list(ids) for ids in compiled.ignore_ids):
+            starts.append(position)
+    return starts
+
+
+def served_xargs(policy: BudgetPolicy) -> dict[str, Any]:
+    """A policy as ``s1 serve`` reads it from ``vllm_xargs`` (JSON values only; every field sent, so the request
+    is forced even with the defaults)."""
+    from s1lib.forcing.vllm_processor import SERVED_FIELDS
+
+    values = policy.to_dict()
+    xargs: dict[str, Any] = {}
+    for name in SERVED_FIELDS:
+        value = values.get(name)
+        if name == "ignore_strings" and value is None:
+            value = "none"
+        elif name == "delimiters" and isinstance(value, tuple):
+            value = list(value)
+        if value is not None:
+            xargs[name] = value
+    return xargs
 
 
 # -- running a local server ---------------------------------------------------------------------------------------
