@@ -162,6 +162,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         delimiters=delimiters, temperature=args.temperature, top_p=args.top_p, seed=args.seed, samples=args.samples,
         limit=args.limit, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
         output_dir=args.output or f"runs/eval-{args.benchmark}", max_answer_tokens=args.max_answer_tokens,
+        engine_options={"dtype": args.dtype} if args.dtype else {},
     )  # fmt: skip
     return _finish(run_sweep(config, progress=not args.no_progress), args.json)
 
@@ -177,6 +178,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if changes:
         config = SweepConfig.from_dict({**config.to_dict(), **changes}, args.grid)
     return _finish(run_sweep(config, progress=not args.no_progress), args.json)
+
+
+def _cmd_lm_eval_task(args: argparse.Namespace) -> int:
+    import shlex
+
+    from s1lib.eval.lm_eval_task import lm_eval_command, write_task
+    from s1lib.forcing.arguments import policy_from_args
+    from s1lib.forcing.vllm_server import served_xargs
+
+    policy = policy_from_args(args)  # --model is the served model, whose chat template renders the prompts
+    task = write_task(
+        args.benchmark, args.out, args.model, args.data, args.limit, policy.delimiters, args.max_gen_toks, args.seed
+    )
+    command = lm_eval_command(task, args.base_url, args.served_name or args.model, served_xargs(policy))
+    print(json.dumps(task, indent=2))
+    print("\nrun it against s1 serve with:\n" + shlex.join(command))
+    return 0
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -214,8 +232,23 @@ def register_cli(subparsers: Any) -> None:
     e.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
     e.add_argument("--samples", type=int, default=1, help="samples per problem (needs --temperature > 0)")
     e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--dtype", default=None, help="auto (the default: this device's fastest), float32, bfloat16")
     _add_run_arguments(e)
     e.set_defaults(func=_cmd_eval)
+
+    t = subparsers.add_parser(
+        "lm-eval-task",
+        help="Write an lm-eval task over a benchmark for upstream lm_eval against s1 serve, and print the command",
+    )
+    t.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    t.add_argument("--out", required=True, help="task folder (for lm_eval --include_path)")
+    t.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
+    t.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    t.add_argument("--max-gen-toks", type=int, default=32768, help="max_tokens per request (thinking + answer)")
+    t.add_argument("--base-url", default="http://127.0.0.1:8000", help="where s1 serve listens (for the command)")
+    t.add_argument("--served-name", default=None, help="the name s1 serve serves the model under (see /v1/models)")
+    add_policy_arguments(t)
+    t.set_defaults(func=_cmd_lm_eval_task)
 
     s = subparsers.add_parser("sweep", help="Run a grid of budgets / Waits / baselines from a YAML or JSON file")
     s.add_argument("grid", help="SweepConfig file (see env/sweeps/)")
