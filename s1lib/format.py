@@ -120,12 +120,12 @@ def build_prompt(
 def assistant_content(thinking: str, attempt: str, delimiters: str | Delimiters = "s1") -> str:
     """The assistant message of one training example, exactly as the reference writes it.
 
-    ``delimiters='plain'`` (LIMO): the chain alone, as LIMO trains; the attempt follows it on a new paragraph only
-    when the chain does not already contain it (a LIMO chain ends with its own boxed answer).
+    ``delimiters='plain'`` (LIMO): the chain alone, as LIMO trains (its chains end with their own ``\\boxed{}``
+    answer); the attempt follows on a new paragraph only when the chain has no ``\\boxed{`` at all (an s1K trace).
     """
     if delimiters == PLAIN:
         chain, attempt = thinking.strip(), (attempt or "").strip()
-        return chain if not attempt or attempt in chain else f"{chain}\n\n{attempt}"
+        return chain if not attempt or "\\boxed{" in chain else f"{chain}\n\n{attempt}"
     delims = get_delimiters(delimiters)
     answer = attempt if "Answer:" in attempt else ANSWER_PREFIX + attempt
     return f"{delims.think_start}\n{thinking.strip()}\n{delims.think_end}\n{answer}"

@@ -82,6 +82,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_kept(tmp_path):
     ("thinking", "attempt", "content"),
     [
         (CHAIN, "\\boxed{7}", CHAIN),  # LIMO: the chain already ends with its answer
+        (CHAIN, "7", CHAIN),  # LIMO's raw rows (attempt_field: answer)
+        (CHAIN.replace("{7}", "{\\dfrac{14}{2}}"), "\\boxed{7}", CHAIN.replace("{7}", "{\\dfrac{14}{2}}")),
         ("  " + CHAIN + "\n", "", CHAIN),
         ("2 plus 2 is 4.", "\\boxed{4}", "2 plus 2 is 4.\n\n\\boxed{4}"),  # an s1K record in LIMO's format
     ],
