@@ -2,7 +2,8 @@
 
 The paper's model thinks between ``<|im_start|>think`` and ``<|im_start|>answer`` inside the assistant turn.
 Everything here works from the tokenizer's own chat template, so the same code serves ChatML models (Qwen,
-SmolLM2) and any other family; the delimiters are named presets or custom strings.
+SmolLM2) and any other family; the delimiters are named presets or custom strings. LIMO's format (``PLAIN``) has
+no delimiters: the chain is the assistant answer itself, so a model trained on it has no end of thinking to force.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from typing import Any
 
 QWEN_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 """The reference's default system prompt (Qwen2.5 chat template)."""
+
+LIMO_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+"""LIMO's system prompt (GAIR-NLP/LIMO README), in training and evaluation."""
+
+PLAIN = "plain"
+"""The ``delimiters`` value of LIMO's text format: the chain inside a plain assistant answer, no think delimiters."""
 
 ANSWER_PREFIX = "Answer: "
 """Prefixed to the attempt in the SFT text unless the attempt already contains ``Answer:``."""
@@ -55,6 +62,11 @@ def get_delimiters(spec: str | Delimiters | tuple[str, str] | None = "s1") -> De
         return Delimiters(str(spec[0]), str(spec[1]))
     if spec in DELIMITER_PRESETS:
         return DELIMITER_PRESETS[spec]
+    if spec == PLAIN:
+        raise ValueError(
+            "delimiters: 'plain' (LIMO's format) has no end of thinking to force or split at; budget-force such a "
+            "model with a delimiter preset it was trained with (train it with delimiters='s1'), or run it unforced"
+        )
     raise ValueError(
         f"delimiters: unknown preset {spec!r}; expected one of {sorted(DELIMITER_PRESETS)} "
         "or a (think_start, think_end) pair of custom strings"
@@ -106,7 +118,14 @@ def build_prompt(
 
 
 def assistant_content(thinking: str, attempt: str, delimiters: str | Delimiters = "s1") -> str:
-    """The assistant message of one training example, exactly as the reference writes it."""
+    """The assistant message of one training example, exactly as the reference writes it.
+
+    ``delimiters='plain'`` (LIMO): the chain alone, as LIMO trains (its chains end with their own ``\\boxed{}``
+    answer); the attempt follows on a new paragraph only when the chain has no ``\\boxed{`` at all (an s1K trace).
+    """
+    if delimiters == PLAIN:
+        chain, attempt = thinking.strip(), (attempt or "").strip()
+        return chain if not attempt or "\\boxed{" in chain else f"{chain}\n\n{attempt}"
     delims = get_delimiters(delimiters)
     answer = attempt if "Answer:" in attempt else ANSWER_PREFIX + attempt
     return f"{delims.think_start}\n{thinking.strip()}\n{delims.think_end}\n{answer}"
@@ -193,10 +212,15 @@ PROMPT_FORMAT_FILE = "s1_prompt.json"
 
 
 def save_prompt_format(folder: str | Path, system: str | None, delimiters: str | Delimiters = "s1") -> Path:
-    """Record the prompt a model was trained on (``system=None``: the chat template's own default line)."""
-    delims = get_delimiters(delimiters)
+    """Record the prompt a model was trained on (``system=None``: the chat template's own default line; ``plain``
+    delimiters are recorded as null)."""
+    delims = None if delimiters == PLAIN else get_delimiters(delimiters)
     path = Path(folder) / PROMPT_FORMAT_FILE
-    record = {"system": system, "think_start": delims.think_start, "think_end": delims.think_end}
+    record = {
+        "system": system,
+        "think_start": delims.think_start if delims else None,
+        "think_end": delims.think_end if delims else None,
+    }
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
 

@@ -214,8 +214,8 @@ def test_bad_rows_raise_with_location(tmp_path):
 
 
 def test_unknown_name_and_missing_file(tmp_path):
-    with pytest.raises(ValueError, match=r"Unknown benchmark 'aime25'.*aime24.*gpqa_diamond.*math500.*olympiadbench"):
-        load_benchmark("aime25")
+    with pytest.raises(ValueError, match=r"Unknown benchmark 'aime26'.*aime24.*gpqa_diamond.*math500.*olympiadbench"):
+        load_benchmark("aime26")
     with pytest.raises(ValueError, match="Unknown benchmark"):
         load_benchmark(tmp_path / "whatever.jsonl")
     with pytest.raises(FileNotFoundError, match="does not exist"):

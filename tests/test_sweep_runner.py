@@ -25,8 +25,8 @@ def _config(shared_data, tmp_path, **changes):
 def test_config_errors_before_any_generation(shared_data, tmp_path):
     with pytest.raises(ValueError, match="grid is empty"):
         _config(shared_data, tmp_path, caps=[], waits=[])
-    with pytest.raises(ValueError, match="unknown benchmark 'aime25'"):
-        _config(shared_data, tmp_path, benchmark="aime25")
+    with pytest.raises(ValueError, match="unknown benchmark 'aime26'"):
+        _config(shared_data, tmp_path, benchmark="aime26")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         _config(shared_data, tmp_path, data=str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="baselines: unknown"):

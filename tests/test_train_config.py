@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,32 @@ def test_round_trip(tmp_path):
     c = TrainConfig.from_preset("cpu-demo", seed=7)
     c.save(tmp_path / "c.json")
     assert TrainConfig.from_file(tmp_path / "c.json") == c
+
+
+def test_limo_preset_has_the_specs_hyperparameters():
+    from s1lib.format import LIMO_SYSTEM_PROMPT
+
+    c = TrainConfig.from_preset("limo")
+    assert (c.model, c.data) == ("Qwen/Qwen2.5-32B-Instruct", "GAIR/LIMO")
+    assert (c.learning_rate, c.lr_scheduler_type, c.warmup_ratio) == (5e-6, "cosine", 0.0)
+    assert (c.num_train_epochs, c.global_batch_size, c.per_device_batch_size, c.block_size) == (15.0, 32, 1, 16384)
+    assert (c.save_strategy, c.save_total_limit) == ("epoch", None)  # every epoch kept: LIMO released epoch 9
+    assert c.gradient_accumulation_steps(32) == 1 and c.gradient_accumulation_steps(8) == 4
+    assert (c.question_field, c.thinking_field, c.attempt_field) == ("question", "solution", "answer")
+    assert (c.delimiters, c.system_prompt, c.lora) == ("plain", LIMO_SYSTEM_PROMPT, False)
+    forced = TrainConfig.from_preset("limo-s1format")
+    assert forced.delimiters == "s1" and forced.learning_rate == c.learning_rate and forced.output_dir != c.output_dir
+
+
+@pytest.mark.parametrize(("name", "value"), [("save_strategy", "daily"), ("delimiters", "none")])
+def test_unknown_save_strategy_or_delimiters_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{name}"):
+        TrainConfig(**{name: value})
+
+
+def test_limo_fsdp_config_is_32_processes_over_4_nodes():
+    import yaml
+
+    cfg = yaml.safe_load(Path("env/accelerate/fsdp-limo.yaml").read_text())
+    assert (cfg["num_processes"], cfg["num_machines"], cfg["mixed_precision"]) == (32, 4, "bf16")
+    assert cfg["fsdp_config"]["fsdp_sharding_strategy"] == "FULL_SHARD"

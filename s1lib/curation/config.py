@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
-from s1lib.curation import difficulty, grader, quality
+from s1lib.curation import chainscore, difficulty, grader, passrate, quality
 
 
 @dataclass
@@ -158,6 +158,31 @@ class CurationConfig:
             "phase), as the reference's Qwen2.5-Instruct attempts did"
         },
     )
+    pass_bands: list[dict] = field(
+        default_factory=list,
+        metadata={
+            "help": "LIMO's difficulty: {model, samples, min_correct, max_correct} filters run in order after "
+            "attempt_models, each keeping a question when min..max of its samples are right (LIMO: "
+            "Qwen2.5-Math-7B-Instruct 4 samples 0-0, then R1-Distill-Qwen-32B 32 samples 1-3); empty: s1's rule only"
+        },
+    )
+    chain_models: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "LIMO's candidate chains: the right sampled attempts of these models (a pass_bands model reuses "
+            "its samples; others are sampled chain_samples times); empty: no chain stage"
+        },
+    )
+    chain_samples: int = field(
+        default=4, metadata={"help": "samples per question of a chain model that is not in pass_bands"}
+    )
+    chain_from_trace: bool = field(
+        default=False, metadata={"help": "a row's own trace, graded right, is a candidate chain too"}
+    )
+    chain_score: dict = field(
+        default_factory=dict,
+        metadata={"help": "ChainScoreConfig fields: weights, keyword lists, scales (s1lib/curation/chainscore.py)"},
+    )
     aime_sources: list[str] = field(
         default_factory=lambda: ["aime"],
         metadata={"help": "source_type substrings counted as AIME (pre-selection and the second sampling phase)"},
@@ -169,7 +194,10 @@ class CurationConfig:
         metadata={"help": "MATH questions are pre-selected when their correct trace is longer than this (tokens)"},
     )
     selector: str = field(
-        default="s1k", metadata={"help": "s1k (pre-select + sampler), random, diverse, longest, full"}
+        default="s1k",
+        metadata={
+            "help": "s1k (pre-select + sampler), random, diverse, longest, full, limo (top total by chain score)"
+        },
     )
     total: int = field(default=1000, metadata={"help": "size of the selected set"})
     uniform_until: int = field(
@@ -201,6 +229,13 @@ class CurationConfig:
             raise ValueError(f"attempt_engine_options must be a mapping, got {self.attempt_engine_options!r}")
         for name in self.attempt_models:
             attempt_model_kind(name)
+        for band in self.bands():
+            attempt_model_kind(band.model)
+        for name in self.chain_models:
+            attempt_model_kind(name)
+        if not isinstance(self.chain_samples, int) or self.chain_samples < 1:
+            raise ValueError(f"chain_samples must be an integer >= 1, got {self.chain_samples!r}")
+        chainscore.ChainScoreConfig.from_any(self.chain_score)
         if not isinstance(self.llm_concurrency, int) or self.llm_concurrency < 1:
             raise ValueError(f"llm_concurrency must be an integer >= 1, got {self.llm_concurrency!r}")
         if not isinstance(self.judge_retries, int) or self.judge_retries < 0:
@@ -209,6 +244,14 @@ class CurationConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be an environment variable name, got {value!r}")
+
+    def bands(self) -> list[passrate.PassBand]:
+        """``pass_bands`` as :class:`~s1lib.curation.passrate.PassBand` objects (a bad entry raises, naming it)."""
+        if not isinstance(self.pass_bands, list):
+            raise ValueError(
+                f"pass_bands must be a list of {{model, samples, min_correct, max_correct}}, got {self.pass_bands!r}"
+            )
+        return [passrate.PassBand.from_any(b) for b in self.pass_bands]
 
     @classmethod
     def from_dict(cls, data: dict, origin: str | None = None) -> CurationConfig:
@@ -249,15 +292,15 @@ def attempt_model_kind(name: Any) -> str:
     """The kind of a ``CurationConfig.attempt_models`` entry; a ValueError shows the accepted forms."""
     if isinstance(name, str):
         kind, sep, rest = name.partition(":")
-        if kind == "toy-solver" and (not sep or rest.isdigit()):
+        if kind in ("toy-solver", "toy-sampler") and (not sep or rest.isdigit()):
             return kind
         if kind in ("hf", "vllm") and rest.strip():
             return kind
         if kind == "openai" and parse_endpoint(rest):
             return kind
     raise ValueError(
-        f"attempt_models: {name!r} is not an attempt model; expected toy-solver[:N], hf:<model>, vllm:<model> or "
-        "openai:<base_url>|<model>"
+        f"attempt_models: {name!r} is not an attempt model; expected toy-solver[:N], toy-sampler[:N], hf:<model>, "
+        "vllm:<model> or openai:<base_url>|<model>"
     )
 
 

@@ -103,7 +103,18 @@ class Funnel:
 # ---------------------------------------------------------------- output
 
 S1K_COLUMNS = ("solution", "question", "cot_type", "source_type", "metadata", "cot", "thinking_trajectories", "attempt")
-EXTRA_COLUMNS = ("row_id", "domain", "trace_length", "trace_grade", "answer", "answer_kind", "attempts_json")
+EXTRA_COLUMNS = (
+    "row_id",
+    "domain",
+    "trace_length",
+    "trace_grade",
+    "answer",
+    "answer_kind",
+    "chain_score",
+    "chain_source",
+    "attempts_json",
+    "pass_counts_json",
+)
 
 
 def to_table(records: list[dict]):
@@ -115,10 +126,11 @@ def to_table(records: list[dict]):
         row = {c: rec.get(c) for c in S1K_COLUMNS}
         row["cot"] = None
         row["thinking_trajectories"] = list(rec.get("thinking_trajectories") or [])
-        for c in EXTRA_COLUMNS[:-1]:
+        for c in EXTRA_COLUMNS[:-2]:
             row[c] = rec.get(c)
         row["answer"] = None if rec.get("answer") is None else str(rec["answer"])
         row["attempts_json"] = json.dumps(rec.get("attempts") or {}, ensure_ascii=False)
+        row["pass_counts_json"] = json.dumps(rec["pass_counts"]) if rec.get("pass_counts") else None
         rows.append(row)
     schema = pa.schema(
         [
@@ -136,7 +148,10 @@ def to_table(records: list[dict]):
             ("trace_grade", pa.bool_()),
             ("answer", pa.string()),
             ("answer_kind", pa.string()),
+            ("chain_score", pa.float64()),
+            ("chain_source", pa.string()),
             ("attempts_json", pa.string()),
+            ("pass_counts_json", pa.string()),
         ]
     )
     return pa.Table.from_pylist(rows, schema=schema)

@@ -1,5 +1,9 @@
 """The curation pipeline: config (paper defaults) → load → decontaminate → dedup → annotate → missing features →
-formatting → difficulty → select, with a funnel that accounts for every input row.
+formatting → difficulty → [chains] → select, with a funnel that accounts for every input row.
+
+The same stages run s1's recipe and LIMO's (``env/curation/limo*.yaml``): LIMO's difficulty is a pass-rate band
+(``pass_bands``, ``passrate``), its chains stage keeps each question's best-scoring correct chain (``chain_models``,
+``chainscore``) and its selector takes the top ``total`` by chain score.
 
 Annotation (trace grades, trace lengths, domains) adds features and drops nothing; rows where a feature could not
 be computed are charged to their own ``no_*`` reason at the missing-feature stage, as in the reference's
@@ -24,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from s1lib.curation import decontam, difficulty, quality, select, tokencount
+from s1lib.curation import chainscore, decontam, difficulty, passrate, quality, select, tokencount
 from s1lib.curation.answer_cache import AnswerCache
 from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_endpoint, parse_grader
 from s1lib.curation.funnel import Funnel, figures, write_parquet
@@ -88,6 +92,10 @@ def resolve_attempt_model(name: str, config: CurationConfig | None = None) -> Ca
         from s1lib.toy import toy_solver
 
         return toy_solver(int(rest) if rest else 5)
+    if kind == "toy-sampler":
+        from s1lib.toy import toy_sampler
+
+        return toy_sampler(int(rest) if rest else 4, seed=config.seed)
     if kind == "openai":
         base_url, model = parse_endpoint(rest)
         return difficulty.openai_attempt_fn(
@@ -255,18 +263,53 @@ def run_curation(
     records = stage("format", lambda rs: quality.filter_format(rs, rules), records)
 
     # 6. difficulty
-    models = {name: resolve_attempt_model(name, config) for name in config.attempt_models}
-    models.update(attempt_fns or {})
-    if models:
+    given = dict(attempt_fns or {})  # by name: extra s1-rule models, or the functions of named band/chain models
+    bands = config.bands()
+    sampled = list(dict.fromkeys([b.model for b in bands] + list(config.chain_models)))
+    samplers = {name: given.pop(name, None) or resolve_attempt_model(name, config) for name in sampled}
+    models = {name: given.pop(name, None) or resolve_attempt_model(name, config) for name in config.attempt_models}
+    models.update(given)
+    if models or bands:
 
         def run(rs):
-            kept, drops, st = difficulty.run_attempts(
-                rs, models, cache, config.attempt_batch_size, config.progress, grader
-            )
-            stats["attempts"] = st
+            kept, drops = rs, []
+            if models:
+                kept, drops, stats["attempts"] = difficulty.run_attempts(
+                    rs, models, cache, config.attempt_batch_size, config.progress, grader
+                )
+            if bands:
+                kept, band_drops, stats["pass_bands"] = passrate.run_pass_bands(
+                    kept, bands, samplers, cache, grader, config.attempt_batch_size, config.progress
+                )
+                drops = drops + band_drops
             return kept, drops
 
         records = stage("difficulty", run, records)
+
+    # LIMO: candidate chains, the best per question
+    if config.chain_models:
+        samples = {b.model: b.samples for b in bands}
+        for name in config.chain_models:
+            if name not in samples:
+                samples[name] = config.chain_samples
+                stats.setdefault("chain_sampling", {})[name] = passrate.sample_attempts(
+                    records,
+                    name,
+                    samplers[name],
+                    config.chain_samples,
+                    cache,
+                    grader,
+                    config.attempt_batch_size,
+                    config.progress,
+                )
+        score = chainscore.ChainScoreConfig.from_any(config.chain_score)
+        chain_sources = [(name, samples[name]) for name in config.chain_models]
+        records = stage(
+            "chains", lambda rs: chainscore.pick_chains(rs, chain_sources, config.chain_from_trace, score), records
+        )
+        tokencount.add_trace_lengths(  # the chosen chain's length, not the pool trace's
+            records, tokenizer or config.tokenizer, config.length_batch_size, config.length_workers, config.progress
+        )
     candidates = list(records)
     stats["grading"] = grader.summary()
     stats["judge_calls"] = grader.calls
@@ -299,6 +342,8 @@ def run_curation(
             chosen = select.select_longest(rs, config.total)
         elif config.selector == "full":
             chosen = list(rs)
+        elif config.selector == "limo":
+            chosen = select.select_top_score(rs, config.total)
         else:
             raise ValueError(f"selector must be one of {select.SELECTORS}, got {config.selector!r}")
         chosen_ids = {id(r) for r in chosen}

@@ -40,7 +40,10 @@ class SourceSpec:
     path: str = field(metadata={"help": "jsonl/json/parquet/csv file, a saved datasets folder, or a hub id"})
     importer: str = field(
         default="generic",
-        metadata={"help": "row layout: generic, s1k, s1k-1.1, s1k-questions, math, aime, olympiadbench, gpqa, toy"},
+        metadata={
+            "help": "row layout: generic, s1k, s1k-1.1, s1k-questions, math, aime, olympiadbench, gpqa, limo, "
+            "limo-v2, toy"
+        },
     )
     name: str | None = field(
         default=None, metadata={"help": "source_type written to each record (default per importer)"}
@@ -335,6 +338,51 @@ def import_gpqa(r: _Row, spec: SourceSpec) -> dict:
     return _record(question, solution, "science", spec.name or "GPQA", r.row, **extra)
 
 
+LIMO_DATASETS: dict[str, tuple[str, str, int]] = {
+    "limo": ("GAIR/LIMO", "LIMO", 817),
+    "limo-v2": ("GAIR/LIMO-v2", "LIMO-v2", 800),
+}
+"""importer -> (hub id, default source name, rows of the released set); hub-only, a local JSONL works the same."""
+
+
+def _limo_answer(r: _Row) -> str:
+    value = r.row.get("answer")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        got = "missing from the row" if "answer" not in r.row else f"got {type(value).__name__}"
+        raise r.fail("answer", f"the final answer as a string or number, {got}")
+    answer = str(value).strip()
+    if not answer:
+        raise r.fail("answer", "a non-empty final answer, got an empty one")
+    return answer
+
+
+def _importer_limo(version: str) -> Callable[[_Row, SourceSpec], dict]:
+    def import_limo(r: _Row, spec: SourceSpec) -> dict:
+        """LIMO / LIMO-v2 (GAIR): question, solution (the whole reasoning chain), answer.
+
+        The chain becomes the record's trace (and its reference solution); the attempt is the boxed answer, which
+        the s1 delimiter format writes after the chain and LIMO's plain format leaves to the chain itself.
+        """
+        question = r.text("question")
+        chain = r.text("solution")
+        answer = _limo_answer(r)
+        rec = _record(
+            question,
+            chain,
+            r.row.get("cot_type") or spec.cot_type,
+            spec.name or LIMO_DATASETS[version][1],
+            r.row,
+            ("solution",),
+            answer=answer,
+            answer_kind=_answer_kind(answer),
+        )
+        rec["thinking_trajectories"] = [chain]
+        rec["attempt"] = f"\\boxed{{{answer}}}"
+        return rec
+
+    return import_limo
+
+
 def import_toy(r: _Row, spec: SourceSpec) -> dict:
     """Toy pool rows (``s1lib.toy``) are written in the common schema already."""
     rec = import_generic(r, spec)
@@ -353,6 +401,8 @@ IMPORTERS: dict[str, Callable[[_Row, SourceSpec], dict]] = {
     "aime": import_aime,
     "olympiadbench": import_olympiadbench,
     "gpqa": import_gpqa,
+    "limo": _importer_limo("limo"),
+    "limo-v2": _importer_limo("limo-v2"),
     "toy": import_toy,
 }
 

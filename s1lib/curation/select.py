@@ -144,4 +144,9 @@ def select_longest(records: list[dict], n: int = 1000) -> list[dict]:
     return sorted(records, key=lambda r: -(r.get("trace_length") or 0))[:n]
 
 
-SELECTORS = ("s1k", "random", "diverse", "longest", "full")
+def select_top_score(records: list[dict], n: int = 800) -> list[dict]:
+    """LIMO's last step: the ``n`` questions whose best chain scores highest (ties keep pool order)."""
+    return sorted(records, key=lambda r: -(r.get("chain_score") or 0.0))[:n]
+
+
+SELECTORS = ("s1k", "random", "diverse", "longest", "full", "limo")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from s1lib.eval.benchmarks import BENCHMARKS, load_benchmark
+from s1lib.eval.benchmarks import BENCHMARKS, KINDS, load_benchmark
 from s1lib.eval.grading import Grade, GradingConfig, MathVerifier, grade
 from s1lib.eval.metrics import accuracy
 
@@ -161,8 +161,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         benchmark=args.benchmark, data=args.data, model=args.model, backend=args.backend, caps=[], policies=[policy],
         delimiters=delimiters, temperature=args.temperature, top_p=args.top_p, seed=args.seed, samples=args.samples,
         limit=args.limit, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
-        output_dir=args.output or f"runs/eval-{args.benchmark}", max_answer_tokens=args.max_answer_tokens,
+        output_dir=args.output or f"runs/eval-{Path(args.benchmark).stem}", max_answer_tokens=args.max_answer_tokens,
         engine_options={"dtype": args.dtype} if args.dtype else {},
+        **{name: getattr(args, name) for name in FIELD_OPTIONS},
     )  # fmt: skip
     return _finish(run_sweep(config, progress=not args.no_progress), args.json)
 
@@ -172,6 +173,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     config = SweepConfig.from_file(args.grid)
     changes = {"limit": args.limit, "output_dir": args.output, "batch_size": args.batch_size, "data": args.data}
+    changes.update({name: getattr(args, name) for name in FIELD_OPTIONS})
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.no_share_prefix:
         changes["share_prefix"] = False
@@ -204,6 +206,19 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+FIELD_OPTIONS = ("question_field", "answer_field", "kind", "kind_field", "id_field")
+
+
+def _add_field_arguments(p: argparse.ArgumentParser) -> None:
+    """How to read a benchmark file by path: its columns and grading kind (SweepConfig's fields of the same names)."""
+    g = p.add_argument_group("a benchmark file by path")
+    g.add_argument("--question-field", default=None, help="question column (default 'question')")
+    g.add_argument("--answer-field", default=None, help="gold-answer column (default 'answer')")
+    g.add_argument("--kind", default=None, choices=KINDS, help="how every answer is graded (default math)")
+    g.add_argument("--kind-field", default=None, help="column with each row's kind (instead of --kind)")
+    g.add_argument("--id-field", default=None, help="problem-id column (default: the row number)")
+
+
 def register_cli(subparsers: Any) -> None:
     """Add ``grade``, ``benchmarks``, ``eval`` and ``sweep`` to the ``s1`` command."""
     p = subparsers.add_parser("grade", help="Grade a jsonl of completions ({id, completion}) against a benchmark")
@@ -226,8 +241,9 @@ def register_cli(subparsers: Any) -> None:
     from s1lib.forcing.arguments import add_policy_arguments
 
     e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
-    e.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    e.add_argument("benchmark", help=f"one of {', '.join(sorted(BENCHMARKS))}, or a table file's path")
     e.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
+    _add_field_arguments(e)
     add_policy_arguments(e)
     e.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
     e.add_argument("--samples", type=int, default=1, help="samples per problem (needs --temperature > 0)")
@@ -255,5 +271,6 @@ def register_cli(subparsers: Any) -> None:
     s.add_argument("--data", default=None, help="override the grid's benchmark data path")
     s.add_argument("--batch-size", type=int, default=None, help="override the grid's batch size")
     s.add_argument("--no-share-prefix", action="store_true", help="run every setting independently")
+    _add_field_arguments(s)
     _add_run_arguments(s)
     s.set_defaults(func=_cmd_sweep)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s1lib.eval.benchmarks import Problem, load_benchmark
+from s1lib.eval.benchmarks import Problem, load_any
 from s1lib.eval.grading import GradingConfig, MathVerifier
 from s1lib.eval.metrics import chance_levels
 from s1lib.eval.records import make_record
@@ -54,7 +54,7 @@ class SweepRun:
 
 
 def load_problems(config: SweepConfig) -> list[Problem]:
-    problems = load_benchmark(config.benchmark, config.data, limit=config.limit, seed=config.seed)
+    problems = load_any(config.benchmark, config.data, config.limit, config.seed, config.fields())
     if not problems:
         raise ValueError(f"{config.benchmark}: no problems to evaluate")
     return problems

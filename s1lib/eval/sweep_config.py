@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
-from s1lib.eval.benchmarks import BENCHMARKS
+from s1lib.eval.benchmarks import BENCHMARKS, KINDS, FieldNames
 from s1lib.forcing.baselines import (
     BASELINES,
     class_conditional_suffix,
@@ -29,9 +29,30 @@ from s1lib.forcing.trace import SamplingConfig
 class SweepConfig:
     """A test-time scaling sweep. Defaults follow the paper's AIME24 budget sweep (greedy, caps 500 … 16000)."""
 
-    benchmark: str = field(default="aime24", metadata={"help": f"Benchmark name: one of {sorted(BENCHMARKS)}."})
+    benchmark: str = field(
+        default="aime24",
+        metadata={"help": f"Benchmark: one of {sorted(BENCHMARKS)}, or a table file's path (name its fields below)."},
+    )
     data: str | None = field(
         default=None, metadata={"help": "Benchmark file or folder (None = the hub data set, online only)."}
+    )
+    question_field: str | None = field(
+        default=None, metadata={"help": "A benchmark file by path: its question column (default 'question')."}
+    )
+    answer_field: str | None = field(
+        default=None, metadata={"help": "A benchmark file by path: its gold-answer column (default 'answer')."}
+    )
+    kind: str | None = field(
+        default=None,
+        metadata={
+            "help": f"A benchmark file by path: how every answer is graded, one of {list(KINDS)} (default math)."
+        },
+    )
+    kind_field: str | None = field(
+        default=None, metadata={"help": "A benchmark file by path: a column holding each row's kind (instead of kind)."}
+    )
+    id_field: str | None = field(
+        default=None, metadata={"help": "A benchmark file by path: its problem-id column (default: the row number)."}
     )
     model: str = field(default="default", metadata={"help": "'default' (embedded SmolLM2-135M), a folder or hub id."})
     backend: str = field(default="transformers", metadata={"help": "'transformers' (prefix sharing) or 'vllm'."})
@@ -109,9 +130,17 @@ class SweepConfig:
 
     def validate(self) -> None:
         """Errors that need no model: unknown benchmark/backend/baseline, bad numbers, an empty grid."""
-        if self.benchmark not in BENCHMARKS:
+        by_path = Path(self.benchmark).is_file() or (self.fields().given and self.data is not None)
+        if self.benchmark not in BENCHMARKS and not by_path:
             known = sorted(BENCHMARKS)
-            raise ValueError(f"SweepConfig.benchmark: unknown benchmark {self.benchmark!r}; known: {known}")
+            raise ValueError(
+                f"SweepConfig.benchmark: unknown benchmark {self.benchmark!r} (known: {known}) and no file; give a "
+                "table's path, or data with question_field / answer_field / kind"
+            )
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"SweepConfig.kind must be one of {list(KINDS)} or null, got {self.kind!r}")
+        if self.kind is not None and self.kind_field is not None:
+            raise ValueError("SweepConfig: give kind or kind_field, not both")
         if self.backend not in ("transformers", "hf", "vllm"):
             raise ValueError(f"SweepConfig.backend must be 'transformers' or 'vllm', got {self.backend!r}")
         unknown = [b for b in self.baselines if b not in BASELINES]
@@ -148,6 +177,10 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def fields(self) -> FieldNames:
+        """How to read a benchmark file by path (nothing named: a preset's own adapter)."""
+        return FieldNames(self.question_field, self.answer_field, self.kind, self.kind_field, self.id_field)
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)

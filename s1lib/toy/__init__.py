@@ -27,7 +27,9 @@ one), except the deliberate near-copies.
 
 ``toy_solver`` is a SIMULATED attempt model, not a language model: it answers correctly exactly when an instance
 has at most ``max_items`` items and otherwise gives a wrong answer. It stands in for the reference's Qwen attempts
-in the CPU demo; the real embedded model can be used instead (``attempt_models: ["hf:default"]``).
+in the CPU demo; the real embedded model can be used instead (``attempt_models: ["hf:default"]``). ``toy_sampler``
+is its sampled twin for LIMO's pass-rate bands: each attempt is a whole chain, right with a probability that halves
+per item beyond ``max_items``.
 
 Modules: ``task`` (families, instances, questions, traces), ``pool`` (``toy_benchmark``, ``toy_pool``), ``solver``
 (``parse_question``, ``toy_solver``) and ``arithmetic`` (``toy_records``: arithmetic with self-checking traces,
@@ -36,7 +38,7 @@ what ``TrainConfig(data="toy")`` trains on and the SFT benches measure).
 
 from s1lib.toy.arithmetic import toy_records
 from s1lib.toy.pool import toy_benchmark, toy_pool
-from s1lib.toy.solver import parse_question, toy_solver
+from s1lib.toy.solver import parse_question, toy_sampler, toy_solver
 from s1lib.toy.task import DOMAIN, FAMILIES, RECHECK, make_trace, question_of
 
 __all__ = [
@@ -49,5 +51,6 @@ __all__ = [
     "toy_benchmark",
     "toy_pool",
     "toy_records",
+    "toy_sampler",
     "toy_solver",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import check_fields, read_config
+from s1lib.format import DELIMITER_PRESETS, LIMO_SYSTEM_PROMPT, PLAIN
 
 PAPER_MODEL = "Qwen/Qwen2.5-32B-Instruct"
 
@@ -47,7 +48,11 @@ class TrainConfig:
     )
     toy_examples: int = field(default=64, metadata={"help": "Number of records when `data` is 'toy'."})
     delimiters: str = field(
-        default="s1", metadata={"help": "Thinking delimiters preset: 's1' (<|im_start|>think/answer) or 'think-tags'."}
+        default="s1",
+        metadata={
+            "help": "Thinking delimiters preset: 's1' (<|im_start|>think/answer), 'think-tags', or 'plain' (LIMO's "
+            "format: the chain is the assistant answer, no delimiters, so no end of thinking to force)."
+        },
     )
     system_prompt: str | None = field(
         default=None,
@@ -143,6 +148,9 @@ class TrainConfig:
 
     # --- output, logging, resume ---
     output_dir: str = field(default="runs/sft", metadata={"help": "Folder for checkpoints, the final model and logs."})
+    save_strategy: str = field(
+        default="steps", metadata={"help": "'steps' (every save_steps) or 'epoch' (a checkpoint per epoch, LIMO)."}
+    )
     save_steps: int = field(default=100, metadata={"help": "Save a checkpoint every N optimizer steps."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
     logging_steps: int = field(default=1, metadata={"help": "Log loss, lr and throughput every N steps."})
@@ -169,6 +177,8 @@ class TrainConfig:
             (self.bf16 in (True, False, "auto"), "bf16", "true, false or 'auto'"),
             (self.max_examples is None or self.max_examples > 0, "max_examples", "None or a positive integer"),
             (self.lora_r > 0, "lora_r", "a positive integer"),
+            (self.save_strategy in {"steps", "epoch"}, "save_strategy", "'steps' or 'epoch'"),
+            (self.delimiters in {*DELIMITER_PRESETS, PLAIN}, "delimiters", f"one of {[*DELIMITER_PRESETS, PLAIN]}"),
         ]
         for ok, name, expected in checks:
             if not ok:
@@ -252,6 +262,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "block_size": 20000,
         "output_dir": "runs/sft-s1.1",
     },
+    # LIMO (GAIR-NLP/LIMO train/examples/train_limo.yaml, LLaMA-Factory): Qwen2.5-32B-Instruct on GAIR/LIMO, full
+    # SFT, cutoff 16,384 (32,768 was a typo, issue #4), lr 5e-6 cosine without warm-up, 15 epochs with a checkpoint
+    # each (the released model is epoch 9: keep them all), batch 1 on 32 GPUs = global 32 (issues #3, #9, #19),
+    # bf16, ZeRO-3 (FSDP full shard here: env/accelerate/fsdp-limo.yaml), no packing; flash attention 2 where
+    # installed (--set attn_implementation=flash_attention_2; sdpa computes the same). LIMO's text:
+    # its system prompt, the chain as a plain answer. Not in the spec, so transformers' defaults (what LLaMA-Factory
+    # uses when its yaml sets none; unverified): AdamW betas 0.9/0.999, no weight decay.
+    "limo": {
+        "data": "GAIR/LIMO",
+        "question_field": "question",
+        "thinking_field": "solution",
+        "attempt_field": "answer",
+        "delimiters": PLAIN,
+        "system_prompt": LIMO_SYSTEM_PROMPT,
+        "block_size": 16384,
+        "learning_rate": 5e-6,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.0,
+        "num_train_epochs": 15.0,
+        "global_batch_size": 32,
+        "per_device_batch_size": 1,
+        "adam_beta2": 0.999,
+        "weight_decay": 0.0,
+        "save_strategy": "epoch",
+        "save_total_limit": None,
+        "output_dir": "runs/sft-limo",
+    },
     # A few minutes on 2 CPU cores: the embedded SmolLM2-135M learns the s1 format (and, on the curated toy set,
     # the toy procedures). Padding-free batches: 3.3x the useful tokens/s of padded ones on an AVX2-only CPU. An
     # empty system line instead of SmolLM2's default (~15 tokens of every example), recorded with the model.
@@ -274,3 +311,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 """Named presets as overrides of the paper defaults."""
+
+PRESETS["limo-s1format"] = {**PRESETS["limo"], "delimiters": "s1", "output_dir": "runs/sft-limo-s1format"}
+"""LIMO's data and recipe in the s1 text format (think/answer delimiters): a LIMO-data model that can be forced."""
