@@ -31,6 +31,7 @@ BENCHES: dict[str, str] = {
     "train": "s1lib.train.bench",
     "precision": "s1lib.precision_bench",
     "vllm": "s1lib.forcing.vllm_bench",
+    "serve": "s1lib.forcing.serve_bench",
     "widget": "s1lib.widgets_bench",
 }
 
