@@ -137,6 +137,8 @@ class StreamView:
         if event.kind == "phase":
             self.phase = event.phase
             return
+        if event.kind == "probe":  # a probe is off the sequence: nothing to show yet (marking probes comes later)
+            return
         if event.kind == "token" and event.insertion is not None and event.insertion.kind == "wait":
             # Suppressed without an ignore string: nothing was inserted, so mark the spot itself.
             self.segments.append(Segment("wait", SUPPRESSED_MARK, forced=True))

@@ -72,12 +72,15 @@ def make_record(
         "forced_counts": forced_counts,
         "finish_reason": trace.finish_reason,
         "thinking_end_reason": trace.thinking_end_reason,
+        "probe_tokens": trace.probe_tokens,  # never in thinking_tokens: an adaptive stop's cost, counted apart
         "budget": list(setting.budget) if setting.budget else None,
     }
     if "permutation" in problem.metadata:
         record["gpqa_permutation"] = problem.metadata["permutation"]
     if "family" in problem.metadata:  # the toy benchmark: accuracy is also reported per family
         record["family"] = problem.metadata["family"]
+    if trace.probes:
+        record["probes"] = [p.to_dict() for p in trace.probes]
     if error:
         record["error"] = error
     record.update(extra or {})

@@ -15,6 +15,7 @@ from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
 from s1lib.eval.benchmarks import BENCHMARKS, KINDS, FieldNames
+from s1lib.forcing.adaptive import AdaptiveStop
 from s1lib.forcing.baselines import (
     BASELINES,
     class_conditional_suffix,
@@ -84,6 +85,14 @@ class SweepConfig:
     policies: list[dict[str, Any]] = field(
         default_factory=list,
         metadata={"help": "Extra explicit settings: BudgetPolicy fields, plus optional 'label' and 'method'."},
+    )
+    adaptive: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Adaptive stop rules (AdaptiveStop fields, plus the policy's num_ignore and min_thinking_tokens, "
+            "e.g. {strategy: answer_confidence, threshold: 0.9, num_ignore: 4}), each run at every cap of `caps`; "
+            "probe tokens are recorded apart from thinking tokens. Transformers backend only."
+        },
     )
     baselines: list[str] = field(default_factory=list, metadata={"help": f"Baselines to run, from {BASELINES}."})
     token_budgets: list[int] = field(
@@ -157,6 +166,12 @@ class SweepConfig:
         if self.data is not None and not Path(self.data).exists():
             raise FileNotFoundError(f"SweepConfig.data: {self.data} does not exist")
         SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        for index, rule in enumerate(self.adaptive):
+            adaptive_policy(rule, None, f"SweepConfig.adaptive[{index}]")
+        if self.adaptive and self.backend == "vllm":
+            raise ValueError("SweepConfig.adaptive needs the transformers backend (vLLM probes are not implemented)")
+        if self.adaptive and not self.caps:
+            raise ValueError("SweepConfig.adaptive runs each rule at every cap of caps, but caps is empty")
         if not (self.caps or self.waits or self.policies or self.baselines):
             raise ValueError("SweepConfig: the grid is empty (no caps, waits, policies or baselines)")
 
@@ -201,6 +216,22 @@ class Setting:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+ADAPTIVE_POLICY_FIELDS = ("num_ignore", "min_thinking_tokens")
+"""The BudgetPolicy fields an entry of ``SweepConfig.adaptive`` may set beside the AdaptiveStop fields."""
+
+
+def adaptive_policy(rule: dict[str, Any], cap: int | None, where: str, **policy: Any) -> BudgetPolicy:
+    """The policy of one adaptive rule at one cap; a bad entry is a ``ValueError`` naming it and the field."""
+    if not isinstance(rule, dict):
+        raise ValueError(f"{where} must be a mapping of AdaptiveStop fields, got {rule!r}")
+    values = dict(rule)
+    extra = {name: values.pop(name) for name in ADAPTIVE_POLICY_FIELDS if name in values}
+    try:
+        return BudgetPolicy(max_thinking_tokens=cap, adaptive=AdaptiveStop(**values), **extra, **policy)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def build_settings(config: SweepConfig) -> list[Setting]:
     """Expand a config into its settings (labels are unique; duplicates are an error)."""
     answer = config.max_answer_tokens
@@ -228,6 +259,26 @@ def build_settings(config: SweepConfig) -> list[Setting]:
                 budget=budget,
             )
         )
+    for index, rule in enumerate(config.adaptive):
+        for cap in config.caps:
+            policy = adaptive_policy(
+                rule,
+                cap,
+                f"SweepConfig.adaptive[{index}]",
+                ignore_strings=first_ignore,
+                max_answer_tokens=answer,
+                delimiters=delims,
+            )
+            settings.append(
+                Setting(
+                    policy.label() if cap is not None else f"cap=auto {policy.label()}",
+                    f"adaptive ({policy.adaptive.strategy})",  # type: ignore[union-attr]
+                    policy,
+                    samples=config.samples,
+                    sampling=sampling,
+                    budget=(policy.min_thinking_tokens, cap) if cap is not None else None,
+                )
+            )
     for ignore in config.ignore_strings:
         name = ignore if ignore else "none"
         for waits in config.waits:

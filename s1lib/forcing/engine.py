@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from s1lib.forcing.adaptive import Probe, ProbeRequest
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 from s1lib.format import build_prompt
@@ -92,7 +93,8 @@ class EngineBase:
     its folder records it (``s1_prompt.json``, written by s1lib's trainer), else None (the template's own).
     ``precision`` says what the backend computes in (``{"dtype": ...}``, with how ``auto`` resolved), for run
     metadata; None where the backend does not know (a served endpoint). ``default_batch_size`` is what
-    ``generate`` uses when the caller gives none; ``runs_processors`` says whether ``extra_processors`` can run.
+    ``generate`` uses when the caller gives none; ``runs_processors`` says whether ``extra_processors`` can run;
+    ``runs_probes`` whether it can answer an adaptive stop's probes (``BudgetPolicy.adaptive``).
     """
 
     backend: str = "base"
@@ -103,6 +105,7 @@ class EngineBase:
     precision: dict[str, Any] | None = None
     default_batch_size: int = 8
     runs_processors: bool = True
+    runs_probes: bool = False
     _stop_requested: bool = False
 
     def prompt_for(
@@ -145,6 +148,11 @@ class EngineBase:
         backend. A row's seed is ``sampling.seed + index`` unless ``seeds`` gives one per prompt."""
         policy = policy or BudgetPolicy()
         sampling = sampling or SamplingConfig()
+        if policy.adaptive is not None and not self.runs_probes:
+            raise NotImplementedError(
+                f"the {self.backend} backend cannot run BudgetPolicy.adaptive yet (its probes need a branch of the "
+                "context); use the transformers backend"
+            )
         if seeds is not None and len(seeds) != len(prompts):
             raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
         row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
@@ -267,6 +275,26 @@ def step_events(step: Step, text: str, thinking_tokens: int, answer_tokens: int,
     if step.phase_changed:
         events.append(Event("phase", row, "", None, phase, None, thinking_tokens, answer_tokens))
     return events
+
+
+def probe_points(
+    states: Sequence[ForcingState], choosers: Sequence[Chooser], scores: torch.Tensor, greedy: Sequence[int | None]
+) -> list[tuple[int, ProbeRequest]]:
+    """The rows at a probe point at this position, with their requests: what a backend probes in one batch and
+    hands back through :meth:`ForcingState.record_probe` before :func:`decide`."""
+    out = []
+    for row, state in enumerate(states):
+        if state.done or state.policy.adaptive is None:
+            continue
+        request = state.probe_request(lambda banned, r=row: choosers[r](scores[r], banned, greedy[r]))
+        if request is not None:
+            out.append((row, request))
+    return out
+
+
+def probe_event(probe: Probe, thinking_tokens: int, answer_tokens: int, row: int = 0) -> Event:
+    """The stream event of one probe (its text stays in ``probe``: it is not part of the sequence)."""
+    return Event("probe", row, "", None, "thinking", None, thinking_tokens, answer_tokens, probe=probe)
 
 
 def done_event(trace: Trace) -> Event:

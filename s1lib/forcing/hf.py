@@ -4,10 +4,15 @@ A logits processor drives one :class:`ForcingState` per row. It picks the model'
 seeded sample after temperature/top-k/top-p), lets the state machine keep or override it, and then masks every
 other logit, so ``generate`` (run greedy) emits exactly that token. Forced tokens therefore go through the same
 KV cache as ordinary ones: no re-prefill after a "Wait", unlike the reference's multi-call loop.
+
+An adaptive stop's probes branch off that same cache: ``generate`` gets a ``DynamicCache`` the processor holds,
+and at a step where rows reach a probe point, :class:`CacheProbes` copies those rows' cache entries and decodes
+all their probes together, greedy, on the copy (the sequence's own cache is never touched).
 """
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +20,7 @@ from typing import Any
 
 import torch
 
+from s1lib.forcing.adaptive import Probe, ProbeOutput, ProbeRequest
 from s1lib.forcing.engine import (
     Chooser,
     EngineBase,
@@ -23,12 +29,95 @@ from s1lib.forcing.engine import (
     decide,
     done_event,
     eos_token_ids,
+    probe_event,
+    probe_points,
     step_events,
 )
 from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 
 StepCallback = Callable[[int, Step, ForcingState], None]
+ProbeCallback = Callable[[int, Probe, ForcingState], None]
+
+
+def branch_cache(cache: Any, rows: torch.Tensor) -> Any:
+    """A copy of ``cache`` holding only ``rows`` (new tensors: decoding on the copy leaves the original as is)."""
+    from transformers.cache_utils import DynamicLayer
+
+    if not all(isinstance(layer, DynamicLayer) for layer in cache.layers):
+        raise NotImplementedError(f"probes branch a DynamicCache of full or sliding attention, not {cache!r}")
+    branch = copy.copy(cache)
+    branch.layers = []
+    for layer in cache.layers:
+        twin = copy.copy(layer)
+        twin.batch_select_indices(rows)  # DynamicLayer re-indexes (a new tensor), never writes in place
+        branch.layers.append(twin)
+    return branch
+
+
+class CacheProbes:
+    """Answers "probe these rows now" for a batch inside ``generate``: one batched branch off the shared cache.
+
+    ``cache`` is the ``DynamicCache`` handed to ``generate``; when the processor runs it holds every position of
+    ``input_ids``. ``pads`` are the rows' left-padding lengths (masked, as in ``generate``, whose positions are the
+    mask's cumulative sum). ``extra_processors`` shape the probes' logits too, so a steered test model is the same
+    model in its probes."""
+
+    def __init__(
+        self, model: Any, cache: Any, pads: Sequence[int], eos: frozenset[int], extra_processors: Sequence[Processor]
+    ):
+        self.model = model
+        self.cache = cache
+        self.pads = torch.tensor(list(pads), dtype=torch.long)
+        self.eos = eos
+        self.extra_processors = list(extra_processors)
+
+    def __call__(self, input_ids: torch.Tensor, requests: Sequence[tuple[int, ProbeRequest]]) -> list[ProbeOutput]:
+        prefixes = {(r.prefix_ids, r.max_tokens) for _, r in requests}
+        if len(prefixes) != 1:
+            raise ValueError("the probes of one batch share one prefix and token limit (one compiled policy)")
+        ((prefix, max_tokens),) = prefixes
+        length = input_ids.shape[1]
+        if self.cache.get_seq_length() != length:
+            raise RuntimeError(f"the cache holds {self.cache.get_seq_length()} positions, the sequence {length}")
+        device = input_ids.device
+        rows = torch.tensor([row for row, _ in requests], dtype=torch.long, device=device)
+        branch = branch_cache(self.cache, rows)
+        mask = (torch.arange(length)[None, :] >= self.pads[rows.cpu()][:, None]).long().to(device)
+        context = input_ids[rows]
+        step = torch.tensor([list(prefix)] * len(requests), dtype=torch.long, device=device)
+        ids: list[list[int]] = [[] for _ in requests]
+        probs: list[list[float]] = [[] for _ in requests]
+        live = [True] * len(requests)
+        for _ in range(max_tokens):
+            mask = torch.cat([mask, torch.ones_like(step)], dim=1)
+            positions = mask.cumsum(-1)[:, -step.shape[1] :] - 1
+            out = self.model(
+                input_ids=step,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=branch,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            context = torch.cat([context, step], dim=1)
+            logits = out.logits[:, -1].float()
+            for processor in self.extra_processors:
+                logits = processor(context, logits)
+            choice = logits.float().argmax(dim=-1)
+            chosen_probs = torch.softmax(logits.float(), dim=-1).gather(1, choice[:, None])[:, 0]
+            for i, (token, prob) in enumerate(zip(choice.tolist(), chosen_probs.tolist())):
+                if not live[i]:
+                    continue
+                if token in self.eos:
+                    live[i] = False
+                else:
+                    ids[i].append(token)
+                    probs[i].append(prob)
+            if not any(live):
+                break
+            step = choice[:, None]
+        return [ProbeOutput(tuple(i), tuple(p)) for i, p in zip(ids, probs)]
 
 
 class ForcingLogitsProcessor:
@@ -43,7 +132,11 @@ class ForcingLogitsProcessor:
         extra_processors: Sequence[Processor] = (),
         on_step: StepCallback | None = None,
         stop_event: threading.Event | None = None,
+        probes: CacheProbes | None = None,
+        on_probe: ProbeCallback | None = None,
     ):
+        self.probes = probes
+        self.on_probe = on_probe
         self.states = list(states)
         self.prompt_length = prompt_length
         self.sampling = sampling
@@ -58,6 +151,8 @@ class ForcingLogitsProcessor:
         scores = scores.float()
         greedy = scores.argmax(dim=-1).tolist() if self.sampling.greedy else [None] * len(self.states)
         stopping = self.stop_event is not None and self.stop_event.is_set()
+        if self.probes is not None and not stopping:
+            self._probe(input_ids, scores, greedy)
         chosen: list[int] = []
         for row, state in enumerate(self.states):
             if stopping:
@@ -72,6 +167,17 @@ class ForcingLogitsProcessor:
         forced = torch.full_like(scores, float("-inf"))
         forced[torch.arange(len(chosen)), torch.tensor(chosen)] = 0.0
         return forced
+
+    def _probe(self, input_ids: torch.Tensor, scores: torch.Tensor, greedy: list[int | None]) -> None:
+        """Probe every row at a probe point, as one batch, and feed the results back before the rows decide."""
+        assert self.probes is not None
+        points = probe_points(self.states, self.choosers, scores, greedy)
+        if not points:
+            return
+        for (row, request), output in zip(points, self.probes(input_ids, points)):
+            probe = self.states[row].record_probe(request, output)
+            if self.on_probe is not None:
+                self.on_probe(row, probe, self.states[row])
 
 
 class _StopWhenRequested:
@@ -101,6 +207,7 @@ class HFEngine(EngineBase):
     """Budget-forced generation with a transformers causal LM."""
 
     backend = "transformers"
+    runs_probes = True
 
     def __init__(self, model: Any, tokenizer: Any, precision: dict[str, Any] | None = None):
         self.model = model
@@ -206,19 +313,29 @@ class HFEngine(EngineBase):
         on_step: StepCallback | None,
         extra_processors: Sequence[Processor],
         stop_event: threading.Event | None,
+        on_probe: ProbeCallback | None = None,
     ) -> list[ForcingState]:
         """One ``generate`` call for a batch; the rows' forcing states, in order."""
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+        from transformers import DynamicCache, LogitsProcessorList, StoppingCriteriaList
 
         longest = max(len(ids) for ids in batch_ids)
         states = [ForcingState(compiled) for _ in batch_ids]
-        processor = ForcingLogitsProcessor(states, longest, sampling, seeds, extra_processors, on_step, stop_event)
+        options: dict[str, Any] = {}
+        probes = None
+        if compiled.policy.adaptive is not None:
+            options["past_key_values"] = cache = DynamicCache(config=self.model.config)
+            pads = [longest - len(ids) for ids in batch_ids]
+            probes = CacheProbes(self.model, cache, pads, compiled.eos_token_ids, extra_processors)
+        processor = ForcingLogitsProcessor(
+            states, longest, sampling, seeds, extra_processors, on_step, stop_event, probes, on_probe
+        )
         criteria = StoppingCriteriaList([_StopWhenRequested(stop_event)]) if stop_event is not None else None
         self.greedy_generate(
             batch_ids,
             self._max_new_tokens(compiled, longest),
             logits_processor=LogitsProcessorList([processor]),
             stopping_criteria=criteria,
+            **options,
         )
         return states
 
@@ -236,10 +353,15 @@ class HFEngine(EngineBase):
             for event in step_events(step, text, state.thinking_tokens, state.answer_tokens, row):
                 events.put(event)
 
+        def on_probe(row: int, probe: Probe, state: ForcingState) -> None:
+            events.put(probe_event(probe, state.thinking_tokens, state.answer_tokens, row))
+
         def worker() -> None:
             try:
                 ids, compiled, sampling = request.prompt_ids[0], request.compiled, request.sampling
-                state = self._generate_batch([ids], compiled, sampling, request.seeds, on_step, (), stop_event)[0]
+                state = self._generate_batch(
+                    [ids], compiled, sampling, request.seeds, on_step, (), stop_event, on_probe
+                )[0]
                 events.put(done_event(request.trace(0, state, self.tokenizer, stopped=stop_event.is_set())))
             except BaseException as exc:  # surfaced to the consumer
                 events.put(exc)

@@ -15,10 +15,15 @@ Semantics (s1 paper §3, with the reference's bugs fixed):
   attempt is replaced by the ignore string; with no ignore string the model's next-best token is used instead.
 - A natural end (allowed) completes the delimiter only, with no "Final Answer:". Multi-token delimiters are
   completed token by token.
+- An adaptive stop (``adaptive``, see :mod:`s1lib.forcing.adaptive`) ends thinking the way the cap does. A backend
+  asks :meth:`ForcingState.probe_request` before :meth:`ForcingState.next_token`, runs the probes of every row that
+  asked (in one batch), and hands each result to :meth:`ForcingState.record_probe`. A probe that could not stop
+  thinking is not run: none before ``min_thinking_tokens``, none at the cap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +31,8 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from s1lib.answers import extract_answer
+from s1lib.forcing.adaptive import AdaptiveStop, Probe, ProbeOutput, ProbeRequest, mean_probability, should_stop
 from s1lib.format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
 
 
@@ -82,7 +89,18 @@ class BudgetPolicy:
         },
     )
 
+    adaptive: AdaptiveStop | None = field(
+        default=None,
+        metadata={
+            "help": "Stop thinking early when probes on a branch of the context say the answer is ready "
+            "(AdaptiveStop: probe_consistency or answer_confidence); a stop ends thinking like the cap. "
+            "None = fixed budgets only."
+        },
+    )
+
     def __post_init__(self) -> None:
+        if isinstance(self.adaptive, dict):  # from to_dict() (a sweep file, a vLLM request's config)
+            self.adaptive = AdaptiveStop(**self.adaptive)
         self.validate()
 
     def ignore_list(self) -> list[str]:
@@ -134,6 +152,7 @@ class BudgetPolicy:
             for name, is_set in forcing.items():
                 if is_set:
                     raise ValueError(f"BudgetPolicy.{name} needs a thinking phase, but thinking_phase is false")
+        self._validate_adaptive()
         if context_length is not None:
             if self.max_thinking_tokens is not None and prompt_length + self.max_thinking_tokens >= context_length:
                 raise ValueError(
@@ -146,6 +165,20 @@ class BudgetPolicy:
                     f"({prompt_length} tokens) does not fit the model's context of {context_length} tokens"
                 )
 
+    def _validate_adaptive(self) -> None:
+        if self.adaptive is None:
+            return
+        if not isinstance(self.adaptive, AdaptiveStop):
+            raise ValueError(f"BudgetPolicy.adaptive must be an AdaptiveStop, a dict or None, got {self.adaptive!r}")
+        self.adaptive.validate()
+        if not self.thinking_phase:
+            raise ValueError("BudgetPolicy.adaptive needs a thinking phase, but thinking_phase is false")
+        if self.adaptive.strategy == "answer_confidence" and self.num_ignore == 0:
+            raise ValueError(
+                "BudgetPolicy.adaptive.strategy answer_confidence probes at suppressed end attempts, "
+                "so it needs num_ignore > 0"
+            )
+
     def replace(self, **changes: Any) -> BudgetPolicy:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
@@ -155,6 +188,7 @@ class BudgetPolicy:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         delims = get_delimiters(self.delimiters)
         out["delimiters"] = delims.name if delims.name != "custom" else [delims.think_start, delims.think_end]
+        out["adaptive"] = None if self.adaptive is None else self.adaptive.to_dict()
         return out
 
     def label(self) -> str:
@@ -170,10 +204,18 @@ class BudgetPolicy:
             parts.append(f"min={self.min_thinking_tokens}")
         if (self.num_ignore or self.min_thinking_tokens) and self.ignore_list() != ["Wait"]:
             parts.append("ignore=" + ("/".join(self.ignore_list()) or "none"))
+        if self.adaptive is not None:
+            parts.append(self.adaptive.label())
         return " ".join(parts) or "no forcing"
 
-    def compile(self, tokenizer: Any, eos_token_ids: Iterable[int] | None = None) -> CompiledPolicy:
-        """Resolve every string to token ids with this tokenizer."""
+    def compile(
+        self,
+        tokenizer: Any,
+        eos_token_ids: Iterable[int] | None = None,
+        extract: Callable[[str], str | None] | None = None,
+    ) -> CompiledPolicy:
+        """Resolve every string to token ids with this tokenizer. ``extract`` reads a probe's answer from its text
+        (the delimiter, the answer prefix, the answer tokens): the evaluation's extractor unless given."""
         delims = get_delimiters(self.delimiters)
         eos = set(eos_token_ids or [])
         if not eos and getattr(tokenizer, "eos_token_id", None) is not None:
@@ -190,6 +232,8 @@ class BudgetPolicy:
             ),
             ignore_ids=[encode_delimiter(tokenizer, s, "ignore_strings") for s in self.ignore_list()],
             eos_token_ids=frozenset(int(t) for t in eos),
+            decode=tokenizer.decode,
+            extract=extract or (lambda text: extract_answer(text, delims)),
         )
 
 
@@ -204,6 +248,15 @@ class CompiledPolicy:
     answer_prefix_ids: list[int]
     ignore_ids: list[list[int]]
     eos_token_ids: frozenset[int]
+    decode: Callable[[list[int]], str] | None = field(default=None, compare=False, repr=False)
+    """Ids to text (probes need their text to extract an answer)."""
+    extract: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+    """A probe's answer from its text."""
+
+    @property
+    def probe_prefix_ids(self) -> tuple[int, ...]:
+        """What every probe is forced to begin with: the end delimiter and the answer prefix (as at the cap)."""
+        return (*self.think_end_ids, *self.answer_prefix_ids)
 
     @property
     def end_attempt_ids(self) -> frozenset[int]:
@@ -283,6 +336,15 @@ class ForcingState:
         self._insertion_at: dict[int, ForcedInsertion] = {}
         self._queue_phase_after: Phase | None = None
         self._ignore_cycle = itertools.cycle(compiled.ignore_ids) if compiled.ignore_ids else None
+        self.probes: list[Probe] = []
+        self.probe_tokens = 0  # every token the probes decoded, apart from thinking and answer
+        self._candidate: int | None = None  # the model's choice, when probe_request already asked for it
+        self._adaptive_stop = False
+        rule = self.policy.adaptive
+        # Probes run at multiples of probe_every, the first one at or after the minimum (none could stop earlier).
+        self._next_probe_at = (
+            0 if rule is None else rule.probe_every * max(1, -(-self.policy.min_thinking_tokens // rule.probe_every))
+        )
         if not self.policy.thinking_phase:  # the model answers from the first generated token
             self.phase = Phase.ANSWER
             self.thinking_end_position = self.answer_start_position = 0
@@ -296,6 +358,60 @@ class ForcingState:
         self._record("start", self.compiled.think_start_ids)
         self._queue.extend(self.compiled.think_start_ids)
         self._queue_phase_after = Phase.THINKING
+
+    # -- adaptive stop -----------------------------------------------------------------------------------------
+    def probe_request(self, choose: ChooseFn) -> ProbeRequest | None:
+        """The probe this position needs before :meth:`next_token` decides it, or None. For ``answer_confidence``
+        this asks ``choose`` for the model's choice (to see an end attempt); :meth:`next_token` reuses it, so a
+        sampled row draws once per position either way."""
+        rule = self.policy.adaptive
+        self._candidate = None
+        if rule is None or self.phase is not Phase.THINKING or self._queue or self._adaptive_stop:
+            return None
+        if self._at_cap() or self.thinking_tokens < self.policy.min_thinking_tokens:
+            return None  # the cap ends thinking anyway; before the minimum no probe could stop it
+        if rule.strategy == "probe_consistency":
+            if self.thinking_tokens < self._next_probe_at:
+                return None
+            trigger = "interval"
+        else:
+            self._candidate = choose(_NO_BAN)
+            if self._candidate not in self.compiled.end_attempt_ids or self._may_end_thinking():
+                return None  # only an end attempt the policy would suppress is a decision point
+            trigger = "end_attempt"
+        prefix = self.compiled.probe_prefix_ids
+        return ProbeRequest(len(self.generated), self.thinking_tokens, trigger, prefix, rule.probe_tokens)
+
+    def record_probe(self, request: ProbeRequest, output: ProbeOutput) -> Probe:
+        """Take a backend's result for ``request`` (this position's), record it and apply the stop rule."""
+        rule, c = self.policy.adaptive, self.compiled
+        if rule is None or request.position != len(self.generated):
+            raise RuntimeError("record_probe() takes the probe this position asked for, before next_token()")
+        if c.decode is None or c.extract is None:
+            raise RuntimeError("probes need a policy compiled with a tokenizer (BudgetPolicy.compile)")
+        ids = tuple(int(t) for t in output.token_ids)
+        probe = Probe(
+            position=request.position,
+            thinking_tokens=request.thinking_tokens,
+            trigger=request.trigger,
+            token_ids=ids,
+            num_tokens=len(request.prefix_ids) + len(ids),
+            text=c.decode(list(ids)),
+            answer=c.extract(c.decode([*request.prefix_ids, *ids])),
+            confidence=mean_probability(output.probs),
+        )
+        if should_stop(rule, self.probes, probe):
+            probe = dataclasses.replace(probe, stop=True)
+            self._adaptive_stop = True
+        self.probes.append(probe)
+        self.probe_tokens += probe.num_tokens
+        if request.trigger == "interval":
+            self._next_probe_at = (self.thinking_tokens // rule.probe_every + 1) * rule.probe_every
+        return probe
+
+    def _model_choice(self, choose: ChooseFn) -> int:
+        candidate, self._candidate = self._candidate, None
+        return choose(_NO_BAN) if candidate is None else candidate
 
     # -- decisions ---------------------------------------------------------------------------------------------
     def _may_end_thinking(self) -> bool:
@@ -328,16 +444,18 @@ class ForcingState:
         return Step(int(token_id), forced, self.phase, insertion, phase_changed=self.phase is not phase_before)
 
     def _end_thinking(self, reason: str, model_token: int | None) -> Step:
-        """Emit the end delimiter (and the answer prefix at the cap), then switch to the answer phase."""
+        """Emit the end delimiter (and the answer prefix at the cap or an adaptive stop), then switch to the answer
+        phase."""
         c = self.compiled
+        self._candidate = None
         self.thinking_end_position = len(self.generated)
         self.answer_start_position = self.thinking_end_position + len(c.think_end_ids)
         self.thinking_end_reason = reason
         self._queue.clear()
         self._queue_phase_after = Phase.ANSWER
         first_insertion = None
-        if reason == "cap":
-            first_insertion = self._record("end", c.think_end_ids, reason="cap")
+        if reason in ("cap", "adaptive"):
+            first_insertion = self._record("end", c.think_end_ids, reason=reason)
             self._queue.extend(c.think_end_ids)
             if c.answer_prefix_ids:
                 prefix_position = len(self.generated) + len(c.think_end_ids)
@@ -362,9 +480,12 @@ class ForcingState:
         if self.phase is Phase.THINKING:
             if self._at_cap() and self._queue_phase_after is not Phase.ANSWER:
                 return self._end_thinking("cap", None)
+            if self._adaptive_stop:
+                self._adaptive_stop = False
+                return self._end_thinking("adaptive", None)
             if self._queue:
                 return self._emit(self._queue.popleft(), forced=True)
-            candidate = choose(_NO_BAN)
+            candidate = self._model_choice(choose)
             if candidate in c.end_attempt_ids:
                 if not self._may_end_thinking():
                     return self._suppress(choose)

@@ -226,27 +226,30 @@ def iter_sweep(
     row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
     shared = share_prefix and sampling.greedy and isinstance(engine, HFEngine)  # other backends: independent
     groups: dict[tuple[Any, ...], list[int]] = {}
+    alone: list[int] = []  # an adaptive stop's probes need the model: it cannot be replayed from a shared row
     for index, policy in enumerate(policies):
-        groups.setdefault(group_key(policy), []).append(index)
+        if policy.adaptive is not None or not shared:
+            alone.append(index)
+        else:
+            groups.setdefault(group_key(policy), []).append(index)
     stats.groups += len(groups)
     for start in range(0, len(encoded), batch_size):
         indices = list(range(start, min(start + batch_size, len(encoded))))
         batch = SweepBatch(indices)
-        if not shared:
-            for p_index, policy in enumerate(policies):
-                traces = engine.generate(
-                    [encoded[i] for i in indices],
-                    policy,
-                    sampling,
-                    batch_size=batch_size,
-                    extra_processors=extra_processors,
-                    seeds=[row_seeds[i] for i in indices],
-                )
-                for trace, i in zip(traces, indices):
-                    trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
-                stats.independent_tokens += sum(len(t.generated_ids) for t in traces)
-                batch.traces[p_index] = traces
-        else:
+        for p_index in alone:
+            traces = engine.generate(
+                [encoded[i] for i in indices],
+                policies[p_index],
+                sampling,
+                batch_size=batch_size,
+                extra_processors=extra_processors,
+                seeds=[row_seeds[i] for i in indices],
+            )
+            for trace, i in zip(traces, indices):
+                trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
+            stats.independent_tokens += sum(len(t.generated_ids) for t in traces)
+            batch.traces[p_index] = traces
+        if groups:
             for members in groups.values():
                 _shared_group(
                     engine,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from s1lib.forcing.adaptive import Probe
 from s1lib.forcing.policy import ForcedInsertion, ForcingState
 
 
@@ -54,6 +55,9 @@ class Trace:
     prompt: str | None = None
     text: str = ""
     policy: dict[str, Any] | None = None
+    probes: list[Probe] = field(default_factory=list)
+    probe_tokens: int = 0
+    """Tokens the adaptive stop's probes decoded on branches of the context: never thinking or answer tokens."""
 
     @classmethod
     def from_state(
@@ -94,6 +98,8 @@ class Trace:
             prompt=prompt,
             text=decode(body),
             policy=state.policy.to_dict(),
+            probes=list(state.probes),
+            probe_tokens=state.probe_tokens,
         )
 
     @property
@@ -112,6 +118,8 @@ class Trace:
             "num_suppressed": self.num_suppressed,
             "generated_tokens": len(self.generated_ids),
             "policy": self.policy,
+            "probe_tokens": self.probe_tokens,
+            "probes": [p.to_dict() for p in self.probes],
         }
         if include_ids:
             out["prompt_ids"] = self.prompt_ids
@@ -122,7 +130,9 @@ class Trace:
 @dataclass
 class Event:
     """A streaming event. ``kind``: ``token`` (model's own token), ``forced`` (a forced token; ``insertion`` is set
-    on the first token of each insertion), ``phase`` (thinking → answer → done) or ``done`` (``trace`` is set)."""
+    on the first token of each insertion), ``phase`` (thinking → answer → done), ``probe`` (an adaptive stop's probe
+    ran before the next token; ``probe`` is set, and its ``stop`` says thinking ends here) or ``done`` (``trace``
+    is set)."""
 
     kind: str
     row: int
@@ -133,6 +143,7 @@ class Event:
     thinking_tokens: int = 0
     answer_tokens: int = 0
     trace: Trace | None = None
+    probe: Probe | None = None
 
 
 class IncrementalDetokenizer:

@@ -1,0 +1,146 @@
+"""Adaptive thinking budgets: stop thinking early when a probe says the answer is already there.
+
+A probe branches off the context (never the sequence itself): the end-of-thinking delimiter and the answer prefix,
+then at most ``probe_tokens`` greedy answer tokens. Two training-free rules read the probes:
+
+- ``probe_consistency`` (Dynasor-CoT): a probe every ``probe_every`` thinking tokens; stop when the last ``agree``
+  probes extract the same non-empty answer.
+- ``answer_confidence`` (DEER): a probe at each end attempt the policy would suppress (a forced "Wait"); stop when
+  the probe's mean token probability is at least ``threshold``.
+
+The rule lives here and in :class:`~s1lib.forcing.policy.ForcingState`, so every backend stops alike; a backend only
+answers "probe these rows now" (a batch of :class:`ProbeRequest`) with one :class:`ProbeOutput` per row. Probes never
+count as thinking tokens: their tokens are reported apart (``Trace.probe_tokens``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+STRATEGIES = ("probe_consistency", "answer_confidence")
+TRIGGERS = ("interval", "end_attempt")
+"""Why a probe ran: every ``probe_every`` tokens (probe_consistency) or at a suppressed end attempt (confidence)."""
+
+
+@dataclass
+class AdaptiveStop:
+    """When thinking may stop early. Defaults follow the papers (Dynasor-CoT: 32-token interval, 3 agreeing probes;
+    DEER: 0.95 confidence)."""
+
+    strategy: str = field(
+        default="probe_consistency",
+        metadata={
+            "help": "probe_consistency: stop when the last `agree` periodic probes give the same answer (Dynasor-CoT); "
+            "answer_confidence: at each suppressed end attempt, stop when the probed answer's mean token "
+            "probability is at least `threshold` (DEER; needs num_ignore > 0)."
+        },
+    )
+    probe_every: int = field(
+        default=32,
+        metadata={"help": "probe_consistency: thinking tokens between probes (Dynasor-CoT uses 32 to 64)."},
+    )
+    probe_tokens: int = field(
+        default=20,
+        metadata={"help": "Greedy answer tokens a probe may decode after the delimiter and the answer prefix."},
+    )
+    agree: int = field(
+        default=3,
+        metadata={"help": "probe_consistency: how many consecutive probes must give the same non-empty answer."},
+    )
+    threshold: float = field(
+        default=0.95,
+        metadata={"help": "answer_confidence: mean token probability of the probed answer needed to stop, in (0, 1]."},
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for any invalid setting."""
+        name = "BudgetPolicy.adaptive"
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"{name}.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for key, least in (("probe_every", 1), ("probe_tokens", 1), ("agree", 1)):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{name}.{key} must be an integer >= {least}, got {value!r}")
+        threshold = self.threshold
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 < threshold <= 1:
+            raise ValueError(f"{name}.threshold must be a number in (0, 1], got {threshold!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def label(self) -> str:
+        if self.strategy == "probe_consistency":
+            return f"agree={self.agree}/{self.probe_every}"
+        return f"conf≥{self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """A row at a probe point: branch at ``position`` (an index into the generated ids: the probe sees everything
+    before it) and decode ``prefix_ids`` then at most ``max_tokens`` greedy tokens, stopping at end of sequence."""
+
+    position: int
+    thinking_tokens: int
+    trigger: str
+    prefix_ids: tuple[int, ...]
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class ProbeOutput:
+    """What a backend returns for one probe: the greedy answer ids (end of sequence excluded) and the probability
+    the model gave each of them."""
+
+    token_ids: tuple[int, ...]
+    probs: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.token_ids) != len(self.probs):
+            raise ValueError(f"ProbeOutput: {len(self.token_ids)} token ids but {len(self.probs)} probabilities")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe, as recorded in the trace. ``num_tokens`` is what it cost: the forced prefix plus its answer
+    tokens (never thinking tokens). ``confidence`` is the mean probability of the answer tokens (0 when none)."""
+
+    position: int
+    thinking_tokens: int
+    trigger: str
+    token_ids: tuple[int, ...]
+    num_tokens: int
+    text: str
+    answer: str | None
+    confidence: float
+    stop: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "thinking_tokens": self.thinking_tokens,
+            "trigger": self.trigger,
+            "num_tokens": self.num_tokens,
+            "text": self.text,
+            "answer": self.answer,
+            "confidence": self.confidence,
+            "stop": self.stop,
+        }
+
+
+def mean_probability(probs: Sequence[float]) -> float:
+    return float(sum(probs) / len(probs)) if probs else 0.0
+
+
+def should_stop(rule: AdaptiveStop, probes: Sequence[Probe], latest: Probe) -> bool:
+    """The stop rule, given the earlier probes and the latest one (not yet in ``probes``)."""
+    if rule.strategy == "answer_confidence":
+        return latest.confidence >= rule.threshold
+    window = [*probes, latest][-rule.agree :]
+    if len(window) < rule.agree or not latest.answer:
+        return False
+    return all(p.answer == latest.answer for p in window)

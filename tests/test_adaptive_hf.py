@@ -1,0 +1,164 @@
+"""The transformers backend's probes: one batched branch off ``generate``'s cache, checked against probes computed one
+row at a time from scratch (the row's ids re-run with no cache and no padding).
+
+The model is the tiny random Llama with larger weights (``initializer_range`` 0.2 instead of 0.02): at 0.02 its
+attention is nearly uniform, so it repeats one token whatever the context and a probe at the wrong positions or
+behind the wrong mask gives nearly the same probabilities (measured: 0.04 % apart for a one-position shift, 89 % at
+0.2), and the comparison could not fail."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from forcing_helpers import end_provoker
+
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.adaptive import AdaptiveStop
+from s1lib.forcing.hf import CacheProbes, HFEngine
+
+QUESTIONS = [
+    "How many r are in the word raspberry?",
+    "What is 7 + 5?",
+    "Name a prime number larger than ten and explain briefly why it is prime.",
+    "Count the letters: a b c d e f g.",
+]
+
+CONSISTENCY = BudgetPolicy(
+    max_thinking_tokens=30, max_answer_tokens=4, adaptive=AdaptiveStop(probe_every=6, probe_tokens=5, agree=2)
+)
+CONFIDENCE = BudgetPolicy(
+    max_thinking_tokens=30,
+    num_ignore=4,
+    max_answer_tokens=4,
+    adaptive=AdaptiveStop(strategy="answer_confidence", probe_tokens=4, threshold=0.999),
+)
+CASES = [(CONSISTENCY, ()), (CONFIDENCE, (end_provoker,))]  # the provoker makes the random model try to end
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, smollm_tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from s1lib.models import load_model
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smollm_tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        initializer_range=0.2,
+        bos_token_id=smollm_tokenizer.bos_token_id,
+        eos_token_id=smollm_tokenizer.eos_token_id,
+        pad_token_id=smollm_tokenizer.pad_token_id,
+    )
+    folder = tmp_path_factory.mktemp("sharp-tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    smollm_tokenizer.save_pretrained(folder)
+    return HFEngine(*load_model(str(folder), dtype="float32"))
+
+
+@pytest.fixture
+def probe_batches(monkeypatch):
+    """How many rows each batched probe call held."""
+    sizes: list[int] = []
+    call = CacheProbes.__call__
+
+    def spy(self, input_ids, requests):
+        sizes.append(len(requests))
+        return call(self, input_ids, requests)
+
+    monkeypatch.setattr(CacheProbes, "__call__", spy)
+    return sizes
+
+
+def probe_from_scratch(engine: HFEngine, context: list[int], prefix, max_tokens: int, extra) -> tuple[list[int], float]:
+    """One probe alone: the full id sequence re-run at every token (no cache to branch, no padding)."""
+    ids, out, probs = [*context, *prefix], [], []
+    eos = set(engine.eos_token_ids)
+    with torch.inference_mode():
+        for _ in range(max_tokens):
+            logits = engine.model(input_ids=torch.tensor([ids])).logits[:, -1].float()
+            for processor in extra:
+                logits = processor(torch.tensor([ids]), logits)
+            token = int(logits.argmax())
+            if token in eos:
+                break
+            probs.append(float(torch.softmax(logits, dim=-1)[0, token]))
+            out.append(token)
+            ids.append(token)
+    return out, sum(probs) / len(probs) if probs else 0.0
+
+
+@pytest.mark.parametrize(("policy", "extra"), CASES, ids=["probe_consistency", "answer_confidence"])
+def test_batched_probes_equal_one_row_at_a_time(engine, probe_batches, policy, extra):
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    assert len({len(engine.tokenizer.encode(p)) for p in prompts}) > 1, "rows must be padded differently"
+    traces = engine.generate(prompts, policy, extra_processors=list(extra), batch_size=4)
+    assert max(probe_batches) > 1, "some probes must run together in one batch"
+    compiled = engine.compile(policy)
+    checked = 0
+    for trace in traces:
+        for probe in trace.probes:
+            context = trace.prompt_ids + trace.generated_ids[: probe.position]
+            ids, confidence = probe_from_scratch(
+                engine, context, compiled.probe_prefix_ids, policy.adaptive.probe_tokens, extra
+            )
+            assert list(probe.token_ids) == ids
+            assert probe.confidence == pytest.approx(confidence, rel=1e-3, abs=1e-9)
+            assert probe.num_tokens == len(compiled.probe_prefix_ids) + len(ids)
+            checked += 1
+        assert trace.probe_tokens == sum(p.num_tokens for p in trace.probes)
+    assert checked >= len(QUESTIONS)
+    alone = [engine.generate([p], policy, extra_processors=list(extra))[0] for p in prompts]
+    assert [t.generated_ids for t in traces] == [t.generated_ids for t in alone]
+    assert [[p.token_ids for p in t.probes] for t in traces] == [[p.token_ids for p in t.probes] for t in alone]
+
+
+def test_probes_leave_the_sequence_untouched(engine):
+    """A rule that never stops (agreement of 100 probes) must give the fixed policy's tokens exactly."""
+    never = CONSISTENCY.replace(adaptive=AdaptiveStop(probe_every=4, probe_tokens=6, agree=100))
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    probed = engine.generate(prompts, never, batch_size=4)
+    fixed = engine.generate(prompts, never.replace(adaptive=None), batch_size=4)
+    assert all(len(t.probes) == 30 // 4 for t in probed)
+    assert [t.generated_ids for t in probed] == [t.generated_ids for t in fixed]
+    assert all(t.thinking_tokens == f.thinking_tokens == 30 for t, f in zip(probed, fixed))
+
+
+@pytest.mark.parametrize(
+    ("policy", "extra"),
+    [
+        (CONSISTENCY.replace(adaptive=AdaptiveStop(probe_every=7, probe_tokens=3, agree=1)), ()),
+        (CONFIDENCE.replace(adaptive=AdaptiveStop(strategy="answer_confidence", threshold=1e-9)), (end_provoker,)),
+    ],
+    ids=["probe_consistency", "answer_confidence"],
+)
+def test_a_stop_ends_thinking_like_the_cap(engine, policy, extra):
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    traces = engine.generate(prompts, policy, extra_processors=list(extra), batch_size=4)
+    stopped = [(p, t) for p, t in zip(prompts, traces) if t.thinking_end_reason == "adaptive"]
+    assert stopped, "the rule must stop some row early"
+    for prompt, trace in stopped:
+        assert trace.probes[-1].stop and trace.probes[-1].thinking_tokens == trace.thinking_tokens
+        capped = policy.replace(adaptive=None, max_thinking_tokens=trace.thinking_tokens)
+        assert trace.generated_ids == engine.generate([prompt], capped, extra_processors=list(extra))[0].generated_ids
+
+
+def test_stream_marks_each_probe_before_its_position(engine):
+    policy = CONSISTENCY.replace(adaptive=AdaptiveStop(probe_every=5, probe_tokens=3, agree=2))
+    events = list(engine.stream(engine.prompt_for(QUESTIONS[1]), policy))
+    trace = events[-1].trace
+    assert trace is not None and trace.probes
+    probes = [(sum(e.kind in ("token", "forced") for e in events[:i]), e.probe) for i, e in enumerate(events)
+              if e.kind == "probe"]  # fmt: skip
+    assert [p for _, p in probes] == trace.probes
+    assert [at for at, _ in probes] == [p.position for p in trace.probes]
+    assert [e.token_id for e in events if e.kind in ("token", "forced")] == trace.generated_ids
+    if trace.thinking_end_reason == "adaptive":
+        ends = [e for e in events if e.insertion is not None and e.insertion.kind == "end"]
+        assert ends[-1].insertion.reason == "adaptive"
