@@ -31,6 +31,7 @@ toy_n = None  # questions in the toy pool (toy configs only; toy.yaml: 600)
 total = None  # size of the selected set (toy.yaml: 200; the paper: 1,000)
 tokenizer = None  # trace lengths: a model name (exact counts), or "estimate" (about 1 % off, no model)
 curation_options = {}  # any other CurationConfig field, e.g. {"attempt_models": ["hf:default"]}
+limo_config_path = "env/curation/limo-toy.yaml"  # LIMO's recipe on the same pool, compared below; None: skip
 
 # %%
 import json
@@ -60,3 +61,31 @@ print(result.funnel.table())
 (out / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
 for figure in result.figures().values():  # the funnel, the selected set's domains and trace lengths
     figure.show()
+
+# %% [markdown]
+# ## s1 and LIMO on the same pool
+#
+# LIMO (`env/curation/limo-toy.yaml`) curates the same toy pool its own way: pass-rate bands instead of "both models
+# fail", then the best sampled chain per question by its rule-based chain score, then the top K by that score. Its
+# selection runs into `limo/` (about 20 s); `compare_selections` matches the two sets by row id: the overlap, where
+# the other recipe dropped each row only one kept, thinking lengths, domain and family mix, and both funnels.
+
+# %%
+if limo_config_path:
+    from s1lib.curation.compare import compare_selections
+
+    limo_config = load_config(  # the same pool (and token counts) as the s1 run above
+        REPO / limo_config_path, toy=config.toy, tokenizer=config.tokenizer, output_dir=str(out / "limo"),
+        progress=False,
+    )  # fmt: skip
+    run_curation(limo_config)
+    comparison = compare_selections(out, out / "limo")
+    (out / "selection_comparison.json").write_text(json.dumps(comparison.to_dict(), indent=1))
+    print(comparison.table())
+    for figure in comparison.figures().values():
+        figure.show()
+
+# %% [markdown]
+# How to read it: each *only* line says why a row one recipe kept is missing from the other (a pass-rate band, the
+# top-K cut, or s1's quality and difficulty filters), and the length histogram shows what LIMO's chain score rewards
+# (long chains with verification and exploration words) next to the pool traces s1 keeps.

@@ -131,7 +131,8 @@ def _describe(hint: Any) -> str:
 
 @dataclass
 class CurationParams(NotebookParams):
-    """notebooks/01_curation: None keeps the curation config's value."""
+    """notebooks/01_curation: None keeps the curation config's value; ``limo_config_path`` (relative to the repository)
+    runs LIMO's recipe on the same pool for the side-by-side comparison (None skips it)."""
 
     NOTEBOOK: ClassVar[str] = "01_curation"
 
@@ -141,6 +142,7 @@ class CurationParams(NotebookParams):
     total: int | None = None
     tokenizer: str | None = None
     curation_options: dict[str, Any] = field(default_factory=dict)
+    limo_config_path: str | None = "env/curation/limo-toy.yaml"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Plotly figures for every stage: scaling curves, Table 3, thinking lengths, forced insertions, funnel, domains, loss.
+"""Plotly figures for every stage: scaling curves, Table 3, thinking lengths, forced insertions, funnels, domains,
+grouped counts, loss.
 
 Inputs are plain lists and dicts of numbers, so notebooks, the CLI and batch grids can call these without
 building intermediate objects. Every function returns a ``go.Figure``; ``save_figure`` writes standalone HTML
@@ -244,6 +245,47 @@ def funnel(stages: Mapping[str, int] | Sequence[tuple[str, int]], title: str | N
     fig = go.Figure(
         go.Funnel(y=[str(s) for s, _ in items], x=[int(c) for _, c in items], textinfo="value+percent initial")
     )
+    return _layout(fig, title)
+
+
+def funnels(
+    stages_by_run: Mapping[str, Sequence[tuple[str, int]]], title: str | None = "Curation funnels"
+) -> go.Figure:
+    """Several funnels on one stage axis (e.g. s1's and LIMO's recipes); a stage only some runs have is placed after
+    the stage it follows in its own run, so the axis keeps every run's order."""
+    order: list[str] = []
+    for stages in stages_by_run.values():
+        previous = None
+        for stage, _ in stages:
+            if stage not in order:
+                order.insert(order.index(previous) + 1 if previous in order else len(order), stage)
+            previous = stage
+    fig = go.Figure()
+    for run, stages in stages_by_run.items():
+        fig.add_trace(
+            go.Funnel(
+                name=str(run), y=[str(s) for s, _ in stages], x=[int(c) for _, c in stages],
+                textinfo="value+percent initial",
+            )
+        )  # fmt: skip
+    fig.update_yaxes(categoryorder="array", categoryarray=order)
+    return _layout(fig, title)
+
+
+def grouped_counts(
+    counts_by_set: Mapping[str, Mapping[str, float]], title: str | None = None, share: bool = False
+) -> go.Figure:
+    """Grouped bars of counts per category, one colour per set; ``share`` shows each set's % (sets of unequal
+    size, such as two curated selections, compare by share)."""
+    categories = sorted({str(c) for counts in counts_by_set.values() for c in counts})
+    fig = go.Figure()
+    for name, counts in counts_by_set.items():
+        total = sum(counts.values()) or 1
+        values = [float(counts.get(c, 0)) * (100 / total if share else 1) for c in categories]
+        fig.add_trace(go.Bar(x=categories, y=values, name=str(name)))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(title="% of the set" if share else "Rows")
     return _layout(fig, title)
 
 

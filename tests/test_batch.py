@@ -396,3 +396,44 @@ def test_shipped_grids_plan_and_their_sweeps_validate(path: Path, profile: str |
             **p.get("sweep_options", {}),
         )
         assert build_settings(config), run.run_id
+
+
+def test_s1_vs_limo_runs_each_model_in_its_own_format(tmp_path: Path):
+    """s1 and s1.1 are budget-forced (auto cap, 0 and 2 Waits, greedy); LIMO answers plainly with its system prompt,
+    unforced, and samples 16 at 0.7 only on AIME24."""
+    from s1lib.eval.sweep import build_settings
+    from s1lib.format import LIMO_SYSTEM_PROMPT
+    from s1lib.notebook_params import ScalingParams
+
+    grid = load_grid(Path(__file__).resolve().parents[1] / "env/batch/s1-vs-limo.yaml", output_root=tmp_path)
+    seen = set()
+    for run in grid.runs:
+        p = dict(run.parameters)
+        config = ScalingParams(**{**p, "data": None}).sweep_config()
+        seen.add((config.model, config.benchmark))
+        settings = build_settings(config)
+        if run.job in ("s1", "s1.1"):
+            assert [s.label for s in settings] == ["wait×0", "wait×2"] and config.system is None
+            assert all(s.policy.thinking_phase and s.policy.max_thinking_tokens is None for s in settings)
+            assert config.temperature == 0.0 and config.samples == 1
+        else:
+            [setting] = settings
+            assert setting.policy.thinking_phase is False and config.system == LIMO_SYSTEM_PROMPT
+            sampled = config.benchmark == "aime24"
+            assert (config.samples, config.temperature) == ((16, 0.7) if sampled else (1, 0.0)), run.run_id
+    models = ("simplescaling/s1-32B", "simplescaling/s1.1-32B", "GAIR/LIMO")
+    assert seen == {(m, b) for m in models for b in ("aime24", "math500", "gpqa_diamond")}
+
+
+def test_report_lists_each_settings_pass_at_1_and_votes(tmp_path: Path):
+    from s1lib.batch.report import setting_metrics
+
+    settings = [
+        {"setting": "wait×0", "pass@1": 0.5},
+        {"setting": "limo", "pass@1": 0.25, "maj@1": 0.25, "maj@16": 0.4, "cov@2": 0.5, "cov@16": 0.9},
+    ]
+    (tmp_path / "results.json").write_text(json.dumps({"settings": settings}))
+    assert setting_metrics(tmp_path) == {
+        "wait×0.pass@1": 0.5, "limo.pass@1": 0.25, "limo.maj@16": 0.4, "limo.cov@16": 0.9,
+    }  # fmt: skip
+    assert setting_metrics(tmp_path / "missing") == {}

@@ -40,7 +40,15 @@ def tiny_parameters(name: str, model: str, shared_data: Path) -> dict:
 
 
 EXPECTED = {
-    "01_curation": ["selected.parquet", "funnel.json", "funnel.html", "domains.html", "metrics.json"],
+    "01_curation": [
+        "selected.parquet",
+        "funnel.json",
+        "funnel.html",
+        "domains.html",
+        "metrics.json",
+        "limo/selected.parquet",
+        "selection_comparison.json",
+    ],
     "02_sft": ["metrics.json", "loss_curve.html", "samples.json", "model/config.json"],
     "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html", "thinking_vs_budget.html"],
     "04_test_time_scaling": [

@@ -32,7 +32,14 @@ def tiny_args(name: str, model: str, out: Path, request: pytest.FixtureRequest) 
 
 
 EXPECTED = {
-    "01_curation": ["selected.parquet", "funnel.html", "domains.html", "metrics.json"],
+    "01_curation": [
+        "selected.parquet",
+        "funnel.html",
+        "domains.html",
+        "metrics.json",
+        "limo/selected.parquet",
+        "selection_comparison.json",
+    ],
     "02_sft": ["loss_curve.html", "metrics.json", "model/config.json"],
     "03_budget_forcing": ["traces.json", "metrics.json", "forced_insertions.html", "thinking_vs_budget.html"],
     "04_test_time_scaling": [

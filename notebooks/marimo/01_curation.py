@@ -69,7 +69,7 @@ def _(base, load_config, mo, params, run, run_curation, script_mode, total, toy_
     with mo.status.spinner(title="Curating ..."):
         result = run_curation(config)
     print(result.funnel.table())
-    return (result,)
+    return config, result
 
 
 @app.cell
@@ -79,6 +79,55 @@ def _(mo, params, result):
 
     (Path(params.output_dir) / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
     mo.vstack(list(result.figures().values()))
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## s1 and LIMO on the same pool
+
+    LIMO's recipe (`--limo-config-path`, default `env/curation/limo-toy.yaml`; `none` skips it) curates the same
+    pool: pass-rate bands, the best chain per question by its chain score, the top K. `compare_selections` matches
+    both sets by row id: overlap, where the other recipe dropped each row only one kept, thinking lengths, domain
+    and family mix, both funnels.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    compare = mo.ui.run_button(label="Curate with LIMO and compare")
+    mo.hstack([compare])
+    return (compare,)
+
+
+@app.cell
+def _(compare, config, load_config, mo, params, result, run_curation, script_mode):
+    mo.stop(not params.limo_config_path, mo.md("No LIMO config (`--limo-config-path none`): no comparison."))
+    mo.stop(not (compare.value or script_mode), mo.md("Press **Curate with LIMO and compare**."))
+    import json as _json
+    from pathlib import Path as _Path
+
+    import s1lib
+    from s1lib.curation.compare import compare_selections
+
+    _repo = _Path(next(iter(s1lib.__path__))).resolve().parent
+    _out = _Path(params.output_dir)
+    assert result.selected is not None  # the s1 selection above is written to output_dir first
+    limo_config = load_config(  # the same pool (and token counts) as the s1 run above
+        _repo / params.limo_config_path,
+        toy=config.toy,
+        tokenizer=config.tokenizer,
+        output_dir=str(_out / "limo"),
+        progress=False,
+    )
+    with mo.status.spinner(title="Curating with LIMO ..."):
+        run_curation(limo_config)
+    comparison = compare_selections(_out, _out / "limo")
+    (_out / "selection_comparison.json").write_text(_json.dumps(comparison.to_dict(), indent=1))
+    print(comparison.table())
+    mo.vstack([mo.md("Where the two recipes agree and why they differ:"), *comparison.figures().values()])
     return
 
 

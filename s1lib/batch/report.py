@@ -3,7 +3,8 @@ and Control/Scaling/Performance table over every run that measured one, and ever
 offline HTML page (``report.html``), plus ``summary.json``, ``summary.csv`` and ``timings.json``.
 
 Runs report through files in their folder: ``metrics.json`` (scalars are tabulated; a list of scaling methods,
-as notebook 04 writes, feeds the combined figure) and ``*.plotly.json`` figures (written by ``viz.save_figure``).
+as notebook 04 writes, feeds the combined figure), a sweep's ``results.json`` (each setting's pass@1, maj@k, cov@k)
+and ``*.plotly.json`` figures (written by ``viz.save_figure``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def scaling_methods(metrics: Any) -> list[dict[str, Any]]:
     if not isinstance(methods, list):
         return []
     return [m for m in methods if isinstance(m, dict) and "method" in m and isinstance(m.get("points"), list)]
+
+
+def setting_metrics(run_dir: Path) -> dict[str, Any]:
+    """``SETTING.pass@1`` of every setting in a sweep's ``results.json``, and its ``maj@k`` / ``cov@k`` at the largest
+    k when it sampled: the numbers that compare models across runs (``metrics.json`` holds only the per-method ones)."""
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    settings = results.get("settings") if isinstance(results, dict) else None
+    out: dict[str, Any] = {}
+    for setting in settings if isinstance(settings, list) else []:
+        label = setting.get("setting")
+        if label is None or setting.get("pass@1") is None:
+            continue
+        out[f"{label}.pass@1"] = setting["pass@1"]
+        for kind in ("maj", "cov"):
+            ks = [int(k.split("@")[1]) for k in setting if k.startswith(f"{kind}@") and k.split("@")[1].isdigit()]
+            if ks:
+                out[f"{label}.{kind}@{max(ks)}"] = setting[f"{kind}@{max(ks)}"]
+    return out
 
 
 def _varying(grid: Any) -> dict[str, list[str]]:
@@ -102,7 +124,7 @@ def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dic
                 "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
                 "parameters": {k: run.parameters.get(k) for k in varying[run.run_id]},
                 "precision": run_precision(run_dir, metrics),
-                "metrics": flatten_metrics(metrics),
+                "metrics": {**flatten_metrics(metrics), **setting_metrics(run_dir)},
                 "folder": str(run_dir),
             }
         )
