@@ -63,6 +63,43 @@ def test_greedy_matches_transformers(engine, hf_engine):
     assert saw_wait and saw_cap, "the comparison must exercise forced Waits and the cap"
 
 
+ADAPTIVE = [
+    BudgetPolicy(
+        max_thinking_tokens=64, min_thinking_tokens=16, max_answer_tokens=6,
+        adaptive={"strategy": "probe_consistency", "probe_every": 4, "probe_tokens": 8, "agree": 2},
+    ),
+    BudgetPolicy(
+        max_thinking_tokens=40, num_ignore=3, max_answer_tokens=6,
+        adaptive={"strategy": "answer_confidence", "probe_tokens": 6, "threshold": 0.3},
+    ),
+]  # fmt: skip
+
+
+def test_adaptive_stops_as_in_transformers(engine, hf_engine):
+    """Probes in rounds on vLLM (the row pauses, its probe runs on the prefix, the row resumes) give the same
+    greedy thinking trace, probes and stop point as the batched cache branch of transformers."""
+    questions = [*QUESTIONS, "Is 91 a prime number?"]
+    saw_stop = set()
+    for policy in ADAPTIVE:
+        prompts = [engine.prompt_for(q, policy) for q in questions]
+        ours = engine.generate(prompts, policy, batch_size=3)
+        ref = hf_engine.generate(prompts, policy, batch_size=3)
+        for q, a, b in zip(questions, ours, ref):
+            assert a.generated_ids == b.generated_ids, (policy.adaptive.strategy, q)
+            assert a.probe_tokens == b.probe_tokens and len(a.probes) == len(b.probes) > 0
+            for x, y in zip(a.probes, b.probes):
+                assert (x.position, x.trigger, x.token_ids, x.answer, x.stop) == (
+                    y.position, y.trigger, y.token_ids, y.answer, y.stop
+                )  # fmt: skip
+                assert x.confidence == pytest.approx(y.confidence, abs=2e-3)
+            assert a.thinking_end_reason == b.thinking_end_reason
+            if a.thinking_end_reason == "adaptive":
+                saw_stop.add(policy.adaptive.strategy)
+    assert saw_stop == {"probe_consistency", "answer_confidence"}, "both rules must stop a row early here"
+    with pytest.raises(NotImplementedError, match="transformers"):
+        list(engine.stream(prompts[0], ADAPTIVE[0]))
+
+
 def test_batch_equals_alone_and_sampling_is_seeded(engine):
     policy = BudgetPolicy(max_thinking_tokens=12, num_ignore=1, max_answer_tokens=4)
     prompts = [engine.prompt_for(q) for q in QUESTIONS]

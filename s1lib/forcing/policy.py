@@ -340,6 +340,7 @@ class ForcingState:
         self.probe_tokens = 0  # every token the probes decoded, apart from thinking and answer
         self._candidate: int | None = None  # the model's choice, when probe_request already asked for it
         self._adaptive_stop = False
+        self._probed_at: int | None = None  # the position of the last recorded probe
         rule = self.policy.adaptive
         # Probes run at multiples of probe_every, the first one at or after the minimum (none could stop earlier).
         self._next_probe_at = (
@@ -365,6 +366,8 @@ class ForcingState:
         this asks ``choose`` for the model's choice (to see an end attempt); :meth:`next_token` reuses it, so a
         sampled row draws once per position either way."""
         rule = self.policy.adaptive
+        if self._probed_at == len(self.generated):
+            return None  # probed here already (a backend that resumes after its probes asks again)
         self._candidate = None
         if rule is None or self.phase is not Phase.THINKING or self._queue or self._adaptive_stop:
             return None
@@ -405,6 +408,7 @@ class ForcingState:
             self._adaptive_stop = True
         self.probes.append(probe)
         self.probe_tokens += probe.num_tokens
+        self._probed_at = request.position
         if request.trigger == "interval":
             self._next_probe_at = (self.thinking_tokens // rule.probe_every + 1) * rule.probe_every
         return probe

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from s1lib.forcing.adaptive import ProbeOutput
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, eos_token_ids, step_events
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
@@ -147,6 +148,7 @@ class VLLMEngine(EngineBase):
 
     backend = "vllm"
     default_batch_size = 64
+    runs_probes = True  # in rounds: see _generate_adaptive
 
     def __init__(
         self,
@@ -266,26 +268,36 @@ class VLLMEngine(EngineBase):
                     )
         return compiled
 
-    def max_tokens_for(self, compiled: CompiledPolicy, prompt_length: int) -> int:
-        """vLLM's ``max_tokens`` for one request: the policy's bound, or the room left in the context."""
+    def max_tokens_for(self, compiled: CompiledPolicy, prompt_length: int, decided: int = 0) -> int:
+        """vLLM's ``max_tokens`` for one request: the policy's bound, or the room left in the context
+        (``decided``: tokens a resumed row decided before, already part of ``prompt_length``)."""
         room = self.max_model_len - prompt_length
         if room < 1:
             raise ValueError(f"A prompt of {prompt_length} tokens leaves no room in max_model_len={self.max_model_len}")
         bound = compiled.max_new_tokens()
-        return room if bound is None else min(bound, room)
+        return room if bound is None else min(bound - decided, room)
 
     # -- generation -------------------------------------------------------------------------------------------
     def sampling_params(
-        self, compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, prompt_length: int, key: str
+        self,
+        compiled: CompiledPolicy,
+        sampling: SamplingConfig,
+        seed: int,
+        prompt_length: int,
+        key: str,
+        decided: int = 0,
     ) -> Any:
         from vllm import SamplingParams
 
+        config = request_config(compiled, sampling, seed, key, self._records())
+        if compiled.policy.adaptive is not None:
+            config.update(pause_for_probes=True, resume_at=decided)
         return SamplingParams(
             temperature=0.0,  # the processor samples by itself; vLLM takes its single unmasked token
-            max_tokens=self.max_tokens_for(compiled, prompt_length),
+            max_tokens=self.max_tokens_for(compiled, prompt_length, decided),
             stop_token_ids=sorted(compiled.eos_token_ids),
             detokenize=False,
-            extra_args={EXTRA_KEY: request_config(compiled, sampling, seed, key, self._records())},
+            extra_args={EXTRA_KEY: config},
         )
 
     def _records(self) -> str:
@@ -316,6 +328,8 @@ class VLLMEngine(EngineBase):
                 "extra_processors run only when vLLM's engine core is in this process "
                 "(VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default) and not split over parallel workers"
             )
+        if request.compiled.policy.adaptive is not None:
+            return self._generate_adaptive(request, batch_size, extra_processors, progress)
         encoded, compiled = request.prompt_ids, request.compiled
         keys = [uuid.uuid4().hex for _ in encoded]
         params = [
@@ -345,9 +359,89 @@ class VLLMEngine(EngineBase):
                 LOCAL_PROCESSORS.pop(key, None)
         return traces
 
+    def _generate_adaptive(
+        self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
+    ) -> list[Trace]:
+        """An adaptive policy in rounds: every row decodes until its next probe point, where the processor ends
+        its request; the probes of all paused rows then run as one batch of greedy requests on their prefixes
+        (vLLM's prefix cache holds them), each result is recorded in the row's state, and the paused rows resume
+        (prompt + decided tokens, prefix-cached again) with the same state. Greedy traces, probes and stop points
+        equal the transformers backend's."""
+        if not self.processor_in_process or extra_processors:
+            raise ValueError(
+                "BudgetPolicy.adaptive on vLLM reads the processor's live states between rounds: it needs the "
+                "engine core in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0, s1lib's default), no parallel "
+                "workers and no extra_processors"
+            )
+        encoded, compiled = request.prompt_ids, request.compiled
+        keys = [uuid.uuid4().hex for _ in encoded]
+        rows: dict[int, Any] = {}
+        pending = list(range(len(encoded)))
+        try:
+            while pending:
+                for start in range(0, len(pending), batch_size):
+                    chunk = pending[start : start + batch_size]
+                    prompts, params = [], []
+                    for i in chunk:
+                        decided = list(rows[i].state.generated) if i in rows else []
+                        prompt = list(encoded[i]) + decided
+                        prompts.append({"prompt_token_ids": prompt})
+                        seed = request.seeds[i]
+                        params.append(
+                            self.sampling_params(compiled, request.sampling, seed, len(prompt), keys[i], len(decided))
+                        )
+                    self.llm.generate(prompts, params, use_tqdm=progress)
+                    for i in chunk:
+                        rows[i] = REGISTRY[keys[i]]
+                        # the same ids, plus what a probe needs here: the tokenizer's decode and the extractor
+                        rows[i].state.compiled = compiled
+                pending = [i for i in pending if rows[i].paused is not None]
+                self._run_probes(encoded, [(i, rows[i]) for i in pending])
+        finally:
+            for key in keys:
+                REGISTRY.pop(key, None)
+        return [request.trace(i, rows[i].state, self.tokenizer) for i in range(len(encoded))]
+
+    def _run_probes(self, encoded: list[list[int]], paused: list[tuple[int, Any]]) -> None:
+        """One batch of greedy requests, one per paused row: its prefix, the probe's forced ids, then at most
+        ``max_tokens`` answer tokens; vLLM's logprobs are the model's own, before any processor (no processor
+        touches these requests)."""
+        import math
+
+        from vllm import SamplingParams
+
+        if not paused:
+            return
+        eos = sorted(paused[0][1].state.compiled.eos_token_ids)
+        prompts, params = [], []
+        for i, row in paused:
+            probe = row.paused
+            ids = list(encoded[i]) + row.state.generated[: probe.position] + list(probe.prefix_ids)
+            prompts.append({"prompt_token_ids": ids})
+            room = self.max_model_len - len(ids)
+            params.append(
+                SamplingParams(
+                    temperature=0.0, max_tokens=max(1, min(probe.max_tokens, room)), stop_token_ids=eos,
+                    logprobs=0, detokenize=False,
+                )
+            )  # fmt: skip
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        for (_, row), output in zip(paused, outputs):
+            completion = output.outputs[0]
+            ids = list(completion.token_ids)
+            probs = [math.exp(step[token].logprob) for token, step in zip(ids, completion.logprobs or [])]
+            if ids and ids[-1] in eos:
+                ids, probs = ids[:-1], probs[: len(ids) - 1]
+            row.state.record_probe(row.paused, ProbeOutput(tuple(ids), tuple(probs)))
+            row.paused = None
+
     def _stream(self, request: Request) -> Iterator[Event]:
         """Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind
         from the live forcing state of the processor (in this process). :meth:`stop` aborts the request."""
+        if request.compiled.policy.adaptive is not None:
+            raise NotImplementedError(
+                "streaming an adaptive policy runs on the transformers backend; generate runs it on vLLM"
+            )
         if not self.processor_in_process:
             raise ValueError(
                 "streaming reads the processor's live state, so it needs vLLM's engine core in this process "

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.forcing.adaptive import ProbeRequest
 from s1lib.forcing.engine import Chooser, decide
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase, Step
 from s1lib.forcing.trace import SamplingConfig
@@ -226,6 +227,8 @@ class _Row:
     generator_state: Any = None
     written: bool = field(default=False)
     steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
+    offset: int = 0  # tokens decided before this vLLM request began (a request resumed after its probes)
+    paused: ProbeRequest | None = None  # the probe this row waits for: it ended its request to let the driver run it
 
     def see_prompt(self, prompt_ids: list[int]) -> None:
         """A served request's prompt: one that does not end with the think-start delimiter (a chat turn, whose
@@ -236,7 +239,13 @@ class _Row:
             self.state.open_thinking()
 
     def emitted(self) -> int:
-        return len(self.output_ids) if self.output_ids is not None else self.emitted_count
+        return self.offset + (len(self.output_ids) if self.output_ids is not None else self.emitted_count)
+
+    @property
+    def pauses_for_probes(self) -> bool:
+        """An engine request under an adaptive policy: at a probe point it ends (end of sequence, not decided),
+        the driver runs the probe as its own request on the prefix, records it and resumes the row."""
+        return bool(self.config.get("pause_for_probes"))
 
     @property
     def finished(self) -> bool:
@@ -346,8 +355,9 @@ class _LiveRows:
             return row
         key = str(config["key"])
         row = self.live.get(key)
-        if row is not None:  # re-added after preemption: keep the state, follow the new output list
+        if row is not None:  # re-added after preemption, or resumed after probes: keep the state
             row.output_ids = output_ids
+            row.offset = int(config.get("resume_at", 0))
             return row
         sampling = SamplingConfig(**config["sampling"])
         in_process = config.get("pid") == os.getpid()
@@ -396,7 +406,16 @@ def force_rows(logits: Any, picked: list[tuple[int, _Row]]) -> Any:
     for j, (_, row) in enumerate(picked):
         row.before_decision()
         state = row.state
-        step = decide(state, row.chooser, scores[j], greedy[j] if row.greedy else None)
+        greedy_choice = greedy[j] if row.greedy else None
+        if row.pauses_for_probes and not state.done:
+            if row.paused is None:
+                row.paused = state.probe_request(
+                    lambda banned, j=j, r=row, g=greedy_choice: r.chooser(scores[j], banned, g)
+                )
+            if row.paused is not None:  # end this request here; the driver probes, then resumes the row
+                chosen.append(min(state.compiled.eos_token_ids))
+                continue
+        step = decide(state, row.chooser, scores[j], greedy_choice)
         if step is None:
             chosen.append(min(state.compiled.eos_token_ids))
             continue
@@ -505,7 +524,7 @@ def _build_v2_class() -> type:
                 committed, prompt = positions[r] + 1, int(prompt_len[slot])
                 if committed < prompt:
                     continue  # a chunk of the prompt's prefill: vLLM throws its sample away
-                row.emitted_count = committed - prompt
+                row.emitted_count = committed - prompt  # emitted() adds the offset of a resumed request
                 if row.prompt_ids is None and (row.processors or row.config.get("served")):
                     ids = self.req_states.all_token_ids.gpu[slot, :prompt].tolist()
                     if row.config.get("served"):
