@@ -205,10 +205,13 @@ class ScalingParams(NotebookParams):
 
     def benchmark_data(self) -> str | None:
         """``data`` as the sweep takes it: ``shared`` is the workspace's benchmark data, except for ``toy``,
-        whose held-out set is generated when no file is given."""
+        whose held-out set is generated when no file is given, and a benchmark given as a file's path (its fields
+        named in ``sweep_options``: question_field, answer_field, kind)."""
+        from s1lib.eval.benchmarks import BENCHMARKS
+
         if self.data != "shared":
             return self.data
-        return None if self.benchmark == "toy" else str(data_dir())
+        return None if self.benchmark == "toy" or self.benchmark not in BENCHMARKS else str(data_dir())
 
     def sweep_config(self, **overrides: Any) -> Any:
         """The :class:`~s1lib.eval.sweep_config.SweepConfig` these parameters describe (``sweep_options`` holds any

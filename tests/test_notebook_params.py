@@ -116,3 +116,9 @@ def test_shared_benchmark_data(shared_data):
     assert ScalingParams().benchmark_data() == str(shared_data)
     assert ScalingParams(benchmark="toy").benchmark_data() is None
     assert ScalingParams(benchmark="toy", data="/some/toy.jsonl").benchmark_data() == "/some/toy.jsonl"
+    from s1lib.eval.sweep import load_problems
+
+    fields = {"question_field": "problem", "answer_field": "answer", "kind": "math"}
+    by_path = ScalingParams(benchmark=str(shared_data / "math500.jsonl"), sweep_options=fields, limit=2)
+    assert by_path.benchmark_data() is None  # a file's path is the data itself
+    assert [p.kind for p in load_problems(by_path.sweep_config())] == ["math", "math"]
