@@ -278,6 +278,22 @@ class AdaptiveParams(NotebookParams):
         )
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
+    def live_controls(self, strategy: str = "probe_consistency") -> dict[str, Any]:
+        """The live widget's rule controls (``policy_from_controls`` / ``BudgetForcingWidget`` keywords) from the
+        first ``adaptive`` rule of ``strategy``, so the stream shows the rule the sweep measured."""
+        from s1lib.forcing.adaptive import AdaptiveStop
+
+        rule = next((r for r in self.adaptive if r.get("strategy", "probe_consistency") == strategy), {})
+        stop = AdaptiveStop(**{k: v for k, v in rule.items() if k not in ("num_ignore", "min_thinking_tokens")})
+        waits = rule.get("num_ignore", 2 if strategy == "answer_confidence" else 0)  # confidence probes at Waits
+        return {
+            "adaptive": strategy,
+            "probe_every": stop.probe_every,
+            "agree": stop.agree,
+            "threshold": stop.threshold,
+            "num_ignore": waits,
+        }
+
 
 NOTEBOOK_PARAMS: dict[str, type[NotebookParams]] = {
     p.NOTEBOOK: p for p in (CurationParams, SFTParams, BudgetForcingParams, ScalingParams, AdaptiveParams)

@@ -70,6 +70,29 @@ def pareto_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _pct(row: Mapping[str, Any]) -> str:
+    return f"{100 * row['accuracy']:.0f}% [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}]"
+
+
+def comparison_lines(rows: Sequence[Mapping[str, Any]], fixed_method: str = "budget forcing") -> list[str]:
+    """One line per adaptive setting, beside the fixed budget whose thinking tokens are closest to its compute
+    (thinking + probe) tokens: the comparison the figure invites, in numbers, with both intervals."""
+    fixed = [r for r in rows if r["method"] == fixed_method]
+    lines = []
+    for r in rows:
+        if not str(r["method"] or "").startswith("adaptive"):
+            continue
+        line = (
+            f"{r['setting']}: {_pct(r)} at {r['thinking_tokens']:.1f} thinking + {r['probe_tokens']:.1f} probe "
+            f"tokens, stopped by the rule in {100 * (r['adaptive_stop_rate'] or 0):.0f}% of samples"
+        )
+        if fixed:
+            near = min(fixed, key=lambda f: abs(f["thinking_tokens"] - r["compute_tokens"]))
+            line += f"; fixed {near['setting']}: {_pct(near)} at {near['thinking_tokens']:.1f} thinking tokens"
+        lines.append(line)
+    return lines
+
+
 @dataclass
 class ParetoRun:
     """What :func:`run_pareto` returns: the sweep, its rows (:func:`pareto_rows`) and the figure it saved."""
@@ -82,6 +105,15 @@ class ParetoRun:
     @property
     def results(self) -> dict[str, Any]:
         return self.sweep.results
+
+
+def engine_for(config: SweepConfig) -> Engine:
+    """The engine ``run_sweep`` would load for ``config``: load it once, run the sweep on it, then stream on it."""
+    from s1lib.forcing import load_engine
+
+    return load_engine(
+        config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options
+    )
 
 
 def run_pareto(
