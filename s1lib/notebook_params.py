@@ -237,7 +237,68 @@ class ScalingParams(NotebookParams):
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
 
+@dataclass
+class AdaptiveParams(NotebookParams):
+    """notebooks/05_adaptive_budget: ``model="demo"`` is the model ``make demo`` fine-tuned when it exists, else the
+    embedded one (:func:`s1lib.eval.pareto.resolve_model`); each ``adaptive`` rule runs at every budget."""
+
+    NOTEBOOK: ClassVar[str] = "05_adaptive_budget"
+
+    output_dir: str = "runs/notebooks/05_adaptive_budget"
+    model: str = "demo"
+    benchmark: str = "toy"
+    data: str | None = None
+    limit: int = 40
+    budgets: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
+    adaptive: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, "probe_tokens": 10},
+            {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, "probe_tokens": 10},
+        ]
+    )
+    max_answer_tokens: int = 10
+    batch_size: int = 40
+    dtype: str = "auto"
+    sweep_options: dict[str, Any] = field(default_factory=dict)
+
+    def sweep_config(self, **overrides: Any) -> Any:
+        """The :class:`~s1lib.eval.sweep_config.SweepConfig`: the budgets as caps, the rules as ``adaptive``, the
+        model resolved (``sweep_options`` holds any other SweepConfig field; ``overrides`` win)."""
+        from s1lib.eval.pareto import resolve_model
+        from s1lib.eval.sweep_config import SweepConfig
+
+        engine_options = {"dtype": self.dtype, **self.sweep_options.get("engine_options", {})}
+        values = dict(
+            benchmark=self.benchmark,
+            model=resolve_model(self.model),
+            data=self.data,
+            caps=list(self.budgets),
+            adaptive=[dict(rule) for rule in self.adaptive],
+            max_answer_tokens=self.max_answer_tokens,
+            limit=self.limit,
+            batch_size=self.batch_size,
+            output_dir=self.output_dir,
+        )
+        return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
+
+    def live_controls(self, strategy: str = "probe_consistency") -> dict[str, Any]:
+        """The live widget's rule controls (``policy_from_controls`` / ``BudgetForcingWidget`` keywords) from the
+        first ``adaptive`` rule of ``strategy``, so the stream shows the rule the sweep measured."""
+        from s1lib.forcing.adaptive import AdaptiveStop
+
+        rule = next((r for r in self.adaptive if r.get("strategy", "probe_consistency") == strategy), {})
+        stop = AdaptiveStop(**{k: v for k, v in rule.items() if k not in ("num_ignore", "min_thinking_tokens")})
+        waits = rule.get("num_ignore", 2 if strategy == "answer_confidence" else 0)  # confidence probes at Waits
+        return {
+            "adaptive": strategy,
+            "probe_every": stop.probe_every,
+            "agree": stop.agree,
+            "threshold": stop.threshold,
+            "num_ignore": waits,
+        }
+
+
 NOTEBOOK_PARAMS: dict[str, type[NotebookParams]] = {
-    p.NOTEBOOK: p for p in (CurationParams, SFTParams, BudgetForcingParams, ScalingParams)
+    p.NOTEBOOK: p for p in (CurationParams, SFTParams, BudgetForcingParams, ScalingParams, AdaptiveParams)
 }
 """Each notebook's parameter set, by notebook name."""

@@ -1,5 +1,5 @@
-"""Plotly figures for every stage: scaling curves, Table 3, thinking lengths, forced insertions, funnels, domains,
-grouped counts, loss.
+"""Plotly figures for every stage: scaling curves, the adaptive-budget Pareto figure, Table 3, thinking lengths,
+forced insertions, funnels, domains, grouped counts, loss.
 
 Inputs are plain lists and dicts of numbers, so notebooks, the CLI and batch grids can call these without
 building intermediate objects. Every function returns a ``go.Figure``; ``save_figure`` writes standalone HTML
@@ -129,6 +129,88 @@ def family_scaling(
         fig.update_xaxes(type="log", title="thinking tokens", row=1, col=col)
     fig.update_yaxes(title="Accuracy (%)", row=1, col=1)
     return _layout(fig, title, height=380)
+
+
+FIXED_METHOD = "budget forcing"
+"""The method whose settings draw the fixed-budget curve of :func:`pareto_figure` (the cap sweep)."""
+
+
+def _error_y(rows: Sequence[Mapping[str, Any]], ys: Sequence[float], scale: float) -> dict[str, Any] | None:
+    """Asymmetric error bars from each row's ``ci_low`` / ``ci_high`` (None when any is missing)."""
+    if any(r.get("ci_low") is None or r.get("ci_high") is None for r in rows):
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [float(r["ci_high"]) * scale - y for r, y in zip(rows, ys)],
+        "arrayminus": [y - float(r["ci_low"]) * scale for r, y in zip(rows, ys)],
+    }
+
+
+def pareto_figure(
+    settings: Sequence[Mapping[str, Any]],
+    title: str | None = "Accuracy against thinking cost: fixed budgets and adaptive stops",
+    fixed_method: str = FIXED_METHOD,
+    log_x: bool = True,
+) -> go.Figure:
+    """Accuracy (95% error bars) against mean thinking tokens: the fixed budgets (``fixed_method``) as one line, each
+    adaptive setting (method ``adaptive (...)``) as a labelled point.
+
+    An adaptive point is drawn twice, so its probes are never hidden: filled at its thinking tokens, open at thinking
+    plus probe tokens (what it really decoded), joined by a dotted line. ``settings`` are a sweep's
+    ``results["settings"]`` (``avg_thinking_tokens``, ``avg_probe_tokens``, ``accuracy``, ``ci_low``, ``ci_high``).
+    """
+    fixed = sorted(
+        (s for s in settings if s.get("method") == fixed_method), key=lambda s: float(s["avg_thinking_tokens"])
+    )
+    adaptive: dict[str, list[Mapping[str, Any]]] = {}
+    for s in settings:
+        if str(s.get("method") or "").startswith("adaptive"):
+            adaptive.setdefault(str(s["method"]), []).append(s)
+    if not fixed and not adaptive:
+        raise ValueError(f"pareto_figure: no {fixed_method!r} or adaptive settings among {len(settings)}")
+    fig = go.Figure()
+    hover = "%{text}<br>%{customdata[0]:.1f} thinking + %{customdata[1]:.1f} probe tokens<br>%{y:.1f}%<extra></extra>"
+
+    def costs(rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        return [[float(r["avg_thinking_tokens"]), float(r.get("avg_probe_tokens") or 0.0)] for r in rows]
+
+    if fixed:
+        ys = [100 * float(s["accuracy"]) for s in fixed]
+        fig.add_trace(
+            go.Scatter(
+                x=[float(s["avg_thinking_tokens"]) for s in fixed], y=ys, mode="lines+markers",
+                name=f"{fixed_method} (fixed budgets)", text=[str(s["setting"]) for s in fixed],
+                customdata=costs(fixed), error_y=_error_y(fixed, ys, 100), hovertemplate=hover,
+                line={"color": "#1f77b4"},
+            )
+        )  # fmt: skip
+    palette = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for index, (method, rows) in enumerate(adaptive.items()):
+        color = palette[index % len(palette)]
+        ys = [100 * float(s["accuracy"]) for s in rows]
+        thinking = [float(s["avg_thinking_tokens"]) for s in rows]
+        total = [t + float(s.get("avg_probe_tokens") or 0.0) for t, s in zip(thinking, rows)]
+        labels = [str(s["setting"]) for s in rows]
+        open_marker = {"color": color, "size": 10, "symbol": "circle-open"}
+        for x, name, marker, text_mode in (
+            (thinking, f"{method}: thinking tokens", {"color": color, "size": 10}, "markers+text"),
+            (total, f"{method}: thinking + probe tokens", open_marker, "markers"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=ys, mode=text_mode, name=name, legendgroup=method, text=labels, textposition="top center",
+                    customdata=costs(rows), marker=marker, error_y=_error_y(rows, ys, 100), hovertemplate=hover,
+                )
+            )  # fmt: skip
+        for x0, x1, y in zip(thinking, total, ys):
+            if x1 > x0:
+                fig.add_shape(type="line", x0=x0, x1=x1, y0=y, y1=y, line={"color": color, "dash": "dot", "width": 1})
+    fig.update_xaxes(
+        title="Mean thinking tokens per sample (open markers: + probe tokens)", type="log" if log_x else "linear"
+    )
+    fig.update_yaxes(title="Accuracy (%, 95% interval)")
+    return _layout(fig, title)
 
 
 def _row_value(row: Any, key: str) -> Any:

@@ -4,7 +4,9 @@ Three layers, so Jupyter and marimo share everything but the controls:
 
 - pure rendering (:class:`StreamView`, :func:`counter_text`, :func:`policy_from_controls`): ``engine.stream``
   events → HTML pieces, where each forced insertion ("Wait", the forced end of thinking, "Final Answer:") is a
-  coloured span with a CSS class (``s1-forced-wait``, ``s1-forced-end``, ``s1-forced-final_answer``);
+  coloured span with a CSS class (``s1-forced-wait``, ``s1-forced-end``, ``s1-forced-final_answer``), and an
+  adaptive rule's probes are badges at the point they ran (``s1-probe``: "probe @64: 42 (p=0.91)"), the probe that
+  ended thinking followed by ``s1-adaptive-stop`` ("stopped: answer settled");
 - :class:`StreamRunner`: consumes one stream in a background thread and calls ``on_update(view)`` (throttled), so
   the kernel stays responsive, a new run stops the previous one first and Stop interrupts within a token;
 - :class:`BudgetForcingWidget` (ipywidgets, Jupyter) on top; the marimo notebook uses the first two directly.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s1lib.eval.grading import extract_answer
+from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop, Probe
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 
@@ -44,6 +47,12 @@ dragging the budget slider changes the answer."""
 SUPPRESSED_MARK = "⟲"
 """Shown where an end of thinking was suppressed with ignore string ``none`` (no text was inserted there)."""
 
+ADAPTIVE_CHOICES = ("off", *STRATEGIES)
+"""The adaptive-stop dropdown: no rule, or one of :data:`~s1lib.forcing.adaptive.STRATEGIES`."""
+
+STOP_MARK = "stopped: answer settled"
+"""Shown after the probe whose answer ended thinking (the rule, not the cap or the model, stopped it)."""
+
 FORCED_LABELS = {"wait": "forced Wait", "end": "forced end of thinking", "final_answer": "forced Final Answer"}
 
 CSS = """
@@ -56,6 +65,10 @@ CSS = """
 .s1-forced-wait { background: #ffe599; color: #7f6000; }
 .s1-forced-end { background: #d9d2e9; color: #351c75; }
 .s1-forced-final_answer { background: #cfe2f3; color: #073763; }
+.s1-probe { border: 1px solid #93c47d; border-radius: 8px; padding: 0 4px; margin: 0 2px; font-size: 11px;
+  background: #d9ead3; color: #274e13; white-space: nowrap; }
+.s1-adaptive-stop { border-radius: 3px; padding: 0 4px; margin: 0 2px; font-weight: bold; background: #274e13;
+  color: #fff; white-space: nowrap; }
 .s1-counter { margin-top: 4px; color: #444; }
 .s1-extracted { margin-top: 4px; font-weight: bold; }
 .s1-error { color: #b00; }
@@ -69,17 +82,30 @@ def policy_from_controls(
     ignore: str = "Wait",
     min_thinking_tokens: int = 0,
     max_answer_tokens: int = 64,
+    adaptive: str = "off",
+    probe_every: int = 16,
+    agree: int = 2,
+    threshold: float = 0.95,
 ) -> BudgetPolicy:
-    """The BudgetPolicy for the widget's control values (clamping min thinking to the cap instead of failing)."""
+    """The BudgetPolicy for the widget's control values (clamping min thinking to the cap instead of failing).
+
+    ``adaptive`` turns on a stop rule (:data:`ADAPTIVE_CHOICES`); ``probe_every`` and ``agree`` set
+    probe_consistency, ``threshold`` answer_confidence (which probes at suppressed ends, so it needs Waits)."""
     if ignore not in IGNORE_CHOICES:
         raise ValueError(f"ignore must be one of {list(IGNORE_CHOICES)}, got {ignore!r}")
+    if adaptive not in ADAPTIVE_CHOICES:
+        raise ValueError(f"adaptive must be one of {list(ADAPTIVE_CHOICES)}, got {adaptive!r}")
     cap = int(max_thinking_tokens)
+    rule = None
+    if adaptive != "off":
+        rule = AdaptiveStop(strategy=adaptive, probe_every=int(probe_every), agree=int(agree), threshold=threshold)
     return BudgetPolicy(
         max_thinking_tokens=cap,
         num_ignore=int(num_ignore),
         min_thinking_tokens=min(int(min_thinking_tokens), cap),
         ignore_strings=IGNORE_CHOICES[ignore],
         max_answer_tokens=int(max_answer_tokens),
+        adaptive=rule,
     )
 
 
@@ -90,15 +116,40 @@ def counter_text(thinking_tokens: int, budget: int | None) -> str:
     )
 
 
+def probe_badge(probe: Probe) -> str:
+    """``"probe @64: 42 (p=0.91)"``: where the probe ran, the answer it read (``–`` when none), its confidence."""
+    answer = probe.answer if probe.answer else "–"
+    return f"probe @{probe.thinking_tokens}: {answer} (p={probe.confidence:.2f})"
+
+
+def stop_title(rule: AdaptiveStop | None, probe: Probe) -> str:
+    """The stop marker's tooltip: which rule ended thinking, and why."""
+    if rule is None:
+        return f"the adaptive rule ended thinking at {probe.thinking_tokens} tokens"
+    if rule.strategy == "answer_confidence":
+        return f"answer_confidence: p={probe.confidence:.2f} >= {rule.threshold:g}, thinking ended"
+    return f"probe_consistency: the last {rule.agree} probes agree on {probe.answer!r}, thinking ended"
+
+
 @dataclass
 class Segment:
-    """A run of streamed text: model text (``kind`` ``thinking``/``answer``) or one forced insertion."""
+    """A run of streamed text: model text (``kind`` ``thinking``/``answer``), one forced insertion, or a marker that
+    is not part of the sequence (``probe``, ``adaptive_stop``: no ``text``, so :attr:`StreamView.text` stays the
+    generated text)."""
 
     kind: str
     text: str = ""
     forced: bool = False
+    probe: Probe | None = None
+    title: str = ""
 
     def html(self) -> str:
+        if self.kind == "probe" and self.probe is not None:
+            p = self.probe
+            title = html.escape(f"{p.trigger} probe, {p.num_tokens} probe tokens: {p.text!r}", quote=True)
+            return f'<span class="s1-probe" title="{title}">{html.escape(probe_badge(p))}</span>'
+        if self.kind == "adaptive_stop":
+            return f'<span class="s1-adaptive-stop" title="{html.escape(self.title, quote=True)}">{STOP_MARK}</span>'
         text = html.escape(self.text)
         if self.forced:
             title = FORCED_LABELS.get(self.kind, self.kind)
@@ -113,6 +164,7 @@ class StreamView:
     """The state of one streamed generation, built from events; renders to HTML without any widget library."""
 
     budget: int | None = None
+    rule: AdaptiveStop | None = None
     segments: list[Segment] = field(default_factory=list)
     thinking_tokens: int = 0
     answer_tokens: int = 0
@@ -137,7 +189,11 @@ class StreamView:
         if event.kind == "phase":
             self.phase = event.phase
             return
-        if event.kind == "probe":  # a probe is off the sequence: nothing to show yet (marking probes comes later)
+        if event.kind == "probe":  # off the sequence: a badge where it ran, and the stop marker if it ended thinking
+            if event.probe is not None:
+                self.segments.append(Segment("probe", probe=event.probe))
+                if event.probe.stop:
+                    self.segments.append(Segment("adaptive_stop", title=stop_title(self.rule, event.probe)))
             return
         if event.kind == "token" and event.insertion is not None and event.insertion.kind == "wait":
             # Suppressed without an ignore string: nothing was inserted, so mark the spot itself.
@@ -171,6 +227,15 @@ class StreamView:
         return counts
 
     @property
+    def probes(self) -> list[Probe]:
+        """The probes seen so far, in order."""
+        return [s.probe for s in self.segments if s.probe is not None]
+
+    @property
+    def stopped_by_rule(self) -> bool:
+        return any(s.kind == "adaptive_stop" for s in self.segments)
+
+    @property
     def answer(self) -> str | None:
         """The extracted final answer (only once the stream is done)."""
         if not self.done:
@@ -182,6 +247,12 @@ class StreamView:
         waits = self.forced_counts().get("wait", 0)
         if waits:
             text += f" · {waits} forced Wait{'s' if waits > 1 else ''}"
+        probes = self.probes
+        if probes:  # their tokens are never thinking tokens: shown apart
+            cost = sum(p.num_tokens for p in probes)
+            text += f" · {len(probes)} probe{'s' if len(probes) > 1 else ''} ({cost} probe tokens)"
+        if self.stopped_by_rule:
+            text += " · adaptive stop"
         return text + f" · {'stopped' if self.stopped else self.phase}"
 
     def html(self) -> str:
@@ -241,7 +312,7 @@ class StreamRunner:
         self.stop(wait=True)
         cancel = threading.Event()
         self._cancel = cancel
-        view = StreamView(budget=policy.max_thinking_tokens)
+        view = StreamView(budget=policy.max_thinking_tokens, rule=policy.adaptive)
         self.view = view
         self.start_time = time.perf_counter()
         self.first_token_time = self.end_time = None
@@ -301,7 +372,8 @@ class StreamRunner:
 
 
 class BudgetForcingWidget:
-    """The Jupyter widget: budget controls, a question, Run/Stop, and the live marked stream.
+    """The Jupyter widget: budget controls, an adaptive stop rule (off by default), a question, Run/Stop, and the
+    live marked stream.
 
     Display it with ``widget`` as a cell's last expression (or ``display(widget.box)``).
     """
@@ -317,6 +389,10 @@ class BudgetForcingWidget:
         min_thinking_tokens: int = 0,
         max_answer_tokens: int = 32,
         min_interval: float = 0.05,
+        adaptive: str = "off",
+        probe_every: int = 16,
+        agree: int = 2,
+        threshold: float = 0.95,
     ):
         import ipywidgets as w
 
@@ -336,6 +412,17 @@ class BudgetForcingWidget:
             layout=layout,
         )  # fmt: skip
         self.ignore = w.Dropdown(options=list(IGNORE_CHOICES), value=ignore, description="Ignore string", style=style)
+        self.adaptive = w.Dropdown(
+            options=list(ADAPTIVE_CHOICES), value=adaptive, description="Adaptive stop", style=style
+        )
+        self.probe_every = w.IntSlider(
+            value=probe_every, min=1, max=max(256, probe_every), description="Probe every (tokens)", style=style,
+            layout=layout,
+        )  # fmt: skip
+        self.agree = w.IntSlider(value=agree, min=1, max=8, description="Agreeing probes", style=style, layout=layout)
+        self.threshold = w.FloatSlider(
+            value=threshold, min=0.5, max=1.0, step=0.01, description="Confidence ≥", style=style, layout=layout
+        )
         self.question = w.Textarea(value=question, description="Question", style=style, layout=w.Layout(width="520px"))
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop")
@@ -343,6 +430,7 @@ class BudgetForcingWidget:
         for widget, cls in (
             (self.budget, "s1-budget"),
             (self.num_ignore, "s1-num-ignore"),
+            (self.adaptive, "s1-adaptive"),
             (self.run_button, "s1-run"),
             (self.stop_button, "s1-stop"),
             (self.output, "s1-output"),
@@ -358,6 +446,9 @@ class BudgetForcingWidget:
                 self.num_ignore,
                 self.min_thinking,
                 self.ignore,
+                self.adaptive,
+                w.HBox([self.probe_every, self.agree]),
+                self.threshold,
                 w.HBox([self.run_button, self.stop_button]),
                 self.output,
             ]
@@ -365,8 +456,9 @@ class BudgetForcingWidget:
 
     def policy(self) -> BudgetPolicy:
         return policy_from_controls(
-            self.budget.value, self.num_ignore.value, self.ignore.value, self.min_thinking.value, self.max_answer_tokens
-        )
+            self.budget.value, self.num_ignore.value, self.ignore.value, self.min_thinking.value,
+            self.max_answer_tokens, self.adaptive.value, self.probe_every.value, self.agree.value, self.threshold.value,
+        )  # fmt: skip
 
     def _update(self, view: StreamView) -> None:
         self.output.value = view.html()

@@ -44,7 +44,10 @@ def test_demo_quick_end_to_end(tmp_path: Path):
         "token_conditional",
     }
     for s in summary["settings"]:
-        assert set(s) == {"method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens"}
+        assert set(s) == {
+            "method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens", "mean_probe_tokens"
+        }  # fmt: skip
+        assert s["mean_probe_tokens"] == 0  # no adaptive rule in the demo's scaling stage
         assert isinstance(s["label"], str) and (s["budget"] is None or isinstance(s["budget"], int))
         assert 0 <= s["ci_low"] <= s["accuracy"] <= s["ci_high"] <= 1 and s["mean_thinking_tokens"] >= 0
     caps = [s for s in summary["settings"] if s["method"] == "budget_forcing_cap"]

@@ -36,7 +36,22 @@ def tiny_parameters(name: str, model: str, shared_data: Path) -> dict:
             "max_answer_tokens": 4,
             "limit": 1,
         },
+        "05_adaptive_budget": {
+            "model": model,
+            "budgets": [4, 8],
+            "adaptive": TINY_ADAPTIVE,
+            "max_answer_tokens": 3,
+            "limit": 2,
+            "batch_size": 2,
+        },
     }[name]
+
+
+TINY_ADAPTIVE = [
+    {"probe_every": 2, "agree": 1, "probe_tokens": 3},
+    {"strategy": "answer_confidence", "threshold": 0.5, "num_ignore": 1, "probe_tokens": 3},
+]
+"""Both rules, probing often and cheaply, so the tiny model's few thinking tokens see probes."""
 
 
 EXPECTED = {
@@ -58,6 +73,7 @@ EXPECTED = {
         "scaling_curve.html",
         "scaling_summary.json",
     ],
+    "05_adaptive_budget": ["samples.jsonl", "results.json", "metrics.json", "pareto.json", "pareto.html"],
 }
 
 
@@ -140,3 +156,7 @@ def test_notebook_executes_with_papermill(name: str, tmp_path: Path, tiny_model_
         executed = nbformat.read(tmp_path / f"{name}.out.ipynb", as_version=4)
         widget_outputs = [o for c in executed.cells for o in c.get("outputs", []) if "data" in o]
         assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in widget_outputs)
+    if name == "05_adaptive_budget":  # every rule at every budget, its probe tokens reported apart
+        rows = json.loads((out / "pareto.json").read_text())
+        assert len(rows) == 2 + 2 * 2 and all(r["compute_tokens"] >= r["thinking_tokens"] for r in rows)
+        assert any(r["probe_tokens"] > 0 for r in rows if "agree" in r["setting"])

@@ -21,13 +21,17 @@ TINY_ARGS = {
         "--model {model} --caps 4,8 --waits 0,1 --wait-cap 8 --baselines token_conditional --token-budgets 6 "
         "--limit 1 --max-answer-tokens 4"
     ),
+    "05_adaptive_budget": "--model {model} --budgets 4,8 --limit 2 --batch-size 2 --max-answer-tokens 3",
 }
+TINY_ADAPTIVE = '[{"probe_every": 2, "agree": 1, "probe_tokens": 3}, {"strategy": "answer_confidence", "threshold": 0.5, "num_ignore": 1, "probe_tokens": 3}]'  # noqa: E501
 
 
 def tiny_args(name: str, model: str, out: Path, request: pytest.FixtureRequest) -> list[str]:
     args = ["--output-dir", str(out), *TINY_ARGS[name].format(model=model).split()]
     if name == "04_test_time_scaling":  # AIME24 from the benchmark data (the test skips where there is none)
         args += ["--data", str(request.getfixturevalue("shared_data"))]
+    if name == "05_adaptive_budget":  # both rules, probing often and cheaply (one argument: JSON has spaces)
+        args += ["--adaptive", TINY_ADAPTIVE]
     return args
 
 
@@ -49,6 +53,7 @@ EXPECTED = {
         "metrics.json",
         "scaling_summary.json",
     ],
+    "05_adaptive_budget": ["results.json", "metrics.json", "pareto.json", "pareto.html"],
 }
 
 
@@ -72,6 +77,10 @@ def test_marimo_notebook_runs_as_script(name: str, tmp_path: Path, tiny_model_di
     if name == "04_test_time_scaling":  # every method asked for on the command line was measured
         methods = {m["method"] for m in json.loads((out / "metrics.json").read_text())}
         assert {"token-conditional"} < methods and len(methods) >= 3, methods
+    if name == "05_adaptive_budget":  # both rules ran at both budgets, and the live stream showed its probes
+        rows = json.loads((out / "pareto.json").read_text())
+        assert len(rows) == 2 + 2 * 2 and any(r["probe_tokens"] > 0 for r in rows)
+        assert "probe tokens)" in done.stdout, done.stdout[-2000:]
 
 
 @pytest.mark.slow

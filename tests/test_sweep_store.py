@@ -137,6 +137,7 @@ def test_scaling_summary_schema_and_headline():
     assert by_label["cap=64"] == {
         "method": "budget_forcing_cap", "label": "cap=64", "budget": 64, "accuracy": 1.0,
         "ci_low": pytest.approx(0.5655, abs=1e-4), "ci_high": 1.0, "mean_thinking_tokens": 40.0,
+        "mean_probe_tokens": 0.0,
     }  # fmt: skip
     assert by_label["wait×1"]["method"] == "budget_forcing_wait"
     assert by_label["token-cond 32"]["method"] == "token_conditional" and by_label["token-cond 32"]["budget"] == 32

@@ -7,10 +7,13 @@ import time
 
 import pytest
 
+from s1lib.forcing.adaptive import AdaptiveStop, Probe
 from s1lib.forcing.policy import BudgetPolicy, ForcedInsertion
 from s1lib.forcing.trace import Event
 from s1lib.widgets import (
+    ADAPTIVE_CHOICES,
     IGNORE_CHOICES,
+    STOP_MARK,
     BudgetForcingWidget,
     StreamRunner,
     StreamView,
@@ -72,6 +75,34 @@ def test_suppression_without_ignore_string_is_marked_too():
     assert view.forced_counts() == {"wait": 1} and view.text == "So⟲ then"
 
 
+def _probe(thinking: int, answer: str | None, confidence: float, stop: bool = False) -> Probe:
+    return Probe(thinking, thinking, "interval", (1, 2), 5, f"Final Answer: {answer}", answer, confidence, stop)
+
+
+def test_probes_and_the_adaptive_stop_are_marked_where_they_ran():
+    """A badge per probe (its answer and confidence), then the stop marker after the probe that ended thinking;
+    neither is generated text, and the counter reports the probe tokens apart from the thinking tokens."""
+    rule = AdaptiveStop(probe_every=2, agree=2)
+    view = StreamView(budget=8, rule=rule)
+    view.push(Event("token", 0, "4 < 9", thinking_tokens=2))
+    view.push(Event("probe", 0, thinking_tokens=2, probe=_probe(2, None, 0.3)))
+    view.push(Event("token", 0, " so 9", thinking_tokens=4))
+    view.push(Event("probe", 0, thinking_tokens=4, probe=_probe(4, "9", 0.91)))
+    assert not view.stopped_by_rule
+    view.push(Event("token", 0, " and", thinking_tokens=6))
+    view.push(Event("probe", 0, thinking_tokens=6, probe=_probe(6, "9", 0.97, stop=True)))
+    view.push(Event("forced", 0, "<|im_start|>answer", insertion=_ins("end"), thinking_tokens=6))
+    html = view.html().split("</style>")[1]
+    assert html.count('class="s1-probe"') == 3
+    assert ">probe @2: – (p=0.30)</span>" in html and ">probe @4: 9 (p=0.91)</span>" in html
+    stop = html.index(f">{STOP_MARK}</span>")
+    assert html.index(">probe @6: 9 (p=0.97)</span>") < stop < html.index("s1-forced-end")
+    assert "the last 2 probes agree on &#x27;9&#x27;" in html  # the marker's tooltip names the rule
+    assert view.text == "4 < 9 so 9 and<|im_start|>answer"  # badges are not generated text
+    assert [p.thinking_tokens for p in view.probes] == [2, 4, 6] and view.stopped_by_rule
+    assert view.counter() == "6 / 8 thinking tokens · 3 probes (15 probe tokens) · adaptive stop · thinking"
+
+
 def test_counter_text():
     assert counter_text(37, 128) == "37 / 128 thinking tokens"
     assert counter_text(5, None) == "5 thinking tokens"
@@ -85,6 +116,15 @@ def test_policy_from_controls():
     assert set(IGNORE_CHOICES) == {"Wait", "Hmm", "Alternatively", "none"}
     with pytest.raises(ValueError, match="ignore must be one of"):
         policy_from_controls(8, 1, "Perhaps")
+    assert policy_from_controls(8).adaptive is None and ADAPTIVE_CHOICES[0] == "off"
+    consistent = policy_from_controls(64, adaptive="probe_consistency", probe_every=8, agree=3).adaptive
+    assert (consistent.strategy, consistent.probe_every, consistent.agree) == ("probe_consistency", 8, 3)
+    confident = policy_from_controls(64, 2, adaptive="answer_confidence", threshold=0.8).adaptive
+    assert (confident.strategy, confident.threshold) == ("answer_confidence", 0.8)
+    with pytest.raises(ValueError, match="needs num_ignore|num_ignore"):
+        policy_from_controls(64, 0, adaptive="answer_confidence")  # it probes at suppressed ends: it needs Waits
+    with pytest.raises(ValueError, match="adaptive must be one of"):
+        policy_from_controls(64, adaptive="dynasor")
 
 
 class FakeEngine:
@@ -177,6 +217,27 @@ def test_widget_on_a_real_engine_streams_to_the_cap(tiny_engine):
     assert "8 / 8 thinking tokens" in html
     assert 's1-forced-end"' in html and 's1-forced-final_answer"' in html
     assert view.trace is not None and view.trace.thinking_tokens == 8 and view.trace.finish_reason != "stopped"
+
+
+def test_widget_with_an_adaptive_rule_marks_the_real_probes_and_the_stop(tiny_engine):
+    """The rule turned on in the widget: one badge per probe the engine ran, and the stop marker where the trace says
+    the rule ended thinking (agree=1: the first probe with an answer stops)."""
+    widget = BudgetForcingWidget(tiny_engine, question="What is 2+3?", max_thinking_tokens=24, max_answer_tokens=4)
+    widget.num_ignore.value = 0
+    widget.adaptive.value = "probe_consistency"
+    widget.probe_every.value = 4
+    widget.agree.value = 1
+    view = widget.run()
+    widget.runner.join(60)
+    trace = view.trace
+    assert view.done and trace is not None and trace.probes
+    html = widget.output.value
+    assert html.count('class="s1-probe"') == len(trace.probes)
+    for probe in trace.probes:
+        assert f"probe @{probe.thinking_tokens}: " in html
+    assert trace.thinking_end_reason == "adaptive" and trace.thinking_tokens < 24
+    assert html.count(f">{STOP_MARK}</span>") == 1 and view.stopped_by_rule
+    assert f"({trace.probe_tokens} probe tokens)" in html and f"{trace.thinking_tokens} / 24 thinking tokens" in html
 
 
 def test_measure_stream_reports_latency_and_rate(tiny_engine):

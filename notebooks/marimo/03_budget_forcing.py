@@ -24,9 +24,11 @@ def _(mo):
     "Final Answer:" are highlighted as they happen, and the counter shows thinking tokens against the budget.
     The default question is for the model fine-tuned in notebook 2: at 8 thinking tokens the running maximum has
     read one number when the cap forces the answer (wrong); from about 32 it answers 95 (right).
-    **Stop** interrupts within a token. Parameters: the Jupyter notebook's, as `--model NAME_OR_FOLDER
-    --output-dir DIR --budgets 8,16,32 --max-thinking-tokens 32 --max-answer-tokens 12 --question TEXT` (as a
-    script: `python 03_budget_forcing.py --model ...`; as an app: `marimo run 03_budget_forcing.py -- --model ...`).
+    **Stop** interrupts within a token. **Adaptive stop** turns on a probe rule (notebook 5): each probe appears as
+    a badge with its answer and confidence, and the stop as "stopped: answer settled". Parameters: the Jupyter
+    notebook's, as `--model NAME_OR_FOLDER --output-dir DIR --budgets 8,16,32 --max-thinking-tokens 32
+    --max-answer-tokens 12 --question TEXT` (as a script: `python 03_budget_forcing.py --model ...`; as an app:
+    `marimo run 03_budget_forcing.py -- --model ...`).
     """)
     return
 
@@ -51,7 +53,7 @@ def _(mo, params):
 
 @app.cell
 def _(mo, params):
-    from s1lib.widgets import IGNORE_CHOICES
+    from s1lib.widgets import ADAPTIVE_CHOICES, IGNORE_CHOICES
 
     # params.question defaults to widgets.DEMO_QUESTION: for the demo's fine-tuned model it is answered wrongly at
     # 8 thinking tokens and rightly from about 32 (drag the budget).
@@ -68,10 +70,32 @@ def _(mo, params):
     num_ignore = mo.ui.slider(0, 8, value=params.num_ignore, label="Waits (num_ignore)", show_value=True)
     min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
     ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
+    # An adaptive stop (notebook 5): probes appear as badges in the stream, the stop as "stopped: answer settled".
+    adaptive = mo.ui.dropdown(options=list(ADAPTIVE_CHOICES), value="off", label="Adaptive stop")
+    probe_every = mo.ui.slider(1, 256, value=16, label="Probe every (tokens)", show_value=True)
+    agree = mo.ui.slider(1, 8, value=2, label="Agreeing probes", show_value=True)
+    threshold = mo.ui.slider(0.5, 1.0, step=0.01, value=0.95, label="Confidence ≥", show_value=True)
     run = mo.ui.run_button(label="Run", kind="success")
     stop = mo.ui.run_button(label="Stop", kind="danger")
-    mo.vstack([question, budget, num_ignore, min_thinking, ignore, mo.hstack([run, stop], justify="start")])
-    return budget, ignore, min_thinking, num_ignore, question, run, stop
+    mo.vstack(
+        [
+            question, budget, num_ignore, min_thinking, ignore, adaptive, mo.hstack([probe_every, agree]), threshold,
+            mo.hstack([run, stop], justify="start"),
+        ]
+    )  # fmt: skip
+    return (
+        adaptive,
+        agree,
+        budget,
+        ignore,
+        min_thinking,
+        num_ignore,
+        probe_every,
+        question,
+        run,
+        stop,
+        threshold,
+    )
 
 
 @app.cell
@@ -92,24 +116,29 @@ def _(runner, stop):
 
 @app.cell
 def _(
+    adaptive,
+    agree,
     budget,
     ignore,
     min_thinking,
     mo,
     num_ignore,
     params,
+    probe_every,
     question,
     run,
     runner,
     script_mode,
+    threshold,
 ):
     from s1lib.widgets import idle_html, policy_from_controls
 
     runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
     policy = policy_from_controls(
-        budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens
-    )
+        budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens,
+        adaptive.value, probe_every.value, agree.value, threshold.value,
+    )  # fmt: skip
     view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
     if script_mode:
         runner.join()

@@ -1,8 +1,8 @@
 """The evaluation subcommands: ``s1 grade``, ``s1 benchmarks``, ``s1 eval`` (one policy) and ``s1 sweep GRID``.
 
 ``eval`` and ``sweep`` write ``samples.jsonl``, ``results.json`` and HTML figures (scaling curve, Control /
-Scaling / Performance table, thinking-length histograms, forced insertions) into ``--output``; rerunning the same
-command resumes where it stopped.
+Scaling / Performance table, thinking-length histograms, forced insertions; with adaptive settings the Pareto
+figure) into ``--output``; rerunning the same command resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
-    """The run's figures as standalone HTML: scaling curve, metrics table, thinking lengths, forced insertions."""
+    """The run's figures as standalone HTML: scaling curve, metrics table, thinking lengths, forced insertions, and
+    with adaptive settings the Pareto figure (accuracy against thinking, and thinking + probe, tokens)."""
     from s1lib import viz
 
     folder = Path(folder)
@@ -107,6 +108,8 @@ def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any
         "thinking_lengths.html": viz.thinking_length_histogram(lengths),
         "forced_insertions.html": viz.forced_insertion_counts(forced),
     }
+    if any(str(s.get("method") or "").startswith("adaptive") for s in settings):
+        figures["pareto.html"] = viz.pareto_figure(settings)  # adaptive points against the fixed-budget curve
     return [viz.save_figure(fig, folder / name) for name, fig in figures.items()]
 
 
@@ -116,13 +119,13 @@ def _fmt(value: Any, spec: str) -> str:
 
 def print_results(results: Mapping[str, Any]) -> None:
     """A plain-text table of settings and methods."""
-    print(f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'ctrl%':>6}")
+    print(f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'probe':>6} {'ctrl%':>6}")
     for s in results.get("settings", []):
         ci = f"{_fmt(s['ci_low'] and 100 * s['ci_low'], '.0f')}-{_fmt(s['ci_high'] and 100 * s['ci_high'], '.0f')}"
         control = None if s.get("control") is None else 100 * s["control"]
         print(
             f"{s['setting'][:28]:28} {str(s['method'])[:26]:26} {s['n']:4d} {100 * s['accuracy']:6.1f} "
-            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {_fmt(control, '6.0f'):>6}"
+            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {s.get('avg_probe_tokens') or 0:6.1f} {_fmt(control, '6.0f'):>6}"
         )
     print()
     print(f"{'method':28} {'control%':>9} {'scaling pp/doubling':>20} {'pp/1k tokens':>13} {'performance%':>13}")

@@ -145,7 +145,7 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy with its 95% interval, thinking length, Control and insertion counts of one setting.
+    """Accuracy with its 95% interval, thinking length, probe tokens, Control and insertion counts of one setting.
 
     One sample per problem: the Wilson interval of the proportion. Several: avg@n with a bootstrap interval over
     problems (the problems are the sample that limits how far the number generalises). Records that carry a
@@ -167,6 +167,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     else:  # unequal samples per problem (an interrupted run): per-sample interval
         ci = mean_ci([c for row in correct for c in row], method="bootstrap")
     thinking = [float(r.get("thinking_tokens") or 0) for r in records]
+    probing = [float(r.get("probe_tokens") or 0) for r in records]
     forced: Counter[str] = Counter()
     for r in records:
         forced.update(r.get("forced_counts") or {})
@@ -184,10 +185,17 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "ci_method": ci.method,
         "avg_thinking_tokens": sum(thinking) / len(thinking),
         "avg_answer_tokens": sum(float(r.get("answer_tokens") or 0) for r in records) / len(records),
+        # An adaptive stop's probes decode on branches of the context: their cost is reported beside thinking, and
+        # the sum is the thinking compute a setting really spent (0 probe tokens for every fixed policy).
+        "avg_probe_tokens": sum(probing) / len(records),
+        "avg_probes": sum(len(r.get("probes") or ()) for r in records) / len(records),
+        "avg_thinking_plus_probe_tokens": (sum(thinking) + sum(probing)) / len(records),
         "status": dict(Counter(r["status"] for r in records)),
         "forced_counts": dict(forced),
         "budget": first.get("budget"),
     }
+    if any(r.get("probes") for r in records):  # how often the rule, not the cap or the model, ended thinking
+        out["adaptive_stop_rate"] = sum(r.get("thinking_end_reason") == "adaptive" for r in records) / len(records)
     budget = first.get("budget")
     if budget:
         out["control"] = control(thinking, budget[0], budget[1])
