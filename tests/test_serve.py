@@ -92,7 +92,11 @@ def test_chat_requests_open_the_thinking_first(client, hf):
 
 @pytest.mark.parametrize(
     ("xargs", "field"),
-    [({"max_thinking_tokens": -3}, "max_thinking_tokens"), ({"num_ignore": "many"}, "num_ignore")],
+    [
+        ({"max_thinking_tokens": -3}, "max_thinking_tokens"),
+        ({"num_ignore": "many"}, "num_ignore"),
+        ({"adaptive": "probe_consistency"}, "adaptive is not served"),
+    ],
 )
 def test_a_bad_field_is_a_400_naming_it(client, hf, xargs, field):
     from openai import BadRequestError

@@ -273,7 +273,10 @@ def test_served_policies_come_from_vllm_xargs(xargs, expected):
     assert fp.served_policy(xargs) == expected
 
 
-@pytest.mark.parametrize("xargs", [{"max_thinking_tokens": -3}, {"num_ignore": "many"}, {"delimiters": "nope"}])
+@pytest.mark.parametrize(
+    "xargs",
+    [{"max_thinking_tokens": -3}, {"num_ignore": "many"}, {"delimiters": "nope"}, {"adaptive": "probe_consistency"}],
+)
 def test_a_bad_served_field_is_named(xargs):
     (field,) = xargs
     with pytest.raises(ValueError, match=field):

@@ -62,6 +62,11 @@ SERVED_KEY = "s1_request"
 def served_policy(extra_args: dict[str, Any] | None) -> BudgetPolicy | None:
     """The policy of a served request from its ``vllm_xargs`` (None: the request is not forced). A bad value
     raises ``ValueError`` naming the field, which vLLM's server answers with HTTP 400."""
+    if "adaptive" in (extra_args or {}):
+        raise ValueError(
+            "s1 forcing, vllm_xargs: adaptive is not served (its probes are run by the driver between rounds); "
+            "use s1lib's vLLM or transformers engine for adaptive budgets"
+        )
     values = {name: value for name, value in (extra_args or {}).items() if name in SERVED_FIELDS}
     if not values:
         return None
