@@ -57,6 +57,14 @@ class ServerConfig:
         },
     )
 
+    exact_trace: bool = field(
+        default=True,
+        metadata={
+            "help": "single-call, greedy: also ask for vLLM's top-1 logprobs, so which Waits were forced is read "
+            "exactly (measured: about 15% fewer tokens/s from one client); False: inferred from the ids alone."
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"ServerConfig.mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
@@ -207,7 +215,7 @@ class ServerForcingClient(EngineBase):
         if limit < 1:
             raise ValueError(f"A prompt of {len(prompt_ids)} tokens leaves no room in the context")
         xargs = served_xargs(policy) if policy.thinking_phase else None  # no thinking: a plain, unforced answer
-        greedy = sampling.greedy and xargs is not None
+        greedy = sampling.greedy and xargs is not None and self.config.exact_trace
         call = self._complete(prompt_ids, limit, compiled.eos_token_ids, sampling, seed, xargs=xargs, top_ids=greedy)
         generated = call.ids + ([call.stop_token] if call.stop_token is not None else [])
         return self._replay_single(compiled, generated, steps, call.top_ids)
