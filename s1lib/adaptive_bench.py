@@ -272,7 +272,7 @@ def _cpu() -> str:
 
 def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
     """Run the sweep and the timing; the results as one mapping (see the module docstring)."""
-    from s1lib.eval.sweep import run_sweep
+    from s1lib.eval.sweep import load_problems, run_sweep
     from s1lib.forcing import BudgetPolicy
 
     started = time.perf_counter()
@@ -294,8 +294,6 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
     sweep_seconds = time.perf_counter() - started
     compared = compare(setting_rows(run.results, records), config.tolerance)
     best = next(r for r in compared["settings"] if r["setting"] == compared["best"])
-    from s1lib.eval.sweep import load_problems
-
     problems = load_problems(sweep)
     policy = BudgetPolicy(
         max_thinking_tokens=best["cap"],

@@ -75,3 +75,19 @@ def test_generate_runs_an_adaptive_stop(tiny_model_dir, capsys):
     assert trace["probes"], "a probe every 4 thinking tokens below a cap of 12"
     assert all(p["thinking_tokens"] % 4 == 0 for p in trace["probes"])
     assert trace["probe_tokens"] == sum(p["num_tokens"] for p in trace["probes"])
+
+
+@pytest.mark.model
+def test_eval_runs_an_adaptive_stop(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main([
+        "eval", "toy", "--model", str(tiny_model_dir), "--limit", "2", "--max-thinking-tokens", "8",
+        "--max-answer-tokens", "2", "--adaptive", "probe_consistency", "--probe-every", "4", "--agree", "1",
+        "--probe-tokens", "2", "--output", str(out), "--json", "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    (setting,) = json.loads(capsys.readouterr().out)["settings"]
+    assert setting["setting"] == "cap=8 agree=1/4" and setting["n"] == 2
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all(r["policy"]["adaptive"]["probe_every"] == 4 and r["probes"] for r in rows)
+    assert all(r["probe_tokens"] == sum(p["num_tokens"] for p in r["probes"]) for r in rows)
