@@ -91,3 +91,10 @@ def test_eval_runs_an_adaptive_stop(tiny_model_dir, tmp_path, capsys):
     rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert all(r["policy"]["adaptive"]["probe_every"] == 4 and r["probes"] for r in rows)
     assert all(r["probe_tokens"] == sum(p["num_tokens"] for p in r["probes"]) for r in rows)
+
+
+def test_lm_eval_task_refuses_an_adaptive_stop_it_could_not_send(tmp_path, capsys):
+    code = main(["lm-eval-task", "toy", "--out", str(tmp_path / "task"), "--adaptive", "probe_consistency"])
+    assert code == 2
+    assert "--adaptive is not served" in capsys.readouterr().err
+    assert not (tmp_path / "task").exists()

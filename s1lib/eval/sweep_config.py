@@ -60,7 +60,8 @@ class SweepConfig:
     engine_options: dict[str, Any] = field(
         default_factory=dict,
         metadata={
-            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype}."
+            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype, "
+            "device} (device: cpu, the default, or cuda)."
         },
     )
     caps: list[int | None] = field(
