@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -22,8 +23,9 @@ _STAGE_CLIS = (
     "s1lib.demo",
 )
 
-# ``s1 bench NAME``: module with ``run_bench(json_output) -> dict``.
+# ``s1 bench NAME``: module with ``run_bench(json_output) -> dict`` (and ``config=`` for ``--config``).
 BENCHES: dict[str, str] = {
+    "adaptive": "s1lib.adaptive_bench",
     "forcing": "s1lib.forcing.bench",
     "sweep": "s1lib.eval.bench",
     "curate": "s1lib.curation.bench",
@@ -80,7 +82,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         print(f"s1 bench {args.name}: not available ({exc})", file=sys.stderr)
         return 2
-    module.run_bench(json_output=args.json)  # each bench prints its own text or JSON
+    options = {"config": args.config} if args.config else {}
+    if options and "config" not in inspect.signature(module.run_bench).parameters:
+        print(f"s1 bench {args.name}: takes no --config", file=sys.stderr)
+        return 2
+    module.run_bench(json_output=args.json, **options)  # each bench prints its own text or JSON
     return 0
 
 
@@ -111,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks measured side by side in one run")
     bench.add_argument("name", choices=sorted(BENCHES))
     bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--config", default=None, help="a YAML/JSON file of the bench's config fields (benches that take one: adaptive)"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     model = sub.add_parser("prepare-model", help="convert the embedded default model to safetensors (once)")

@@ -102,8 +102,14 @@ DEMO_TITLE = "s1 on two CPU cores: curation → SFT → budget forcing → test-
 SIZES = {"quick": "quick", "default": None, "full": "full"}
 
 
-def run_demo(size: str = "default", output_root: str | Path = "runs", args: argparse.Namespace | None = None) -> Any:
-    """The four notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``."""
+def run_demo(
+    size: str = "default",
+    output_root: str | Path = "runs",
+    args: argparse.Namespace | None = None,
+    only: list[str] | None = None,
+) -> Any:
+    """The four notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``;
+    ``only`` runs just those stages and what they need (``["sft"]``: curation and SFT, for a trained model)."""
     from s1lib.batch.cli import execute
     from s1lib.batch.grid import load_grid
 
@@ -111,7 +117,24 @@ def run_demo(size: str = "default", output_root: str | Path = "runs", args: argp
         raise ValueError(f"demo size must be one of {list(SIZES)}, got {size!r}")
     grid = load_grid(DEMO_GRID, profile=SIZES[size], output_root=output_root)  # runs/demo, runs/demo-quick, ...
     args = args or argparse.Namespace(executor="local", workers=1, devices=None, force=False, keep_failed=False)
-    return execute(grid, args, title=f"{DEMO_TITLE} ({size})")
+    return execute(grid, args, only=only, title=f"{DEMO_TITLE} ({size})")
+
+
+def trained_model(output_root: str | Path = "runs", size: str = "default") -> tuple[Path, Path, bool]:
+    """The demo's SFT'd model folder and its held-out toy problems (``toy_benchmark.jsonl``), and whether they had
+    to be made now: when absent, the demo's own curation and SFT stages run (``run_demo(only=["sft"])``), so a
+    bench gets the model whose accuracy depends on its thinking without a second training recipe."""
+    from s1lib.batch.grid import load_grid
+
+    grid = load_grid(DEMO_GRID, profile=SIZES[size], output_root=output_root)
+    model, data = grid.run_dir("sft") / "model", grid.run_dir("curation") / "toy_benchmark.jsonl"
+    if (model / "config.json").is_file() and data.is_file():
+        return model, data, False
+    result = run_demo(size, output_root, only=["sft"])
+    if not (model / "config.json").is_file() or not data.is_file():
+        errors = {k: v.get("error") for k, v in result.statuses.items() if v.get("status") != "done"}
+        raise RuntimeError(f"the demo's curation and SFT did not produce {model} and {data}: {errors}")
+    return model, data, True
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

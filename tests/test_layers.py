@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
     {"s1lib.curation", "s1lib.train"},
     {"s1lib.batch", "s1lib.widgets", "s1lib.precision_bench", "s1lib.notebook_params"},
     {"s1lib.demo", "s1lib.cli", "s1lib.widgets_bench"},
+    {"s1lib.adaptive_bench"},
 ]
 """Ground floor first. A module may import its own unit and any lower layer, never a higher one or a sibling."""
 

@@ -193,6 +193,8 @@ def _cmd_lm_eval_task(args: argparse.Namespace) -> int:
     from s1lib.forcing.vllm_server import served_xargs
 
     policy = policy_from_args(args)  # --model is the served model, whose chat template renders the prompts
+    if policy.adaptive is not None:  # served_xargs would drop it: the command would run fixed budgets unawares
+        raise ValueError("--adaptive is not served: s1 serve does not run adaptive rules (a driver runs probes)")
     task = write_task(
         args.benchmark, args.out, args.model, args.data, args.limit, policy.delimiters, args.max_gen_toks, args.seed
     )

@@ -60,7 +60,8 @@ class SweepConfig:
     engine_options: dict[str, Any] = field(
         default_factory=dict,
         metadata={
-            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype}."
+            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype, "
+            "device} (device: cpu, the default, or cuda)."
         },
     )
     caps: list[int | None] = field(
@@ -90,8 +91,15 @@ class SweepConfig:
         default_factory=list,
         metadata={
             "help": "Adaptive stop rules (AdaptiveStop fields, plus the policy's num_ignore and min_thinking_tokens, "
-            "e.g. {strategy: answer_confidence, threshold: 0.9, num_ignore: 4}), each run at every cap of `caps`; "
-            "probe tokens are recorded apart from thinking tokens. Transformers backend only."
+            "e.g. {strategy: answer_confidence, threshold: 0.9, num_ignore: 4}), each run at every cap of "
+            "`adaptive_caps`; probe tokens are recorded apart from thinking tokens. Transformers backend only."
+        },
+    )
+    adaptive_caps: list[int | None] | None = field(
+        default=None,
+        metadata={
+            "help": "Thinking caps of the adaptive rules (null = every cap of `caps`); e.g. [16000] runs each rule "
+            "at the largest budget only, beside (or, with caps: [], without) the fixed caps."
         },
     )
     baselines: list[str] = field(default_factory=list, metadata={"help": f"Baselines to run, from {BASELINES}."})
@@ -168,12 +176,12 @@ class SweepConfig:
         SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
         for index, rule in enumerate(self.adaptive):
             adaptive_policy(rule, None, f"SweepConfig.adaptive[{index}]")
-        if self.adaptive and self.backend == "vllm":
-            raise ValueError("SweepConfig.adaptive needs the transformers backend (vLLM probes are not implemented)")
-        if self.adaptive and not self.caps:
+        if self.adaptive_caps is not None and not self.adaptive_caps:
+            raise ValueError("SweepConfig.adaptive_caps is empty; null runs the adaptive rules at every cap of caps")
+        if self.adaptive and not self.rule_caps():
             raise ValueError("SweepConfig.adaptive runs each rule at every cap of caps, but caps is empty")
-        if not (self.caps or self.waits or self.policies or self.baselines):
-            raise ValueError("SweepConfig: the grid is empty (no caps, waits, policies or baselines)")
+        if not (self.caps or self.waits or self.policies or self.baselines or self.adaptive):
+            raise ValueError("SweepConfig: the grid is empty (no caps, waits, policies, adaptive rules or baselines)")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> SweepConfig:
@@ -196,6 +204,10 @@ class SweepConfig:
     def fields(self) -> FieldNames:
         """How to read a benchmark file by path (nothing named: a preset's own adapter)."""
         return FieldNames(self.question_field, self.answer_field, self.kind, self.kind_field, self.id_field)
+
+    def rule_caps(self) -> list[int | None]:
+        """The caps every adaptive rule runs at: ``adaptive_caps``, else ``caps``."""
+        return list(self.caps if self.adaptive_caps is None else self.adaptive_caps)
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
@@ -260,7 +272,7 @@ def build_settings(config: SweepConfig) -> list[Setting]:
             )
         )
     for index, rule in enumerate(config.adaptive):
-        for cap in config.caps:
+        for cap in config.rule_caps():
             policy = adaptive_policy(
                 rule,
                 cap,

@@ -5,7 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 from s1lib.forcing.policy import BudgetPolicy
+
+_ADAPTIVE_DEFAULTS = AdaptiveStop()
+ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "agree", "threshold")
+"""The AdaptiveStop fields with a flag of their own (``--probe-every`` ...); they need ``--adaptive``."""
+
+
+def adaptive_from_args(args: argparse.Namespace) -> AdaptiveStop | None:
+    """The AdaptiveStop of ``--adaptive`` and its tuning flags; a tuning flag without ``--adaptive`` is an error
+    (it would silently do nothing), and a bad value is the dataclass's ``ValueError`` naming the field."""
+    strategy = getattr(args, "adaptive", None)
+    given = {name: getattr(args, name) for name in ADAPTIVE_FLAGS if getattr(args, name, None) is not None}
+    if strategy is None:
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{flags} tune an adaptive stop: give --adaptive {{{','.join(STRATEGIES)}}} too")
+        return None
+    return AdaptiveStop(strategy=strategy, **given)
 
 
 def policy_from_args(args: argparse.Namespace) -> BudgetPolicy:
@@ -25,6 +43,7 @@ def policy_from_args(args: argparse.Namespace) -> BudgetPolicy:
         ignore_strings=ignore,
         max_answer_tokens=args.max_answer_tokens,
         delimiters=delimiters,
+        adaptive=adaptive_from_args(args),
     )
 
 
@@ -45,6 +64,22 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-answer-tokens", type=int, default=512, help="cap on answer tokens")
     parser.add_argument("--delimiters", default="s1", help="'s1', 'think-tags' or 'START,END'")
+    parser.add_argument(
+        "--adaptive",
+        choices=STRATEGIES,
+        default=None,
+        help="stop thinking early when probes say the answer is ready: probe_consistency (Dynasor-CoT) or "
+        "answer_confidence (DEER; needs --num-ignore > 0); the cap stays the maximum",
+    )
+    for name in ADAPTIVE_FLAGS:
+        default = getattr(_ADAPTIVE_DEFAULTS, name)
+        help_text = AdaptiveStop.__dataclass_fields__[name].metadata["help"]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(default),
+            default=None,
+            help=f"with --adaptive: {help_text} (default {default})",
+        )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,390 @@
+"""``s1 bench adaptive``: adaptive thinking budgets against fixed ones, on a model whose accuracy needs its thinking.
+
+The model is the demo's SFT'd SmolLM2-135M (``runs/demo/sft/model``; curation and SFT run through the demo's own
+grid when it is absent) and the problems the demo's held-out toy problems, since the untrained model's accuracy does
+not depend on how long it thinks. One sweep (the sweep runner, transformers, greedy) runs fixed caps and every
+adaptive rule at the largest cap; then:
+
+- per adaptive setting, the *matched* fixed budget is the smallest cap whose accuracy is at least the setting's
+  minus ``tolerance`` (one point); ``token_saving`` = 1 − its mean thinking tokens ÷ the matched budget's,
+  ``accuracy_delta`` = its accuracy − the matched budget's, ``probe_overhead`` = probe tokens ÷ thinking tokens;
+- the headline is the *best* adaptive setting: the most accurate one (ties: fewer thinking tokens), a choice that a
+  setting which stops at once cannot win by matching a tiny cap;
+- ``wall_clock_ratio``: that setting's decode time ÷ a fixed run that thinks exactly its mean thinking length
+  (``min = max = `` that length), one row at a time (each row's time follows its own tokens, as under continuous
+  batching), interleaved in this process; ``wall_clock_ratio_batched`` is the same over one static batch of every
+  problem, where the adaptive run also waits for its longest row.
+
+Every setting measured is in ``settings``; the goals (``token_saving`` ≥ 0.30, ``wall_clock_ratio`` ≤ 1.15) are
+reported as met or not, never tuned towards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s1lib.configfile import config_from_dict, read_config
+
+GOALS = {"token_saving": 0.30, "wall_clock_ratio": 1.15}
+BEST_DEFINITION = (
+    "best = the most accurate adaptive setting (ties: fewer thinking tokens); its matched fixed budget = the smallest "
+    "cap whose accuracy >= the adaptive accuracy - tolerance (else the most accurate cap, matched=false); "
+    "token_saving = 1 - adaptive mean thinking tokens / matched mean thinking tokens"
+)
+
+
+def _default_rules() -> list[dict[str, Any]]:
+    """Chosen for the demo model's short thinking (it ends by itself after ~35-64 tokens): probes every 8 or 16
+    tokens, 8 probe tokens (enough for ``\\boxed{88}``). Its probes at 8-16 tokens repeat a default guess (``5``
+    for every count), so one rule starts probing at 24 (``min_thinking_tokens``). The confidence rule can only
+    stop at the model's own end attempt here (its only one), so it measures DEER's cost, not a saving."""
+    return [
+        {"probe_every": 8, "agree": 2, "probe_tokens": 8},
+        {"probe_every": 8, "agree": 3, "probe_tokens": 8},
+        {"probe_every": 8, "agree": 2, "probe_tokens": 8, "min_thinking_tokens": 24},
+        {"probe_every": 16, "agree": 2, "probe_tokens": 8},
+        {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 1, "probe_tokens": 8},
+    ]
+
+
+@dataclass
+class AdaptiveBenchConfig:
+    """What ``s1 bench adaptive`` measures. Defaults: the demo's model, its 100 held-out problems, caps 4 … 64."""
+
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Model folder (null = the demo's SFT'd model under demo_root, trained first if absent)."},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={"help": "Toy benchmark file (null = the demo curation's toy_benchmark.jsonl, made with the model)."},
+    )
+    demo_root: str = field(default="runs", metadata={"help": "Where the demo's runs are (runs/demo/...)."})
+    limit: int = field(default=100, metadata={"help": "Held-out problems evaluated (the demo's 100: all of them)."})
+    caps: list[int] = field(
+        default_factory=lambda: [4, 8, 16, 24, 32, 48, 64],
+        metadata={"help": "Fixed thinking caps (budget forcing, maximum), prefix-shared in the sweep."},
+    )
+    adaptive: list[dict[str, Any]] = field(
+        default_factory=_default_rules,
+        metadata={
+            "help": "Adaptive rules, as SweepConfig.adaptive entries (AdaptiveStop fields plus num_ignore and "
+            "min_thinking_tokens); each runs at every cap of adaptive_caps."
+        },
+    )
+    adaptive_caps: list[int] | None = field(
+        default=None, metadata={"help": "Caps of the adaptive rules (null = the largest fixed cap only)."}
+    )
+    max_answer_tokens: int = field(default=10, metadata={"help": "Answer tokens ('Answer: \\boxed{88}', as the demo)."})
+    batch_size: int = field(default=100, metadata={"help": "Prompts decoded together in the sweep (100: one batch)."})
+    tolerance: float = field(
+        default=0.01, metadata={"help": "Accuracy a matched fixed budget may lack (0.01 = one point)."}
+    )
+    timing_problems: int = field(
+        default=20, metadata={"help": "Problems of the one-row-at-a-time wall-clock comparison (0 = skip it)."}
+    )
+    timing_repeats: int = field(
+        default=2,
+        metadata={"help": "Interleaved repeats of each wall-clock comparison (alternating which runs first)."},
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Folder of the sweep's samples (null = a fresh temporary folder)."}
+    )
+    threads: int | None = field(default=None, metadata={"help": "torch threads (null = the machine's default)."})
+
+    def __post_init__(self) -> None:
+        for name in ("limit", "batch_size", "timing_repeats"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"AdaptiveBenchConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.timing_problems, int) or self.timing_problems < 0:
+            raise ValueError(f"AdaptiveBenchConfig.timing_problems must be >= 0, got {self.timing_problems!r}")
+        if not self.caps or not self.adaptive:
+            raise ValueError("AdaptiveBenchConfig: caps and adaptive must both be non-empty (nothing to compare)")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError(f"AdaptiveBenchConfig.tolerance must be in [0, 1), got {self.tolerance!r}")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> AdaptiveBenchConfig:
+        return config_from_dict(cls, read_config(path, "bench config"), str(path))
+
+
+# ------------------------------------------------------------------------------------------------- the arithmetic
+def setting_rows(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per sweep setting: accuracy, mean thinking and probe tokens, how thinking ended."""
+    by_setting: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_setting.setdefault(str(r["setting"]), []).append(r)
+    rows = []
+    for s in results["settings"]:
+        recs = by_setting[s["setting"]]
+        policy = s.get("policy") or {}
+        thinking = sum(float(r["thinking_tokens"] or 0) for r in recs) / len(recs)
+        probes = sum(float(r.get("probe_tokens") or 0) for r in recs) / len(recs)
+        rows.append(
+            {
+                "setting": s["setting"],
+                "kind": "adaptive" if policy.get("adaptive") else "fixed",
+                "cap": policy.get("max_thinking_tokens"),
+                "adaptive": policy.get("adaptive"),
+                "num_ignore": policy.get("num_ignore", 0),
+                "problems": len(recs),
+                "accuracy": s["accuracy"],
+                "ci_low": s.get("ci_low"),
+                "ci_high": s.get("ci_high"),
+                "thinking_tokens": thinking,
+                "probe_tokens": probes,
+                "probes_per_problem": sum(len(r.get("probes") or []) for r in recs) / len(recs),
+                "stopped_early": sum(r.get("thinking_end_reason") == "adaptive" for r in recs) / len(recs),
+            }
+        )
+    return rows
+
+
+def compare(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.01) -> dict[str, Any]:
+    """Match every adaptive row to a fixed budget and pick the best (see :data:`BEST_DEFINITION`)."""
+    fixed = sorted((r for r in rows if r["kind"] == "fixed"), key=lambda r: r["cap"])
+    if not fixed:
+        raise ValueError("compare: no fixed-budget setting to compare against")
+    table = []
+    for row in rows:
+        out = dict(row)
+        if row["kind"] == "adaptive":
+            reaching = [f for f in fixed if f["accuracy"] >= row["accuracy"] - tolerance - 1e-12]
+            match = reaching[0] if reaching else max(fixed, key=lambda f: (f["accuracy"], -f["cap"]))
+            out["matched_fixed"] = match["setting"]
+            out["matched"] = bool(reaching)
+            out["token_saving"] = (
+                1 - row["thinking_tokens"] / match["thinking_tokens"] if match["thinking_tokens"] else None
+            )
+            out["accuracy_delta"] = row["accuracy"] - match["accuracy"]
+            out["probe_overhead"] = row["probe_tokens"] / row["thinking_tokens"] if row["thinking_tokens"] else None
+        table.append(out)
+    adaptive = [r for r in table if r["kind"] == "adaptive"]
+    if not adaptive:
+        raise ValueError("compare: no adaptive setting")
+    best = max(adaptive, key=lambda r: (r["accuracy"], -r["thinking_tokens"]))
+    savings = [r for r in adaptive if r["token_saving"] is not None and r["matched"]]
+    largest = max(savings, key=lambda r: r["token_saving"]) if savings else None
+    return {
+        "best": best["setting"],
+        "matched_fixed": best["matched_fixed"],
+        "matched": best["matched"],
+        "token_saving": best["token_saving"],
+        "probe_overhead": best["probe_overhead"],
+        "accuracy_delta": best["accuracy_delta"],
+        "largest_saving": None if largest is None else {"setting": largest["setting"], **_short(largest)},
+        "settings": table,
+    }
+
+
+def _short(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "thinking_tokens", "matched_fixed", "token_saving", "accuracy_delta", "probe_overhead")
+    return {k: row[k] for k in keys}
+
+
+# ------------------------------------------------------------------------------------------------------ timing
+def time_side_by_side(
+    engine: Any, prompts: Sequence[str], first: Any, second: Any, batch_size: int, repeats: int
+) -> dict[str, Any]:
+    """Seconds of ``first`` and ``second`` on the same prompts, interleaved (the order alternates per repeat, so a
+    slow patch on a shared machine falls on both); the ratio of the sums, and each run's decoded tokens."""
+    seconds = [0.0, 0.0]
+    traces: list[Any] = [None, None]
+    for repeat in range(repeats):
+        order = (0, 1) if repeat % 2 == 0 else (1, 0)
+        for index in order:
+            policy = (first, second)[index]
+            start = time.perf_counter()
+            traces[index] = engine.generate(list(prompts), policy, batch_size=batch_size)
+            seconds[index] += time.perf_counter() - start
+    n = len(prompts)
+    return {
+        "ratio": seconds[0] / seconds[1],
+        "seconds": [round(s / repeats, 3) for s in seconds],
+        "thinking_tokens": [sum(t.thinking_tokens for t in ts) / n for ts in traces],
+        "probe_tokens": [sum(t.probe_tokens for t in ts) / n for ts in traces],
+        "decoded_tokens": [sum(len(t.generated_ids) for t in ts) / n for ts in traces],
+    }
+
+
+def wall_clock(engine: Any, prompts: Sequence[str], policy: Any, config: AdaptiveBenchConfig) -> dict[str, Any]:
+    """The adaptive policy against a fixed run of its own mean thinking length: one row at a time over the first
+    ``timing_problems`` prompts, and as one static batch of every prompt."""
+    out: dict[str, Any] = {}
+    engine.generate(list(prompts[:1]), policy, batch_size=1)  # warm-up, outside the timed runs
+    cases = [("batched", list(prompts), config.batch_size)]
+    if config.timing_problems:
+        cases.insert(0, ("one_row", list(prompts[: config.timing_problems]), 1))
+    for name, rows, batch in cases:
+        own = engine.generate(rows, policy, batch_size=batch)
+        length = round(sum(t.thinking_tokens for t in own) / len(own))
+        fixed = policy.replace(adaptive=None, num_ignore=0, max_thinking_tokens=length, min_thinking_tokens=length)
+        result = time_side_by_side(engine, rows, policy, fixed, batch, config.timing_repeats)
+        out[name] = {"problems": len(rows), "batch_size": batch, "fixed_setting": fixed.label(), **result}
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------- run
+def resolve_inputs(config: AdaptiveBenchConfig) -> tuple[str, str | None, bool]:
+    """The model folder, the benchmark file (None: the generated toy set, the same held-out problems), and whether
+    the demo had to train the model now."""
+    if config.model is not None:
+        return config.model, config.data, False
+    from s1lib.demo import trained_model
+
+    with contextlib.redirect_stdout(sys.stderr):  # the demo's progress must not mix into --json
+        model, data, trained = trained_model(config.demo_root)
+    return str(model), config.data or str(data), trained
+
+
+def sweep_config(config: AdaptiveBenchConfig, model: str, data: str | None, output_dir: str) -> Any:
+    """The one sweep: the fixed caps (prefix-shared) and each adaptive rule at the adaptive caps."""
+    from s1lib.eval.sweep_config import SweepConfig
+
+    return SweepConfig(
+        benchmark="toy",
+        data=data,
+        model=model,
+        caps=list(config.caps),
+        adaptive=[dict(rule) for rule in config.adaptive],
+        adaptive_caps=config.adaptive_caps or [max(config.caps)],
+        max_answer_tokens=config.max_answer_tokens,
+        limit=config.limit,
+        batch_size=config.batch_size,
+        output_dir=output_dir,
+    )
+
+
+def _cpu() -> str:
+    from s1lib.machine import cpu_info
+
+    return cpu_info().model
+
+
+def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
+    """Run the sweep and the timing; the results as one mapping (see the module docstring)."""
+    from s1lib.eval.sweep import load_problems, run_sweep
+    from s1lib.forcing import BudgetPolicy
+
+    started = time.perf_counter()
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    model, data, trained = resolve_inputs(config)
+    if engine is None:
+        from s1lib.forcing.hf import HFEngine
+
+        engine = HFEngine.from_name(model)
+    with contextlib.ExitStack() as stack:
+        folder = config.output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="s1-bench-adaptive-"))
+        sweep = sweep_config(config, model, data, folder)
+        with contextlib.redirect_stdout(sys.stderr):
+            run = run_sweep(sweep, engine=engine)
+        records = [json.loads(line) for line in (run.output_dir / "samples.jsonl").read_text().splitlines()]
+    sweep_seconds = time.perf_counter() - started
+    compared = compare(setting_rows(run.results, records), config.tolerance)
+    best = next(r for r in compared["settings"] if r["setting"] == compared["best"])
+    problems = load_problems(sweep)
+    policy = BudgetPolicy(
+        max_thinking_tokens=best["cap"],
+        num_ignore=best["num_ignore"],
+        max_answer_tokens=config.max_answer_tokens,
+        adaptive=best["adaptive"],
+    )
+    prompts = [engine.prompt_for(p.question, policy) for p in problems]
+    timing_started = time.perf_counter()
+    timing = wall_clock(engine, prompts, policy, config)
+    headline = timing.get("one_row", timing["batched"])
+    results: dict[str, Any] = {
+        "model": model,
+        "model_trained_now": trained,
+        "data": data,
+        "problems": len(problems),
+        "cpu": _cpu(),
+        "precision": (engine.precision or {}).get("dtype"),
+        "definition": BEST_DEFINITION,
+        "tolerance": config.tolerance,
+        "token_saving": compared["token_saving"],
+        "probe_overhead": compared["probe_overhead"],
+        "accuracy_delta": compared["accuracy_delta"],
+        "wall_clock_ratio": headline["ratio"],
+        "wall_clock_ratio_batched": timing["batched"]["ratio"],
+        "best": compared["best"],
+        "matched_fixed": compared["matched_fixed"],
+        "matched": compared["matched"],
+        "largest_saving": compared["largest_saving"],
+        "goals": GOALS,
+        "goals_met": {
+            "token_saving": compared["token_saving"] is not None and compared["token_saving"] >= GOALS["token_saving"],
+            "wall_clock_ratio": headline["ratio"] <= GOALS["wall_clock_ratio"],
+        },
+        "timing": timing,
+        "settings": compared["settings"],
+        "seconds": {
+            "sweep": round(sweep_seconds, 1),
+            "timing": round(time.perf_counter() - timing_started, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
+        "config": asdict(config),
+    }
+    return results
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def report(results: Mapping[str, Any]) -> str:
+    """The text form: every setting measured, then the headline and its definition."""
+    lines = [
+        f"s1 bench adaptive on {results['model']} ({results['problems']} problems)",
+        f"CPU {results['cpu']}, precision {results['precision']}",
+        "",
+        f"{'setting':28} {'acc':>6} {'think':>6} {'probe':>6} {'early':>6}  {'matched':10} {'saving':>7} {'Δacc':>6}",
+    ]
+    for r in results["settings"]:
+        matched = (r.get("matched_fixed") or "") + ("" if r.get("matched", True) else "*")
+        lines.append(
+            f"{r['setting']:28} {_pct(r['accuracy']):>6} {r['thinking_tokens']:6.1f} {r['probe_tokens']:6.1f} "
+            f"{_pct(r['stopped_early']) if r['kind'] == 'adaptive' else '':>6}  {matched:10} "
+            f"{_pct(r.get('token_saving')) if r['kind'] == 'adaptive' else '':>7} "
+            f"{_pct(r.get('accuracy_delta')) if r['kind'] == 'adaptive' else '':>6}"
+        )
+    timing = results["timing"]
+    lines += ["", f"({results['definition']}; * = no cap reaches its accuracy)", ""]
+    for key in ("best", "matched_fixed", "token_saving", "probe_overhead", "accuracy_delta"):
+        value = results[key]
+        lines.append(f"{key:26} {round(value, 3) if isinstance(value, float) else value}")
+    for name, t in timing.items():
+        key = "wall_clock_ratio" if name == "one_row" else "wall_clock_ratio_batched"
+        lines.append(
+            f"{key:26} {t['ratio']:.3f}  ({name}: {t['problems']} problems at batch {t['batch_size']}, "
+            f"{t['seconds'][0]:.2f} s adaptive vs {t['seconds'][1]:.2f} s {t['fixed_setting']}, "
+            f"thinking {t['thinking_tokens'][0]:.1f} vs {t['thinking_tokens'][1]:.1f})"
+        )
+    met = results["goals_met"]
+    lines.append(
+        f"goals: token_saving >= {GOALS['token_saving']} {'met' if met['token_saving'] else 'NOT met'}; "
+        f"wall_clock_ratio <= {GOALS['wall_clock_ratio']} {'met' if met['wall_clock_ratio'] else 'NOT met'}"
+    )
+    lines.append(f"took {results['seconds']['total']} s (sweep {results['seconds']['sweep']} s)")
+    return "\n".join(lines)
+
+
+def run_bench(json_output: bool = False, config: AdaptiveBenchConfig | str | Path | None = None) -> dict[str, Any]:
+    """``s1 bench adaptive``; ``config`` is a config or a YAML/JSON file of its fields."""
+    if not isinstance(config, AdaptiveBenchConfig):
+        config = AdaptiveBenchConfig.from_file(config) if config is not None else AdaptiveBenchConfig()
+    results = measure(config)
+    print(json.dumps(results, indent=2) if json_output else report(results), flush=True)
+    return results
