@@ -43,7 +43,7 @@ class ServeBenchConfig:
     max_answer_tokens: int = field(default=8, metadata={"help": "Answer cap of the benchmarked policy."})
     clients: list[int] = field(default_factory=lambda: [1, 8], metadata={"help": "Concurrent clients measured."})
     requests_per_client: int = field(default=2, metadata={"help": "Requests each client sends, one after another."})
-    repeats: int = field(default=3, metadata={"help": "Interleaved repetitions; the median is reported."})
+    repeats: int = field(default=5, metadata={"help": "Interleaved repetitions; the median is reported."})
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -66,15 +66,23 @@ def raw_request(client: Any, prompt_ids: list[int], new_tokens: int) -> int:
     return len(client._request("/v1/completions", payload)["choices"][0]["token_ids"])
 
 
-def run_bench(json_output: bool = False, config: ServeBenchConfig | None = None) -> dict[str, Any]:
-    """Start ``s1 serve``, measure, print the numbers and return them as a dict."""
+def run_bench(json_output: bool = False, config: ServeBenchConfig | str | Path | None = None) -> dict[str, Any]:
+    """Start ``s1 serve``, measure, print the numbers and return them as a dict (``config``: the settings, or a
+    YAML/JSON file of their fields, ``s1 bench serve --config FILE``)."""
     from s1lib.forcing.engine import eos_token_ids
     from s1lib.forcing.serve import LocalServer
     from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient
     from s1lib.format import build_prompt
     from s1lib.models import load_tokenizer, resolve_model
 
-    config = config or ServeBenchConfig()
+    if not isinstance(config, ServeBenchConfig):
+        from s1lib.configfile import config_from_dict, read_config
+
+        config = (
+            config_from_dict(ServeBenchConfig, read_config(config, "bench config"), str(config))
+            if config
+            else ServeBenchConfig()
+        )
     tokenizer = load_tokenizer(config.model)
     policy = BudgetPolicy(
         max_thinking_tokens=config.max_thinking_tokens,
