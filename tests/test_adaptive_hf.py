@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from forcing_helpers import end_provoker
+from forcing_helpers import end_provoker, save_tiny_llama
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.adaptive import AdaptiveStop
@@ -37,28 +37,9 @@ CASES = [(CONSISTENCY, ()), (CONFIDENCE, (end_provoker,))]  # the provoker makes
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, smollm_tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from s1lib.models import load_model
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smollm_tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        initializer_range=0.2,
-        bos_token_id=smollm_tokenizer.bos_token_id,
-        eos_token_id=smollm_tokenizer.eos_token_id,
-        pad_token_id=smollm_tokenizer.pad_token_id,
-    )
-    folder = tmp_path_factory.mktemp("sharp-tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    smollm_tokenizer.save_pretrained(folder)
+    folder = save_tiny_llama(tmp_path_factory.mktemp("sharp-tiny-llama"), smollm_tokenizer, initializer_range=0.2)
     return HFEngine(*load_model(str(folder), dtype="float32"))
 
 

@@ -270,19 +270,11 @@ if __name__ == "__main__":
 def tp_model_dir(tmp_path_factory, smollm_tokenizer):
     """A tiny random Llama that two tensor-parallel workers can split (4 heads of 64, 2 KV heads; the embedded
     SmolLM2's 9 heads do not divide by 2)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from forcing_helpers import save_tiny_llama
 
-    folder = tmp_path_factory.mktemp("tp-model")
-    config = LlamaConfig(
-        vocab_size=len(smollm_tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
-        tie_word_embeddings=True,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    smollm_tokenizer.save_pretrained(folder)
-    return folder
+    shape = dict(hidden_size=256, intermediate_size=512, max_position_embeddings=1024)
+    ids = dict(bos_token_id=1, eos_token_id=2, pad_token_id=None)
+    return save_tiny_llama(tmp_path_factory.mktemp("tp-model"), smollm_tokenizer, **shape, **ids)
 
 
 def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):

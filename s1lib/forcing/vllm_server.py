@@ -185,6 +185,11 @@ class ServerForcingClient(EngineBase):
             )
         return self.context_length - length
 
+    def _limit(self, bound: int | None, length: int) -> int:
+        """``max_tokens`` for a call on ``length`` tokens: ``bound``, within the room the context leaves."""
+        room = self._room(length) if self.context_length or bound is None else None
+        return room if bound is None else bound if room is None else min(bound, room)  # type: ignore[return-value]
+
     def run_one(
         self,
         prompt_ids: list[int],
@@ -209,9 +214,7 @@ class ServerForcingClient(EngineBase):
     ) -> ForcingState:
         """One call to ``s1 serve`` with the policy in ``vllm_xargs``; the server forces it in one pass."""
         policy = compiled.policy
-        bound = compiled.max_new_tokens()
-        room = self._room(len(prompt_ids)) if self.context_length or bound is None else None
-        limit = room if bound is None else bound if room is None else min(bound, room)
+        limit = self._limit(compiled.max_new_tokens(), len(prompt_ids))
         if limit < 1:
             raise ValueError(f"A prompt of {len(prompt_ids)} tokens leaves no room in the context")
         xargs = served_xargs(policy) if policy.thinking_phase else None  # no thinking: a plain, unforced answer
@@ -301,9 +304,7 @@ class ServerForcingClient(EngineBase):
         if policy.thinking_phase:
             capped = end_token is None
             ids += compiled.think_end_ids + (compiled.answer_prefix_ids if capped else [])
-        answer_cap = policy.max_answer_tokens
-        room = self._room(len(ids)) if self.context_length or answer_cap is None else None
-        limit = answer_cap if room is None else room if answer_cap is None else min(answer_cap, room)
+        limit = self._limit(policy.max_answer_tokens, len(ids))
         eos = sorted(compiled.eos_token_ids)
         if limit > 0:
             call = self._complete(ids, limit, eos, sampling, seed + 7919 * rounds)
