@@ -18,7 +18,8 @@
 #
 # A fixed budget spends the same thinking on every problem; an adaptive rule stops thinking once the answer is
 # already there. Both rules here are training-free and read **probes**: a branch off the context (never the sequence
-# itself) that forces the end-of-thinking delimiter and the answer prefix, then decodes a few greedy answer tokens.
+# itself) that forces the end-of-thinking delimiter and the answer prefix (here also Dynasor-CoT's `\boxed{`), then
+# decodes greedy answer tokens until the box closes.
 # **probe_consistency** (Dynasor-CoT) probes every `probe_every` thinking tokens and stops when the last `agree`
 # probes give the same answer. **answer_confidence** (DEER) probes at each end of thinking that budget forcing would
 # suppress with "Wait", and stops when the probed answer's mean token probability reaches `threshold` (so it needs
@@ -39,9 +40,10 @@ benchmark = "toy"
 data = None  # None: the toy benchmark's generated held-out set (the demo's); or a file or folder
 limit = 40
 budgets = [8, 16, 32, 64]
-adaptive = [
-    {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, "probe_tokens": 10},
-    {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, "probe_tokens": 10},
+adaptive = [  # probes opened with Dynasor's " \\boxed{": 6 answer tokens hold "88}", and a probe stops at its "}"
+    {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, "probe_tokens": 6, "probe_opening": " \\boxed{"},
+    {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, "probe_tokens": 6,
+     "probe_opening": " \\boxed{"},
 ]
 max_answer_tokens = 10
 batch_size = 40

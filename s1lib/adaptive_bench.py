@@ -13,7 +13,18 @@ adaptive rule at the largest cap; then:
 - ``wall_clock_ratio``: that setting's decode time ÷ a fixed run that thinks exactly its mean thinking length
   (``min = max = `` that length), one row at a time (each row's time follows its own tokens, as under continuous
   batching), interleaved in this process; ``wall_clock_ratio_batched`` is the same over one static batch of every
-  problem, where the adaptive run also waits for its longest row.
+  problem, where the adaptive run also waits for its longest row; ``timing_alternatives`` times every other adaptive
+  setting within ``tolerance`` of the best's accuracy the same way (one row at a time), since settings that tie on
+  accuracy can differ in what their probes cost.
+
+``hindsight`` bounds what any probe rule could save here: the largest cap run once more with a probe every
+``oracle_stride`` tokens that never stops (the probe is exactly the cap's forced answer: no opening,
+``max_answer_tokens`` tokens, so stopping at a probe answers what it says). ``same_answers`` stops each row at the
+earliest probe from which every later probe gives the row's final answer (every answer, so the accuracy, unchanged);
+``first_correct`` stops each correctly answered row at its first correct probe and lets the others think on. They
+measure how much thinking comes after the answer is already there (in hindsight), which is what a stop rule is meant
+to cut: a rule that saves more must stop rows before their answer is there, which keeps the accuracy only on rows
+that are wrong anyway.
 
 Every setting measured is in ``settings``; the goals (``token_saving`` ≥ 0.30, ``wall_clock_ratio`` ≤ 1.15) are
 reported as met or not, never tuned towards.
@@ -32,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
+from s1lib.forcing.adaptive import BOXED_OPENING as BOXED
 
 GOALS = {"token_saving": 0.30, "wall_clock_ratio": 1.15}
 BEST_DEFINITION = (
@@ -43,15 +55,18 @@ BEST_DEFINITION = (
 
 def _default_rules() -> list[dict[str, Any]]:
     """Chosen for the demo model's short thinking (it ends by itself after ~35-64 tokens): probes every 8 or 16
-    tokens, 8 probe tokens (enough for ``\\boxed{88}``). Its probes at 8-16 tokens repeat a default guess (``5``
-    for every count), so one rule starts probing at 24 (``min_thinking_tokens``). The confidence rule can only
-    stop at the model's own end attempt here (its only one), so it measures DEER's cost, not a saving."""
+    tokens with 2 or 3 agreeing (Dynasor-CoT's 3), opened with ``\\boxed{`` (6 probe tokens hold ``88}``), and once
+    without the opening (8 tokens hold `` \\boxed{88}``) to show what it changes: an opened probe costs about a third
+    of the decoding, but it always names a number, and this model's number mid-thinking is its running state (a
+    partial sum, a count so far), which two probes in a row often share. The confidence rule can only stop at the
+    model's own end attempt here (its only one), so it measures DEER's cost, not a saving."""
     return [
-        {"probe_every": 8, "agree": 2, "probe_tokens": 8},
-        {"probe_every": 8, "agree": 3, "probe_tokens": 8},
-        {"probe_every": 8, "agree": 2, "probe_tokens": 8, "min_thinking_tokens": 24},
+        {"probe_every": 8, "agree": 2, "probe_tokens": 6, "probe_opening": BOXED},
+        {"probe_every": 8, "agree": 3, "probe_tokens": 6, "probe_opening": BOXED},
+        {"probe_every": 16, "agree": 2, "probe_tokens": 6, "probe_opening": BOXED},
+        {"probe_every": 16, "agree": 3, "probe_tokens": 6, "probe_opening": BOXED},
         {"probe_every": 16, "agree": 2, "probe_tokens": 8},
-        {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 1, "probe_tokens": 8},
+        {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 1, "probe_tokens": 6, "probe_opening": BOXED},
     ]
 
 
@@ -95,6 +110,10 @@ class AdaptiveBenchConfig:
         default=2,
         metadata={"help": "Interleaved repeats of each wall-clock comparison (alternating which runs first)."},
     )
+    oracle_stride: int = field(
+        default=4,
+        metadata={"help": "Thinking tokens between the hindsight bound's probes (0 = skip the bound)."},
+    )
     output_dir: str | None = field(
         default=None, metadata={"help": "Folder of the sweep's samples (null = a fresh temporary folder)."}
     )
@@ -105,8 +124,10 @@ class AdaptiveBenchConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"AdaptiveBenchConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.timing_problems, int) or self.timing_problems < 0:
-            raise ValueError(f"AdaptiveBenchConfig.timing_problems must be >= 0, got {self.timing_problems!r}")
+        for name in ("timing_problems", "oracle_stride"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"AdaptiveBenchConfig.{name} must be an integer >= 0, got {value!r}")
         if not self.caps or not self.adaptive:
             raise ValueError("AdaptiveBenchConfig: caps and adaptive must both be non-empty (nothing to compare)")
         if not 0 <= self.tolerance < 1:
@@ -136,6 +157,7 @@ def setting_rows(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]
                 "cap": policy.get("max_thinking_tokens"),
                 "adaptive": policy.get("adaptive"),
                 "num_ignore": policy.get("num_ignore", 0),
+                "min_thinking_tokens": policy.get("min_thinking_tokens", 0),
                 "problems": len(recs),
                 "accuracy": s["accuracy"],
                 "ci_low": s.get("ci_low"),
@@ -191,6 +213,49 @@ def _short(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in keys}
 
 
+def hindsight(traces: Sequence[Any], problems: Sequence[Any]) -> dict[str, Any]:
+    """The two hindsight stops of every row (see the module docstring) from traces probed densely, never stopped;
+    their savings are against the same traces' mean thinking tokens."""
+    from s1lib.eval.grading import compare as compare_answers
+    from s1lib.eval.grading import grade
+
+    same, first, right = [], [], 0
+    for trace, problem in zip(traces, problems, strict=True):
+        final = grade(problem, trace.text).extracted
+        correct = compare_answers(problem.answer, final, problem.kind) == "correct"
+        right += correct
+        stop_same = trace.thinking_tokens
+        for i, probe in enumerate(trace.probes):
+            if all(p.answer == final for p in trace.probes[i:]):
+                stop_same = probe.thinking_tokens
+                break
+        stop_first = trace.thinking_tokens
+        if correct:
+            hits = [p for p in trace.probes if compare_answers(problem.answer, p.answer, problem.kind) == "correct"]
+            stop_first = hits[0].thinking_tokens if hits else trace.thinking_tokens
+        same.append(stop_same)
+        first.append(stop_first)
+    n = len(traces)
+    thinking = sum(t.thinking_tokens for t in traces) / n
+    return {
+        "accuracy": right / n,
+        "thinking_tokens": thinking,
+        "same_answers": {"thinking_tokens": sum(same) / n, "token_saving": 1 - sum(same) / n / thinking},
+        "first_correct": {"thinking_tokens": sum(first) / n, "token_saving": 1 - sum(first) / n / thinking},
+    }
+
+
+def hindsight_bound(engine: Any, prompts: Sequence[str], problems: Sequence[Any], config: AdaptiveBenchConfig):
+    """Run the largest cap with a never-stopping probe every ``oracle_stride`` tokens; :func:`hindsight` of it."""
+    from s1lib.forcing import BudgetPolicy
+    from s1lib.forcing.adaptive import AdaptiveStop
+
+    never = AdaptiveStop(probe_every=config.oracle_stride, probe_tokens=config.max_answer_tokens, agree=10**9)
+    policy = BudgetPolicy(max_thinking_tokens=max(config.caps), max_answer_tokens=config.max_answer_tokens)
+    traces = engine.generate(list(prompts), policy.replace(adaptive=never), batch_size=config.batch_size)
+    return {"stride": config.oracle_stride, "setting": policy.label(), **hindsight(traces, problems)}
+
+
 # ------------------------------------------------------------------------------------------------------ timing
 def time_side_by_side(
     engine: Any, prompts: Sequence[str], first: Any, second: Any, batch_size: int, repeats: int
@@ -216,21 +281,24 @@ def time_side_by_side(
     }
 
 
+def against_own_length(engine: Any, rows: Sequence[str], policy: Any, batch_size: int, repeats: int) -> dict:
+    """``policy`` against a fixed run that thinks exactly its mean thinking length on ``rows`` (``min = max =``
+    that length), timed side by side."""
+    own = engine.generate(list(rows), policy, batch_size=batch_size)
+    length = round(sum(t.thinking_tokens for t in own) / len(own))
+    fixed = policy.replace(adaptive=None, num_ignore=0, max_thinking_tokens=length, min_thinking_tokens=length)
+    timed = time_side_by_side(engine, rows, policy, fixed, batch_size, repeats)
+    return {"problems": len(rows), "batch_size": batch_size, "fixed_setting": fixed.label(), **timed}
+
+
 def wall_clock(engine: Any, prompts: Sequence[str], policy: Any, config: AdaptiveBenchConfig) -> dict[str, Any]:
     """The adaptive policy against a fixed run of its own mean thinking length: one row at a time over the first
     ``timing_problems`` prompts, and as one static batch of every prompt."""
-    out: dict[str, Any] = {}
     engine.generate(list(prompts[:1]), policy, batch_size=1)  # warm-up, outside the timed runs
     cases = [("batched", list(prompts), config.batch_size)]
     if config.timing_problems:
         cases.insert(0, ("one_row", list(prompts[: config.timing_problems]), 1))
-    for name, rows, batch in cases:
-        own = engine.generate(rows, policy, batch_size=batch)
-        length = round(sum(t.thinking_tokens for t in own) / len(own))
-        fixed = policy.replace(adaptive=None, num_ignore=0, max_thinking_tokens=length, min_thinking_tokens=length)
-        result = time_side_by_side(engine, rows, policy, fixed, batch, config.timing_repeats)
-        out[name] = {"problems": len(rows), "batch_size": batch, "fixed_setting": fixed.label(), **result}
-    return out
+    return {name: against_own_length(engine, rows, policy, batch, config.timing_repeats) for name, rows, batch in cases}
 
 
 # --------------------------------------------------------------------------------------------------------- run
@@ -264,6 +332,19 @@ def sweep_config(config: AdaptiveBenchConfig, model: str, data: str | None, outp
     )
 
 
+def _policy_of(row: Mapping[str, Any], config: AdaptiveBenchConfig) -> Any:
+    """The BudgetPolicy of one adaptive row of the sweep (its cap, Waits and rule)."""
+    from s1lib.forcing import BudgetPolicy
+
+    return BudgetPolicy(
+        max_thinking_tokens=row["cap"],
+        num_ignore=row["num_ignore"],
+        min_thinking_tokens=row.get("min_thinking_tokens", 0),
+        max_answer_tokens=config.max_answer_tokens,
+        adaptive=row["adaptive"],
+    )
+
+
 def _cpu() -> str:
     from s1lib.machine import cpu_info
 
@@ -273,7 +354,6 @@ def _cpu() -> str:
 def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
     """Run the sweep and the timing; the results as one mapping (see the module docstring)."""
     from s1lib.eval.sweep import load_problems, run_sweep
-    from s1lib.forcing import BudgetPolicy
 
     started = time.perf_counter()
     if config.threads is not None:
@@ -295,16 +375,25 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
     compared = compare(setting_rows(run.results, records), config.tolerance)
     best = next(r for r in compared["settings"] if r["setting"] == compared["best"])
     problems = load_problems(sweep)
-    policy = BudgetPolicy(
-        max_thinking_tokens=best["cap"],
-        num_ignore=best["num_ignore"],
-        max_answer_tokens=config.max_answer_tokens,
-        adaptive=best["adaptive"],
-    )
+    policy = _policy_of(best, config)
     prompts = [engine.prompt_for(p.question, policy) for p in problems]
+    bound = None
+    if config.oracle_stride:
+        plain = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
+        bound = hindsight_bound(engine, plain, problems, config)
     timing_started = time.perf_counter()
     timing = wall_clock(engine, prompts, policy, config)
     headline = timing.get("one_row", timing["batched"])
+    alternatives = []  # the other settings as accurate as the best (within tolerance): their probes differ
+    as_accurate = [
+        r for r in compared["settings"]
+        if r["kind"] == "adaptive" and r["setting"] != best["setting"]
+        and r["accuracy"] >= best["accuracy"] - config.tolerance - 1e-12
+    ]  # fmt: skip
+    for row in as_accurate if config.timing_problems else []:
+        rows = prompts[: config.timing_problems]
+        timed = against_own_length(engine, rows, _policy_of(row, config), 1, config.timing_repeats)
+        alternatives.append({"setting": row["setting"], **timed})
     results: dict[str, Any] = {
         "model": model,
         "model_trained_now": trained,
@@ -323,12 +412,14 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         "matched_fixed": compared["matched_fixed"],
         "matched": compared["matched"],
         "largest_saving": compared["largest_saving"],
+        "hindsight": bound,
         "goals": GOALS,
         "goals_met": {
             "token_saving": compared["token_saving"] is not None and compared["token_saving"] >= GOALS["token_saving"],
             "wall_clock_ratio": headline["ratio"] <= GOALS["wall_clock_ratio"],
         },
         "timing": timing,
+        "timing_alternatives": alternatives,
         "settings": compared["settings"],
         "seconds": {
             "sweep": round(sweep_seconds, 1),
@@ -371,6 +462,19 @@ def report(results: Mapping[str, Any]) -> str:
             f"{key:26} {t['ratio']:.3f}  ({name}: {t['problems']} problems at batch {t['batch_size']}, "
             f"{t['seconds'][0]:.2f} s adaptive vs {t['seconds'][1]:.2f} s {t['fixed_setting']}, "
             f"thinking {t['thinking_tokens'][0]:.1f} vs {t['thinking_tokens'][1]:.1f})"
+        )
+    bound = results.get("hindsight")
+    if bound:
+        lines.append(
+            f"{'hindsight bound':26} same answers {_pct(bound['same_answers']['token_saving'])}, first correct "
+            f"{_pct(bound['first_correct']['token_saving'])}  ({bound['setting']}, a probe every {bound['stride']} "
+            f"tokens, accuracy {_pct(bound['accuracy'])}, thinking {bound['thinking_tokens']:.1f})"
+        )
+    for alt in results.get("timing_alternatives") or []:
+        lines.append(
+            f"{'  as accurate: ' + alt['setting']:26} wall clock {alt['ratio']:.3f} one row at a time "
+            f"({alt['seconds'][0]:.2f} s vs {alt['seconds'][1]:.2f} s {alt['fixed_setting']}, "
+            f"probe tokens {alt['probe_tokens'][0]:.1f})"
         )
     met = results["goals_met"]
     lines.append(

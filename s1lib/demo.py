@@ -98,7 +98,7 @@ def _cmd_showcase(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ the main job
 DEMO_GRID = Path(__file__).resolve().parents[1] / "env" / "batch" / "demo.yaml"
-DEMO_TITLE = "s1 on two CPU cores: curation → SFT → budget forcing → test-time scaling"
+DEMO_TITLE = "s1 on two CPU cores: curation → SFT → budget forcing → test-time scaling → adaptive budgets"
 SIZES = {"quick": "quick", "default": None, "full": "full"}
 
 
@@ -108,7 +108,7 @@ def run_demo(
     args: argparse.Namespace | None = None,
     only: list[str] | None = None,
 ) -> Any:
-    """The four notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``;
+    """The five notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``;
     ``only`` runs just those stages and what they need (``["sft"]``: curation and SFT, for a trained model)."""
     from s1lib.batch.cli import execute
     from s1lib.batch.grid import load_grid
@@ -142,7 +142,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     size = "quick" if args.quick else "full" if args.full else "default"
     print(
-        f"s1 demo ({size}): papermill runs notebooks/01-04 as one grid ({DEMO_GRID.name}) on the embedded model",
+        f"s1 demo ({size}): papermill runs notebooks/01-05 as one grid ({DEMO_GRID.name}) on the embedded model",
         file=sys.stderr,
     )
     result = run_demo(size, args.output_root or "runs", args)
@@ -174,7 +174,7 @@ def register_cli(subparsers: Any) -> None:
 
     demo = subparsers.add_parser(
         "demo",
-        help="the main job: curation → SFT → budget forcing → scaling, as one papermill grid",
+        help="the main job: curation → SFT → budget forcing → scaling → adaptive budgets, as one papermill grid",
         description="Run notebooks 01-04 on the embedded model as one grid (env/batch/demo.yaml): the toy pool "
         "curated, the model fine-tuned on it, budget forcing, and a budget sweep against a baseline on held-out "
         "toy problems. Writes report.html and timings.json; finished stages are reused on a rerun.",

@@ -237,6 +237,10 @@ class ScalingParams(NotebookParams):
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
 
+_BOXED_PROBE = {"probe_tokens": 6, "probe_opening": " \\boxed{"}
+"""Probes opened with Dynasor's ``\\boxed{`` (s1lib.forcing.adaptive.BOXED_OPENING): 6 tokens hold ``88}``."""
+
+
 @dataclass
 class AdaptiveParams(NotebookParams):
     """notebooks/05_adaptive_budget: ``model="demo"`` is the model ``make demo`` fine-tuned when it exists, else the
@@ -252,8 +256,8 @@ class AdaptiveParams(NotebookParams):
     budgets: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
     adaptive: list[dict[str, Any]] = field(
         default_factory=lambda: [
-            {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, "probe_tokens": 10},
-            {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, "probe_tokens": 10},
+            {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, **_BOXED_PROBE},
+            {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, **_BOXED_PROBE},
         ]
     )
     max_answer_tokens: int = 10
@@ -295,6 +299,8 @@ class AdaptiveParams(NotebookParams):
             "agree": stop.agree,
             "threshold": stop.threshold,
             "num_ignore": waits,
+            "probe_tokens": stop.probe_tokens,
+            "probe_opening": stop.probe_opening,
         }
 
 

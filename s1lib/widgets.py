@@ -86,11 +86,14 @@ def policy_from_controls(
     probe_every: int = 16,
     agree: int = 2,
     threshold: float = 0.95,
+    probe_tokens: int = 20,
+    probe_opening: str = "",
 ) -> BudgetPolicy:
     """The BudgetPolicy for the widget's control values (clamping min thinking to the cap instead of failing).
 
     ``adaptive`` turns on a stop rule (:data:`ADAPTIVE_CHOICES`); ``probe_every`` and ``agree`` set
-    probe_consistency, ``threshold`` answer_confidence (which probes at suppressed ends, so it needs Waits)."""
+    probe_consistency, ``threshold`` answer_confidence (which probes at suppressed ends, so it needs Waits);
+    ``probe_tokens`` and ``probe_opening`` shape every probe (AdaptiveStop's fields; not controls)."""
     if ignore not in IGNORE_CHOICES:
         raise ValueError(f"ignore must be one of {list(IGNORE_CHOICES)}, got {ignore!r}")
     if adaptive not in ADAPTIVE_CHOICES:
@@ -98,7 +101,10 @@ def policy_from_controls(
     cap = int(max_thinking_tokens)
     rule = None
     if adaptive != "off":
-        rule = AdaptiveStop(strategy=adaptive, probe_every=int(probe_every), agree=int(agree), threshold=threshold)
+        rule = AdaptiveStop(
+            strategy=adaptive, probe_every=int(probe_every), agree=int(agree), threshold=threshold,
+            probe_tokens=int(probe_tokens), probe_opening=probe_opening,
+        )  # fmt: skip
     return BudgetPolicy(
         max_thinking_tokens=cap,
         num_ignore=int(num_ignore),
@@ -393,11 +399,14 @@ class BudgetForcingWidget:
         probe_every: int = 16,
         agree: int = 2,
         threshold: float = 0.95,
+        probe_tokens: int = 20,
+        probe_opening: str = "",
     ):
         import ipywidgets as w
 
         self.engine = engine
         self.max_answer_tokens = max_answer_tokens
+        self.probe_shape = {"probe_tokens": probe_tokens, "probe_opening": probe_opening}
         style = {"description_width": "150px"}
         layout = w.Layout(width="520px")
         self.budget = w.IntSlider(
@@ -458,6 +467,7 @@ class BudgetForcingWidget:
         return policy_from_controls(
             self.budget.value, self.num_ignore.value, self.ignore.value, self.min_thinking.value,
             self.max_answer_tokens, self.adaptive.value, self.probe_every.value, self.agree.value, self.threshold.value,
+            **self.probe_shape,
         )  # fmt: skip
 
     def _update(self, view: StreamView) -> None:

@@ -31,3 +31,16 @@ def save_tiny_llama(folder: Path, tokenizer: Any, **overrides: Any) -> Path:
     LlamaForCausalLM(LlamaConfig(**{**values, **overrides})).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+OPEN_BRACE, SEVEN, CLOSE_BRACE = 107, 39, 109
+"""SmolLM2's ids of "{" (as in " \\boxed{"), "7" and "}"."""
+
+
+def answer_writer(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Makes a random model answer "7}" after "{" (then it rambles on): a probe opened by " \\boxed{" closes."""
+    scores = scores.clone()
+    last, before = input_ids[:, -1], input_ids[:, -2]
+    scores[last == OPEN_BRACE, SEVEN] += 1e4
+    scores[(last == SEVEN) & (before == OPEN_BRACE), CLOSE_BRACE] += 1e4
+    return scores

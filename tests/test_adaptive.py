@@ -266,6 +266,7 @@ def test_record_probe_takes_only_this_positions_probe(smollm_tokenizer):
         ({"threshold": 1.5}, "threshold"),
         ({"threshold": -0.2}, "threshold"),
         ({"strategy": "majority"}, "strategy"),
+        ({"probe_opening": 7}, "probe_opening"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field_name):
@@ -298,8 +299,8 @@ def test_policy_round_trips_through_its_dict():
 
     policy = BudgetPolicy(max_thinking_tokens=64, num_ignore=2, adaptive=confidence(threshold=0.9, probe_tokens=8))
     data = json.loads(json.dumps(policy.to_dict()))
-    assert data["adaptive"] == {"strategy": "answer_confidence", "probe_every": 32, "probe_tokens": 8, "agree": 3,
-                                "threshold": 0.9}  # fmt: skip
+    assert data["adaptive"] == {"strategy": "answer_confidence", "probe_every": 32, "probe_tokens": 8,
+                                "probe_opening": "", "agree": 3, "threshold": 0.9}  # fmt: skip
     assert BudgetPolicy(**data) == policy
     assert BudgetPolicy(**BudgetPolicy().to_dict()).adaptive is None
     assert policy.label() == "cap=64 wait×2 conf≥0.9"
@@ -329,3 +330,36 @@ def test_a_backend_without_probes_says_so(smollm_tokenizer):
     with pytest.raises(NotImplementedError, match="scripted backend cannot run BudgetPolicy.adaptive"):
         NoProbes().prepare(["hello"], BudgetPolicy(max_thinking_tokens=8, adaptive=consistency()))
     NoProbes().prepare(["hello"], BudgetPolicy(max_thinking_tokens=8))
+
+
+def test_a_probe_ends_where_its_boxed_answer_closes(smollm_tokenizer):
+    """The policy cuts a backend's longer probe after the closing brace: ids, probabilities and cost alike (a
+    backend that decodes all ``probe_tokens``, like vLLM's probe requests, records what one that stops early does)."""
+    rule = consistency(probe_every=3, agree=2, probe_opening=" \\boxed{")
+    state, prober = run(
+        BudgetPolicy(max_thinking_tokens=100, adaptive=rule),
+        smollm_tokenizer,
+        [],
+        {3: ("42} and more text", (0.9, 0.7, 0.5, 0.1, 0.1, 0.1)), 6: ("4", 0.6)},
+    )
+    opening = ids(smollm_tokenizer, " \\boxed{")
+    assert state.compiled.probe_prefix_ids[-len(opening) :] == tuple(opening), "the opening ends every probe prefix"
+    assert all(r.complete is not None for r in prober.requests)
+    first, second = state.probes[:2]
+    closed = ids(smollm_tokenizer, "42}")
+    assert first.token_ids == tuple(closed) and first.text == "42}"
+    assert first.answer == "42" and first.confidence == pytest.approx(sum((0.9, 0.7, 0.5)[: len(closed)]) / len(closed))
+    assert first.num_tokens == len(state.compiled.probe_prefix_ids) + len(closed)
+    assert second.text == "4" and second.answer is None, "an unclosed box gives no answer"
+    assert state.compiled.probe_complete(closed) and not state.compiled.probe_complete(closed[:-1])
+
+
+def test_without_an_opening_the_models_own_box_ends_the_probe(smollm_tokenizer):
+    state, _ = run(
+        BudgetPolicy(max_thinking_tokens=100, adaptive=consistency(probe_every=3, agree=2)),
+        smollm_tokenizer,
+        [],
+        {3: (" \\boxed{7} and so on", None)},
+    )
+    assert state.probes[0].text == " \\boxed{7}" and state.probes[0].answer == "7"
+    assert AdaptiveStop(probe_opening=" \\boxed{").label() == "agree=3/32 open=\\boxed{"

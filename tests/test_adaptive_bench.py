@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from s1lib.adaptive_bench import AdaptiveBenchConfig, compare, run_bench, sweep_config
+from s1lib.adaptive_bench import AdaptiveBenchConfig, compare, hindsight, run_bench, sweep_config
+from s1lib.eval.benchmarks import Problem
 from s1lib.eval.sweep_config import SweepConfig, build_settings
 
 HEADLINE = ("token_saving", "probe_overhead", "accuracy_delta", "wall_clock_ratio")
@@ -50,6 +52,29 @@ def test_no_cap_reaching_the_accuracy_is_flagged():
         compare([r for r in ROWS if r["kind"] == "adaptive"])
 
 
+def _probed(final: str, thinking: int, answers: list[str | None]) -> SimpleNamespace:
+    """A trace probed every 4 tokens, never stopped, whose answer is ``final``."""
+    probes = [SimpleNamespace(thinking_tokens=4 * (i + 1), answer=a) for i, a in enumerate(answers)]
+    text = f"thinking<|im_start|>answer\nFinal Answer: \\boxed{{{final}}}"
+    return SimpleNamespace(text=text, thinking_tokens=thinking, probes=probes)
+
+
+def test_hindsight_stops_keep_every_answer_or_every_correct_one():
+    problems = [Problem(f"p{i}", "q", "5", "integer", "toy") for i in range(3)]
+    traces = [
+        _probed("5", 14, ["3", "5", "5"]),  # settled at 8 and correct there
+        _probed("7", 16, ["7", "2", "7"]),  # wrong: settled only at 12; first_correct lets it think on (16)
+        _probed("5", 12, ["5", "6", "5"]),  # correct at 4 already, settled only at 12
+    ]
+    out = hindsight(traces, problems)
+    assert out["accuracy"] == pytest.approx(2 / 3) and out["thinking_tokens"] == pytest.approx(14)
+    assert out["same_answers"]["thinking_tokens"] == pytest.approx((8 + 12 + 12) / 3)
+    assert out["first_correct"]["thinking_tokens"] == pytest.approx((8 + 16 + 4) / 3)
+    assert out["first_correct"]["token_saving"] == pytest.approx(1 / 3)
+    no_probes = hindsight([_probed("5", 10, [])], problems[:1])
+    assert no_probes["same_answers"]["token_saving"] == no_probes["first_correct"]["token_saving"] == 0
+
+
 def test_adaptive_caps_run_rules_apart_from_the_fixed_caps(tmp_path):
     rules = [{"probe_every": 4, "agree": 2}]
     base = dict(benchmark="toy", output_dir=str(tmp_path))
@@ -85,7 +110,7 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
     config.write_text(
         f"model: {tiny_model_dir}\nlimit: 3\ncaps: [2, 6]\nmax_answer_tokens: 2\nbatch_size: 3\n"
         "adaptive: [{probe_every: 2, agree: 1, probe_tokens: 2}, {probe_every: 3, agree: 2, probe_tokens: 2}]\n"
-        f"timing_problems: 2\ntiming_repeats: 1\noutput_dir: {tmp_path / 'sweep'}\n"
+        f"timing_problems: 2\ntiming_repeats: 1\noracle_stride: 2\noutput_dir: {tmp_path / 'sweep'}\n"
     )
     results = run_bench(json_output=True, config=config)
     printed = json.loads(capsys.readouterr().out)  # one JSON object on stdout, progress elsewhere
@@ -108,6 +133,13 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
     assert printed["wall_clock_ratio"] == pytest.approx(one_row["ratio"])
     assert one_row["thinking_tokens"][1] == round(one_row["thinking_tokens"][0])  # the fixed run: the mean length
     assert (tmp_path / "sweep" / "samples.jsonl").is_file()
+    for alt in printed["timing_alternatives"]:  # settings as accurate as the best, timed alike
+        assert alt["setting"] != printed["best"] and alt["batch_size"] == 1 and alt["ratio"] > 0
+        assert table[alt["setting"]]["accuracy"] >= best["accuracy"] - 0.01 - 1e-12
+    bound = printed["hindsight"]
+    assert bound["stride"] == 2 and bound["setting"] == "cap=6"
+    assert bound["accuracy"] == pytest.approx(table["cap=6"]["accuracy"]), "the bound reruns the largest cap"
+    assert 0 <= bound["same_answers"]["token_saving"] <= 1 and 0 <= bound["first_correct"]["token_saving"] <= 1
 
 
 def test_bench_config_flag_goes_only_to_benches_that_take_one(tmp_path, capsys):

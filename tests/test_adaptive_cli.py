@@ -28,6 +28,8 @@ def test_flags_build_the_adaptive_stop():
     )
     assert policy.adaptive == AdaptiveStop(strategy="answer_confidence", threshold=0.8, probe_tokens=6)
     assert policy.num_ignore == 2
+    opened = _policy("--adaptive", "probe_consistency", "--probe-opening", " \\boxed{")
+    assert opened.adaptive.probe_opening == " \\boxed{"
 
 
 def test_eval_takes_the_same_flags():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from forcing_helpers import end_provoker, save_tiny_llama
+from forcing_helpers import CLOSE_BRACE, OPEN_BRACE, SEVEN, answer_writer, end_provoker, save_tiny_llama
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.adaptive import AdaptiveStop
@@ -57,8 +57,11 @@ def probe_batches(monkeypatch):
     return sizes
 
 
-def probe_from_scratch(engine: HFEngine, context: list[int], prefix, max_tokens: int, extra) -> tuple[list[int], float]:
-    """One probe alone: the full id sequence re-run at every token (no cache to branch, no padding)."""
+def probe_from_scratch(
+    engine: HFEngine, context: list[int], prefix, max_tokens: int, extra, complete=None
+) -> tuple[list[int], float]:
+    """One probe alone: the full id sequence re-run at every token (no cache to branch, no padding), ending at end
+    of sequence or where ``complete`` says the answer closed."""
     ids, out, probs = [*context, *prefix], [], []
     eos = set(engine.eos_token_ids)
     with torch.inference_mode():
@@ -72,6 +75,8 @@ def probe_from_scratch(engine: HFEngine, context: list[int], prefix, max_tokens:
             probs.append(float(torch.softmax(logits, dim=-1)[0, token]))
             out.append(token)
             ids.append(token)
+            if complete is not None and complete(out):
+                break
     return out, sum(probs) / len(probs) if probs else 0.0
 
 
@@ -87,7 +92,7 @@ def test_batched_probes_equal_one_row_at_a_time(engine, probe_batches, policy, e
         for probe in trace.probes:
             context = trace.prompt_ids + trace.generated_ids[: probe.position]
             ids, confidence = probe_from_scratch(
-                engine, context, compiled.probe_prefix_ids, policy.adaptive.probe_tokens, extra
+                engine, context, compiled.probe_prefix_ids, policy.adaptive.probe_tokens, extra, compiled.probe_complete
             )
             assert list(probe.token_ids) == ids
             assert probe.confidence == pytest.approx(confidence, rel=1e-3, abs=1e-9)
@@ -143,3 +148,27 @@ def test_stream_marks_each_probe_before_its_position(engine):
     if trace.thinking_end_reason == "adaptive":
         ends = [e for e in events if e.insertion is not None and e.insertion.kind == "end"]
         assert ends[-1].insertion.reason == "adaptive"
+
+
+def test_a_probe_stops_decoding_once_its_answer_closes(engine, smollm_tokenizer, probe_batches):
+    """With Dynasor's opening the probe decodes "7}" and stops there, though the model would go on."""
+    assert smollm_tokenizer.encode(" \\boxed{7}")[-3:] == [OPEN_BRACE, SEVEN, CLOSE_BRACE]
+    policy = CONSISTENCY.replace(
+        adaptive=AdaptiveStop(probe_every=6, probe_tokens=6, agree=2, probe_opening=" \\boxed{")
+    )
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    traces = engine.generate(prompts, policy, extra_processors=[answer_writer], batch_size=4)
+    assert max(probe_batches) > 1
+    compiled = engine.compile(policy)
+    for trace in traces:
+        assert [p.answer for p in trace.probes] == ["7", "7"] and trace.thinking_end_reason == "adaptive"
+        for probe in trace.probes:
+            assert probe.text == "7}" and probe.num_tokens == len(compiled.probe_prefix_ids) + 2
+            context = trace.prompt_ids + trace.generated_ids[: probe.position]
+            ids, confidence = probe_from_scratch(
+                engine, context, compiled.probe_prefix_ids, 6, [answer_writer], compiled.probe_complete
+            )
+            assert list(probe.token_ids) == ids
+            assert probe.confidence == pytest.approx(confidence, rel=1e-3, abs=1e-9)
+            longer, _ = probe_from_scratch(engine, context, compiled.probe_prefix_ids, 6, [answer_writer])
+            assert len(longer) == 6, "the model itself would not have ended the probe there"

@@ -118,7 +118,8 @@ def test_notebook_params_build_the_sweep(tmp_path):
     assert [rule["strategy"] for rule in config.adaptive] == ["probe_consistency", "answer_confidence"]
     assert config.benchmark == "toy" and config.data is None and config.engine_options == {"dtype": "auto"}
     assert params.live_controls() == {"adaptive": "probe_consistency", "probe_every": 8, "agree": 2,
-                                      "threshold": 0.95, "num_ignore": 0}  # fmt: skip
+                                      "threshold": 0.95, "num_ignore": 0, "probe_tokens": 6,
+                                      "probe_opening": " \\boxed{"}  # fmt: skip
     confident = params.live_controls("answer_confidence")
     assert (confident["threshold"], confident["num_ignore"]) == (0.9, 2)
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\]"):

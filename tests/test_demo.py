@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
-STAGES = ["curation", "sft", "forcing", "scaling"]
+STAGES = ["curation", "sft", "forcing", "scaling", "adaptive"]
 
 
 def test_demo_quick_end_to_end(tmp_path: Path):
@@ -20,7 +20,7 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     printed = json.loads(done.stdout)
     grid = tmp_path / "demo-quick"
-    assert printed["counts"] == {"done": 4} and printed["report"] == str(grid / "report.html")
+    assert printed["counts"] == {"done": 5} and printed["report"] == str(grid / "report.html")
 
     # Each stage ran as a papermill run and fed the next one.
     sft = json.loads((grid / "sft" / "run.json").read_text())
@@ -56,13 +56,23 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert cap_change["ci_low"] <= cap_change["difference"] <= cap_change["ci_high"]
     assert set(summary["chance"]) >= {"all", "count", "max", "parity", "sum"}
 
+    # The adaptive stage: fixed caps against each rule at the largest cap, probe tokens apart, its Pareto figure.
+    pareto = {r["setting"]: r for r in json.loads((grid / "adaptive" / "pareto.json").read_text())}
+    assert {"cap=8", "cap=32"} <= set(pareto)
+    adaptive = [r for name, r in pareto.items() if name not in ("cap=8", "cap=32")]
+    assert len(adaptive) == 2 and all(r["setting"].startswith("cap=32 ") for r in adaptive)
+    consistency = next(r for r in adaptive if "agree=" in r["setting"])  # probes every 8 tokens: always probes
+    assert consistency["probe_tokens"] > 0 and consistency["adaptive_stop_rate"] is not None, "probes counted apart"
+    assert (grid / "adaptive" / "pareto.plotly.json").is_file()
+
     # Each stage's progress reached the console as it ran, with the stage it belongs to.
     assert "sft | SFT step 1/3 · loss" in done.stderr and "sft | SFT step 3/3" in done.stderr
     assert "scaling | sweep toy:" in done.stderr
 
     # One report with the funnel, loss curve, scaling curve and Control/Scaling/Performance table, and timings.
     report = (grid / "report.html").read_text()
-    for title in ("Curation funnel", "Training loss", "Test-time scaling", "Sequential scaling"):  # "/" is escaped
+    titles = ("Curation funnel", "Training loss", "Test-time scaling", "Sequential scaling", "against adaptive stops")
+    for title in titles:  # "/" is escaped
         assert title in report, title
     assert report.count("plotly.js v") <= 2, "plotly.js is embedded once"
     timings = json.loads((grid / "timings.json").read_text())

@@ -119,6 +119,8 @@ def test_policy_from_controls():
     assert policy_from_controls(8).adaptive is None and ADAPTIVE_CHOICES[0] == "off"
     consistent = policy_from_controls(64, adaptive="probe_consistency", probe_every=8, agree=3).adaptive
     assert (consistent.strategy, consistent.probe_every, consistent.agree) == ("probe_consistency", 8, 3)
+    opened = policy_from_controls(64, adaptive="probe_consistency", probe_tokens=5, probe_opening=" \\boxed{").adaptive
+    assert (opened.probe_tokens, opened.probe_opening) == (5, " \\boxed{")
     confident = policy_from_controls(64, 2, adaptive="answer_confidence", threshold=0.8).adaptive
     assert (confident.strategy, confident.threshold) == ("answer_confidence", 0.8)
     with pytest.raises(ValueError, match="needs num_ignore|num_ignore"):

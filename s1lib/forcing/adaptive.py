@@ -1,7 +1,9 @@
 """Adaptive thinking budgets: stop thinking early when a probe says the answer is already there.
 
-A probe branches off the context (never the sequence itself): the end-of-thinking delimiter and the answer prefix,
-then at most ``probe_tokens`` greedy answer tokens. Two training-free rules read the probes:
+A probe branches off the context (never the sequence itself): the end-of-thinking delimiter, the answer prefix and
+the rule's ``probe_opening`` (Dynasor-CoT forces ``\\boxed{``), then at most ``probe_tokens`` greedy answer tokens; it
+ends early at its end of sequence or as soon as a ``\\boxed{}`` closes (:func:`answer_closed`), since the answer
+cannot change after that. Two training-free rules read the probes:
 
 - ``probe_consistency`` (Dynasor-CoT): a probe every ``probe_every`` thinking tokens; stop when the last ``agree``
   probes extract the same non-empty answer.
@@ -15,11 +17,15 @@ count as thinking tokens: their tokens are reported apart (``Trace.probe_tokens`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from s1lib.answers import last_boxed
+
 STRATEGIES = ("probe_consistency", "answer_confidence")
+BOXED_OPENING = " \\boxed{"
+"""Dynasor-CoT's probe opening: a probe then decodes only the answer and its closing brace."""
 TRIGGERS = ("interval", "end_attempt")
 """Why a probe ran: every ``probe_every`` tokens (probe_consistency) or at a suppressed end attempt (confidence)."""
 
@@ -43,7 +49,15 @@ class AdaptiveStop:
     )
     probe_tokens: int = field(
         default=20,
-        metadata={"help": "Greedy answer tokens a probe may decode after the delimiter and the answer prefix."},
+        metadata={"help": "Greedy answer tokens a probe may decode after its delimiter, answer prefix and opening."},
+    )
+    probe_opening: str = field(
+        default="",
+        metadata={
+            "help": "Forced after the answer prefix in every probe (not in the answer itself). ' \\boxed{' is "
+            "Dynasor-CoT's choice: the probe then only decodes the answer and its closing brace, a few tokens "
+            "instead of the whole answer line. Empty: the probe starts at the answer prefix, as the cap does."
+        },
     )
     agree: int = field(
         default=3,
@@ -66,6 +80,8 @@ class AdaptiveStop:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{name}.{key} must be an integer >= {least}, got {value!r}")
+        if not isinstance(self.probe_opening, str):
+            raise ValueError(f"{name}.probe_opening must be a string, got {self.probe_opening!r}")
         threshold = self.threshold
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 < threshold <= 1:
             raise ValueError(f"{name}.threshold must be a number in (0, 1], got {threshold!r}")
@@ -74,21 +90,25 @@ class AdaptiveStop:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def label(self) -> str:
+        opening = f" open={self.probe_opening.strip()}" if self.probe_opening else ""
         if self.strategy == "probe_consistency":
-            return f"agree={self.agree}/{self.probe_every}"
-        return f"conf≥{self.threshold:g}"
+            return f"agree={self.agree}/{self.probe_every}{opening}"
+        return f"conf≥{self.threshold:g}{opening}"
 
 
 @dataclass(frozen=True)
 class ProbeRequest:
     """A row at a probe point: branch at ``position`` (an index into the generated ids: the probe sees everything
-    before it) and decode ``prefix_ids`` then at most ``max_tokens`` greedy tokens, stopping at end of sequence."""
+    before it) and decode ``prefix_ids`` then at most ``max_tokens`` greedy tokens, stopping at end of sequence.
+    ``complete`` says whether answer ids so far close the answer: a backend may stop that row's probe there (the
+    policy truncates any longer result at the same token, so stopping early only saves time)."""
 
     position: int
     thinking_tokens: int
     trigger: str
     prefix_ids: tuple[int, ...]
     max_tokens: int
+    complete: Callable[[Sequence[int]], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,21 @@ class Probe:
             "confidence": self.confidence,
             "stop": self.stop,
         }
+
+
+def answer_closed(text: str) -> bool:
+    """Whether a probe's text (from its forced opening on) holds a closed ``\\boxed{}``: its answer is then fixed."""
+    return last_boxed(text) is not None
+
+
+def truncate_at_answer(output: ProbeOutput, complete: Callable[[Sequence[int]], bool] | None) -> ProbeOutput:
+    """``output`` cut after the first token at which ``complete`` holds (unchanged when it never does)."""
+    if complete is None:
+        return output
+    for k in range(1, len(output.token_ids)):
+        if complete(output.token_ids[:k]):
+            return ProbeOutput(output.token_ids[:k], output.probs[:k])
+    return output
 
 
 def mean_probability(probs: Sequence[float]) -> float:

@@ -9,7 +9,7 @@ from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 from s1lib.forcing.policy import BudgetPolicy
 
 _ADAPTIVE_DEFAULTS = AdaptiveStop()
-ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "agree", "threshold")
+ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "probe_opening", "agree", "threshold")
 """The AdaptiveStop fields with a flag of their own (``--probe-every`` ...); they need ``--adaptive``."""
 
 

@@ -114,6 +114,8 @@ class CacheProbes:
                 else:
                     ids[i].append(token)
                     probs[i].append(prob)
+                    complete = requests[i][1].complete
+                    live[i] = not (complete is not None and complete(ids[i]))
             if not any(live):
                 break
             step = choice[:, None]

@@ -32,7 +32,16 @@ from enum import Enum
 from typing import Any
 
 from s1lib.answers import extract_answer
-from s1lib.forcing.adaptive import AdaptiveStop, Probe, ProbeOutput, ProbeRequest, mean_probability, should_stop
+from s1lib.forcing.adaptive import (
+    AdaptiveStop,
+    Probe,
+    ProbeOutput,
+    ProbeRequest,
+    answer_closed,
+    mean_probability,
+    should_stop,
+    truncate_at_answer,
+)
 from s1lib.format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
 
 
@@ -234,6 +243,11 @@ class BudgetPolicy:
             eos_token_ids=frozenset(int(t) for t in eos),
             decode=tokenizer.decode,
             extract=extract or (lambda text: extract_answer(text, delims)),
+            probe_opening_ids=(
+                encode_delimiter(tokenizer, self.adaptive.probe_opening, "adaptive.probe_opening")
+                if self.adaptive is not None and self.adaptive.probe_opening
+                else []
+            ),
         )
 
 
@@ -252,11 +266,20 @@ class CompiledPolicy:
     """Ids to text (probes need their text to extract an answer)."""
     extract: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
     """A probe's answer from its text."""
+    probe_opening_ids: list[int] = field(default_factory=list)
+    """The adaptive rule's probe opening (forced in probes only)."""
 
     @property
     def probe_prefix_ids(self) -> tuple[int, ...]:
-        """What every probe is forced to begin with: the end delimiter and the answer prefix (as at the cap)."""
-        return (*self.think_end_ids, *self.answer_prefix_ids)
+        """What every probe is forced to begin with: the end delimiter and the answer prefix (as at the cap), then
+        the rule's probe opening."""
+        return (*self.think_end_ids, *self.answer_prefix_ids, *self.probe_opening_ids)
+
+    def probe_complete(self, answer_ids: Sequence[int]) -> bool:
+        """Whether a probe's answer ids (after its prefix) close its answer (:func:`answer_closed`)."""
+        if self.decode is None:
+            return False
+        return answer_closed(self.decode([*self.probe_opening_ids, *answer_ids]))
 
     @property
     def end_attempt_ids(self) -> frozenset[int]:
@@ -383,7 +406,9 @@ class ForcingState:
                 return None  # only an end attempt the policy would suppress is a decision point
             trigger = "end_attempt"
         prefix = self.compiled.probe_prefix_ids
-        return ProbeRequest(len(self.generated), self.thinking_tokens, trigger, prefix, rule.probe_tokens)
+        return ProbeRequest(
+            len(self.generated), self.thinking_tokens, trigger, prefix, rule.probe_tokens, self.compiled.probe_complete
+        )
 
     def record_probe(self, request: ProbeRequest, output: ProbeOutput) -> Probe:
         """Take a backend's result for ``request`` (this position's), record it and apply the stop rule."""
@@ -392,6 +417,7 @@ class ForcingState:
             raise RuntimeError("record_probe() takes the probe this position asked for, before next_token()")
         if c.decode is None or c.extract is None:
             raise RuntimeError("probes need a policy compiled with a tokenizer (BudgetPolicy.compile)")
+        output = truncate_at_answer(output, c.probe_complete)  # the same cut whether the backend stopped early
         ids = tuple(int(t) for t in output.token_ids)
         probe = Probe(
             position=request.position,
@@ -400,7 +426,12 @@ class ForcingState:
             token_ids=ids,
             num_tokens=len(request.prefix_ids) + len(ids),
             text=c.decode(list(ids)),
-            answer=c.extract(c.decode([*request.prefix_ids, *ids])),
+            # with an opening, only a closed box is an answer (an unclosed one ran out of probe tokens)
+            answer=(
+                c.extract(c.decode([*request.prefix_ids, *ids]))
+                if not c.probe_opening_ids or c.probe_complete(ids)
+                else None
+            ),
             confidence=mean_probability(output.probs),
         )
         if should_stop(rule, self.probes, probe):

@@ -94,6 +94,7 @@ def request_config(
             "think_start": list(compiled.think_start_ids),
             "think_end": list(compiled.think_end_ids),
             "answer_prefix": list(compiled.answer_prefix_ids),
+            "probe_opening": list(compiled.probe_opening_ids),
             "ignore": [list(ids) for ids in compiled.ignore_ids],
             "eos": sorted(compiled.eos_token_ids),
         },
@@ -119,6 +120,7 @@ def compiled_from_config(config: dict[str, Any]) -> CompiledPolicy:
         answer_prefix_ids=[int(t) for t in ids["answer_prefix"]],
         ignore_ids=[[int(t) for t in seq] for seq in ids["ignore"]],
         eos_token_ids=frozenset(int(t) for t in ids["eos"]),
+        probe_opening_ids=[int(t) for t in ids.get("probe_opening", [])],
     )
 
 
