@@ -41,7 +41,7 @@ data = None  # None: the toy benchmark's generated held-out set (the demo's); or
 limit = 40
 budgets = [8, 16, 32, 64]
 adaptive = [  # probes opened with Dynasor's " \\boxed{": 6 answer tokens hold "88}", and a probe stops at its "}"
-    {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, "probe_tokens": 6, "probe_opening": " \\boxed{"},
+    {"strategy": "probe_consistency", "probe_every": 16, "agree": 3, "probe_tokens": 6, "probe_opening": " \\boxed{"},
     {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, "probe_tokens": 6,
      "probe_opening": " \\boxed{"},
 ]

@@ -256,7 +256,7 @@ class AdaptiveParams(NotebookParams):
     budgets: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
     adaptive: list[dict[str, Any]] = field(
         default_factory=lambda: [
-            {"strategy": "probe_consistency", "probe_every": 8, "agree": 2, **_BOXED_PROBE},
+            {"strategy": "probe_consistency", "probe_every": 16, "agree": 3, **_BOXED_PROBE},
             {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 2, **_BOXED_PROBE},
         ]
     )

@@ -117,7 +117,7 @@ def test_notebook_params_build_the_sweep(tmp_path):
     assert (config.caps, config.limit, config.batch_size, config.model) == ([8, 16, 32, 64], 3, 2, "default")
     assert [rule["strategy"] for rule in config.adaptive] == ["probe_consistency", "answer_confidence"]
     assert config.benchmark == "toy" and config.data is None and config.engine_options == {"dtype": "auto"}
-    assert params.live_controls() == {"adaptive": "probe_consistency", "probe_every": 8, "agree": 2,
+    assert params.live_controls() == {"adaptive": "probe_consistency", "probe_every": 16, "agree": 3,
                                       "threshold": 0.95, "num_ignore": 0, "probe_tokens": 6,
                                       "probe_opening": " \\boxed{"}  # fmt: skip
     confident = params.live_controls("answer_confidence")
