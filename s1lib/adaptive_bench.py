@@ -171,6 +171,11 @@ def setting_rows(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]
     return rows
 
 
+def reaches(accuracy: float, reference: float, tolerance: float) -> bool:
+    """Whether ``accuracy`` is within ``tolerance`` of ``reference`` or above it (float noise forgiven)."""
+    return accuracy >= reference - tolerance - 1e-12
+
+
 def compare(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.01) -> dict[str, Any]:
     """Match every adaptive row to a fixed budget and pick the best (see :data:`BEST_DEFINITION`)."""
     fixed = sorted((r for r in rows if r["kind"] == "fixed"), key=lambda r: r["cap"])
@@ -180,7 +185,7 @@ def compare(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.01) -> dict[
     for row in rows:
         out = dict(row)
         if row["kind"] == "adaptive":
-            reaching = [f for f in fixed if f["accuracy"] >= row["accuracy"] - tolerance - 1e-12]
+            reaching = [f for f in fixed if reaches(f["accuracy"], row["accuracy"], tolerance)]
             match = reaching[0] if reaching else max(fixed, key=lambda f: (f["accuracy"], -f["cap"]))
             out["matched_fixed"] = match["setting"]
             out["matched"] = bool(reaching)
@@ -221,8 +226,8 @@ def hindsight(traces: Sequence[Any], problems: Sequence[Any]) -> dict[str, Any]:
 
     same, first, right = [], [], 0
     for trace, problem in zip(traces, problems, strict=True):
-        final = grade(problem, trace.text).extracted
-        correct = compare_answers(problem.answer, final, problem.kind) == "correct"
+        verdict = grade(problem, trace.text)
+        final, correct = verdict.extracted, verdict.correct
         right += correct
         stop_same = trace.thinking_tokens
         for i, probe in enumerate(trace.probes):
@@ -388,7 +393,7 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
     as_accurate = [
         r for r in compared["settings"]
         if r["kind"] == "adaptive" and r["setting"] != best["setting"]
-        and r["accuracy"] >= best["accuracy"] - config.tolerance - 1e-12
+        and reaches(r["accuracy"], best["accuracy"], config.tolerance)
     ]  # fmt: skip
     for row in as_accurate if config.timing_problems else []:
         rows = prompts[: config.timing_problems]

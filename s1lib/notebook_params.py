@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
+from s1lib.forcing.adaptive import BOXED_OPENING
 from s1lib.paths import data_dir
 
 ParamsT = TypeVar("ParamsT", bound="NotebookParams")
@@ -237,8 +238,8 @@ class ScalingParams(NotebookParams):
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
 
-_BOXED_PROBE = {"probe_tokens": 6, "probe_opening": " \\boxed{"}
-"""Probes opened with Dynasor's ``\\boxed{`` (s1lib.forcing.adaptive.BOXED_OPENING): 6 tokens hold ``88}``."""
+_BOXED_PROBE = {"probe_tokens": 6, "probe_opening": BOXED_OPENING}
+"""Probes opened with Dynasor's ``\\boxed{``: 6 tokens hold ``88}``."""
 
 
 @dataclass
