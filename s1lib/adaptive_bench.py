@@ -15,7 +15,10 @@ adaptive rule at the largest cap; then:
   batching), interleaved in this process; ``wall_clock_ratio_batched`` is the same over one static batch of every
   problem, where the adaptive run also waits for its longest row; ``timing_alternatives`` times every other adaptive
   setting within ``tolerance`` of the best's accuracy the same way (one row at a time), since settings that tie on
-  accuracy can differ in what their probes cost.
+  accuracy can differ in what their probes cost. On the transformers engine each row's previous probe answer drafts
+  its next probe (``HFEngine.probe_drafts``: the same probes, fewer forward passes when the draft holds);
+  ``wall_clock_ratio_undrafted`` times the best setting's probes undrafted in the same interleaved run, and
+  ``probe_drafts`` counts the sweep's probe forward passes and its drafted and accepted tokens.
 
 ``hindsight`` bounds what any probe rule could save here: the largest cap run once more with a probe every
 ``oracle_stride`` tokens that never stops (the probe is exactly the cap's forced answer: no opening,
@@ -262,23 +265,38 @@ def hindsight_bound(engine: Any, prompts: Sequence[str], problems: Sequence[Any]
 
 
 # ------------------------------------------------------------------------------------------------------ timing
+@contextlib.contextmanager
+def probe_drafts(engine: Any, on: bool):
+    """The engine with its probe drafts on or off (an engine without drafts is left as it is)."""
+    before = getattr(engine, "probe_drafts", None)
+    if before is None:
+        yield
+        return
+    engine.probe_drafts = on
+    try:
+        yield
+    finally:
+        engine.probe_drafts = before
+
+
 def time_side_by_side(
-    engine: Any, prompts: Sequence[str], first: Any, second: Any, batch_size: int, repeats: int
+    engine: Any, prompts: Sequence[str], runs: Sequence[tuple[Any, bool]], batch_size: int, repeats: int
 ) -> dict[str, Any]:
-    """Seconds of ``first`` and ``second`` on the same prompts, interleaved (the order alternates per repeat, so a
-    slow patch on a shared machine falls on both); the ratio of the sums, and each run's decoded tokens."""
-    seconds = [0.0, 0.0]
-    traces: list[Any] = [None, None]
+    """Seconds of each run (a policy, and whether the probes are drafted) on the same prompts, interleaved (the
+    order reverses every other repeat, so a slow patch on a shared machine falls on all of them); each run's mean
+    seconds and decoded tokens, in the order given."""
+    seconds = [0.0] * len(runs)
+    traces: list[Any] = [None] * len(runs)
     for repeat in range(repeats):
-        order = (0, 1) if repeat % 2 == 0 else (1, 0)
+        order = range(len(runs)) if repeat % 2 == 0 else reversed(range(len(runs)))
         for index in order:
-            policy = (first, second)[index]
-            start = time.perf_counter()
-            traces[index] = engine.generate(list(prompts), policy, batch_size=batch_size)
-            seconds[index] += time.perf_counter() - start
+            policy, drafts = runs[index]
+            with probe_drafts(engine, drafts):
+                start = time.perf_counter()
+                traces[index] = engine.generate(list(prompts), policy, batch_size=batch_size)
+                seconds[index] += time.perf_counter() - start
     n = len(prompts)
     return {
-        "ratio": seconds[0] / seconds[1],
         "seconds": [round(s / repeats, 3) for s in seconds],
         "thinking_tokens": [sum(t.thinking_tokens for t in ts) / n for ts in traces],
         "probe_tokens": [sum(t.probe_tokens for t in ts) / n for ts in traces],
@@ -286,24 +304,34 @@ def time_side_by_side(
     }
 
 
-def against_own_length(engine: Any, rows: Sequence[str], policy: Any, batch_size: int, repeats: int) -> dict:
+def against_own_length(
+    engine: Any, rows: Sequence[str], policy: Any, batch_size: int, repeats: int, undrafted: bool = False
+) -> dict:
     """``policy`` against a fixed run that thinks exactly its mean thinking length on ``rows`` (``min = max =``
-    that length), timed side by side."""
+    that length), timed side by side: ``ratio`` = adaptive ÷ fixed seconds. With ``undrafted`` the same policy
+    also runs with its probes undrafted (``ratio_undrafted``), so the drafts' saving is measured in the same run."""
     own = engine.generate(list(rows), policy, batch_size=batch_size)
     length = round(sum(t.thinking_tokens for t in own) / len(own))
     fixed = policy.replace(adaptive=None, num_ignore=0, max_thinking_tokens=length, min_thinking_tokens=length)
-    timed = time_side_by_side(engine, rows, policy, fixed, batch_size, repeats)
-    return {"problems": len(rows), "batch_size": batch_size, "fixed_setting": fixed.label(), **timed}
+    runs = [(policy, True), (fixed, True), *([(policy, False)] if undrafted else [])]
+    timed = time_side_by_side(engine, rows, runs, batch_size, repeats)
+    seconds = timed["seconds"]
+    ratios = {"ratio": seconds[0] / seconds[1], **({"ratio_undrafted": seconds[2] / seconds[1]} if undrafted else {})}
+    return {"problems": len(rows), "batch_size": batch_size, "fixed_setting": fixed.label(), **ratios, **timed}
 
 
 def wall_clock(engine: Any, prompts: Sequence[str], policy: Any, config: AdaptiveBenchConfig) -> dict[str, Any]:
     """The adaptive policy against a fixed run of its own mean thinking length: one row at a time over the first
-    ``timing_problems`` prompts, and as one static batch of every prompt."""
+    ``timing_problems`` prompts (drafted and undrafted probes, on an engine that drafts), and as one static batch
+    of every prompt."""
     engine.generate(list(prompts[:1]), policy, batch_size=1)  # warm-up, outside the timed runs
-    cases = [("batched", list(prompts), config.batch_size)]
+    drafts = getattr(engine, "probe_drafts", None) is not None
+    timing = {}
     if config.timing_problems:
-        cases.insert(0, ("one_row", list(prompts[: config.timing_problems]), 1))
-    return {name: against_own_length(engine, rows, policy, batch, config.timing_repeats) for name, rows, batch in cases}
+        rows = list(prompts[: config.timing_problems])
+        timing["one_row"] = against_own_length(engine, rows, policy, 1, config.timing_repeats, undrafted=drafts)
+    timing["batched"] = against_own_length(engine, list(prompts), policy, config.batch_size, config.timing_repeats)
+    return timing
 
 
 # --------------------------------------------------------------------------------------------------------- run
@@ -370,6 +398,8 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         from s1lib.forcing.hf import HFEngine
 
         engine = HFEngine.from_name(model)
+    if getattr(engine, "probe_drafts", None) is not None:
+        engine.probe_stats = {}
     with contextlib.ExitStack() as stack:
         folder = config.output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="s1-bench-adaptive-"))
         sweep = sweep_config(config, model, data, folder)
@@ -377,6 +407,7 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
             run = run_sweep(sweep, engine=engine)
         records = [json.loads(line) for line in (run.output_dir / "samples.jsonl").read_text().splitlines()]
     sweep_seconds = time.perf_counter() - started
+    draft_stats = dict(getattr(engine, "probe_stats", None) or {})
     compared = compare(setting_rows(run.results, records), config.tolerance)
     best = next(r for r in compared["settings"] if r["setting"] == compared["best"])
     problems = load_problems(sweep)
@@ -413,6 +444,8 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         "accuracy_delta": compared["accuracy_delta"],
         "wall_clock_ratio": headline["ratio"],
         "wall_clock_ratio_batched": timing["batched"]["ratio"],
+        "wall_clock_ratio_undrafted": headline.get("ratio_undrafted"),
+        "probe_drafts": draft_stats or None,
         "best": compared["best"],
         "matched_fixed": compared["matched_fixed"],
         "matched": compared["matched"],
@@ -467,6 +500,17 @@ def report(results: Mapping[str, Any]) -> str:
             f"{key:26} {t['ratio']:.3f}  ({name}: {t['problems']} problems at batch {t['batch_size']}, "
             f"{t['seconds'][0]:.2f} s adaptive vs {t['seconds'][1]:.2f} s {t['fixed_setting']}, "
             f"thinking {t['thinking_tokens'][0]:.1f} vs {t['thinking_tokens'][1]:.1f})"
+        )
+        if "ratio_undrafted" in t:
+            lines.append(
+                f"{'  probes undrafted':26} {t['ratio_undrafted']:.3f}  ({t['seconds'][2]:.2f} s, the same run: "
+                f"each row's previous probe answer did not draft its next probe)"
+            )
+    drafts = results.get("probe_drafts")
+    if drafts and drafts.get("drafted"):
+        lines.append(
+            f"{'probe drafts (sweep)':26} {drafts['accepted']} of {drafts['drafted']} drafted tokens accepted, "
+            f"{drafts['forwards']} probe forward passes"
         )
     bound = results.get("hindsight")
     if bound:

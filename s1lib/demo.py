@@ -152,20 +152,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if row.get("status") != "done":
                 print(f"  {row.get('run_id')}: {row.get('status')} {row.get('error') or ''}")
         print(f"\nReport: {result.report.get('report')}")
-        for line in scaling_headlines(result.grid):
+        for line in stage_headlines(result.grid):
             print(line)
     return code
 
 
-def scaling_headlines(grid: Any) -> list[str]:
-    """The one-line summary of every run that wrote a ``scaling_summary.json`` (the scaling stage)."""
+def stage_headlines(grid: Any) -> list[str]:
+    """The summary lines of the stages that measure something: each run's ``scaling_summary.json`` (the scaling
+    stage) in one line, and each ``pareto.json`` (the adaptive stage) as one line per adaptive setting beside the
+    fixed budget of about its cost."""
+    from s1lib.eval.pareto import PARETO_FILE, comparison_lines
     from s1lib.eval.summary import SUMMARY_FILE, headline
 
     lines = []
     for run in grid.runs:
-        path = grid.run_dir(run.run_id) / SUMMARY_FILE
-        if path.is_file():
-            lines.append(f"{run.run_id}: {headline(json.loads(path.read_text()))} (summary: {path})")
+        folder = grid.run_dir(run.run_id)
+        if (folder / SUMMARY_FILE).is_file():
+            summary = json.loads((folder / SUMMARY_FILE).read_text())
+            lines.append(f"{run.run_id}: {headline(summary)} (summary: {folder / SUMMARY_FILE})")
+        if (folder / PARETO_FILE).is_file():
+            rows = json.loads((folder / PARETO_FILE).read_text())
+            lines += [f"{run.run_id}: {line}" for line in comparison_lines(rows)]
     return lines
 
 

@@ -58,6 +58,7 @@ def confidence(**kwargs) -> AdaptiveStop:
 
 
 HIGH, LOW = 0.97, 0.5
+WAIT = 33359  # "Wait": the default ignore string, one token
 LONG_WAIT = "Alternatively, let me check"  # 5 tokens: a probe point inside it waits for its end
 
 CASES = [
@@ -184,6 +185,35 @@ CASES = [
         "natural",
     ),
     (
+        "without probe_transitions the model's own Wait is no probe point, its end attempt is",
+        BudgetPolicy(max_thinking_tokens=100, num_ignore=1, adaptive=confidence(threshold=0.95)),
+        [PLAIN] * 3 + [WAIT] + [PLAIN] * 2 + [IM_START],
+        {3: (" 7", HIGH), 6: (" 7", HIGH)},
+        [6],
+        6,
+        "adaptive",
+    ),
+    (
+        "probe_transitions: confident before the model's own Wait, so its re-check never starts",
+        BudgetPolicy(max_thinking_tokens=100, adaptive=confidence(threshold=0.95, probe_transitions=True)),
+        [PLAIN] * 3 + [WAIT] + [PLAIN] * 2 + [IM_START],
+        {3: (" 7", HIGH)},
+        [3],
+        3,
+        "adaptive",
+    ),
+    (
+        "probe_transitions: not confident, the re-check runs; a suppressed end attempt is probed too",
+        BudgetPolicy(
+            max_thinking_tokens=100, num_ignore=1, adaptive=confidence(threshold=0.95, probe_transitions=True)
+        ),
+        [PLAIN] * 3 + [WAIT] + [PLAIN] * 2 + [IM_END] + [PLAIN, IM_START],  # Wait at 3, end attempt at 6
+        {3: (" 7", LOW), 6: (" 7", HIGH)},
+        [3, 6],
+        6,
+        "adaptive",
+    ),
+    (
         "confidence never probes at the cap",
         BudgetPolicy(max_thinking_tokens=3, num_ignore=2, adaptive=confidence(threshold=0.1)),
         [PLAIN, PLAIN, PLAIN, IM_END],
@@ -267,6 +297,7 @@ def test_record_probe_takes_only_this_positions_probe(smollm_tokenizer):
         ({"threshold": -0.2}, "threshold"),
         ({"strategy": "majority"}, "strategy"),
         ({"probe_opening": 7}, "probe_opening"),
+        ({"probe_transitions": "yes"}, "probe_transitions"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field_name):
@@ -286,11 +317,21 @@ def test_threshold_one_is_allowed():
         ({"adaptive": confidence()}, "num_ignore"),
         ({"adaptive": consistency(), "thinking_phase": False}, "thinking phase"),
         ({"adaptive": "probe_consistency"}, "adaptive"),
+        ({"adaptive": confidence(probe_transitions=True), "ignore_strings": None}, "probe_transitions"),
     ],
 )
 def test_policies_the_rule_cannot_use_are_rejected(kwargs, field_name):
     with pytest.raises(ValueError, match=field_name):
         BudgetPolicy(**kwargs)
+
+
+def test_transition_probes_say_why_they_ran(smollm_tokenizer):
+    """A probe before the model's own Wait is a "transition"; one at a suppressed end attempt an "end_attempt"."""
+    rule = confidence(threshold=0.95, probe_transitions=True)
+    assert rule.label() == "conf≥0.95 +waits" and BudgetPolicy(adaptive=rule).num_ignore == 0  # no Wait forced
+    policy = BudgetPolicy(max_thinking_tokens=100, num_ignore=1, adaptive=rule)
+    state, _ = run(policy, smollm_tokenizer, [PLAIN, WAIT, PLAIN, IM_END, PLAIN, IM_START], {1: (" 7", LOW)})
+    assert [(p.thinking_tokens, p.trigger) for p in state.probes] == [(1, "transition"), (3, "end_attempt")]
 
 
 def test_policy_round_trips_through_its_dict():
@@ -300,7 +341,8 @@ def test_policy_round_trips_through_its_dict():
     policy = BudgetPolicy(max_thinking_tokens=64, num_ignore=2, adaptive=confidence(threshold=0.9, probe_tokens=8))
     data = json.loads(json.dumps(policy.to_dict()))
     assert data["adaptive"] == {"strategy": "answer_confidence", "probe_every": 32, "probe_tokens": 8,
-                                "probe_opening": "", "agree": 3, "threshold": 0.9}  # fmt: skip
+                                "probe_opening": "", "agree": 3, "probe_transitions": False,
+                                "threshold": 0.9}  # fmt: skip
     assert BudgetPolicy(**data) == policy
     assert BudgetPolicy(**BudgetPolicy().to_dict()).adaptive is None
     assert policy.label() == "cap=64 wait×2 conf≥0.9"

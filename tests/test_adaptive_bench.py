@@ -132,6 +132,12 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
     assert one_row["problems"] == 2 and one_row["batch_size"] == 1
     assert printed["wall_clock_ratio"] == pytest.approx(one_row["ratio"])
     assert one_row["thinking_tokens"][1] == round(one_row["thinking_tokens"][0])  # the fixed run: the mean length
+    # the same policy, probes undrafted, timed in the same run: the same thinking and probe tokens
+    assert printed["wall_clock_ratio_undrafted"] == pytest.approx(one_row["ratio_undrafted"])
+    assert one_row["thinking_tokens"][2] == one_row["thinking_tokens"][0]
+    assert one_row["probe_tokens"][2] == one_row["probe_tokens"][0]
+    drafts = printed["probe_drafts"]
+    assert drafts["forwards"] > 0 and 0 <= drafts["accepted"] <= drafts["drafted"]
     assert (tmp_path / "sweep" / "samples.jsonl").is_file()
     for alt in printed["timing_alternatives"]:  # settings as accurate as the best, timed alike
         assert alt["setting"] != printed["best"] and alt["batch_size"] == 1 and alt["ratio"] > 0

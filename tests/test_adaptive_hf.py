@@ -172,3 +172,51 @@ def test_a_probe_stops_decoding_once_its_answer_closes(engine, smollm_tokenizer,
             assert probe.confidence == pytest.approx(confidence, rel=1e-3, abs=1e-9)
             longer, _ = probe_from_scratch(engine, context, compiled.probe_prefix_ids, 6, [answer_writer])
             assert len(longer) == 6, "the model itself would not have ended the probe there"
+
+
+NEVER_STOPS = CONSISTENCY.replace(adaptive=AdaptiveStop(probe_every=3, probe_tokens=5, agree=100))
+
+
+def first_answer_token(engine: HFEngine, token: int):
+    """Makes every probe start its answer with ``token`` (then the random model goes its own way)."""
+    last = engine.compile(NEVER_STOPS).probe_prefix_ids[-1]
+
+    def steer(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        scores[input_ids[:, -1] == last, token] += 1e4
+        return scores
+
+    return steer
+
+
+@pytest.mark.parametrize(
+    ("opening", "steering", "held"),
+    [("", None, "rarely"), ("", "first token", "part-way"), (" \\boxed{", "answer", "always")],
+)
+def test_drafted_probes_equal_undrafted_ones(engine, opening, steering, held):
+    """Each row's previous probe drafts its next one: the probes are the same token for token either way, and a
+    draft that holds saves forward passes. The random model's probes rarely repeat; steered to start with "7" they
+    repeat part-way; steered to answer "7}" after an opened box they repeat whole."""
+    policy = NEVER_STOPS.replace(adaptive=AdaptiveStop(probe_every=3, probe_tokens=5, agree=100, probe_opening=opening))
+    extra = {None: [], "first token": [first_answer_token(engine, SEVEN)], "answer": [answer_writer]}[steering]
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    runs = {}
+    for drafts in (True, False):
+        engine.probe_drafts, engine.probe_stats = drafts, {}
+        try:
+            traces = engine.generate(prompts, policy, extra_processors=extra, batch_size=4)
+        finally:
+            engine.probe_drafts = True
+        runs[drafts] = traces, engine.probe_stats
+    (drafted, stats), (plain, plain_stats) = runs[True], runs[False]
+    assert [t.generated_ids for t in drafted] == [t.generated_ids for t in plain]
+    for a, b in zip(drafted, plain):
+        assert [p.token_ids for p in a.probes] == [p.token_ids for p in b.probes]
+        assert [p.confidence for p in a.probes] == pytest.approx([p.confidence for p in b.probes], rel=1e-4)
+    assert plain_stats.get("drafted", 0) == 0 and stats["drafted"] > 0
+    if held == "always":
+        assert stats["accepted"] == stats["drafted"] and stats["forwards"] < plain_stats["forwards"]
+    elif held == "part-way":
+        assert len(drafted[0].probes) <= stats["accepted"] < stats["drafted"]
+    else:
+        assert stats["accepted"] < stats["drafted"] / 4

@@ -164,3 +164,21 @@ def test_s1_sweep_with_adaptive_rules_prints_probe_tokens_and_writes_the_figure(
     results = json.loads((out / "results.json").read_text())
     rule = next(s for s in results["settings"] if s["method"] == "adaptive (probe_consistency)")
     assert rule["avg_probe_tokens"] > 0 and (out / "pareto.html").exists()
+
+
+def test_the_overthinking_grid_and_its_bench_config_build_their_sweeps(tmp_path):
+    """env/batch/overthink.yaml's notebook-05 run and env/bench/adaptive-overthink.yaml name valid rules, DEER's
+    probes at the model's own Waits among them."""
+    from s1lib.adaptive_bench import AdaptiveBenchConfig, sweep_config
+    from s1lib.batch.grid import load_grid
+    from s1lib.eval.sweep import build_settings
+
+    root = Path(__file__).resolve().parents[1]
+    grid = load_grid(root / "env/batch/overthink.yaml", output_root=tmp_path)
+    (run,) = [r for r in grid.runs if r.run_id == "adaptive"]
+    names = {k: v for k, v in run.parameters.items() if k in AdaptiveParams.__dataclass_fields__}
+    config = AdaptiveParams(**{**names, "model": "default", "data": None}).sweep_config()
+    assert len(build_settings(config)) == len(config.caps) + len(config.adaptive) == 6 + 2
+    assert any(rule.get("probe_transitions") for rule in config.adaptive)
+    bench = AdaptiveBenchConfig.from_file(root / "env/bench/adaptive-overthink.yaml")
+    assert len(build_settings(sweep_config(bench, "m", None, str(tmp_path)))) == len(bench.caps) + len(bench.adaptive)

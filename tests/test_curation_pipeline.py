@@ -355,6 +355,12 @@ def test_load_config_overrides_as_notebooks_pass_them(tmp_path):
         7,
     )
     assert small.toy["benchmark_n"] == toy.toy["benchmark_n"]
+    # a toy override changes only the fields it names, with toy_n or without (the full profile passes both)
+    rechecked = load_config(toy_n=150, toy={"p_wait": 1.0, "benchmark_n": 40})
+    assert rechecked.toy == {**toy.toy, "n": 150, "p_wait": 1.0, "benchmark_n": 40}
+    assert load_config(toy={"seed": 3}).toy == {**toy.toy, "seed": 3}
+    with pytest.raises(ValueError, match="toy_n is 150 but the toy override's n is 1600"):
+        load_config(toy_n=150, toy={"n": 1600})
     assert load_config(total=40, uniform_until=10).uniform_until == 10
     paper = load_config("env/curation/s1k-paper.yaml", total=500)
     assert (paper.total, paper.uniform_until, paper.toy) == (500, 350, None)

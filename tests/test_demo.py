@@ -64,6 +64,15 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     consistency = next(r for r in adaptive if "agree=" in r["setting"])  # probes every 8 tokens: always probes
     assert consistency["probe_tokens"] > 0 and consistency["adaptive_stop_rate"] is not None, "probes counted apart"
     assert (grid / "adaptive" / "pareto.plotly.json").is_file()
+    # What `s1 demo` prints last: the scaling stage's headline and one line per adaptive setting.
+    from s1lib.batch.grid import load_grid
+    from s1lib.demo import DEMO_GRID, stage_headlines
+
+    lines = stage_headlines(load_grid(DEMO_GRID, profile="quick", output_root=tmp_path))
+    assert [line.split(":")[0] for line in lines] == ["scaling", "adaptive", "adaptive"]
+    assert all(
+        f"{r['thinking_tokens']:.1f} thinking + {r['probe_tokens']:.1f} probe" in "".join(lines) for r in adaptive
+    )
 
     # Each stage's progress reached the console as it ran, with the stage it belongs to.
     assert "sft | SFT step 1/3 · loss" in done.stderr and "sft | SFT step 3/3" in done.stderr

@@ -326,17 +326,24 @@ def load_config(
 ) -> CurationConfig:
     """A curation config from ``path`` (None: the toy config) with overrides, as notebooks and grids pass them.
 
-    An override that is None leaves the config's value. ``toy_n`` sizes the toy pool (toy configs only); ``total``
+    An override that is None leaves the config's value; a ``toy`` override changes only the toy fields it names.
+    ``toy_n`` sizes the toy pool (toy configs only; a ``toy`` override naming another ``n`` raises); ``total``
     sets the selected set's size and, unless ``uniform_until`` is given too, scales the uniform phase with it (the
     paper's config: 70 %; the toy config: all of it). Any other name is a ``CurationConfig`` field; an unknown
     one raises, naming it.
     """
     config = CurationConfig.from_file(path or TOY_CONFIG)
     changes = {name: value for name, value in overrides.items() if value is not None}
+    if "toy" in changes and config.toy:  # a toy override changes the file's toy fields, keeping the others
+        changes["toy"] = {**config.toy, **changes["toy"]}
     if toy_n is not None:
-        if not config.toy:
+        toy = changes.get("toy", config.toy)
+        if not toy:
             raise ValueError(f"toy_n sizes the toy pool, but {path} has no toy pool (its 'toy' field is empty)")
-        changes["toy"] = {**config.toy, "n": int(toy_n)}
+        named = (overrides.get("toy") or {}).get("n")
+        if named is not None and int(named) != int(toy_n):
+            raise ValueError(f"toy_n is {toy_n} but the toy override's n is {named}: give the pool size once")
+        changes["toy"] = {**toy, "n": int(toy_n)}
     if total is not None:
         changes["total"] = int(total)
         ratio = config.uniform_until / config.total if config.total else 0.7  # the file's own share (paper: 70 %)

@@ -7,8 +7,10 @@ cannot change after that. Two training-free rules read the probes:
 
 - ``probe_consistency`` (Dynasor-CoT): a probe every ``probe_every`` thinking tokens; stop when the last ``agree``
   probes extract the same non-empty answer.
-- ``answer_confidence`` (DEER): a probe at each end attempt the policy would suppress (a forced "Wait"); stop when
-  the probe's mean token probability is at least ``threshold``.
+- ``answer_confidence`` (DEER): a probe at each end attempt the policy would suppress (a forced "Wait") and, with
+  ``probe_transitions``, where the model itself starts one of the policy's ignore strings (its own "Wait": DEER's
+  transition points, before the re-check begins); stop when the probe's mean token probability is at least
+  ``threshold``.
 
 The rule lives here and in :class:`~s1lib.forcing.policy.ForcingState`, so every backend stops alike; a backend only
 answers "probe these rows now" (a batch of :class:`ProbeRequest`) with one :class:`ProbeOutput` per row. Probes never
@@ -26,8 +28,9 @@ from s1lib.answers import last_boxed
 STRATEGIES = ("probe_consistency", "answer_confidence")
 BOXED_OPENING = " \\boxed{"
 """Dynasor-CoT's probe opening: a probe then decodes only the answer and its closing brace."""
-TRIGGERS = ("interval", "end_attempt")
-"""Why a probe ran: every ``probe_every`` tokens (probe_consistency) or at a suppressed end attempt (confidence)."""
+TRIGGERS = ("interval", "end_attempt", "transition")
+"""Why a probe ran: every ``probe_every`` tokens (probe_consistency), at a suppressed end attempt or, with
+``probe_transitions``, where the model itself starts a "Wait" (answer_confidence)."""
 
 
 @dataclass
@@ -40,7 +43,8 @@ class AdaptiveStop:
         metadata={
             "help": "probe_consistency: stop when the last `agree` periodic probes give the same answer (Dynasor-CoT); "
             "answer_confidence: at each suppressed end attempt, stop when the probed answer's mean token "
-            "probability is at least `threshold` (DEER; needs num_ignore > 0)."
+            "probability is at least `threshold` (DEER; needs num_ignore > 0, or probe_transitions to probe "
+            "at the model's own Waits)."
         },
     )
     probe_every: int = field(
@@ -63,6 +67,14 @@ class AdaptiveStop:
         default=3,
         metadata={"help": "probe_consistency: how many consecutive probes must give the same non-empty answer."},
     )
+    probe_transitions: bool = field(
+        default=False,
+        metadata={
+            "help": "answer_confidence: also probe where the model itself starts one of the ignore strings (its own "
+            "'Wait', DEER's transition points), so a model that re-checks by itself can stop before the re-check; "
+            "then num_ignore may be 0."
+        },
+    )
     threshold: float = field(
         default=0.95,
         metadata={"help": "answer_confidence: mean token probability of the probed answer needed to stop, in (0, 1]."},
@@ -80,6 +92,8 @@ class AdaptiveStop:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{name}.{key} must be an integer >= {least}, got {value!r}")
+        if not isinstance(self.probe_transitions, bool):
+            raise ValueError(f"{name}.probe_transitions must be true or false, got {self.probe_transitions!r}")
         if not isinstance(self.probe_opening, str):
             raise ValueError(f"{name}.probe_opening must be a string, got {self.probe_opening!r}")
         threshold = self.threshold
@@ -93,7 +107,8 @@ class AdaptiveStop:
         opening = f" open={self.probe_opening.strip()}" if self.probe_opening else ""
         if self.strategy == "probe_consistency":
             return f"agree={self.agree}/{self.probe_every}{opening}"
-        return f"conf≥{self.threshold:g}{opening}"
+        transitions = " +waits" if self.probe_transitions else ""
+        return f"conf≥{self.threshold:g}{transitions}{opening}"
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         choices=STRATEGIES,
         default=None,
         help="stop thinking early when probes say the answer is ready: probe_consistency (Dynasor-CoT) or "
-        "answer_confidence (DEER; needs --num-ignore > 0); the cap stays the maximum",
+        "answer_confidence (DEER; needs --num-ignore > 0); the cap stays the maximum (DEER's probes at the "
+        "model's own Waits, AdaptiveStop.probe_transitions, are set in a sweep or policy file)",
     )
     for name in ADAPTIVE_FLAGS:
         default = getattr(_ADAPTIVE_DEFAULTS, name)

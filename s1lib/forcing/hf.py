@@ -7,7 +7,8 @@ KV cache as ordinary ones: no re-prefill after a "Wait", unlike the reference's 
 
 An adaptive stop's probes branch off that same cache: ``generate`` gets a ``DynamicCache`` the processor holds,
 and at a step where rows reach a probe point, :class:`CacheProbes` copies those rows' cache entries and decodes
-all their probes together, greedy, on the copy (the sequence's own cache is never touched).
+all their probes together, greedy, on the copy (the sequence's own cache is never touched). Each row's previous
+probe answer drafts its next probe, verified in the probe's first forward pass.
 """
 
 from __future__ import annotations
@@ -61,16 +62,36 @@ class CacheProbes:
     ``cache`` is the ``DynamicCache`` handed to ``generate``; when the processor runs it holds every position of
     ``input_ids``. ``pads`` are the rows' left-padding lengths (masked, as in ``generate``, whose positions are the
     mask's cumulative sum). ``extra_processors`` shape the probes' logits too, so a steered test model is the same
-    model in its probes."""
+    model in its probes.
+
+    With ``drafts``, a row's previous probe answer is a draft of its next one (a rule stops exactly when probes
+    repeat, so they mostly do): the prefix and the draft go through the model in one forward pass, and the greedy
+    choices at each position keep the draft up to its first difference, as greedy speculative decoding does. The
+    probe's tokens are the greedy ones either way; a draft only saves the forward passes it got right. Positions
+    past the first difference stay in the branch's cache, masked out. ``stats`` (when given) counts
+    ``forwards``, ``drafted`` and ``accepted`` draft tokens."""
 
     def __init__(
-        self, model: Any, cache: Any, pads: Sequence[int], eos: frozenset[int], extra_processors: Sequence[Processor]
+        self,
+        model: Any,
+        cache: Any,
+        pads: Sequence[int],
+        eos: frozenset[int],
+        extra_processors: Sequence[Processor],
+        drafts: bool = True,
+        stats: dict[str, int] | None = None,
     ):
         self.model = model
         self.cache = cache
         self.pads = torch.tensor(list(pads), dtype=torch.long)
         self.eos = eos
         self.extra_processors = list(extra_processors)
+        self.use_drafts = drafts
+        self.drafts: dict[int, tuple[int, ...]] = {}
+        self.stats = stats if stats is not None else {}
+
+    def _count(self, key: str, value: int) -> None:
+        self.stats[key] = self.stats.get(key, 0) + value
 
     def __call__(self, input_ids: torch.Tensor, requests: Sequence[tuple[int, ProbeRequest]]) -> list[ProbeOutput]:
         prefixes = {(r.prefix_ids, r.max_tokens) for _, r in requests}
@@ -82,43 +103,83 @@ class CacheProbes:
             raise RuntimeError(f"the cache holds {self.cache.get_seq_length()} positions, the sequence {length}")
         device = input_ids.device
         rows = torch.tensor([row for row, _ in requests], dtype=torch.long, device=device)
+        drafts = [self.drafts.get(row, ())[:max_tokens] if self.use_drafts else () for row, _ in requests]
         branch = branch_cache(self.cache, rows)
         mask = (torch.arange(length)[None, :] >= self.pads[rows.cpu()][:, None]).long().to(device)
         context = input_ids[rows]
-        step = torch.tensor([list(prefix)] * len(requests), dtype=torch.long, device=device)
+        # The first pass: the prefix and each row's draft, right-padded (masked) to the longest draft.
+        width = max(len(d) for d in drafts)
+        step = torch.tensor(
+            [[*prefix, *d, *[prefix[-1]] * (width - len(d))] for d in drafts], dtype=torch.long, device=device
+        )
+        step_mask = torch.tensor(
+            [[1] * (len(prefix) + len(d)) + [0] * (width - len(d)) for d in drafts], dtype=torch.long, device=device
+        )
         ids: list[list[int]] = [[] for _ in requests]
         probs: list[list[float]] = [[] for _ in requests]
         live = [True] * len(requests)
-        for _ in range(max_tokens):
-            mask = torch.cat([mask, torch.ones_like(step)], dim=1)
-            positions = mask.cumsum(-1)[:, -step.shape[1] :] - 1
+        nexts = [0] * len(requests)
+        first = True
+        while True:
+            mask = torch.cat([mask, step_mask], dim=1)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step.shape[1] :]
+            keep = width + 1 if first else 1
             out = self.model(
                 input_ids=step,
                 attention_mask=mask,
                 position_ids=positions,
                 past_key_values=branch,
                 use_cache=True,
-                logits_to_keep=1,
+                logits_to_keep=keep,
             )
+            self._count("forwards", 1)
             context = torch.cat([context, step], dim=1)
-            logits = out.logits[:, -1].float()
-            for processor in self.extra_processors:
-                logits = processor(context, logits)
-            choice = logits.float().argmax(dim=-1)
-            chosen_probs = torch.softmax(logits.float(), dim=-1).gather(1, choice[:, None])[:, 0]
-            for i, (token, prob) in enumerate(zip(choice.tolist(), chosen_probs.tolist())):
+            # choices[j]: the greedy token and its probability after the j-th kept position, for every row.
+            choices = []
+            for j in range(keep):
+                logits = out.logits[:, j].float()
+                seen = context[:, : context.shape[1] - keep + 1 + j]
+                for processor in self.extra_processors:
+                    logits = processor(seen, logits)
+                choice = logits.argmax(dim=-1)
+                chosen = torch.softmax(logits, dim=-1).gather(1, choice[:, None])[:, 0]
+                choices.append((choice.tolist(), chosen.tolist()))
+            for i in range(len(requests)):
                 if not live[i]:
                     continue
-                if token in self.eos:
-                    live[i] = False
-                else:
+                draft = drafts[i] if first else ()
+                j = 0
+                while True:
+                    token, prob = choices[j][0][i], choices[j][1][i]
+                    nexts[i] = token
+                    if token in self.eos:
+                        live[i] = False
+                        break
                     ids[i].append(token)
                     probs[i].append(prob)
                     complete = requests[i][1].complete
-                    live[i] = not (complete is not None and complete(ids[i]))
+                    if len(ids[i]) >= max_tokens or (complete is not None and complete(ids[i])):
+                        live[i] = False
+                        break
+                    if j < len(draft) and token == draft[j]:
+                        j += 1
+                        continue
+                    break
+                if first:
+                    agreed = 0
+                    while agreed < min(len(draft), len(ids[i])) and ids[i][agreed] == draft[agreed]:
+                        agreed += 1
+                    self._count("drafted", len(draft))
+                    self._count("accepted", agreed)
+                    # The draft past its first difference (and the padding) is no longer part of this row.
+                    mask[i, mask.shape[1] - step.shape[1] + len(prefix) + j :] = 0
+            first = False
             if not any(live):
                 break
-            step = choice[:, None]
+            step = torch.tensor(nexts, dtype=torch.long, device=device)[:, None]
+            step_mask = torch.ones_like(step)
+        for (row, _), answer in zip(requests, ids):
+            self.drafts[row] = tuple(answer)
         return [ProbeOutput(tuple(i), tuple(p)) for i, p in zip(ids, probs)]
 
 
@@ -221,6 +282,11 @@ class HFEngine(EngineBase):
         )
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         self._stop_event: threading.Event | None = None
+        self.probe_drafts = True
+        """Each row's previous probe answer drafts its next probe (see :class:`CacheProbes`); the probes' tokens are
+        the same either way, so this only changes their cost (``s1 bench adaptive`` times both)."""
+        self.probe_stats: dict[str, int] = {}
+        """Running counts of the probes' forward passes and of drafted and accepted draft tokens."""
 
     @classmethod
     def from_name(cls, name: str = "default", dtype: Any = "auto", device: str = "cpu", **kwargs: Any) -> HFEngine:
@@ -327,7 +393,9 @@ class HFEngine(EngineBase):
         if compiled.policy.adaptive is not None:
             options["past_key_values"] = cache = DynamicCache(config=self.model.config)
             pads = [longest - len(ids) for ids in batch_ids]
-            probes = CacheProbes(self.model, cache, pads, compiled.eos_token_ids, extra_processors)
+            probes = CacheProbes(
+                self.model, cache, pads, compiled.eos_token_ids, extra_processors, self.probe_drafts, self.probe_stats
+            )
         processor = ForcingLogitsProcessor(
             states, longest, sampling, seeds, extra_processors, on_step, stop_event, probes, on_probe
         )

@@ -182,10 +182,16 @@ class BudgetPolicy:
         self.adaptive.validate()
         if not self.thinking_phase:
             raise ValueError("BudgetPolicy.adaptive needs a thinking phase, but thinking_phase is false")
-        if self.adaptive.strategy == "answer_confidence" and self.num_ignore == 0:
+        rule = self.adaptive
+        if rule.strategy == "answer_confidence" and self.num_ignore == 0 and not rule.probe_transitions:
             raise ValueError(
                 "BudgetPolicy.adaptive.strategy answer_confidence probes at suppressed end attempts, "
-                "so it needs num_ignore > 0"
+                "so it needs num_ignore > 0 (or probe_transitions, to probe at the model's own Waits)"
+            )
+        if rule.strategy == "answer_confidence" and rule.probe_transitions and not self.ignore_list():
+            raise ValueError(
+                "BudgetPolicy.adaptive.probe_transitions probes where the model starts an ignore string, "
+                "but ignore_strings is empty"
             )
 
     def replace(self, **changes: Any) -> BudgetPolicy:
@@ -280,6 +286,11 @@ class CompiledPolicy:
         if self.decode is None:
             return False
         return answer_closed(self.decode([*self.probe_opening_ids, *answer_ids]))
+
+    @property
+    def transition_ids(self) -> frozenset[int]:
+        """First tokens of the ignore strings: where the model itself starts a "Wait" (DEER's transition points)."""
+        return frozenset(ids[0] for ids in self.ignore_ids if ids)
 
     @property
     def end_attempt_ids(self) -> frozenset[int]:
@@ -402,9 +413,12 @@ class ForcingState:
             trigger = "interval"
         else:
             self._candidate = choose(_NO_BAN)
-            if self._candidate not in self.compiled.end_attempt_ids or self._may_end_thinking():
-                return None  # only an end attempt the policy would suppress is a decision point
-            trigger = "end_attempt"
+            if self._candidate in self.compiled.end_attempt_ids and not self._may_end_thinking():
+                trigger = "end_attempt"  # an end attempt the policy would suppress is a decision point
+            elif rule.probe_transitions and self._candidate in self.compiled.transition_ids:
+                trigger = "transition"  # the model itself starts a re-check: probe before it
+            else:
+                return None
         prefix = self.compiled.probe_prefix_ids
         return ProbeRequest(
             len(self.generated), self.thinking_tokens, trigger, prefix, rule.probe_tokens, self.compiled.probe_complete
