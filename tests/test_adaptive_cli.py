@@ -30,6 +30,10 @@ def test_flags_build_the_adaptive_stop():
     assert policy.num_ignore == 2
     opened = _policy("--adaptive", "probe_consistency", "--probe-opening", " \\boxed{")
     assert opened.adaptive.probe_opening == " \\boxed{"
+    waits = _policy("--adaptive", "answer_confidence", "--probe-transitions")  # DEER at the model's own Waits
+    assert waits.adaptive == AdaptiveStop(strategy="answer_confidence", probe_transitions=True)
+    assert waits.num_ignore == 0 and waits.label() == "conf≥0.95 +waits"
+    assert _policy("--adaptive", "probe_consistency", "--no-probe-transitions").adaptive.probe_transitions is False
 
 
 def test_eval_takes_the_same_flags():

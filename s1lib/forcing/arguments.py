@@ -9,7 +9,7 @@ from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 from s1lib.forcing.policy import BudgetPolicy
 
 _ADAPTIVE_DEFAULTS = AdaptiveStop()
-ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "probe_opening", "agree", "threshold")
+ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "probe_opening", "agree", "threshold", "probe_transitions")
 """The AdaptiveStop fields with a flag of their own (``--probe-every`` ...); they need ``--adaptive``."""
 
 
@@ -69,17 +69,20 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         choices=STRATEGIES,
         default=None,
         help="stop thinking early when probes say the answer is ready: probe_consistency (Dynasor-CoT) or "
-        "answer_confidence (DEER; needs --num-ignore > 0); the cap stays the maximum (DEER's probes at the "
-        "model's own Waits, AdaptiveStop.probe_transitions, are set in a sweep or policy file)",
+        "answer_confidence (DEER; needs --num-ignore > 0 or --probe-transitions); the cap stays the maximum",
     )
     for name in ADAPTIVE_FLAGS:
         default = getattr(_ADAPTIVE_DEFAULTS, name)
         help_text = AdaptiveStop.__dataclass_fields__[name].metadata["help"]
+        # a bool is a switch (--probe-transitions / --no-probe-transitions): type=bool would read "False" as true
+        kind: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction} if isinstance(default, bool) else {"type": type(default)}
+        )
         parser.add_argument(
             "--" + name.replace("_", "-"),
-            type=type(default),
             default=None,
             help=f"with --adaptive: {help_text} (default {default})",
+            **kind,
         )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")
     parser.add_argument("--top-p", type=float, default=1.0)
