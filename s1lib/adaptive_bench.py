@@ -265,14 +265,18 @@ def hindsight_bound(engine: Any, prompts: Sequence[str], problems: Sequence[Any]
 
 
 # ------------------------------------------------------------------------------------------------------ timing
+def drafts_probes(engine: Any) -> bool:
+    """Whether ``engine`` drafts its probes (``HFEngine.probe_drafts``), so drafting can be switched and counted."""
+    return getattr(engine, "probe_drafts", None) is not None
+
+
 @contextlib.contextmanager
 def probe_drafts(engine: Any, on: bool):
     """The engine with its probe drafts on or off (an engine without drafts is left as it is)."""
-    before = getattr(engine, "probe_drafts", None)
-    if before is None:
+    if not drafts_probes(engine):
         yield
         return
-    engine.probe_drafts = on
+    before, engine.probe_drafts = engine.probe_drafts, on
     try:
         yield
     finally:
@@ -325,11 +329,11 @@ def wall_clock(engine: Any, prompts: Sequence[str], policy: Any, config: Adaptiv
     ``timing_problems`` prompts (drafted and undrafted probes, on an engine that drafts), and as one static batch
     of every prompt."""
     engine.generate(list(prompts[:1]), policy, batch_size=1)  # warm-up, outside the timed runs
-    drafts = getattr(engine, "probe_drafts", None) is not None
     timing = {}
     if config.timing_problems:
         rows = list(prompts[: config.timing_problems])
-        timing["one_row"] = against_own_length(engine, rows, policy, 1, config.timing_repeats, undrafted=drafts)
+        undrafted = drafts_probes(engine)
+        timing["one_row"] = against_own_length(engine, rows, policy, 1, config.timing_repeats, undrafted=undrafted)
     timing["batched"] = against_own_length(engine, list(prompts), policy, config.batch_size, config.timing_repeats)
     return timing
 
@@ -398,7 +402,7 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         from s1lib.forcing.hf import HFEngine
 
         engine = HFEngine.from_name(model)
-    if getattr(engine, "probe_drafts", None) is not None:
+    if drafts_probes(engine):
         engine.probe_stats = {}
     with contextlib.ExitStack() as stack:
         folder = config.output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="s1-bench-adaptive-"))

@@ -148,7 +148,7 @@ class CacheProbes:
                 if not live[i]:
                     continue
                 draft = drafts[i] if first else ()
-                j = 0
+                j = 0  # draft tokens the greedy choices confirmed so far
                 while True:
                     token, prob = choices[j][0][i], choices[j][1][i]
                     nexts[i] = token
@@ -157,20 +157,17 @@ class CacheProbes:
                         break
                     ids[i].append(token)
                     probs[i].append(prob)
+                    held = j < len(draft) and token == draft[j]
+                    j += held
                     complete = requests[i][1].complete
                     if len(ids[i]) >= max_tokens or (complete is not None and complete(ids[i])):
                         live[i] = False
                         break
-                    if j < len(draft) and token == draft[j]:
-                        j += 1
-                        continue
-                    break
+                    if not held:
+                        break
                 if first:
-                    agreed = 0
-                    while agreed < min(len(draft), len(ids[i])) and ids[i][agreed] == draft[agreed]:
-                        agreed += 1
                     self._count("drafted", len(draft))
-                    self._count("accepted", agreed)
+                    self._count("accepted", j)
                     # The draft past its first difference (and the padding) is no longer part of this row.
                     mask[i, mask.shape[1] - step.shape[1] + len(prefix) + j :] = 0
             first = False
