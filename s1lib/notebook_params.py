@@ -293,7 +293,9 @@ class AdaptiveParams(NotebookParams):
 
         rule = next((r for r in self.adaptive if r.get("strategy", "probe_consistency") == strategy), {})
         stop = AdaptiveStop(**{k: v for k, v in rule.items() if k not in ("num_ignore", "min_thinking_tokens")})
-        waits = rule.get("num_ignore", 2 if strategy == "answer_confidence" else 0)  # confidence probes at Waits
+        # the rule's num_ignore, as the sweep ran it; else 0, or 2 Waits where confidence probes only at suppressed ends
+        needs_waits = strategy == "answer_confidence" and not stop.probe_transitions
+        waits = rule.get("num_ignore", 2 if needs_waits else 0)
         return {
             "adaptive": strategy,
             "probe_every": stop.probe_every,
@@ -302,6 +304,7 @@ class AdaptiveParams(NotebookParams):
             "num_ignore": waits,
             "probe_tokens": stop.probe_tokens,
             "probe_opening": stop.probe_opening,
+            "probe_transitions": stop.probe_transitions,
         }
 
 

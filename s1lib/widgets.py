@@ -88,11 +88,13 @@ def policy_from_controls(
     threshold: float = 0.95,
     probe_tokens: int = 20,
     probe_opening: str = "",
+    probe_transitions: bool = False,
 ) -> BudgetPolicy:
     """The BudgetPolicy for the widget's control values (clamping min thinking to the cap instead of failing).
 
     ``adaptive`` turns on a stop rule (:data:`ADAPTIVE_CHOICES`); ``probe_every`` and ``agree`` set
-    probe_consistency, ``threshold`` answer_confidence (which probes at suppressed ends, so it needs Waits);
+    probe_consistency, ``threshold`` and ``probe_transitions`` answer_confidence (which probes at suppressed ends,
+    so it needs Waits, and with ``probe_transitions`` also where the model itself starts the ignore string);
     ``probe_tokens`` and ``probe_opening`` shape every probe (AdaptiveStop's fields; not controls)."""
     if ignore not in IGNORE_CHOICES:
         raise ValueError(f"ignore must be one of {list(IGNORE_CHOICES)}, got {ignore!r}")
@@ -103,7 +105,7 @@ def policy_from_controls(
     if adaptive != "off":
         rule = AdaptiveStop(
             strategy=adaptive, probe_every=int(probe_every), agree=int(agree), threshold=threshold,
-            probe_tokens=int(probe_tokens), probe_opening=probe_opening,
+            probe_tokens=int(probe_tokens), probe_opening=probe_opening, probe_transitions=bool(probe_transitions),
         )  # fmt: skip
     return BudgetPolicy(
         max_thinking_tokens=cap,
@@ -401,6 +403,7 @@ class BudgetForcingWidget:
         threshold: float = 0.95,
         probe_tokens: int = 20,
         probe_opening: str = "",
+        probe_transitions: bool = False,
     ):
         import ipywidgets as w
 
@@ -432,6 +435,9 @@ class BudgetForcingWidget:
         self.threshold = w.FloatSlider(
             value=threshold, min=0.5, max=1.0, step=0.01, description="Confidence ≥", style=style, layout=layout
         )
+        self.probe_transitions = w.Checkbox(
+            value=probe_transitions, description="Also probe at the model's own Waits (DEER)", style=style
+        )
         self.question = w.Textarea(value=question, description="Question", style=style, layout=w.Layout(width="520px"))
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop")
@@ -458,6 +464,7 @@ class BudgetForcingWidget:
                 self.adaptive,
                 w.HBox([self.probe_every, self.agree]),
                 self.threshold,
+                self.probe_transitions,
                 w.HBox([self.run_button, self.stop_button]),
                 self.output,
             ]
@@ -467,7 +474,7 @@ class BudgetForcingWidget:
         return policy_from_controls(
             self.budget.value, self.num_ignore.value, self.ignore.value, self.min_thinking.value,
             self.max_answer_tokens, self.adaptive.value, self.probe_every.value, self.agree.value, self.threshold.value,
-            **self.probe_shape,
+            probe_transitions=self.probe_transitions.value, **self.probe_shape,
         )  # fmt: skip
 
     def _update(self, view: StreamView) -> None:

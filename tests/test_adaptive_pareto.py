@@ -16,6 +16,7 @@ from s1lib.eval.pareto import DEMO_MODEL, describe_model, pareto_rows, resolve_m
 from s1lib.eval.store import summarize
 from s1lib.eval.summary import scaling_summary
 from s1lib.notebook_params import AdaptiveParams
+from s1lib.widgets import policy_from_controls
 
 
 def _record(setting: str, method: str, problem: int, correct: bool, thinking: int, probes: list[int] = ()) -> dict:
@@ -119,9 +120,13 @@ def test_notebook_params_build_the_sweep(tmp_path):
     assert config.benchmark == "toy" and config.data is None and config.engine_options == {"dtype": "auto"}
     assert params.live_controls() == {"adaptive": "probe_consistency", "probe_every": 16, "agree": 3,
                                       "threshold": 0.95, "num_ignore": 0, "probe_tokens": 6,
-                                      "probe_opening": " \\boxed{"}  # fmt: skip
+                                      "probe_opening": " \\boxed{", "probe_transitions": False}  # fmt: skip
     confident = params.live_controls("answer_confidence")
     assert (confident["threshold"], confident["num_ignore"]) == (0.9, 2)
+    at_own_waits = AdaptiveParams(adaptive=[{"strategy": "answer_confidence", "probe_transitions": True}])
+    transitions = at_own_waits.live_controls("answer_confidence")  # the sweep runs it with no forced Wait
+    assert (transitions["probe_transitions"], transitions["num_ignore"]) == (True, 0)
+    policy_from_controls(64, **transitions)  # a policy the widget can run
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\]"):
         AdaptiveParams(adaptive=[{"strategy": "dynasor"}]).sweep_config()
 

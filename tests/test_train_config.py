@@ -75,6 +75,7 @@ def test_limo_preset_has_the_specs_hyperparameters():
     assert (c.learning_rate, c.lr_scheduler_type, c.warmup_ratio) == (5e-6, "cosine", 0.0)
     assert (c.num_train_epochs, c.global_batch_size, c.per_device_batch_size, c.block_size) == (15.0, 32, 1, 16384)
     assert (c.save_strategy, c.save_total_limit) == ("epoch", None)  # every epoch kept: LIMO released epoch 9
+    assert c.keep_checkpoints and not TrainConfig.from_preset("cpu-demo").keep_checkpoints
     assert c.gradient_accumulation_steps(32) == 1 and c.gradient_accumulation_steps(8) == 4
     assert (c.question_field, c.thinking_field, c.attempt_field) == ("question", "solution", "answer")
     assert (c.delimiters, c.system_prompt, c.lora) == ("plain", LIMO_SYSTEM_PROMPT, False)
@@ -82,7 +83,9 @@ def test_limo_preset_has_the_specs_hyperparameters():
     assert forced.delimiters == "s1" and forced.learning_rate == c.learning_rate and forced.output_dir != c.output_dir
 
 
-@pytest.mark.parametrize(("name", "value"), [("save_strategy", "daily"), ("delimiters", "none")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("save_strategy", "daily"), ("delimiters", "none"), ("keep_checkpoints", "no")]
+)
 def test_unknown_save_strategy_or_delimiters_are_refused(name, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{name}"):
         TrainConfig(**{name: value})

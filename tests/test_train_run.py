@@ -77,7 +77,10 @@ def test_resume_continues_from_checkpoint(tiny_model_dir, tmp_path):
     from s1lib.train.trainer import run_training
 
     # Also the padding-free path (per-example attention) and length-grouped batches through the Trainer.
-    first = run_training(_config(tiny_model_dir, tmp_path, max_steps=2, save_steps=2, padding_free=True))
+    # keep_checkpoints: a finished run can be trained further (cpu-demo's default deletes them at the end)
+    first = run_training(
+        _config(tiny_model_dir, tmp_path, max_steps=2, save_steps=2, padding_free=True, keep_checkpoints=True)
+    )
     assert all(r["padded_tokens"] == r["tokens"] for r in first.rows)  # no pad at all
     assert first.global_step == 2 and (tmp_path / "run" / "checkpoint-2").is_dir()
     second = run_training(
@@ -88,6 +91,8 @@ def test_resume_continues_from_checkpoint(tiny_model_dir, tmp_path):
     assert second.resumed_from.endswith("checkpoint-2")
     assert [r["step"] for r in second.rows] == [3, 4]  # continued, not restarted
     assert [r["step"] for r in read_log(tmp_path / "run")] == [1, 2, 3, 4]
+    # cpu-demo's keep_checkpoints=False: the checkpoint it resumed from and the one it saved are gone, the model stays
+    assert not list((tmp_path / "run").glob("checkpoint-*")) and (tmp_path / "run" / "model.safetensors").exists()
     with pytest.raises(FileNotFoundError, match="resume_from_checkpoint"):
         run_training(_config(tiny_model_dir, tmp_path, resume_from_checkpoint=str(tmp_path / "nope")))
 

@@ -77,6 +77,10 @@ ADAPTIVE = [
         adaptive={"strategy": "probe_consistency", "probe_every": 8, "probe_tokens": 8, "agree": 2,
                   "probe_opening": " \\boxed{"},
     ),
+    BudgetPolicy(  # DEER at the model's own transitions: this model never writes "Wait" itself, but a newline often
+        max_thinking_tokens=40, num_ignore=3, max_answer_tokens=6, ignore_strings=["Wait", "\n"],
+        adaptive={"strategy": "answer_confidence", "probe_tokens": 6, "threshold": 0.5, "probe_transitions": True},
+    ),
 ]  # fmt: skip
 
 
@@ -84,7 +88,7 @@ def test_adaptive_stops_as_in_transformers(engine, hf_engine):
     """Probes in rounds on vLLM (the row pauses, its probe runs on the prefix, the row resumes) give the same
     greedy thinking trace, probes and stop point as the batched cache branch of transformers."""
     questions = [*QUESTIONS, "Is 91 a prime number?"]
-    saw_stop, closed = set(), 0
+    saw_stop, closed, triggers = set(), 0, set()
     for policy in ADAPTIVE:
         prompts = [engine.prompt_for(q, policy) for q in questions]
         ours = engine.generate(prompts, policy, batch_size=3)
@@ -98,11 +102,13 @@ def test_adaptive_stops_as_in_transformers(engine, hf_engine):
                 )  # fmt: skip
                 assert x.confidence == pytest.approx(y.confidence, abs=2e-3)
                 closed += bool(policy.adaptive.probe_opening) and x.text.endswith("}") and len(x.token_ids) < 8
+                triggers.add((x.trigger, x.stop))
             assert a.thinking_end_reason == b.thinking_end_reason
             if a.thinking_end_reason == "adaptive":
                 saw_stop.add(policy.adaptive.strategy)
     assert saw_stop == {"probe_consistency", "answer_confidence"}, "both rules must stop a row early here"
     assert closed, "some opened probes must close before probe_tokens (the cut must be exercised)"
+    assert {("transition", True), ("transition", False), ("end_attempt", True)} <= triggers, triggers
     with pytest.raises(NotImplementedError, match="transformers"):
         list(engine.stream(prompts[0], ADAPTIVE[0]))
 

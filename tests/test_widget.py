@@ -127,6 +127,11 @@ def test_policy_from_controls():
         policy_from_controls(64, 0, adaptive="answer_confidence")  # it probes at suppressed ends: it needs Waits
     with pytest.raises(ValueError, match="adaptive must be one of"):
         policy_from_controls(64, adaptive="dynasor")
+    # DEER at the model's own Waits: no forced Wait needed, but an ignore string to recognise one by
+    own_waits = policy_from_controls(64, 0, adaptive="answer_confidence", probe_transitions=True)
+    assert own_waits.adaptive.probe_transitions and own_waits.num_ignore == 0
+    with pytest.raises(ValueError, match="probe_transitions"):
+        policy_from_controls(64, 0, "none", adaptive="answer_confidence", probe_transitions=True)
 
 
 class FakeEngine:
@@ -240,6 +245,14 @@ def test_widget_with_an_adaptive_rule_marks_the_real_probes_and_the_stop(tiny_en
     assert trace.thinking_end_reason == "adaptive" and trace.thinking_tokens < 24
     assert html.count(f">{STOP_MARK}</span>") == 1 and view.stopped_by_rule
     assert f"({trace.probe_tokens} probe tokens)" in html and f"{trace.thinking_tokens} / 24 thinking tokens" in html
+
+
+def test_widget_checkbox_turns_on_probes_at_the_models_own_waits():
+    widget = BudgetForcingWidget(FakeEngine(), adaptive="answer_confidence", num_ignore=0)
+    with pytest.raises(ValueError, match="num_ignore"):
+        widget.policy()  # confidence without Waits and without transition probes never probes
+    widget.probe_transitions.value = True
+    assert widget.policy().adaptive.probe_transitions and widget.probe_transitions in widget.box.children
 
 
 def test_measure_stream_reports_latency_and_rate(tiny_engine):

@@ -75,12 +75,13 @@ def _(mo, params):
     probe_every = mo.ui.slider(1, 256, value=16, label="Probe every (tokens)", show_value=True)
     agree = mo.ui.slider(1, 8, value=2, label="Agreeing probes", show_value=True)
     threshold = mo.ui.slider(0.5, 1.0, step=0.01, value=0.95, label="Confidence ≥", show_value=True)
+    probe_transitions = mo.ui.checkbox(value=False, label="Also probe at the model's own Waits (DEER)")
     run = mo.ui.run_button(label="Run", kind="success")
     stop = mo.ui.run_button(label="Stop", kind="danger")
     mo.vstack(
         [
             question, budget, num_ignore, min_thinking, ignore, adaptive, mo.hstack([probe_every, agree]), threshold,
-            mo.hstack([run, stop], justify="start"),
+            probe_transitions, mo.hstack([run, stop], justify="start"),
         ]
     )  # fmt: skip
     return (
@@ -91,6 +92,7 @@ def _(mo, params):
         min_thinking,
         num_ignore,
         probe_every,
+        probe_transitions,
         question,
         run,
         stop,
@@ -125,6 +127,7 @@ def _(
     num_ignore,
     params,
     probe_every,
+    probe_transitions,
     question,
     run,
     runner,
@@ -137,7 +140,7 @@ def _(
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
     policy = policy_from_controls(
         budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens,
-        adaptive.value, probe_every.value, agree.value, threshold.value,
+        adaptive.value, probe_every.value, agree.value, threshold.value, probe_transitions=probe_transitions.value,
     )  # fmt: skip
     view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
     if script_mode:

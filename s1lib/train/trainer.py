@@ -316,6 +316,8 @@ def run_training(
     seconds = time.perf_counter() - start
 
     adapter_dir = save_trained(trainer, tokenizer, config)
+    if not config.keep_checkpoints and trainer.is_world_process_zero():
+        remove_checkpoints(out)
     result = TrainResult(
         output_dir=str(out),
         model_dir=str(out),
@@ -341,6 +343,20 @@ def run_training(
         if rows:
             loss_figure(rows).write_html(out / "loss_curve.html", include_plotlyjs="cdn")
     return result
+
+
+def remove_checkpoints(out: Path) -> list[str]:
+    """Delete the Trainer's ``checkpoint-N`` folders in ``out`` (the final model beside them stays); their names."""
+    import shutil
+
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    removed = []
+    for folder in sorted(out.glob(f"{PREFIX_CHECKPOINT_DIR}-*")):
+        if folder.is_dir() and folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-").isdigit():
+            shutil.rmtree(folder)
+            removed.append(folder.name)
+    return removed
 
 
 def save_trained(trainer: Any, tokenizer: Any, config: TrainConfig) -> str | None:
