@@ -351,6 +351,20 @@ def test_grade_cli(tmp_path, shared_data, capsys):
     with pytest.raises(ValueError, match=r"c\.jsonl line 1: problem id 'nope' is not in benchmark 'aime24'"):
         args.func(args)
 
+    # another tool's table: its own field names, any format the table reader reads
+    other = tmp_path / "other.csv"
+    other.write_text('question_id,response\n60,"\\boxed{204}"\n61,"\\boxed{7}"\n')
+    named = [*argv[:-1], str(other), "--id-field", "question_id", "--completion-field", "response"]
+    args = parser.parse_args(named)
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == {"correct": 1, "wrong": 1}
+    with pytest.raises(ValueError, match=r"other\.csv line 2: field 'completion' must be the completion's text"):
+        args = parser.parse_args([*argv[:-1], str(other), "--id-field", "question_id"])
+        args.func(args)
+    with pytest.raises(ValueError, match=r"other\.csv line 2: no problem id: expected field 'id' or 'problem_id'"):
+        args = parser.parse_args([*argv[:-1], str(other)])
+        args.func(args)
+
     listing = parser.parse_args(["benchmarks", "--data", str(shared_data)])
     assert listing.func(listing) == 0
     assert "math500           500 problems" in capsys.readouterr().out

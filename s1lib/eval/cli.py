@@ -19,22 +19,28 @@ from s1lib.eval.grading import Grade, GradingConfig, MathVerifier, grade
 from s1lib.eval.metrics import accuracy
 
 
-def _read_completions(path: Path) -> list[tuple[str, str, str]]:
-    """``(location, problem id, completion)`` from a jsonl with ``id`` (or ``problem_id``) and ``completion``."""
+def read_completions(
+    path: str | Path, id_field: str | None = None, completion_field: str = "completion"
+) -> list[tuple[str, str, str]]:
+    """``(location, problem id, completion)`` per row of a completions table (jsonl, json, csv or parquet, through
+    the one table reader). The id is ``id_field``, by default ``id`` or else ``problem_id``; a row without one, or
+    whose completion is not text, is an error naming the file, the row and the field."""
+    from s1lib.io import iter_rows
+
+    id_fields = (id_field,) if id_field else ("id", "problem_id")
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
-            pid = row.get("id", row.get("problem_id"))
-            if pid is None or not isinstance(row.get("completion"), str):
-                raise ValueError(f"{where}: expected fields 'id' (or 'problem_id') and 'completion' (text)")
-            rows.append((where, str(pid), row["completion"]))
+    for where, row in iter_rows(Path(path)):
+        location = f"{path} {where}"
+        pid = next((row[name] for name in id_fields if row.get(name) is not None), None)
+        if pid is None:
+            raise ValueError(f"{location}: no problem id: expected field {' or '.join(map(repr, id_fields))}")
+        completion = row.get(completion_field)
+        if not isinstance(completion, str):
+            raise ValueError(
+                f"{location}: field {completion_field!r} must be the completion's text, got "
+                f"{type(completion).__name__ if completion_field in row else 'no such field'}"
+            )
+        rows.append((location, str(pid), completion))
     return rows
 
 
@@ -48,7 +54,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     verifier = MathVerifier(GradingConfig(timeout=args.timeout))
     grades: list[Grade] = []
     try:
-        for where, pid, completion in _read_completions(Path(args.completions)):
+        for where, pid, completion in read_completions(args.completions, args.id_field, args.completion_field):
             if pid not in problems:
                 raise ValueError(f"{where}: problem id {pid!r} is not in benchmark {args.benchmark!r}")
             grades.append(grade(problems[pid], completion, args.delimiters, verifier, judge))
@@ -229,7 +235,11 @@ def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("grade", help="Grade a jsonl of completions ({id, completion}) against a benchmark")
     p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     p.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
-    p.add_argument("--completions", required=True, help="jsonl with 'id' and 'completion' per line")
+    p.add_argument(
+        "--completions", required=True, help="a table (jsonl, json, csv, parquet) with a problem id and a completion"
+    )
+    p.add_argument("--id-field", default=None, help="the problem id's field (default: 'id', else 'problem_id')")
+    p.add_argument("--completion-field", default="completion", help="the completion text's field")
     p.add_argument("--out", default=None, help="write one graded row per completion here (jsonl)")
     p.add_argument("--delimiters", default=None, help="delimiter preset (default: any of s1 / think-tags)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per math-verify comparison")
