@@ -49,13 +49,10 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
 # %%
-from s1lib.train import TrainConfig, run_training
+from s1lib.notebook_params import SFTParams
+from s1lib.train import run_training
 
-config = TrainConfig.from_preset(
-    "cpu-demo", model=model, data=data, toy_examples=toy_examples, max_steps=max_steps,
-    num_train_epochs=num_train_epochs, learning_rate=learning_rate, global_batch_size=global_batch_size,
-    per_device_batch_size=global_batch_size, block_size=block_size, bf16=bf16, output_dir=str(out / "model"),
-)
+config = SFTParams.from_namespace(globals()).train_config()  # the parameters above, as a TrainConfig (cpu-demo)
 result = run_training(config)  # prints "SFT step k/n · loss · tokens/s · ETA" as it goes
 print(f"{result.global_step} steps, final loss {result.final_loss}")
 

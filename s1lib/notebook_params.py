@@ -13,6 +13,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from s1lib.forcing.adaptive import BOXED_OPENING
@@ -164,6 +165,26 @@ class SFTParams(NotebookParams):
     eval_questions: list[str] = field(default_factory=lambda: ["What is 23 + 45?", "What is 12 * 11?"])
     max_thinking_tokens: int = 64
     bf16: Literal["auto"] | bool = "auto"
+
+    def train_config(self, **overrides: Any) -> Any:
+        """The :class:`~s1lib.train.TrainConfig` these parameters describe: the ``cpu-demo`` preset with them (one
+        packed batch per step, the final model in ``output_dir/model``); ``overrides`` win (marimo's slider)."""
+        from s1lib.train import TrainConfig
+
+        values = dict(
+            model=self.model,
+            data=self.data,
+            toy_examples=self.toy_examples,
+            max_steps=self.max_steps,
+            num_train_epochs=self.num_train_epochs,
+            learning_rate=self.learning_rate,
+            global_batch_size=self.global_batch_size,
+            per_device_batch_size=self.global_batch_size,
+            block_size=self.block_size,
+            bf16=self.bf16,
+            output_dir=str(Path(self.output_dir) / "model"),
+        )
+        return TrainConfig.from_preset("cpu-demo", **{**values, **overrides})
 
 
 @dataclass

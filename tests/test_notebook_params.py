@@ -85,6 +85,23 @@ def test_values_are_converted_to_each_field_type():
     assert (curation.toy_n, curation.tokenizer, curation.config_path) == (150, "estimate", None)
 
 
+def test_sft_parameters_are_the_cpu_demo_preset_with_them():
+    """Both notebook 02s train from ``SFTParams.train_config``: the preset, these values, then marimo's slider."""
+    from s1lib.train import TrainConfig
+
+    params = SFTParams(output_dir="runs/x", data="sel.parquet", learning_rate=1e-4, global_batch_size=4)
+    config = params.train_config(max_steps=7)
+    preset = TrainConfig.from_preset("cpu-demo")
+    assert (config.data, config.learning_rate, config.max_steps) == ("sel.parquet", 1e-4, 7)
+    assert config.output_dir == str(Path("runs/x/model"))
+    assert config.global_batch_size == config.per_device_batch_size == 4  # one packed batch per step
+    assert (config.padding_free, config.keep_checkpoints, config.system_prompt) == (
+        preset.padding_free, preset.keep_checkpoints, preset.system_prompt
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="TrainConfig.learning_rate"):
+        SFTParams(learning_rate=-1.0).train_config()
+
+
 def test_marimo_cli_args_object_is_accepted():
     """marimo's CLIArgs is read through its ``to_dict``."""
     from marimo._runtime.params import CLIArgs

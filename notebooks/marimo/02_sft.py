@@ -39,25 +39,10 @@ def _(mo):
 
 @app.cell
 def _(max_steps, mo, params, script_mode, train):
-    from pathlib import Path
-
-    from s1lib.train import TrainConfig, run_training
+    from s1lib.train import run_training
 
     mo.stop(not (train.value or script_mode), mo.md("Press **Train** to fine-tune (minutes on a CPU)."))
-    config = TrainConfig.from_preset(
-        "cpu-demo",
-        model=params.model,
-        data=params.data,
-        toy_examples=params.toy_examples,
-        max_steps=max_steps.value,
-        num_train_epochs=params.num_train_epochs,
-        learning_rate=params.learning_rate,
-        global_batch_size=params.global_batch_size,
-        per_device_batch_size=params.global_batch_size,
-        block_size=params.block_size,
-        bf16=params.bf16,
-        output_dir=str(Path(params.output_dir) / "model"),
-    )
+    config = params.train_config(max_steps=max_steps.value)
     with mo.status.progress_bar(total=max_steps.value, title="Training") as bar:
         seen = []
 
