@@ -91,8 +91,13 @@ def test_adaptive_stops_as_in_transformers(engine, hf_engine):
     saw_stop, closed, triggers = set(), 0, set()
     for policy in ADAPTIVE:
         prompts = [engine.prompt_for(q, policy) for q in questions]
+        decoded_before = engine.probe_stats.get("decoded", 0)
         ours = engine.generate(prompts, policy, batch_size=3)
         ref = hf_engine.generate(prompts, policy, batch_size=3)
+        if policy.adaptive.probe_opening:  # vLLM stops a probe where its box closes: nothing decoded past it
+            probes = [x for a in ours for x in a.probes]
+            decoded = engine.probe_stats["decoded"] - decoded_before
+            assert sum(len(x.token_ids) for x in probes) <= decoded <= sum(len(x.token_ids) + 1 for x in probes)
         for q, a, b in zip(questions, ours, ref):
             assert a.generated_ids == b.generated_ids, (policy.adaptive.strategy, q)
             assert a.probe_tokens == b.probe_tokens and len(a.probes) == len(b.probes) > 0

@@ -295,3 +295,68 @@ def test_open_thinking_forces_the_start_delimiter_without_counting_it(smollm_tok
     assert [i.kind for i in state.insertions] == ["start", "end", "final_answer"]
     with pytest.raises(RuntimeError, match="before the first token"):
         state.open_thinking()
+
+
+class FakeProbeLLM:
+    """Greedy vLLM stand-in for probe requests: after ``context`` it always writes ``script``, and it honours
+    ``max_tokens``, ``stop_token_ids`` and vLLM's stop strings (checked on the text this request decoded)."""
+
+    def __init__(self, tokenizer, context_len: int, script: list[int]):
+        self.tokenizer, self.context_len, self.script = tokenizer, context_len, script
+        self.calls: list[tuple[int, int]] = []  # (answer ids already in the prompt, max_tokens)
+
+    def generate(self, prompts, params, use_tqdm=False):
+        from types import SimpleNamespace
+
+        outputs = []
+        for prompt, p in zip(prompts, params):
+            done = prompt["prompt_token_ids"][self.context_len :]
+            assert done == self.script[: len(done)], "a continuation must resume the same greedy answer"
+            self.calls.append((len(done), p.max_tokens))
+            ids, reason = [], None
+            for token in self.script[len(done) :][: p.max_tokens]:
+                ids.append(token)
+                if token in (p.stop_token_ids or []):
+                    reason = token
+                    break
+                if any(s in self.tokenizer.decode(ids) for s in p.stop or []):
+                    reason = next(s for s in p.stop if s in self.tokenizer.decode(ids))
+                    break
+            logprobs = [{t: SimpleNamespace(logprob=-0.1)} for t in ids]
+            outputs.append(
+                SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs, stop_reason=reason)])
+            )
+        return outputs
+
+
+def test_vllm_probe_stops_where_its_box_closes_and_resumes_past_inner_braces(smollm_tokenizer):
+    """An opened probe on vLLM stops at each "}"; one inside the answer (\\frac{1}{2}) is not the box's, so the probe
+    resumes there, and nothing is decoded after the closing brace: the ids are those of one long request, cut."""
+    from types import SimpleNamespace
+
+    pytest.importorskip("vllm")
+    from s1lib.forcing.adaptive import ProbeRequest, answer_closed
+
+    tok = smollm_tokenizer
+    opening = tok.encode(" \\boxed{", add_special_tokens=False)
+    answer = tok.encode("\\frac{1}{2}} because the rest", add_special_tokens=False)
+    context = [5, 6, 7]
+    recorded = []
+    state = SimpleNamespace(
+        generated=[], compiled=SimpleNamespace(eos_token_ids=frozenset({2})),
+        record_probe=lambda probe, output: recorded.append(output),
+    )  # fmt: skip
+    probe = ProbeRequest(0, 0, "interval", tuple(opening), 20, lambda ids: answer_closed(tok.decode([*opening, *ids])))
+    engine = object.__new__(fv.VLLMEngine)
+    engine.llm, engine.max_model_len, engine.probe_stats = FakeProbeLLM(tok, 3 + len(opening), answer), 2048, {}
+    engine._run_probes([context], [(0, SimpleNamespace(state=state, paused=probe))])
+    (output,) = recorded
+    closes = next(k for k in range(1, len(answer) + 1) if probe.complete(answer[:k]))
+    assert list(output.token_ids) == answer[:closes] and tok.decode(output.token_ids).startswith("\\frac{1}{2}}")
+    assert len(engine.llm.calls) >= 2 and engine.llm.calls[0] == (0, 20)  # it went on past an inner brace
+    assert engine.probe_stats == {"requests": len(engine.llm.calls), "decoded": closes}
+    # without an answer that can close (no complete), one request decodes all probe tokens
+    whole = ProbeRequest(0, 0, "interval", tuple(opening), 6, None)
+    engine.llm.calls.clear()
+    engine._run_probes([context], [(0, SimpleNamespace(state=state, paused=whole))])
+    assert engine.llm.calls == [(0, 6)] and list(recorded[-1].token_ids) == answer[:6]

@@ -14,10 +14,11 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing.adaptive import ProbeOutput
+from s1lib.forcing.adaptive import ProbeOutput, ProbeRequest
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, eos_token_ids, step_events
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
@@ -143,6 +144,18 @@ def resolve_vllm_model(name: str) -> str:
     return str(folder)
 
 
+@dataclass
+class _ProbeRun:
+    """One row's probe on vLLM across its batches: the context it branches from and the answer ids so far."""
+
+    row: Any
+    probe: ProbeRequest
+    context: list[int]
+    room: int
+    ids: list[int] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+
+
 class VLLMEngine(EngineBase):
     """Budget-forced generation on vLLM, with the same policy, Trace and interface as :class:`HFEngine`."""
 
@@ -171,6 +184,8 @@ class VLLMEngine(EngineBase):
         # extra_processors can be reached; from_name also rules out tensor and pipeline parallel workers.
         self.processor_in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
         self._record_dir: str | None = None
+        self.probe_stats: dict[str, int] = {}
+        """Running counts of the probe requests sent to vLLM and of the answer tokens they decoded."""
 
     @classmethod
     def from_name(
@@ -405,7 +420,12 @@ class VLLMEngine(EngineBase):
     def _run_probes(self, encoded: list[list[int]], paused: list[tuple[int, Any]]) -> None:
         """One batch of greedy requests, one per paused row: its prefix, the probe's forced ids, then at most
         ``max_tokens`` answer tokens; vLLM's logprobs are the model's own, before any processor (no processor
-        touches these requests)."""
+        touches these requests).
+
+        A probe whose answer can close (``ProbeRequest.complete``: a ``\\boxed{}``) stops at each ``}`` (a vLLM stop
+        string); if that brace did not close the box (``\\frac{1}{2}``) the probe goes on from there in the next
+        batch, on its prefix-cached context, so its ids are those of one request decoding on, and nothing is
+        decoded after the answer closed. ``probe_stats`` counts requests and decoded tokens."""
         import math
 
         from vllm import SamplingParams
@@ -413,27 +433,42 @@ class VLLMEngine(EngineBase):
         if not paused:
             return
         eos = sorted(paused[0][1].state.compiled.eos_token_ids)
-        prompts, params = [], []
+        runs = []
         for i, row in paused:
             probe = row.paused
-            ids = list(encoded[i]) + row.state.generated[: probe.position] + list(probe.prefix_ids)
-            prompts.append({"prompt_token_ids": ids})
-            room = self.max_model_len - len(ids)
-            params.append(
+            context = list(encoded[i]) + row.state.generated[: probe.position] + list(probe.prefix_ids)
+            room = max(1, min(probe.max_tokens, self.max_model_len - len(context)))
+            runs.append(_ProbeRun(row, probe, context, room))
+        active = runs
+        while active:
+            prompts = [{"prompt_token_ids": run.context + run.ids} for run in active]
+            params = [
                 SamplingParams(
-                    temperature=0.0, max_tokens=max(1, min(probe.max_tokens, room)), stop_token_ids=eos,
-                    logprobs=0, detokenize=False,
+                    temperature=0.0, max_tokens=run.room - len(run.ids), stop_token_ids=eos, logprobs=0,
+                    stop=["}"] if run.probe.complete is not None else None, include_stop_str_in_output=True,
                 )
-            )  # fmt: skip
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        for (_, row), output in zip(paused, outputs):
-            completion = output.outputs[0]
-            ids = list(completion.token_ids)
-            probs = [math.exp(step[token].logprob) for token, step in zip(ids, completion.logprobs or [])]
-            if ids and ids[-1] in eos:
-                ids, probs = ids[:-1], probs[: len(ids) - 1]
-            row.state.record_probe(row.paused, ProbeOutput(tuple(ids), tuple(probs)))
-            row.paused = None
+                for run in active
+            ]  # fmt: skip
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            going_on = []
+            for run, output in zip(active, outputs):
+                completion = output.outputs[0]
+                ids = list(completion.token_ids)
+                probs = [math.exp(step[token].logprob) for token, step in zip(ids, completion.logprobs or [])]
+                self.probe_stats["requests"] = self.probe_stats.get("requests", 0) + 1
+                self.probe_stats["decoded"] = self.probe_stats.get("decoded", 0) + len(ids)
+                ended = bool(ids) and ids[-1] in eos
+                if ended:
+                    ids, probs = ids[:-1], probs[: len(ids) - 1]
+                run.ids += ids
+                run.probs += probs
+                at_brace = completion.stop_reason == "}"
+                if at_brace and not run.probe.complete(run.ids) and len(run.ids) < run.room:
+                    going_on.append(run)
+            active = going_on
+        for run in runs:
+            run.row.state.record_probe(run.probe, ProbeOutput(tuple(run.ids), tuple(run.probs)))
+            run.row.paused = None
 
     def _stream(self, request: Request) -> Iterator[Event]:
         """Drives vLLM's engine one step at a time (``add_request`` / ``step``) and reads each new token's kind
