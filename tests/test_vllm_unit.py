@@ -342,21 +342,27 @@ def test_vllm_probe_stops_where_its_box_closes_and_resumes_past_inner_braces(smo
     answer = tok.encode("\\frac{1}{2}} because the rest", add_special_tokens=False)
     context = [5, 6, 7]
     recorded = []
-    state = SimpleNamespace(
-        generated=[], compiled=SimpleNamespace(eos_token_ids=frozenset({2})),
-        record_probe=lambda probe, output: recorded.append(output),
-    )  # fmt: skip
-    probe = ProbeRequest(0, 0, "interval", tuple(opening), 20, lambda ids: answer_closed(tok.decode([*opening, *ids])))
+
+    def row_state(decode):  # the driver's compiled policy (with the tokenizer) or one without it
+        compiled = SimpleNamespace(
+            eos_token_ids=frozenset({2}), decode=decode,
+            probe_complete=lambda ids: answer_closed(tok.decode([*opening, *ids])),
+        )  # fmt: skip
+        return SimpleNamespace(generated=[], compiled=compiled, record_probe=lambda p, out: recorded.append(out))
+
+    # the processor's request carries no completion test (its policy has no tokenizer): the driver's policy decides
+    probe = ProbeRequest(0, 0, "interval", tuple(opening), 20, None)
     engine = object.__new__(fv.VLLMEngine)
     engine.llm, engine.max_model_len, engine.probe_stats = FakeProbeLLM(tok, 3 + len(opening), answer), 2048, {}
-    engine._run_probes([context], [(0, SimpleNamespace(state=state, paused=probe))])
+    engine._run_probes([context], [(0, SimpleNamespace(state=row_state(tok.decode), paused=probe))])
     (output,) = recorded
-    closes = next(k for k in range(1, len(answer) + 1) if probe.complete(answer[:k]))
+    closed = row_state(tok.decode).compiled.probe_complete
+    closes = next(k for k in range(1, len(answer) + 1) if closed(answer[:k]))
     assert list(output.token_ids) == answer[:closes] and tok.decode(output.token_ids).startswith("\\frac{1}{2}}")
     assert len(engine.llm.calls) >= 2 and engine.llm.calls[0] == (0, 20)  # it went on past an inner brace
     assert engine.probe_stats == {"requests": len(engine.llm.calls), "decoded": closes}
-    # without an answer that can close (no complete), one request decodes all probe tokens
+    # a policy without a tokenizer cannot tell a closed answer: one request decodes all probe tokens
     whole = ProbeRequest(0, 0, "interval", tuple(opening), 6, None)
     engine.llm.calls.clear()
-    engine._run_probes([context], [(0, SimpleNamespace(state=state, paused=whole))])
+    engine._run_probes([context], [(0, SimpleNamespace(state=row_state(None), paused=whole))])
     assert engine.llm.calls == [(0, 6)] and list(recorded[-1].token_ids) == answer[:6]

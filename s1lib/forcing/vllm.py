@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,7 @@ class _ProbeRun:
     probe: ProbeRequest
     context: list[int]
     room: int
+    complete: Callable[[Sequence[int]], bool] | None
     ids: list[int] = field(default_factory=list)
     probs: list[float] = field(default_factory=list)
 
@@ -422,10 +423,11 @@ class VLLMEngine(EngineBase):
         ``max_tokens`` answer tokens; vLLM's logprobs are the model's own, before any processor (no processor
         touches these requests).
 
-        A probe whose answer can close (``ProbeRequest.complete``: a ``\\boxed{}``) stops at each ``}`` (a vLLM stop
-        string); if that brace did not close the box (``\\frac{1}{2}``) the probe goes on from there in the next
-        batch, on its prefix-cached context, so its ids are those of one request decoding on, and nothing is
-        decoded after the answer closed. ``probe_stats`` counts requests and decoded tokens."""
+        A probe stops at each ``}`` (a vLLM stop string) and ends there if its answer closed (a ``\\boxed{}``, read
+        by the policy the driver compiled with the tokenizer); if that brace was not the box's (``\\frac{1}{2}``)
+        the probe goes on from there in the next batch, on its prefix-cached context. Its ids are those of one
+        request decoding on, and nothing is decoded after the answer closed. ``probe_stats`` counts requests and
+        decoded tokens."""
         import math
 
         from vllm import SamplingParams
@@ -438,14 +440,16 @@ class VLLMEngine(EngineBase):
             probe = row.paused
             context = list(encoded[i]) + row.state.generated[: probe.position] + list(probe.prefix_ids)
             room = max(1, min(probe.max_tokens, self.max_model_len - len(context)))
-            runs.append(_ProbeRun(row, probe, context, room))
+            compiled = row.state.compiled  # the driver's: the processor's own compiled policy has no tokenizer
+            complete = compiled.probe_complete if compiled.decode is not None else None
+            runs.append(_ProbeRun(row, probe, context, room, complete))
         active = runs
         while active:
             prompts = [{"prompt_token_ids": run.context + run.ids} for run in active]
             params = [
                 SamplingParams(
                     temperature=0.0, max_tokens=run.room - len(run.ids), stop_token_ids=eos, logprobs=0,
-                    stop=["}"] if run.probe.complete is not None else None, include_stop_str_in_output=True,
+                    stop=["}"] if run.complete is not None else None, include_stop_str_in_output=True,
                 )
                 for run in active
             ]  # fmt: skip
@@ -463,7 +467,7 @@ class VLLMEngine(EngineBase):
                 run.ids += ids
                 run.probs += probs
                 at_brace = completion.stop_reason == "}"
-                if at_brace and not run.probe.complete(run.ids) and len(run.ids) < run.room:
+                if at_brace and run.complete is not None and not run.complete(run.ids) and len(run.ids) < run.room:
                     going_on.append(run)
             active = going_on
         for run in runs:
