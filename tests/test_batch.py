@@ -230,6 +230,33 @@ jobs:
     assert json.loads((grid.run_dir("up") / "metrics.json").read_text())["value"] == 25
 
 
+def test_an_edited_notebook_reruns_its_runs_and_what_depends_on_them(workdir: Path):
+    """The same parameters but a changed cell: the finished run is stale (its outputs came from the old code)."""
+    text = """\
+jobs:
+  - {id: up, notebook: square.ipynb, parameters: {x: 3}}
+  - {id: down, notebook: cube.ipynb, after: [up]}
+"""
+    grid = load_grid(write_grid(workdir, text), output_root=workdir / "out")
+    run_grid(grid, LocalExecutor(workers=1, devices=[]))
+    square = workdir / "square.ipynb"
+    nb = nbformat.read(square, as_version=4)
+    nb.cells[0].metadata["collapsed"] = True  # metadata only: still current
+    nbformat.write(nb, square)
+    assert (
+        run_grid(
+            load_grid(workdir / "grid.yaml", output_root=workdir / "out"), LocalExecutor(workers=1, devices=[])
+        ).executed
+        == []
+    )
+    code = next(c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
+    code.source += "\n# edited"
+    nbformat.write(nb, square)
+    grid = load_grid(workdir / "grid.yaml", output_root=workdir / "out")
+    result = run_grid(grid, LocalExecutor(workers=1, devices=[]))
+    assert sorted(result.executed) == ["down", "up"] and result.reused == []
+
+
 def test_each_local_worker_owns_one_device(workdir: Path):
     grid = load_grid(
         write_grid(workdir, "jobs: [{notebook: square.ipynb, product: {x: [1, 2, 3, 4]}}]"),

@@ -44,6 +44,17 @@ class GridError(ValueError):
     """A grid file that cannot be run; the message names the file and the field."""
 
 
+def notebook_source_digest(path: str | Path) -> str | None:
+    """A digest of a notebook's cells (type and source; not outputs, ids or metadata), None when it cannot be read:
+    what decides whether a finished run of it is still current."""
+    try:
+        cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    sources = [(cell.get("cell_type"), "".join(cell.get("source", ""))) for cell in cells if isinstance(cell, dict)]
+    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()[:16]
+
+
 @dataclass
 class RunSpec:
     """One notebook execution: everything a worker needs, written to ``run.json`` in the run's folder."""
@@ -58,8 +69,13 @@ class RunSpec:
 
     @property
     def parameters_hash(self) -> str:
-        """Identity of the work: a finished run is reused only if notebook and parameters are unchanged."""
-        blob = json.dumps({"notebook": self.notebook, "parameters": self.parameters}, sort_keys=True, default=str)
+        """Identity of the work: a finished run is reused only if the notebook (its path and its cells' sources)
+        and the parameters are unchanged, so an edited notebook runs again."""
+        blob = json.dumps(
+            {"notebook": self.notebook, "source": notebook_source_digest(self.notebook), "parameters": self.parameters},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
