@@ -126,6 +126,29 @@ def resolve_model(name: str) -> ModelSource:
     return ModelSource("hub", name)
 
 
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf", "config.json")
+
+
+def model_fingerprint(name: str) -> str | None:
+    """Which weights a local model name points at now: the names, sizes and modification times of its weight
+    files (a folder, or a .gguf file). A model trained again into the same folder gets another fingerprint, so
+    stored samples of the old one are not taken for its. None for a hub id or the embedded model (their name is
+    their identity) and for a path that does not exist."""
+    import hashlib
+
+    if name == DEFAULT_MODEL:
+        return None
+    path = Path(os.path.expanduser(name))
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted({f for pattern in WEIGHT_PATTERNS for f in path.glob(pattern) if f.is_file()})
+    else:
+        return None
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
+
 def load_tokenizer(name: str = DEFAULT_MODEL, trust_remote_code: bool = False) -> Any:
     """Load only the tokenizer (fast; used by curation and training to count tokens)."""
     from transformers import AutoTokenizer

@@ -208,8 +208,11 @@ jobs:
     assert not (grid.run_dir("downstream") / "notebook.ipynb").exists()
     assert "asked to fail" in (grid.directory / "report.html").read_text()
 
-    # Retried on the next invocation (it fails again); --keep-failed leaves it alone.
+    # Retried on the next invocation (it fails again), in its folder: the same work resumes where it was;
+    # --keep-failed leaves it alone.
+    (grid.run_dir("bad") / "partial.jsonl").write_text("{}\n")
     retry = run_grid(grid, LocalExecutor(workers=1, devices=[]))
+    assert (grid.run_dir("bad") / "partial.jsonl").exists()
     assert "bad" in retry.executed and read_status(grid.run_dir("bad"))["attempts"] == 2
     kept = run_grid(grid, LocalExecutor(workers=1, devices=[]), retry_failed=False)
     assert "bad" in kept.reused and read_status(grid.run_dir("bad"))["attempts"] == 2
@@ -253,8 +256,16 @@ jobs:
     code.source += "\n# edited"
     nbformat.write(nb, square)
     grid = load_grid(workdir / "grid.yaml", output_root=workdir / "out")
-    result = run_grid(grid, LocalExecutor(workers=1, devices=[]))
+    for run_id in ("up", "down"):  # outputs of the old code (a sweep's samples): they must not be resumed from
+        (grid.run_dir(run_id) / "samples.jsonl").write_text("{}\n")
+    events = []
+    result = run_grid(
+        grid, LocalExecutor(workers=1, devices=[]), on_event=lambda kind, run_id, _: events.append((kind, run_id))
+    )
     assert sorted(result.executed) == ["down", "up"] and result.reused == []
+    assert {("cleared", "up"), ("cleared", "down")} <= set(events)  # down: what it read from up is stale too
+    assert not any((grid.run_dir(r) / "samples.jsonl").exists() for r in ("up", "down"))
+    assert read_status(grid.run_dir("down"))["status"] == "done"
 
 
 def test_each_local_worker_owns_one_device(workdir: Path):

@@ -116,3 +116,25 @@ def test_unparsable_answers_are_recorded_not_raised(shared_data, tmp_path, tiny_
     assert setting["status"] == {"unparsed": 1}
     row = json.loads((tmp_path / "run" / "samples.jsonl").read_text())
     assert row["error"] == "RuntimeError: grader bug"
+
+
+def test_a_model_trained_again_into_its_folder_is_not_resumed(shared_data, tmp_path, tiny_engine, tiny_model_dir):
+    """Same folder, other weights (a retrained demo model): its stored samples are another model's, so resuming is
+    refused by name; the same weights resume."""
+    import os
+    import shutil
+
+    from s1lib.models import model_fingerprint
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = _config(shared_data, tmp_path, caps=[4], waits=[], model=str(folder))
+    run_sweep(config, engine=tiny_engine, progress=False)
+    assert run_sweep(config, engine=tiny_engine, progress=False).stats["envelope_tokens"] == 0  # resumed: all done
+    before = model_fingerprint(str(folder))
+    weights = next(folder.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # written again
+    assert model_fingerprint(str(folder)) != before
+    with pytest.raises(ValueError, match="model_fingerprint"):
+        run_sweep(config, engine=tiny_engine, progress=False)
+    assert model_fingerprint("default") is None and model_fingerprint("owner/name") is None

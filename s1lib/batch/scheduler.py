@@ -1,9 +1,11 @@
 """Run a grid: resume what is finished, respect dependencies, keep going past failures, summarise at the end.
 
-A run is **reused** when its ``status.json`` says ``done`` for the same notebook and parameters (its
-``parameters_hash``); a run left ``running`` by a killed grid, a ``failed`` run (unless ``retry_failed=False``) and a
-run whose parameters changed execute again. A run whose dependency failed is marked ``skipped`` with the reason,
-never executed against missing inputs.
+A run is **reused** when its ``status.json`` says ``done`` for the same notebook (path and cells' sources) and
+parameters (its ``parameters_hash``); a run left ``running`` by a killed grid, a ``failed`` run (unless
+``retry_failed=False``) and a run whose notebook or parameters changed execute again. A failed or interrupted run
+of unchanged work resumes in its folder (a sweep continues from its samples); a run whose notebook, parameters or
+upstream runs changed starts from an empty folder, since its outputs came from other inputs. A run whose dependency
+failed is marked ``skipped`` with the reason, never executed against missing inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.batch.grid import Grid
+from s1lib.batch.grid import Grid, RunSpec
 from s1lib.batch.runner import prepare_run, read_status, write_status
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,24 @@ def is_reusable(status: dict[str, Any] | None, parameters_hash: str, retry_faile
     return status.get("status") == "done" or (status.get("status") == "failed" and not retry_failed)
 
 
+def resumes_in_place(run: RunSpec, status: dict[str, Any] | None, rerun: set[str], force: bool) -> bool:
+    """Whether a run that executes again continues in its folder: another attempt at the same work (same notebook
+    and parameters, nothing it depends on run again, no ``force``). Otherwise its old outputs are stale."""
+    if force or status is None or status.get("parameters_hash") != run.parameters_hash:
+        return False
+    return not any(d in rerun for d in run.after)
+
+
+def clear_stale_outputs(run_dir: Path) -> bool:
+    """Empty a run's folder of an earlier execution's outputs (they came from other inputs); whether it held any."""
+    import shutil
+
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir)
+    return True
+
+
 def run_grid(
     grid: Grid,
     executor: Any,
@@ -90,7 +110,8 @@ def run_grid(
 ) -> GridResult:
     """Execute every run of ``grid`` that is not already finished, ``executor.capacity`` at a time.
 
-    ``on_event(kind, run_id, status)`` sees ``reused``, ``start``, ``done``, ``failed`` and ``skipped`` (the CLI
+    ``on_event(kind, run_id, status)`` sees ``reused``, ``cleared`` (a stale run's old outputs removed), ``start``,
+    ``done``, ``failed`` and ``skipped`` (the CLI
     prints them as progress); ``on_output(run_id, line)`` sees each line a running notebook prints. ``only``
     restricts the grid to these runs and what they depend on. ``title`` heads
     the report written at the end (``summarize``).
@@ -124,6 +145,8 @@ def run_grid(
             result.reused.append(run.run_id)
             emit("reused", run.run_id, status)
         else:
+            if not resumes_in_place(run, read_status(run_dir), rerun, force) and clear_stale_outputs(run_dir):
+                emit("cleared", run.run_id, {})
             prepare_run(run, run_dir, getattr(executor, "name", "local"))
             pending.append(run)
 

@@ -23,6 +23,7 @@ from s1lib.eval.sweep_config import Setting, SweepConfig, build_settings
 from s1lib.forcing.baselines import rejection_sample, sample_rows, sample_seed
 from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.prefix_sharing import SweepStats, iter_sweep
+from s1lib.models import model_fingerprint
 
 RESUME_KEYS = (
     "benchmark",
@@ -39,8 +40,10 @@ RESUME_KEYS = (
     "wait_cap",
     "baseline_temperature",
     "rejection_max_tries",
+    "model_fingerprint",
 )
-"""Config fields whose change invalidates stored samples (others, like the grid or ``limit``, may grow)."""
+"""Config fields whose change invalidates stored samples (others, like the grid or ``limit``, may grow);
+``model_fingerprint`` (:func:`s1lib.models.model_fingerprint`) tells a model trained again into the same folder."""
 
 
 @dataclass
@@ -200,7 +203,8 @@ def run_sweep(
     """Run (or resume) a sweep; writes ``samples.jsonl``, ``results.json`` and ``config.json`` to the output dir."""
     settings = build_settings(config)
     problems = load_problems(config)
-    store = ResultsStore(config.output_dir, config.to_dict(), resume_keys=RESUME_KEYS)
+    stored = {**config.to_dict(), "model_fingerprint": model_fingerprint(config.model)}
+    store = ResultsStore(config.output_dir, stored, resume_keys=RESUME_KEYS)
     if store.torn_lines:
         print(f"resume: dropped {len(store.torn_lines)} torn line(s) at the end of {store.samples_path}")
     if engine is None:
