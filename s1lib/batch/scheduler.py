@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.batch.grid import Grid, RunSpec
-from s1lib.batch.runner import prepare_run, read_status, write_status
+from s1lib.batch.runner import STATUS_FILE, prepare_run, read_status, write_status
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +87,17 @@ def resumes_in_place(run: RunSpec, status: dict[str, Any] | None, rerun: set[str
 
 
 def clear_stale_outputs(run_dir: Path) -> bool:
-    """Empty a run's folder of an earlier execution's outputs (they came from other inputs); whether it held any."""
+    """Empty a run's folder of an earlier execution's outputs (they came from other inputs), keeping only its
+    ``status.json`` (the count of attempts goes on); whether there was anything to remove."""
     import shutil
 
-    if not run_dir.is_dir() or not any(run_dir.iterdir()):
-        return False
-    shutil.rmtree(run_dir)
-    return True
+    stale = [p for p in run_dir.iterdir() if p.name != STATUS_FILE] if run_dir.is_dir() else []
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return bool(stale)
 
 
 def run_grid(
