@@ -364,6 +364,11 @@ def test_grade_cli(tmp_path, shared_data, capsys):
     with pytest.raises(ValueError, match=r"other\.csv line 2: no problem id: expected field 'id' or 'problem_id'"):
         args = parser.parse_args([*argv[:-1], str(other)])
         args.func(args)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")  # no completions at all: the table reader's error, naming the file
+    with pytest.raises(ValueError, match=r"empty\.jsonl: empty file \(no rows\)"):
+        args = parser.parse_args([*argv[:-1], str(empty)])
+        args.func(args)
 
     listing = parser.parse_args(["benchmarks", "--data", str(shared_data)])
     assert listing.func(listing) == 0
