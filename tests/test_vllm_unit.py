@@ -319,8 +319,9 @@ class FakeProbeLLM:
                 if token in (p.stop_token_ids or []):
                     reason = token
                     break
-                if any(s in self.tokenizer.decode(ids) for s in p.stop or []):
-                    reason = next(s for s in p.stop if s in self.tokenizer.decode(ids))
+                text = self.tokenizer.decode(ids)
+                reason = next((s for s in p.stop or [] if s in text), None)
+                if reason is not None:
                     break
             logprobs = [{t: SimpleNamespace(logprob=-0.1)} for t in ids]
             outputs.append(
