@@ -2,12 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 S1 := $(VENV)/bin/s1
-STAMP := $(VENV)/.installed
+# make setup GPU=1: vLLM's GPU build and the CUDA torch it pins, on a Linux CUDA machine (env/setup.sh)
+GPU ?= 0
+STAMP := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu,)
 
-.PHONY: setup demo test test-fast lint notebooks bench lab marimo clean
+.PHONY: setup demo test test-fast lint notebooks bench lab marimo clean gpu-resolve
 
 $(STAMP): pyproject.toml env/setup.sh
-	bash env/setup.sh
+	GPU=$(GPU) bash env/setup.sh
 
 setup: $(STAMP)
 
@@ -19,6 +21,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not vllm and not browser"
+
+# Whether the GPU install (`.[gpu-all]`) still resolves for a manylinux CUDA machine (pip's resolver, dry run).
+gpu-resolve: setup
+	$(PY) env/gpu_resolve.py
 
 lint: setup
 	$(VENV)/bin/ruff check s1lib tests notebooks

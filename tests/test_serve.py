@@ -117,12 +117,12 @@ def test_the_command_line(capsys, monkeypatch):
     """``s1 serve`` binds loopback by default, loads the processor, passes vLLM's flags after ``--``, and keeps an
     API key out of the command line (vLLM reads it from VLLM_API_KEY)."""
     from s1lib.cli import main
-    from s1lib.forcing.vllm import processor_for_runner
+    from s1lib.forcing.vllm_processor import PROCESSOR_FQCN_ANY
 
     assert main(["serve", "default", "--print-command", "--api-key", "secret", "--", "-tp", "1", "--seed", "3"]) == 0
     command = capsys.readouterr().out.split()
     assert command[command.index("--host") + 1] == "127.0.0.1"
-    assert command[command.index("--logits-processors") + 1] == processor_for_runner()
+    assert command[command.index("--logits-processors") + 1] == PROCESSOR_FQCN_ANY
     assert command[-4:] == ["-tp", "1", "--seed", "3"] and "secret" not in command
     with pytest.raises(SystemExit):
         main(["generate", "What is 7 + 5?", "--", "--foo"])

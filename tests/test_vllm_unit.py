@@ -367,3 +367,48 @@ def test_vllm_probe_stops_where_its_box_closes_and_resumes_past_inner_braces(smo
     engine.llm.calls.clear()
     engine._run_probes([context], [(0, SimpleNamespace(state=row_state(None), paused=whole))])
     assert engine.llm.calls == [(0, 6)] and list(recorded[-1].token_ids) == answer[:6]
+
+
+@pytest.mark.vllm
+def test_legacy_processor_keeps_one_state_per_request_of_one_params(smollm_tokenizer):
+    """Several requests of one SamplingParams (``n`` children, or a params object reused for several prompts) in
+    the legacy runner's persistent batch: a state each, and a request removed (preempted) and added again with its
+    output so far gets its own state back."""
+    from vllm import SamplingParams
+    from vllm.v1.sample.logits_processor import BatchUpdate
+
+    compiled = POLICIES[1].compile(smollm_tokenizer)
+    config = fp.request_config(compiled, SamplingConfig(), 0, "family")
+    params = SamplingParams(temperature=0.0, max_tokens=200, extra_args={fp.EXTRA_KEY: config})
+    processor = fp.ForcingLogitsProcessor(None, torch.device("cpu"), False)
+    outputs: list[list[int]] = [[], [], []]
+    slot = {0: 0, 1: 1, 2: 2}  # batch index -> request
+    processor.update_state(BatchUpdate(3, [], [(i, params, [9, i], outputs[i]) for i in range(3)], []))
+    ids_in_vocab = [100, 200, 1, 300, 2, 400]
+    finished, step = set(), 0
+    while len(finished) < 3:
+        logits = torch.zeros(3, 50_000)
+        for i, r in slot.items():
+            logits[i, ids_in_vocab[(len(outputs[r]) * 3 + r) % len(ids_in_vocab)]] = 5.0
+        out = processor.apply(logits)
+        removed = []
+        for i, r in list(slot.items()):
+            token = int(out[i].argmax())
+            outputs[r].append(token)
+            if token in compiled.eos_token_ids:
+                finished.add(r)
+                removed.append(i)
+        step += 1
+        update = BatchUpdate(3, removed, [], [])
+        if step == 4:  # request 1 is preempted and comes back in the same step, its output list rebuilt
+            outputs[1] = list(outputs[1])
+            update = BatchUpdate(3, [*removed, 1], [(1, params, [9, 1], outputs[1])], [])
+        for i in removed:
+            del slot[i]
+        processor.update_state(update if update.removed or update.added else None)
+        assert step < 500
+    for r in range(3):
+        assert outputs[r] == scripted_reference(compiled, r).generated, f"request {r}"
+    assert processor.live == {}
+    for key in [k for k in fp.REGISTRY if k.startswith("family")]:
+        fp.REGISTRY.pop(key)

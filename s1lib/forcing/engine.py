@@ -225,11 +225,40 @@ def eos_token_ids(tokenizer: Any, *configs: Any) -> list[int]:
 
 class Chooser:
     """The model's choice for one row: greedy argmax or a seeded sample (temperature, top-k, top-p), optionally
-    excluding banned ids. Every backend samples with this, so a seed gives the same tokens on each."""
+    excluding banned ids. Every backend samples with this, so a seed gives the same tokens on each.
+
+    The row's generator lives on the device of the logits it samples from (made there on first use): sampling
+    stays on the device, and a seed gives the same tokens on that device whatever else the batch holds. A CUDA
+    generator draws other numbers than a CPU one, so a seed reproduces a row per device type, not across them.
+    """
 
     def __init__(self, sampling: SamplingConfig, seed: int | None = None):
         self.sampling = sampling
-        self.generator = None if sampling.greedy or seed is None else torch.Generator().manual_seed(int(seed))
+        self.seed = None if sampling.greedy or seed is None else int(seed)
+        self.generator: torch.Generator | None = None
+
+    def generator_for(self, device: torch.device) -> torch.Generator | None:
+        """This row's seeded generator on ``device`` (None: greedy, or sampled without a seed)."""
+        if self.seed is None:
+            return None
+        if self.generator is None:
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+        elif torch.device(self.generator.device) != torch.device(device):
+            raise ValueError(
+                f"Chooser: this row samples on {self.generator.device}; its logits moved to {device} (a seeded row "
+                "stays on one device)"
+            )
+        return self.generator
+
+    def get_state(self) -> torch.Tensor | None:
+        """The generator's state, for rolling a discarded decision back (None: not drawn from yet)."""
+        return None if self.generator is None else self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor | None) -> None:
+        if state is None:
+            self.generator = None  # made afresh from the seed on next use
+        elif self.generator is not None:
+            self.generator.set_state(state)
 
     def __call__(self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None) -> int:
         if not banned and greedy_choice is not None:
@@ -251,7 +280,7 @@ class Chooser:
             mask[order[keep]] = True
             probs = torch.where(mask, probs, torch.zeros_like(probs))
             probs = probs / probs.sum()
-        return int(torch.multinomial(probs, 1, generator=self.generator))
+        return int(torch.multinomial(probs, 1, generator=self.generator_for(probs.device)))
 
 
 def decide(state: ForcingState, chooser: Chooser, scores: torch.Tensor, greedy_choice: int | None) -> Step | None:

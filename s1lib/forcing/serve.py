@@ -1,13 +1,17 @@
 """``s1 serve MODEL``: vLLM's OpenAI-compatible server with budget forcing per request.
 
-It is ``vllm serve`` with s1lib's forcing processor loaded (``--logits-processors``, the one for the model runner
-vLLM will choose). A request that carries ``BudgetPolicy`` fields in ``vllm_xargs`` (``max_thinking_tokens``,
-``min_thinking_tokens``, ``num_ignore``, ``ignore_strings``, ``answer_prefix``, ``delimiters``,
-``max_answer_tokens``) is forced; one without is served as vLLM would; a bad value is answered with HTTP 400 naming
-the field. ``/v1/completions`` takes an s1 prompt (it ends with the think-start delimiter); on
-``/v1/chat/completions`` the delimiter is forced first. Streaming is vLLM's own. vLLM's flags pass through
-(tensor and pipeline parallelism, dtype, max model length), so it scales as vLLM does. :class:`LocalServer` runs
-it (or plain ``vllm serve``) as a managed subprocess for tests and benchmarks.
+It is ``vllm serve`` with s1lib's forcing processor loaded (``--logits-processors``: one class both of vLLM's model
+runners accept, so it serves whichever runner vLLM picks). A request that carries ``BudgetPolicy`` fields in
+``vllm_xargs`` (``max_thinking_tokens``, ``min_thinking_tokens``, ``num_ignore``, ``ignore_strings``,
+``answer_prefix``, ``delimiters``, ``max_answer_tokens``) is forced; one without is served as vLLM would; a bad
+value is answered with HTTP 400 naming the field, and so is a forced request that also asks for a grammar or
+vLLM's ``thinking_token_budget`` (either would override forced tokens). ``/v1/completions`` takes an s1 prompt (it
+ends with the think-start delimiter); on ``/v1/chat/completions`` the delimiter is forced first. ``n > 1`` gives
+each completion its own forced sequence. Streaming is vLLM's own. vLLM's flags pass through (tensor and pipeline
+parallelism, dtype, max model length), so it scales as vLLM does; speculative decoding is refused at start. The
+engine core logs how many request states the processor holds (``s1 forcing: N request states held``).
+
+:class:`LocalServer` runs it (or plain ``vllm serve``) as a managed subprocess for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -42,14 +46,15 @@ def serve_arguments(
 ) -> list[str]:
     """vLLM's CLI arguments (``serve PATH ...``) for a model name, folder or hub id (``default``: the embedded
     model); ``dtype="auto"`` resolves to this device's fastest precision."""
-    from s1lib.forcing.vllm import processor_for_runner, resolve_vllm_model
+    from s1lib.forcing.vllm import resolve_vllm_model
+    from s1lib.forcing.vllm_processor import PROCESSOR_FQCN_ANY
 
     args = ["serve", resolve_vllm_model(str(model)), "--host", host, "--port", str(port)]
     args += ["--dtype", resolve_precision(dtype, default_device()).dtype]
     if max_model_len:
         args += ["--max-model-len", str(max_model_len)]
     if forcing:
-        args += ["--logits-processors", processor_for_runner()]
+        args += ["--logits-processors", PROCESSOR_FQCN_ANY]  # either model runner's loader takes it
     return [*args, *vllm_args]
 
 

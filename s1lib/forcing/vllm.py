@@ -26,8 +26,10 @@ from s1lib.forcing.vllm_processor import (
     EXTRA_KEY,
     LOCAL_PROCESSORS,
     PROCESSOR_FQCN,
+    PROCESSOR_FQCN_ANY,
     PROCESSOR_FQCN_V2,
     REGISTRY,
+    release,
     request_config,
     state_from_record,
 )
@@ -119,7 +121,8 @@ def uses_model_runner_v2() -> bool:
 
 
 def processor_for_runner() -> str:
-    """The forcing processor (its ``module:Class`` path) for the model runner vLLM will choose."""
+    """The forcing processor (its ``module:Class`` path) for the model runner vLLM is expected to choose. s1lib
+    itself loads :data:`PROCESSOR_FQCN_ANY`, which either runner accepts, so a wrong guess cannot stop vLLM."""
     return PROCESSOR_FQCN_V2 if uses_model_runner_v2() else PROCESSOR_FQCN
 
 
@@ -180,7 +183,7 @@ class VLLMEngine(EngineBase):
         self.context_length = self.max_model_len
         self.eos_token_ids = sorted(int(t) for t in eos_token_ids)
         self.vocab_size = vocab_size
-        self.processor = PROCESSOR_FQCN  # the one vLLM was started with (set by from_name)
+        self.processor = PROCESSOR_FQCN_ANY  # the one vLLM was started with
         # Whether the forcing processor runs in this process, where its live states (streaming) and the caller's
         # extra_processors can be reached; from_name also rules out tensor and pipeline parallel workers.
         self.processor_in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
@@ -245,15 +248,9 @@ class VLLMEngine(EngineBase):
             seed=seed,
             **kwargs,
         )
-        processor = processor_for_runner()
+        processor = PROCESSOR_FQCN_ANY  # either runner's loader takes it, whichever vLLM chooses
         try:
-            try:
-                llm = vllm.LLM(**options, logits_processors=[processor])
-            except Exception as exc:  # the runner vLLM chose is not the one predicted: its loader says so
-                if "is not a subclass of" not in str(exc):
-                    raise
-                processor = PROCESSOR_FQCN if processor == PROCESSOR_FQCN_V2 else PROCESSOR_FQCN_V2
-                llm = vllm.LLM(**options, logits_processors=[processor])
+            llm = vllm.LLM(**options, logits_processors=[processor])
         except Exception as exc:
             raise RuntimeError(f"vLLM could not load model {path}: {type(exc).__name__}: {exc}") from exc
         from s1lib.format import load_prompt_format
@@ -321,18 +318,26 @@ class VLLMEngine(EngineBase):
             self._record_dir = tempfile.mkdtemp(prefix="s1-vllm-records-")
         return self._record_dir
 
-    def _collect(self, key: str, compiled: CompiledPolicy) -> ForcingState:
+    def _collect(self, key: str, compiled: CompiledPolicy, index: int = 0) -> ForcingState:
+        """The state the processor kept for request ``key`` (prompt ``index``); a sequence the processor failed
+        raises its reason here, so no trace differs silently from the policy."""
         row = REGISTRY.pop(key, None)
+        error, state = None, None
         if row is not None:
-            return row.state
-        path = Path(self._records()) / f"{key}.json"
-        if path.exists():
-            state = state_from_record(compiled, json.loads(path.read_text()))
-            path.unlink()
+            error, state = row.error, row.state
+        else:
+            path = Path(self._records()) / f"{key}.json"
+            if path.exists():
+                record = json.loads(path.read_text())
+                path.unlink()
+                error, state = record.get("error"), state_from_record(compiled, record)
+        if error is not None:
+            raise RuntimeError(f"s1 forcing: prompt {index} failed in vLLM: {error}")
+        if state is not None:
             return state
         raise RuntimeError(
             f"s1 forcing: no state came back for request {key}; was the engine started with "
-            f"logits_processors=[{processor_for_runner()!r}]?"
+            f"logits_processors=[{PROCESSOR_FQCN_ANY!r}]?"
         )
 
     def _generate(
@@ -362,7 +367,7 @@ class VLLMEngine(EngineBase):
                     [{"prompt_token_ids": encoded[i]} for i in chunk], [params[i] for i in chunk], use_tqdm=progress
                 )
                 for i, output in zip(chunk, outputs):
-                    state = self._collect(keys[i], compiled)
+                    state = self._collect(keys[i], compiled, i)
                     emitted = list(output.outputs[0].token_ids)
                     if state.generated[: len(emitted)] != emitted or len(state.generated) > len(emitted) + 1:
                         raise RuntimeError(
@@ -409,6 +414,8 @@ class VLLMEngine(EngineBase):
                     self.llm.generate(prompts, params, use_tqdm=progress)
                     for i in chunk:
                         rows[i] = REGISTRY[keys[i]]
+                        if rows[i].error is not None:
+                            raise RuntimeError(f"s1 forcing: prompt {i} failed in vLLM: {rows[i].error}")
                         # the same ids, plus what a probe needs here: the tokenizer's decode and the extractor
                         rows[i].state.compiled = compiled
                 pending = [i for i in pending if rows[i].paused is not None]
@@ -416,6 +423,7 @@ class VLLMEngine(EngineBase):
         finally:
             for key in keys:
                 REGISTRY.pop(key, None)
+            release(keys)  # rows still paused when a round failed
         return [request.trace(i, rows[i].state, self.tokenizer) for i in range(len(encoded))]
 
     def _run_probes(self, encoded: list[list[int]], paused: list[tuple[int, Any]]) -> None:

