@@ -1,10 +1,10 @@
 """Does the GPU install still resolve? pip's own resolver, for a Linux x86_64 CUDA machine, from any machine.
 
-    python env/gpu_resolve.py [--extra gpu-all] [--python 3.11] [--json]
+    python env/gpu_resolve.py [--extra gpu-all] [--python 3.12] [--json]
 
 It reads the requirement set of ``pip install -e ".[gpu-all]"`` from ``pyproject.toml`` (the core dependencies and
-the extras, expanded) and asks pip to resolve it for manylinux x86_64 wheels with ``--dry-run``: pip reads each
-wheel's metadata from the index and installs nothing. It prints what was resolved for vLLM, torch and
+the extras, expanded) and asks pip to resolve it for a Linux x86_64 machine with ``--dry-run``: pip reads each
+wheel's metadata from the index (a source-only package is fetched to read its metadata) and installs nothing. It prints what was resolved for vLLM, torch and
 transformers, and exits 1 with pip's own words when the set no longer resolves (a new pin somewhere, a release
 pulled). It needs the package index, not a GPU. ``tests/test_gpu_install.py`` runs it in ``make test``.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the system's CAs, which --isolated would not read from pip.conf
 WATCHED = ("vllm", "torch", "transformers", "flashinfer-python", "trl", "peft")
 # pip matches a manylinux tag exactly, so a wheel tagged manylinux_2_31 needs that tag named; 2_17..2_39 covers
 # the glibc of every current GPU distribution (a set only up to 2_28 fails on llguidance's wheels).
@@ -54,17 +56,28 @@ def requirements(extra: str, pyproject: Path = ROOT / "pyproject.toml") -> list[
     return sorted(set(out))
 
 
-def resolve(extra: str = "gpu-all", python: str = "3.11") -> dict:
-    """pip's dry-run resolution for a manylinux x86_64 machine; the report of what it would install."""
-    abi = "cp" + python.replace(".", "")
+def resolve(extra: str = "gpu-all", python: str | None = None) -> dict:
+    """pip's dry-run resolution for a Linux x86_64 machine; the report of what it would install.
+
+    On Linux x86_64 pip resolves for this interpreter and this machine's manylinux tags: pip knows nothing of
+    CUDA, so that is what a CUDA machine of this Python resolves, source-only packages (lm-eval's sqlitedict)
+    included. ``--isolated`` keeps this machine's own pip settings (local indexes, constraints) out. Given
+    ``python``, or on another platform, it resolves wheels only for manylinux tags and that Python; pip then
+    cannot take packages that ship no wheel."""
+    native = python is None and sys.platform == "linux" and platform.machine() == "x86_64"
     with tempfile.TemporaryDirectory(prefix="s1-gpu-resolve-") as tmp:
         report = Path(tmp) / "report.json"
-        command = [
-            sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-            "--only-binary=:all:", "--python-version", python, "--implementation", "cp", "--abi", abi,
-            *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
-            "--target", str(Path(tmp) / "target"), "--report", str(report), *requirements(extra),
-        ]  # fmt: skip
+        command = [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed", "--quiet"]
+        if Path(CA_BUNDLE).exists():
+            command += ["--cert", CA_BUNDLE]
+        if not native:
+            version = python or f"{sys.version_info.major}.{sys.version_info.minor}"
+            command += [
+                "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
+                "--abi", "cp" + version.replace(".", ""),
+                *(arg for tag in PLATFORMS for arg in ("--platform", tag)), "--target", str(Path(tmp) / "target"),
+            ]  # fmt: skip
+        command += ["--report", str(report), *requirements(extra)]
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True)
         seconds = time.monotonic() - started
@@ -79,19 +92,22 @@ def resolve(extra: str = "gpu-all", python: str = "3.11") -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--extra", default="gpu-all", help="the extra to resolve (default: gpu-all)")
-    parser.add_argument("--python", default="3.11", help="the GPU machine's Python (default: 3.11)")
+    parser.add_argument(
+        "--python", default=None, help="resolve wheels only, for this Python on manylinux (default: this interpreter)"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
     args = parser.parse_args(argv)
     result = resolve(args.extra, args.python)
+    where = f"Python {args.python or platform.python_version()}"
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif result["resolved"]:
         versions = result["versions"]
         picked = ", ".join(f"{name}=={versions[name]}" for name in WATCHED if name in versions)
-        print(f"PASS s1lib[{args.extra}] resolves for manylinux x86_64, Python {args.python}: {picked} "
+        print(f"PASS s1lib[{args.extra}] resolves for manylinux x86_64, {where}: {picked} "
               f"({result['packages']} packages, {result['seconds']:.0f} s)")  # fmt: skip
     else:
-        print(f"FAIL s1lib[{args.extra}] does not resolve for manylinux x86_64, Python {args.python}:\n"
+        print(f"FAIL s1lib[{args.extra}] does not resolve for manylinux x86_64, {where}:\n"
               f"{result['error']}")  # fmt: skip
     return 0 if result["resolved"] else 1
 

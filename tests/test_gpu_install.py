@@ -49,7 +49,7 @@ def _index_reachable() -> bool:
 def test_the_gpu_install_resolves_for_a_manylinux_cuda_machine():
     if not _index_reachable() and not os.environ.get("CI"):
         pytest.skip("the package index cannot be reached from here")
-    result = gpu_resolve.resolve("gpu-all", "3.11")
+    result = gpu_resolve.resolve("gpu-all")
     assert result["resolved"], f"s1lib[gpu-all] no longer resolves for manylinux x86_64:\n{result['error']}"
     versions = result["versions"]
     assert Version("0.32.0") <= Version(versions["vllm"]) < Version("0.34")

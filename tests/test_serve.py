@@ -8,6 +8,9 @@ without a policy is served unforced; the server takes an API key.
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from s1lib.forcing import BudgetPolicy
@@ -149,3 +152,82 @@ def test_the_single_call_client_gets_the_engines_traces(served, hf):
     assert len(waits) == 2 and events[-1].kind == "done" and events[-1].trace.num_waits == 2
     sampled = client.generate(prompts, BudgetPolicy(**EXTENDED), SamplingConfig(temperature=0.8, seed=5))
     assert all(t.thinking_tokens <= 40 and t.answer_tokens <= 8 for t in sampled)
+
+
+# -- what a GPU user meets first: n > 1, aborted and stop-string ends, clashes ----------------------------------------
+HELD = re.compile(r"s1 forcing: (\d+) request states held \((\d+) made\)")
+
+
+def held(served) -> tuple[int, int]:
+    """The last count the engine core logged: (states held, states made so far)."""
+    found = HELD.findall(served.log_path.read_text(errors="replace"))
+    return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+
+
+def wait_until_none_held(served, made_at_least: int, timeout: float = 30.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count, made = held(served)
+        if count == 0 and made >= made_at_least:
+            return count, made
+        time.sleep(0.5)
+    return held(served)
+
+
+def test_n_completions_are_each_a_forced_sequence_of_their_own(client, hf):
+    """``n=2`` sampled: vLLM's two children share their parent's vllm_xargs; each gets its own state, so each is a
+    sequence the policy can produce (cap, minimum, Waits) and the two differ. This request killed the server when
+    the children shared one state."""
+    from s1lib.forcing.vllm_server import ServerForcingClient
+
+    xargs = {"max_thinking_tokens": 24, "min_thinking_tokens": 16, "num_ignore": 1, "max_answer_tokens": 16}
+    response = client.chat.completions.create(
+        model=client.models.list().data[0].id, messages=[{"role": "user", "content": QUESTION}], max_tokens=80,
+        temperature=0.7, n=2, extra_body={"vllm_xargs": xargs, "skip_special_tokens": False, "return_token_ids": True},
+    )  # fmt: skip
+    assert len(response.choices) == 2
+    compiled = BudgetPolicy(**xargs).compile(hf.tokenizer, hf.eos_token_ids)
+    sequences = []
+    for choice in response.choices:
+        ids = list(choice.token_ids)
+        assert ids[: len(compiled.think_start_ids)] == compiled.think_start_ids, "the chat turn opens thinking"
+        state = ServerForcingClient._replay_single(compiled, ids[len(compiled.think_start_ids) :], None)
+        assert 16 <= state.thinking_tokens <= 24 and state.answer_tokens <= 16
+        sequences.append(ids)
+    assert sequences[0] != sequences[1], "two samples at temperature 0.7 are two sequences"
+    assert complete(client, hf.prompt_for(QUESTION), CAPPED).choices[0].text, "the server goes on serving"
+
+
+def test_stop_strings_and_dropped_streams_leave_no_state(served, client, hf):
+    """A stop string ends a request before its policy is done, and so does a client that goes away mid-stream:
+    vLLM drops those requests, and their states go with them (the engine core logs the count)."""
+    _, made = held(served)
+    prompt = hf.prompt_for(QUESTION)
+    stopped = complete(client, prompt, EXTENDED, stop=["Wait"]).choices[0]
+    assert stopped.finish_reason == "stop" and "Wait" not in stopped.text
+    long = {"max_thinking_tokens": 400, "min_thinking_tokens": 300, "max_answer_tokens": 8}
+    for _ in range(3):
+        stream = client.completions.create(
+            model=client.models.list().data[0].id, prompt=prompt, max_tokens=400, temperature=0, stream=True,
+            extra_body={"vllm_xargs": long},
+        )  # fmt: skip
+        next(iter(stream))
+        stream.close()  # the client goes away mid-stream
+    complete(client, prompt, CAPPED)  # a step after the drops: vLLM lets go of them
+    count, made_after = wait_until_none_held(served, made + 5)
+    assert (count, made_after >= made + 5) == (0, True), f"held {count} states, made {made_after} (from {made})"
+
+
+@pytest.mark.parametrize(
+    ("extra", "clash"),
+    [({"structured_outputs": {"choice": ["12", "13"]}}, "grammar"), ({"thinking_token_budget": 8}, "thinking_token")],
+    ids=["grammar", "thinking_token_budget"],
+)
+def test_a_forced_request_that_asks_for_an_override_is_a_400(client, hf, extra, clash):
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError, match=clash):
+        client.completions.create(
+            model=client.models.list().data[0].id, prompt=hf.prompt_for(QUESTION), max_tokens=8, temperature=0,
+            extra_body={"vllm_xargs": CAPPED, **extra},
+        )  # fmt: skip

@@ -194,6 +194,7 @@ def test_stream_stop_aborts_the_request_and_engine_stays_usable(engine):
     policy = BudgetPolicy(max_thinking_tokens=4, min_thinking_tokens=4, max_answer_tokens=2)
     after = engine.generate([engine.prompt_for(QUESTIONS[1])], policy)
     assert after[0].thinking_tokens == 4 and after[0].answer_tokens <= 2
+    assert held_states() == 0, "the aborted request's state went when vLLM let go of it (its next step)"
 
 
 def test_curation_attempts_through_vllm(engine, hf_engine):
@@ -322,3 +323,35 @@ def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
     assert got == [t.to_dict(include_ids=True) for t in expected]
     assert "no parallel workers" in stream_note
     assert all(t["thinking_end_reason"] == "cap" and t["forced"] for t in got), "the cap and Final Answer forced"
+
+
+def test_one_sampling_params_reused_for_four_prompts_gives_four_traces(engine, hf_engine):
+    """A user's own ``SamplingParams`` with policy fields (as ``s1 serve`` reads them), reused for 4 prompts in one
+    ``LLM.generate``: each prompt gets its own state, so each sequence is the one the engine gives that prompt alone;
+    and the processor holds no state afterwards."""
+    from vllm import SamplingParams
+
+    from s1lib.forcing.vllm_server import served_xargs
+
+    policy = BudgetPolicy(max_thinking_tokens=20, min_thinking_tokens=12, num_ignore=1, max_answer_tokens=6)
+    questions = [*QUESTIONS, "What is 3 + 4?", "Name a prime number."]
+    prompts = [engine.prompt_for(q, policy) for q in questions]
+    params = SamplingParams(temperature=0.0, max_tokens=64, extra_args=served_xargs(policy), skip_special_tokens=False)
+    outputs = engine.llm.generate([{"prompt_token_ids": ids} for ids in engine.encode_prompts(prompts)], params)
+    expected = hf_engine.generate(prompts, policy, batch_size=4)
+    for question, output, trace in zip(questions, outputs, expected):
+        assert list(output.outputs[0].token_ids) == trace.generated_ids, question
+    del outputs, params
+    assert held_states() == 0, "no state is left behind"
+
+
+def held_states() -> int:
+    """The states the processors of this process hold (the engine's core runs here)."""
+    import gc
+
+    from s1lib.forcing import vllm_processor as fp
+
+    gc.collect()
+    processors = [rows for rows in list(fp._ALL_ROWS) if rows.vllm_config is not None]
+    assert processors, "no processor of a real engine in this process"
+    return sum(len(rows.live) for rows in processors)

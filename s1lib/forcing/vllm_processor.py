@@ -367,7 +367,7 @@ class _LiveRows:
         except TypeError:
             return
         row.params_ref = ref
-        weakref.finalize(params, self._params_gone, row.key, ref)
+        weakref.finalize(params, self._params_gone, row.key, ref).atexit = False  # nothing to free at exit
 
     def _params_gone(self, key: str, ref: Any) -> None:
         with self._lock:
