@@ -20,7 +20,7 @@ test: setup
 	$(PY) -m pytest -q
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not vllm and not browser"
+	$(PY) -m pytest -q -m "not slow and not vllm and not browser and not network"
 
 # Whether the GPU install (`.[gpu-all]`) still resolves for a manylinux CUDA machine (pip's resolver, dry run).
 gpu-resolve: setup

@@ -4,9 +4,10 @@
 
 It reads the requirement set of ``pip install -e ".[gpu-all]"`` from ``pyproject.toml`` (the core dependencies and
 the extras, expanded) and asks pip to resolve it for a Linux x86_64 machine with ``--dry-run``: pip reads each
-wheel's metadata from the index (a source-only package is fetched to read its metadata) and installs nothing. It prints what was resolved for vLLM, torch and
-transformers, and exits 1 with pip's own words when the set no longer resolves (a new pin somewhere, a release
-pulled). It needs the package index, not a GPU. ``tests/test_gpu_install.py`` runs it in ``make test``.
+wheel's metadata from the index (a source-only package is fetched to read its metadata) and installs nothing. It
+prints what was resolved for vLLM, torch and transformers, and exits 1 with pip's own words when the set no
+longer resolves (a new pin somewhere, a release pulled). It needs the package index, not a GPU.
+``tests/test_gpu_install.py`` runs it in ``make test``.
 """
 
 from __future__ import annotations

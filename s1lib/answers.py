@@ -12,18 +12,24 @@ _BOX_SPACE_RE = re.compile(r"\\boxed ([^\s$]+)")
 _ANSWER_RE = re.compile(r"(?:final\s+answer|answer)\s*(?:\*\*)?\s*:", re.IGNORECASE)
 
 
-def _answer_section(completion: str, delimiters: str | Delimiters | None) -> str:
-    """Text after the last end-of-thinking delimiter (any known preset when ``delimiters`` is None)."""
+def _ends(delimiters: str | Delimiters | None) -> set[str]:
     if delimiters is None:
-        ends = {d.think_end for d in DELIMITER_PRESETS.values()}
-    else:
-        ends = {get_delimiters(delimiters).think_end}
-    best = -1
-    for end in ends:
-        idx = completion.rfind(end)
-        if idx >= 0:
-            best = max(best, idx + len(end))
-    return completion if best < 0 else completion[best:]
+        return {d.think_end for d in DELIMITER_PRESETS.values()}
+    return {get_delimiters(delimiters).think_end}
+
+
+def _answer_section(completion: str, delimiters: str | Delimiters | None) -> str:
+    """The answer segment: the text after the end-of-thinking delimiter that ended thinking, which is its FIRST
+    occurrence (thinking cannot contain the delimiter that ends it; a model may open it again after answering).
+    Any known preset's delimiter when ``delimiters`` is None; the whole completion when none occurs (thinking that
+    never closed). The reference reads after the last one, which scores an answer followed by a re-opened
+    delimiter as no answer."""
+    ends = _ends(delimiters)
+    found = [(idx, end) for end in ends if (idx := completion.find(end)) >= 0]
+    if not found:
+        return completion
+    idx, end = min(found)
+    return completion[idx + len(end) :]
 
 
 def last_boxed(text: str) -> str | None:
@@ -65,9 +71,10 @@ def _clean(answer: str) -> str | None:
 def extract_answer(completion: str, delimiters: str | Delimiters | None = None) -> str | None:
     """The final answer of a completion, or None if it gives none.
 
-    Looks after the last end-of-thinking delimiter (``<|im_start|>answer`` and ``</think>`` by default; or only
-    the given preset / Delimiters), then takes the last closed ``\\boxed{}``/``\\fbox{}``, else the rest of the line
-    after the last ``Final Answer:`` / ``Answer:`` (trailing period and ``$`` stripped).
+    Looks in the answer segment (after the first end-of-thinking delimiter: ``<|im_start|>answer`` and
+    ``</think>`` by default, or only the given preset / Delimiters), then takes the last closed
+    ``\\boxed{}``/``\\fbox{}``, else the rest of the line after the last ``Final Answer:`` / ``Answer:`` (trailing
+    period and ``$`` stripped). A line whose box the answer budget cut (``\\boxed{12``) gives no answer.
     """
     if not completion:
         return None
@@ -79,5 +86,9 @@ def extract_answer(completion: str, delimiters: str | Delimiters | None = None) 
     if not matches:
         return None
     rest = section[matches[-1].end() :]
+    for end in _ends(delimiters):  # a delimiter the model opened again after its answer is not part of it
+        rest = rest.split(end)[0]
     lines = [line for line in rest.splitlines() if line.strip()]
-    return _clean(lines[0]) if lines else None
+    if not lines or _BOX_RE.match(lines[0].strip()):  # nothing, or a box that never closed: no answer
+        return None
+    return _clean(lines[0])

@@ -193,13 +193,13 @@ class Completion:
 def split_completion(text: str, delimiters: str | Delimiters = "s1") -> Completion:
     """Split generated text (which starts after the think-start delimiter) into thinking and answer.
 
-    The split is at the LAST end-of-thinking delimiter, matching the reference's extraction; with no delimiter the
-    whole text is thinking.
+    The split is at the FIRST end-of-thinking delimiter, the one that ended thinking (the answer extraction reads
+    the same segment); with no delimiter the whole text is thinking.
     """
     delims = get_delimiters(delimiters)
     if text.startswith(delims.think_start):
         text = text[len(delims.think_start) :]
-    idx = text.rfind(delims.think_end)
+    idx = text.find(delims.think_end)
     if idx < 0:
         return Completion(thinking=text.strip(), answer="", ended_thinking=False)
     return Completion(

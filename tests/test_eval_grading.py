@@ -65,11 +65,33 @@ def test_extract_answer(completion, expected):
     assert extract_answer(completion) == expected
 
 
+ANSWER_SEGMENT = {  # name: (completion, delimiters, the answer read from the segment after thinking ended)
+    "re-opened delimiter": ("68 max<|im_start|>answer\nFinal Answer: \\boxed{68}\n<|im_start|>answer", "s1", "68"),
+    "re-opened, no box": ("x<|im_start|>answer\nFinal Answer: 68\n<|im_start|>answer\n", "s1", "68"),
+    "boxed then boxed again": ("t<|im_start|>answer\nFinal Answer: \\boxed{3}. Or rather \\boxed{4}", "s1", "4"),
+    "thinking's box is not the answer": ("\\boxed{1}<|im_start|>answer\nFinal Answer: 2", "s1", "2"),
+    "</think> model": ("hmm \\boxed{1}</think>So: \\boxed{2}</think>", "think-tags", "2"),
+    "</think> model, default presets": ("hmm</think>The answer: 5.</think>", None, "5"),
+    "no delimiter (never closed)": ("thinking that ran out \\boxed{7}", "s1", "7"),
+    "cut by the answer budget": ("t<|im_start|>answer\nFinal Answer: \\boxed{12", "s1", None),
+    "cut, an earlier closed box": ("t<|im_start|>answer\nso \\boxed{12}, Final Answer: \\boxed{1", "s1", "12"),
+}
+
+
+@pytest.mark.parametrize("case", ANSWER_SEGMENT)
+def test_the_answer_is_read_after_the_delimiter_that_ended_thinking(case):
+    completion, delimiters, expected = ANSWER_SEGMENT[case]
+    assert extract_answer(completion, delimiters) == expected
+    problem = Problem("p", "q", "68" if expected is None else expected, "math", "toy")
+    verdict = grade(problem, completion, delimiters)
+    assert verdict.correct == (expected is not None) and verdict.extracted == expected
+
+
 def test_extract_answer_with_explicit_delimiters():
     text = "</think>\\boxed{1}\n<|im_start|>answer\nno answer here"
     assert extract_answer(text, delimiters="think-tags") == "1"
     assert extract_answer(text, delimiters="s1") is None
-    assert extract_answer(text) is None  # default: after the LAST of both presets' end delimiters
+    assert extract_answer(text) == "1"  # default: after the first end delimiter of either preset
     assert extract_answer("[END] Answer: 3", delimiters=Delimiters("[BEGIN]", "[END]")) == "3"
 
 

@@ -88,7 +88,7 @@ def test_delimiter_presets_and_custom():
     [
         ("\nlet me see\n<|im_start|>answer\nAnswer: 4", "let me see", "Answer: 4", True),
         ("\nno end yet", "no end yet", "", False),
-        ("a<|im_start|>answer\nx<|im_start|>answer\ny", "a<|im_start|>answer\nx", "y", True),
+        ("a<|im_start|>answer\nx<|im_start|>answer\ny", "a", "x<|im_start|>answer\ny", True),  # the first ends it
     ],
 )
 def test_split_completion(text, thinking, answer, ended):

@@ -355,3 +355,44 @@ def held_states() -> int:
     processors = [rows for rows in list(fp._ALL_ROWS) if rows.vllm_config is not None]
     assert processors, "no processor of a real engine in this process"
     return sum(len(rows.live) for rows in processors)
+
+
+PREEMPTION_SCRIPT = """
+import json, sys
+from s1lib.forcing import BudgetPolicy, SamplingConfig
+from s1lib.forcing.vllm import VLLMEngine
+
+if __name__ == "__main__":
+    policy, sampling = BudgetPolicy(**json.loads(sys.argv[1])), SamplingConfig(**json.loads(sys.argv[2]))
+    # 4 KV blocks (512 tokens) for 4 rows of about 270: vLLM preempts, then re-fills prompt + output in chunks of 64
+    engine = VLLMEngine.from_name("default", dtype="float32", max_model_len=384, enforce_eager=True,
+                                  num_gpu_blocks_override=4, max_num_batched_tokens=64, max_num_seqs=4,
+                                  disable_log_stats=False)
+    prompts = json.loads(sys.argv[3])
+    traces = [engine.generate(prompts, policy, s, batch_size=4) for s in (None, sampling)]
+    preemptions = sum(m.value for m in engine.llm.get_metrics() if m.name == "vllm:num_preemptions")
+    engine.close()
+    print("RESULT " + json.dumps([[[t.to_dict(include_ids=True) for t in ts] for ts in traces], preemptions]))
+"""
+
+
+def test_preempted_rows_refilled_in_chunks_keep_their_traces(hf_engine):
+    """Long s1 traces under KV pressure are when vLLM preempts: a preempted row is re-filled (prompt and output
+    so far) in chunks and goes on with its own state. Greedy and seeded sampled traces equal transformers'."""
+    import json
+    import subprocess
+    import sys
+
+    policy = BudgetPolicy(max_thinking_tokens=160, min_thinking_tokens=150, num_ignore=3, max_answer_tokens=16)
+    sampling = SamplingConfig(temperature=0.8, top_p=0.95, seed=3)
+    long = "Please think about this question carefully and explain every step of your reasoning in detail: " * 3
+    prompts = [hf_engine.prompt_for(f"{long} What is {i} + {i + 2}?", policy) for i in range(4)]
+    args = [json.dumps(policy.to_dict()), json.dumps(vars(sampling)), json.dumps(prompts)]
+    done = subprocess.run([sys.executable, "-c", PREEMPTION_SCRIPT, *args], capture_output=True, text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    (greedy, sampled), preemptions = json.loads(lines[-1][len("RESULT ") :])
+    assert preemptions >= 2, "the test must make vLLM preempt"
+    for got, s in ((greedy, None), (sampled, sampling)):
+        ref = hf_engine.generate(prompts, policy, s, batch_size=4)
+        assert got == [t.to_dict(include_ids=True) for t in ref], "sampled" if s else "greedy"

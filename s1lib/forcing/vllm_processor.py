@@ -686,6 +686,7 @@ def _build_any_class() -> type:
         def __init__(self, vllm_config: Any, *args: Any) -> None:
             self.runner = "legacy" if len(args) == 2 else "v2"
             self.inner = legacy(vllm_config, *args) if self.runner == "legacy" else v2(vllm_config, *args)
+            LOG.info("s1 forcing: processor loaded for vLLM's %s model runner", self.runner)
 
         @property
         def live(self) -> dict[str, _Row]:
