@@ -181,6 +181,11 @@ def test_two_notebooks_by_two_parameter_sets(workdir: Path):
     assert set(timings["stages"]) == set(values) and all(t > 0 for t in timings["stages"].values())
     assert "cube--x=3" in (grid.directory / "report.html").read_text()
     assert (grid.directory / "summary.csv").read_text().count("\n") == 5
+    for run in grid.runs:  # the versions each run ran under, where it ran, and the report's
+        versions = json.loads((grid.run_dir(run.run_id) / "run.json").read_text())["versions"]
+        assert versions["torch"] and versions["transformers"] and versions["s1lib"]
+    assert summary["versions"]["torch"] and all(r["versions"] for r in summary["rows"])
+    assert "Software: " in (grid.directory / "report.html").read_text()
 
     again = run_grid(grid, LocalExecutor(workers=1, devices=[]))
     assert sorted(again.reused) == sorted(values) and again.executed == []

@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
         "s1lib.io",
         "s1lib.openai_client",
         "s1lib.ngrams",
+        "s1lib.versions",
     },
     {"s1lib.configfile", "s1lib.toy"},
     {"s1lib.precision", "s1lib.format", "s1lib.attention", "s1lib.viz"},

@@ -138,3 +138,23 @@ def test_a_model_trained_again_into_its_folder_is_not_resumed(shared_data, tmp_p
     with pytest.raises(ValueError, match="model_fingerprint"):
         run_sweep(config, engine=tiny_engine, progress=False)
     assert model_fingerprint("default") is None and model_fingerprint("owner/name") is None
+
+
+def test_results_record_versions_and_a_resume_under_other_versions_says_so(
+    shared_data, tmp_path, tiny_engine, monkeypatch, capsys
+):
+    from s1lib.eval import sweep as sweep_module
+    from s1lib.versions import software_versions
+
+    config = _config(shared_data, tmp_path, caps=[3], waits=[], limit=1)
+    first = run_sweep(config, engine=tiny_engine, progress=False).results["run"]
+    assert first["versions"] == software_versions(config.backend) and "versions_seen" not in first
+    assert first["versions"]["torch"] and first["versions"]["transformers"] and "vllm" not in first["versions"]
+    assert "model_fingerprint" in first
+    upgraded = {**first["versions"], "torch": "9.9.9"}
+    monkeypatch.setattr(sweep_module, "software_versions", lambda backend=None: upgraded)
+    again = run_sweep(config, engine=tiny_engine, progress=False).results["run"]
+    said = capsys.readouterr().out
+    assert "other versions" in said and f"torch {first['versions']['torch']} -> 9.9.9" in said
+    assert again["versions"] == upgraded and again["versions_seen"] == [first["versions"], upgraded]
+    assert run_sweep(config, engine=tiny_engine, progress=False).results["run"]["versions_seen"][-1] == upgraded

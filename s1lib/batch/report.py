@@ -18,6 +18,7 @@ from typing import Any
 
 from s1lib import viz
 from s1lib.batch.runner import EXECUTED_NOTEBOOK, read_status, write_json_atomic
+from s1lib.versions import software_versions
 
 
 def flatten_metrics(data: Any, prefix: str = "", depth: int = 2) -> dict[str, Any]:
@@ -98,6 +99,14 @@ def run_precision(run_dir: Path, metrics: Any) -> str | None:
     return record if isinstance(record, str) else None
 
 
+def run_versions(run_dir: Path) -> dict[str, Any] | None:
+    """The versions a run recorded in its ``run.json`` (where it ran), or None for a run not prepared yet."""
+    try:
+        return json.loads((run_dir / "run.json").read_text()).get("versions")
+    except (OSError, ValueError):
+        return None
+
+
 def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Rows for every run of the grid (whether it ran now, earlier, or not at all) and the scaling methods."""
     rows, methods = [], []
@@ -124,6 +133,7 @@ def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dic
                 "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
                 "parameters": {k: run.parameters.get(k) for k in varying[run.run_id]},
                 "precision": run_precision(run_dir, metrics),
+                "versions": run_versions(run_dir),
                 "metrics": {**flatten_metrics(metrics), **setting_metrics(run_dir)},
                 "folder": str(run_dir),
             }
@@ -194,6 +204,12 @@ def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) ->
             f"{cpu.get('physical_cores')} cores); precision <code>auto</code> → "
             f"<b>{html.escape(str(machine.get('dtype')))}</b> ({html.escape(str(machine.get('reason')))}).</p>"
         )
+    versions = summary.get("versions") or {}
+    if versions:
+        named = ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)
+        others = {json.dumps(r.get("versions"), sort_keys=True) for r in rows if r.get("versions")}
+        note = f" Runs recorded {len(others)} different sets of versions (see summary.json)." if len(others) > 1 else ""
+        parts.append(f"<p>Software: {html.escape(named)}.{html.escape(note)}</p>")
     head = ["run", "status", "wall s", "precision", "parameters", "metrics"]
     parts.append(
         "<h2>Runs and wall time per stage</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -242,6 +258,7 @@ def write_report(grid: Any, result: Any = None, title: str | None = None) -> dic
 
     summary = collect(grid, getattr(result, "statuses", None))
     summary["machine"] = precision_record("auto", default_device())  # what auto means where the grid ran
+    summary["versions"] = software_versions()
     summary["wall_seconds"] = getattr(result, "wall_seconds", None)
     summary["reused"] = list(getattr(result, "reused", []))
     summary["written"] = time.time()
@@ -253,6 +270,7 @@ def write_report(grid: Any, result: Any = None, title: str | None = None) -> dic
         "stages": {r["run_id"]: r["wall_seconds"] for r in summary["rows"]},
         "precision": {r["run_id"]: r.get("precision") for r in summary["rows"]},
         "machine": summary["machine"],
+        "versions": summary["versions"],
         "reused": summary["reused"],
     }
     write_json_atomic(folder / "timings.json", timings)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.batch.grid import RunSpec
+from s1lib.versions import software_versions
 
 RUN_FILE = "run.json"
 STATUS_FILE = "status.json"
@@ -68,7 +69,7 @@ def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
 def prepare_run(run: RunSpec, run_dir: Path, executor: str) -> None:
     """Write ``run.json`` and a ``pending`` status (keeping the attempt count of an earlier try)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / RUN_FILE, run.to_dict())
+    write_json_atomic(run_dir / RUN_FILE, {**run.to_dict(), "versions": software_versions()})
     previous = read_status(run_dir) or {}
     (run_dir / JOB_FILE).unlink(missing_ok=True)  # a new attempt gets its own job id
     write_json_atomic(
@@ -100,6 +101,8 @@ def execute_run(run_dir: str | Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     spec = json.loads((run_dir / RUN_FILE).read_text())
+    spec["versions"] = software_versions()  # where it runs (a worker may not be the machine that planned it)
+    write_json_atomic(run_dir / RUN_FILE, spec)
     previous = read_status(run_dir) or {}
     started = time.time()
     write_status(

@@ -8,6 +8,7 @@ records (:mod:`s1lib.eval.records`) go to a :class:`~s1lib.eval.store.ResultsSto
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ from s1lib.eval.benchmarks import Problem, load_any
 from s1lib.eval.grading import GradingConfig, MathVerifier
 from s1lib.eval.metrics import chance_levels
 from s1lib.eval.records import make_record
-from s1lib.eval.store import ResultsStore, summarize
+from s1lib.eval.store import CONFIG_FILE, SAMPLES_FILE, ResultsStore, summarize
 from s1lib.eval.sweep_config import Setting, SweepConfig, build_settings
 from s1lib.forcing.baselines import rejection_sample, sample_rows, sample_seed
 from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.prefix_sharing import SweepStats, iter_sweep
 from s1lib.models import model_fingerprint
+from s1lib.versions import software_versions, version_changes
 
 RESUME_KEYS = (
     "benchmark",
@@ -203,7 +205,9 @@ def run_sweep(
     """Run (or resume) a sweep; writes ``samples.jsonl``, ``results.json`` and ``config.json`` to the output dir."""
     settings = build_settings(config)
     problems = load_problems(config)
-    stored = {**config.to_dict(), "model_fingerprint": model_fingerprint(config.model)}
+    versions = software_versions(config.backend)
+    seen = versions_seen(Path(config.output_dir), versions)
+    stored = {**config.to_dict(), "model_fingerprint": model_fingerprint(config.model), "versions_seen": seen}
     store = ResultsStore(config.output_dir, stored, resume_keys=RESUME_KEYS)
     if store.torn_lines:
         print(f"resume: dropped {len(store.torn_lines)} torn line(s) at the end of {store.samples_path}")
@@ -258,8 +262,29 @@ def run_sweep(
         "problems": len(problems),
         "settings": len(settings),
         "precision": engine.precision,
+        "versions": versions,
+        "model_fingerprint": stored["model_fingerprint"],
         "stats": run_stats,
         "torn_lines_dropped": len(store.torn_lines),
     }
+    if len(seen) > 1:  # samples of this folder were made under other versions too: say which, beside the scores
+        results["run"]["versions_seen"] = seen
     store.write_results(results)
     return SweepRun(results, store.folder, run_stats, len(store.torn_lines))
+
+
+def versions_seen(folder: Path, now: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every set of versions this folder's samples were made under, ending with ``now``; a resume under other
+    versions prints what changed (the samples stay: versions do not invalidate them, but the report names both)."""
+    path = folder / CONFIG_FILE
+    if not (path.exists() and (folder / SAMPLES_FILE).exists()):
+        return [now]
+    try:
+        seen = list(json.loads(path.read_text(encoding="utf-8")).get("versions_seen") or [])
+    except (OSError, ValueError):
+        seen = []
+    changes = version_changes(seen[-1] if seen else None, now)
+    if changes:
+        said = ", ".join(f"{name} {old} -> {new}" for name, (old, new) in changes.items())
+        print(f"resume: {folder} holds samples made under other versions ({said}); results.json lists both")
+    return [*seen, now] if changes or not seen else seen
