@@ -77,3 +77,6 @@ if any(s.get("by_family") for s in run.results["settings"]):  # the toy benchmar
     families = viz.family_scaling(run.results["settings"], chance)
     viz.save_figure(families, out / "scaling_by_family.html")
     families.show()
+overthinking = viz.overthinking(run.results["settings"])  # thinking before and after the first right answer
+viz.save_figure(overthinking, out / "overthinking.html")
+overthinking.show()

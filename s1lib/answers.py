@@ -32,9 +32,9 @@ def _answer_section(completion: str, delimiters: str | Delimiters | None) -> str
     return completion[idx + len(end) :]
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` whose braces close (nested braces allowed)."""
-    found = None
+def _closed_boxes(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, content)`` of every ``\\boxed{...}`` / ``\\fbox{...}`` whose braces close, in order."""
+    out = []
     for match in _BOX_RE.finditer(text):
         depth, start = 1, match.end()
         for i in range(start, len(text)):
@@ -46,8 +46,29 @@ def last_boxed(text: str) -> str | None:
             elif ch == "}" and text[i - 1] != "\\":
                 depth -= 1
                 if depth == 0:
-                    found = (match.start(), text[start:i])
+                    out.append((match.start(), i + 1, text[start:i]))
                     break
+    return out
+
+
+def answer_candidates(text: str) -> list[tuple[int, str]]:
+    """Every answer the extraction rules would read in ``text``, as ``(end offset, answer)`` in the order they
+    appear: each closed box, and the rest of the line after each ``Final Answer:`` / ``Answer:`` that holds no box.
+    The efficiency figures read a thinking text with it, to find where a correct answer first appears."""
+    found = [(end, cleaned) for _, end, content in _closed_boxes(text) if (cleaned := _clean(content))]
+    for match in _ANSWER_RE.finditer(text):
+        line_end = text.find("\n", match.end())
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[match.end() : line_end]
+        if line.strip() and not _BOX_RE.search(line) and (cleaned := _clean(line)):
+            found.append((line_end, cleaned))
+    return sorted(found)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` whose braces close (nested braces allowed)."""
+    boxes = _closed_boxes(text)
+    found = (boxes[-1][0], boxes[-1][2]) if boxes else None
     spaced = list(_BOX_SPACE_RE.finditer(text))
     if spaced and (found is None or spaced[-1].start() > found[0]):
         return spaced[-1].group(1)

@@ -321,6 +321,35 @@ def forced_insertion_counts(
     return _layout(fig, title)
 
 
+def overthinking(
+    settings: Sequence[Mapping[str, Any]], title: str | None = "Thinking before and after the first correct answer"
+) -> go.Figure:
+    """Stacked bars per setting (a sweep's ``results["settings"]``): the mean thinking tokens before the first
+    correct answer appears in the thinking and after it (samples whose thinking holds one; the share is in the
+    hover), from each setting's ``efficiency``."""
+    rows = [(str(s["setting"]), s.get("efficiency") or {}) for s in settings]
+    labels = [label for label, _ in rows]
+    fig = go.Figure()
+    for key, name in (
+        ("tokens_before_first_correct", "before"),
+        ("tokens_after_first_correct", "after (overthinking)"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[float(e.get(key) or 0.0) for _, e in rows],
+                name=name,
+                customdata=[[100 * float(e.get("first_correct_in_thinking_rate") or 0.0)] for _, e in rows],
+                hovertemplate="%{x}: %{y:.1f} tokens " + name + "<br>%{customdata[0]:.0f}% of samples hold a correct"
+                " answer in their thinking<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="Setting", type="category")
+    fig.update_yaxes(title="Mean thinking tokens")
+    return _layout(fig, title)
+
+
 def funnel(stages: Mapping[str, int] | Sequence[tuple[str, int]], title: str | None = "Curation funnel") -> go.Figure:
     """Rows kept after each curation stage, in order (dict order or a list of (stage, count))."""
     items = list(stages.items()) if isinstance(stages, Mapping) else [(s, c) for s, c in stages]

@@ -147,7 +147,11 @@ def test_results_record_versions_and_a_resume_under_other_versions_says_so(
     from s1lib.versions import software_versions
 
     config = _config(shared_data, tmp_path, caps=[3], waits=[], limit=1)
-    first = run_sweep(config, engine=tiny_engine, progress=False).results["run"]
+    results = run_sweep(config, engine=tiny_engine, progress=False).results
+    first = results["run"]
+    efficiency = results["settings"][0]["efficiency"]  # measured from the samples' text
+    assert {"cut_by_cap_rate", "never_closed_rate", "first_correct_in_thinking_rate"} <= set(efficiency)
+    assert efficiency["cut_by_cap_rate"] + efficiency["never_closed_rate"] <= 1.0
     assert first["versions"] == software_versions(config.backend) and "versions_seen" not in first
     assert first["versions"]["torch"] and first["versions"]["transformers"] and "vllm" not in first["versions"]
     assert "model_fingerprint" in first

@@ -85,6 +85,9 @@ def _(mo, params, sweep):
         families = viz.family_scaling(sweep.results["settings"], chance)
         viz.save_figure(families, out / "scaling_by_family.html")
         shown.append(families)
+    overthinking = viz.overthinking(sweep.results["settings"])  # thinking before and after the first right answer
+    viz.save_figure(overthinking, out / "overthinking.html")
+    shown.append(overthinking)
     mo.vstack(shown)
     return
 

@@ -111,6 +111,7 @@ def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any
         "metrics_table.html": table,
         "thinking_lengths.html": viz.thinking_length_histogram(lengths),
         "forced_insertions.html": viz.forced_insertion_counts(forced),
+        "overthinking.html": viz.overthinking(settings),
     }
     if any(str(s.get("method") or "").startswith("adaptive") for s in settings):
         figures["pareto.html"] = viz.pareto_figure(settings)  # adaptive points against the fixed-budget curve

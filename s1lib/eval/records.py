@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from s1lib.eval.benchmarks import Problem
-from s1lib.eval.grading import MathVerifier, grade, parse_choice, parse_integer
+from s1lib.eval.efficiency import first_correct_position
+from s1lib.eval.grading import MathVerifier, compare, grade, parse_choice, parse_integer
 from s1lib.eval.sweep_config import Setting
 from s1lib.forcing.trace import Trace
 
@@ -48,6 +49,14 @@ def make_record(
     except Exception as exc:  # a finished generation must never be lost to a grading bug
         logger.warning("grading %s / %s failed: %s", setting.label, problem.id, exc)
         extracted, status, error = None, "unparsed", f"{type(exc).__name__}: {exc}"
+    try:  # where a correct answer first appears in the thinking (the efficiency figures; text only)
+        position = first_correct_position(
+            trace.text, problem.answer, problem.kind, setting.policy.delimiters,
+            lambda gold, answer, kind: compare(gold, answer, kind, verifier),
+        )  # fmt: skip
+    except Exception as exc:
+        logger.warning("efficiency of %s / %s failed: %s", setting.label, problem.id, exc)
+        position = None
     forced_counts: dict[str, int] = {}
     for insertion in trace.forced:
         forced_counts[insertion.kind] = forced_counts.get(insertion.kind, 0) + 1
@@ -73,6 +82,7 @@ def make_record(
         "finish_reason": trace.finish_reason,
         "thinking_end_reason": trace.thinking_end_reason,
         "probe_tokens": trace.probe_tokens,  # never in thinking_tokens: an adaptive stop's cost, counted apart
+        "first_correct_position": position,  # share of the thinking's characters; None: no correct answer in it
         "budget": list(setting.budget) if setting.budget else None,
     }
     if "permutation" in problem.metadata:

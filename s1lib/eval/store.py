@@ -151,6 +151,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     problems (the problems are the sample that limits how far the number generalises). Records that carry a
     ``family`` (the toy benchmark) also get the same numbers per family (``by_family``).
     """
+    from s1lib.eval.efficiency import efficiency
     from s1lib.eval.metrics import avg_at_n, control, mean_ci, wilson_interval
 
     first = records[0]
@@ -193,6 +194,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "status": dict(Counter(r["status"] for r in records)),
         "forced_counts": dict(forced),
         "budget": first.get("budget"),
+        "efficiency": efficiency(records),  # overlong rates, where the first correct answer sits in the thinking
     }
     if any(r.get("probes") for r in records):  # how often the rule, not the cap or the model, ended thinking
         out["adaptive_stop_rate"] = sum(r.get("thinking_end_reason") == "adaptive" for r in records) / len(records)

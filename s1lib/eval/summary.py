@@ -6,7 +6,7 @@ summary and by anyone comparing runs without parsing ``results.json``::
     {"n_problems": 100,
      "settings": [{"method": "budget_forcing_cap", "label": "cap=16", "budget": 16, "accuracy": 0.41,
                    "ci_low": 0.32, "ci_high": 0.51, "mean_thinking_tokens": 16.0,
-                   "mean_probe_tokens": 0.0}, ...],
+                   "mean_probe_tokens": 0.0, "efficiency": {"cut_by_cap_rate": 0.9, ...}}, ...],
      "changes": [{"method": "budget_forcing_cap", "from": "cap=4", "to": "cap=64", "difference": 0.4,
                   "ci_low": 0.3, "ci_high": 0.5}, ...],
      "chance": {"all": 0.27, "count": 0.4, ...}, "precision": "float32"}
@@ -14,8 +14,9 @@ summary and by anyone comparing runs without parsing ``results.json``::
 ``method`` is ``budget_forcing_cap`` (the cap sweep), ``budget_forcing_wait`` (forced "Wait"s) or the baseline's
 name (``token_conditional``, ...); an adaptive rule is ``adaptive_probe_consistency`` or
 ``adaptive_answer_confidence``, and its probe tokens (``mean_probe_tokens``) are never part of its thinking tokens.
-Intervals are 95%: Wilson for each accuracy, Newcombe's paired interval for a
-change between two settings on the same problems.
+``efficiency`` holds the overlong rates and where the first correct answer sits in the thinking
+(:mod:`s1lib.eval.efficiency`); ``versions`` the software the sweep ran under. Intervals are 95%: Wilson for each
+accuracy, Newcombe's paired interval for a change between two settings on the same problems.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def scaling_summary(results: dict[str, Any]) -> dict[str, Any]:
                 "ci_high": float(s["ci_high"]),
                 "mean_thinking_tokens": float(s["avg_thinking_tokens"]),
                 "mean_probe_tokens": float(s.get("avg_probe_tokens") or 0.0),
+                "efficiency": s.get("efficiency"),
             }
         )
     changes = [
@@ -73,6 +75,7 @@ def scaling_summary(results: dict[str, Any]) -> dict[str, Any]:
         "changes": changes,
         "chance": results.get("chance") or {},
         "precision": precision,
+        "versions": run.get("versions"),
     }
 
 
