@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from s1lib.forcing.arguments import add_policy_arguments, policy_from_args
+from s1lib.forcing.arguments import add_policy_arguments, policy_from_args, sampling_from_args
 
 # Modules that contribute subcommands through ``register_cli(subparsers)``; missing ones are skipped.
 _STAGE_CLIS = (
@@ -41,11 +41,10 @@ _STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from s1lib.forcing import SamplingConfig
     from s1lib.forcing.hf import HFEngine
 
     policy = policy_from_args(args)
-    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    sampling = sampling_from_args(args)
     engine = HFEngine.from_name(args.model, trust_remote_code=args.trust_remote_code)
     prompt = engine.prompt_for(args.question, policy, system=args.system)
     if args.json:

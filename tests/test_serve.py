@@ -98,6 +98,8 @@ def test_chat_requests_open_the_thinking_first(client, hf):
         ({"max_thinking_tokens": -3}, "max_thinking_tokens"),
         ({"num_ignore": "many"}, "num_ignore"),
         ({"adaptive": "probe_consistency"}, "adaptive is not served"),
+        ({"max_thinking_tokens": 8, "temperature_thinking": -1}, "temperature_thinking must be a number"),
+        ({"temperature_thinking": 0.5}, "needs a budget-forcing policy"),
     ],
 )
 def test_a_bad_field_is_a_400_naming_it(client, hf, xargs, field):
@@ -151,6 +153,10 @@ def test_the_single_call_client_gets_the_engines_traces(served, hf):
     assert len(waits) == 2 and events[-1].kind == "done" and events[-1].trace.num_waits == 2
     sampled = client.generate(prompts, BudgetPolicy(**EXTENDED), SamplingConfig(temperature=0.8, seed=5))
     assert all(t.thinking_tokens <= 40 and t.answer_tokens <= 8 for t in sampled)
+    per_phase = SamplingConfig(temperature=0.0, temperature_thinking=0.9, min_p=0.05, seed=5)  # via vllm_xargs
+    served = client.generate(prompts, BudgetPolicy(**EXTENDED), per_phase, batch_size=2)
+    local = hf.generate(prompts, BudgetPolicy(**EXTENDED), per_phase, batch_size=2)
+    assert [t.generated_ids for t in served] == [t.generated_ids for t in local]
 
 
 # -- what a GPU user meets first: n > 1, aborted and stop-string ends, clashes ----------------------------------------

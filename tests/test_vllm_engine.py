@@ -396,3 +396,14 @@ def test_preempted_rows_refilled_in_chunks_keep_their_traces(hf_engine):
     for got, s in ((greedy, None), (sampled, sampling)):
         ref = hf_engine.generate(prompts, policy, s, batch_size=4)
         assert got == [t.to_dict(include_ids=True) for t in ref], "sampled" if s else "greedy"
+
+
+def test_per_phase_sampling_and_min_p_are_the_transformers_rows(engine, hf_engine):
+    """temperature_thinking, min_p and a seed travel to vLLM's processor: the same rows as transformers."""
+    policy = BudgetPolicy(max_thinking_tokens=20, num_ignore=1, max_answer_tokens=8)
+    prompts = [engine.prompt_for(q) for q in QUESTIONS]
+    sampling = SamplingConfig(temperature=0.0, temperature_thinking=1.0, min_p=0.05, seed=9)
+    ours = engine.generate(prompts, policy, sampling, batch_size=2)
+    assert [t.generated_ids for t in ours] == [t.generated_ids for t in hf_engine.generate(prompts, policy, sampling)]
+    greedy = engine.generate(prompts, policy, batch_size=2)
+    assert [t.thinking_text for t in ours] != [t.thinking_text for t in greedy], "the thinking was sampled"

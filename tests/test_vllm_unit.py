@@ -220,7 +220,7 @@ class TinyServer(ServerForcingClient):
         super().__init__(ServerConfig(model="tiny"), engine.tokenizer, engine.eos_token_ids, context_length=2048)
         self.model = engine.model
 
-    def _complete(self, ids, max_tokens, stop_ids, sampling, seed, banned=()):
+    def _complete(self, ids, max_tokens, stop_ids, sampling, seed, banned=(), thinking=False):
         self.calls += 1
         ids = list(ids)
         out: list[int] = []
@@ -412,3 +412,26 @@ def test_legacy_processor_keeps_one_state_per_request_of_one_params(smollm_token
     assert processor.live == {}
     for key in [k for k in fp.REGISTRY if k.startswith("family")]:
         fp.REGISTRY.pop(key)
+
+
+@pytest.mark.parametrize(
+    ("xargs", "expected"),
+    [
+        ({"max_thinking_tokens": 8}, {}),
+        (
+            {"temperature_thinking": 0.6, "min_p": 0.05, "top_k": 20},
+            {"temperature_thinking": 0.6, "min_p": 0.05, "top_k": 20},
+        ),
+        ({"temperature_thinking": -0.1}, "temperature_thinking must be a number >= 0.0"),
+        ({"min_p": 2}, "min_p must be a number in"),
+        ({"top_p": True}, "top_p must be a number"),
+    ],
+)
+def test_served_sampling_fields(xargs, expected):
+    """Per-phase sampling of a served request travels in vllm_xargs beside its policy (vLLM resets top-p/k and
+    min-p of a greedy answer, so they can travel there too)."""
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=expected):
+            fp.served_sampling(xargs)
+    else:
+        assert fp.served_sampling(xargs) == expected

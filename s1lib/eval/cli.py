@@ -168,6 +168,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     config = SweepConfig(
         benchmark=args.benchmark, data=args.data, model=args.model, backend=args.backend, caps=[], policies=[policy],
         delimiters=delimiters, temperature=args.temperature, top_p=args.top_p, seed=args.seed, samples=args.samples,
+        min_p=args.min_p, temperature_thinking=args.temperature_thinking,
         limit=args.limit, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
         output_dir=args.output or f"runs/eval-{Path(args.benchmark).stem}", max_answer_tokens=args.max_answer_tokens,
         engine_options={"dtype": args.dtype} if args.dtype else {},

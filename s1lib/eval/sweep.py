@@ -36,6 +36,8 @@ RESUME_KEYS = (
     "system",
     "temperature",
     "top_p",
+    "min_p",
+    "temperature_thinking",
     "seed",
     "max_answer_tokens",
     "fill_budget",

@@ -129,6 +129,15 @@ class SweepConfig:
         default=0.0, metadata={"help": "Sampling temperature of the budget settings (0 = greedy)."}
     )
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (sampling only)."})
+    min_p: float = field(
+        default=0.0, metadata={"help": "Drop tokens below min_p × the most likely one's probability (0 = off)."}
+    )
+    temperature_thinking: float | None = field(
+        default=None,
+        metadata={
+            "help": "Temperature of the thinking phase (the reference harness's name); null = `temperature` for both."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Base seed; sample j of problem i uses a distinct derived seed."})
     samples: int = field(
         default=1, metadata={"help": "Samples per problem of the budget settings (> 1 needs temperature > 0)."}
@@ -169,11 +178,11 @@ class SweepConfig:
                 raise ValueError(f"SweepConfig.{name} must be a positive integer, got {value!r}")
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ValueError(f"SweepConfig.limit must be a positive integer or null, got {self.limit!r}")
-        if self.samples > 1 and self.temperature == 0:
+        if self.samples > 1 and self.sampling().greedy:
             raise ValueError("SweepConfig.samples > 1 needs temperature > 0 (greedy samples are identical)")
         if self.data is not None and not Path(self.data).exists():
             raise FileNotFoundError(f"SweepConfig.data: {self.data} does not exist")
-        SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        self.sampling()
         for index, rule in enumerate(self.adaptive):
             adaptive_policy(rule, None, f"SweepConfig.adaptive[{index}]")
         if self.adaptive_caps is not None and not self.adaptive_caps:
@@ -210,7 +219,10 @@ class SweepConfig:
         return list(self.caps if self.adaptive_caps is None else self.adaptive_caps)
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+        return SamplingConfig(
+            temperature=self.temperature, top_p=self.top_p, min_p=self.min_p,
+            temperature_thinking=self.temperature_thinking, seed=self.seed,
+        )  # fmt: skip
 
 
 @dataclass
@@ -249,7 +261,9 @@ def build_settings(config: SweepConfig) -> list[Setting]:
     answer = config.max_answer_tokens
     delims = config.delimiters
     sampling = config.sampling()
-    base = sampling.__class__(temperature=config.baseline_temperature, top_p=config.top_p, seed=config.seed)
+    base = sampling.__class__(
+        temperature=config.baseline_temperature, top_p=config.top_p, min_p=config.min_p, seed=config.seed
+    )
     settings: list[Setting] = []
     first_ignore = config.ignore_strings[0] if config.ignore_strings else "Wait"
     for cap in config.caps:

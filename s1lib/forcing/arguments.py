@@ -7,6 +7,7 @@ from typing import Any
 
 from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.trace import SamplingConfig
 
 _ADAPTIVE_DEFAULTS = AdaptiveStop()
 ADAPTIVE_FLAGS = ("probe_every", "probe_tokens", "probe_opening", "agree", "threshold", "probe_transitions")
@@ -86,5 +87,18 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")
     parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min_p × the top one's probability")
+    parser.add_argument(
+        "--temperature-thinking", type=float, default=None,
+        help="temperature of the thinking phase (default: --temperature for both phases)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub")
+
+
+def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:
+    """The :class:`SamplingConfig` of the sampling flags above."""
+    return SamplingConfig(
+        temperature=args.temperature, top_p=args.top_p, min_p=args.min_p,
+        temperature_thinking=args.temperature_thinking, seed=args.seed,
+    )  # fmt: skip

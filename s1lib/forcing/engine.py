@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from s1lib.forcing.adaptive import Probe, ProbeRequest
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Phase, Step
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 from s1lib.format import build_prompt
 
@@ -260,19 +260,27 @@ class Chooser:
         elif self.generator is not None:
             self.generator.set_state(state)
 
-    def __call__(self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None) -> int:
+    def __call__(
+        self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None, thinking: bool = False
+    ) -> int:
+        """The row's next token; ``thinking`` says which phase it is in (``temperature_thinking`` applies there).
+        Order: temperature, top-k, min-p, top-p, then one draw."""
         if not banned and greedy_choice is not None:
             return greedy_choice
         row = logits.clone()
         if banned:
             row[list(banned)] = float("-inf")
-        if self.sampling.greedy:
+        temperature = self.sampling.temperature_for(thinking)
+        if temperature == 0:
             return int(row.argmax())
-        row = row / self.sampling.temperature
+        row = row / temperature
         if self.sampling.top_k:
             kth = torch.topk(row, min(self.sampling.top_k, row.numel())).values[-1]
             row[row < kth] = float("-inf")
         probs = torch.softmax(row, dim=-1)
+        if self.sampling.min_p > 0:
+            probs = torch.where(probs >= self.sampling.min_p * probs.max(), probs, torch.zeros_like(probs))
+            probs = probs / probs.sum()
         if self.sampling.top_p < 1.0:
             sorted_probs, order = torch.sort(probs, descending=True)
             keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
@@ -290,7 +298,7 @@ def decide(state: ForcingState, chooser: Chooser, scores: torch.Tensor, greedy_c
     policies."""
     if state.done:
         return None
-    step = state.next_token(lambda banned: chooser(scores, banned, greedy_choice))
+    step = state.next_token(lambda banned: chooser(scores, banned, greedy_choice, state.phase is Phase.THINKING))
     if greedy_choice is not None:
         state.model_choices.append(greedy_choice)
     return step
@@ -315,7 +323,7 @@ def probe_points(
     for row, state in enumerate(states):
         if state.done or state.policy.adaptive is None:
             continue
-        request = state.probe_request(lambda banned, r=row: choosers[r](scores[r], banned, greedy[r]))
+        request = state.probe_request(lambda banned, r=row: choosers[r](scores[r], banned, greedy[r], True))
         if request is not None:
             out.append((row, request))
     return out

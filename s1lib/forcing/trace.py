@@ -16,6 +16,20 @@ class SamplingConfig:
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; the paper uses greedy decoding."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (sampling only)."})
     top_k: int = field(default=0, metadata={"help": "Keep the k most likely tokens; 0 = off (sampling only)."})
+    min_p: float = field(
+        default=0.0,
+        metadata={
+            "help": "Drop tokens whose probability, after temperature, is below min_p × the most likely one's "
+            "(sampling only; 0 = off; reasoning models ship settings with it)."
+        },
+    )
+    temperature_thinking: float | None = field(
+        default=None,
+        metadata={
+            "help": "Temperature of the thinking phase (the reference harness's name); None = `temperature` for "
+            "both phases, which then covers the answer only."
+        },
+    )
     seed: int = field(
         default=0,
         metadata={
@@ -30,10 +44,23 @@ class SamplingConfig:
             raise ValueError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ValueError(f"SamplingConfig.top_k must be >= 0, got {self.top_k}")
+        if not 0 <= self.min_p < 1:
+            raise ValueError(f"SamplingConfig.min_p must be in [0, 1), got {self.min_p}")
+        if self.temperature_thinking is not None and not self.temperature_thinking >= 0:
+            raise ValueError(
+                f"SamplingConfig.temperature_thinking must be >= 0 or None, got {self.temperature_thinking}"
+            )
+
+    def temperature_for(self, thinking: bool) -> float:
+        """The temperature of a token in the thinking phase (``thinking``) or in the answer."""
+        if thinking and self.temperature_thinking is not None:
+            return self.temperature_thinking
+        return self.temperature
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        """Greedy in both phases (a row then needs no generator and takes the model's argmax)."""
+        return self.temperature == 0 and not self.temperature_thinking
 
 
 @dataclass

@@ -58,6 +58,7 @@ from s1lib.forcing.vllm_request import (
     request_config,
     restore_state,
     served_policy,
+    served_sampling,
     snapshot_state,
     state_from_record,
     state_to_record,
@@ -77,6 +78,7 @@ __all__ = [
     "request_config",
     "restore_state",
     "served_policy",
+    "served_sampling",
     "snapshot_state",
     "state_from_record",
     "state_to_record",
@@ -320,12 +322,13 @@ class _LiveRows:
             compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
             # vLLM gives each seeded child its own seed; an unseeded request samples a fresh seed per sequence.
             seed = int(params.seed) if params.seed is not None else secrets.randbits(63)
-            sampling = SamplingConfig(
-                temperature=float(params.temperature or 0.0),
-                top_p=float(params.top_p or 1.0),
-                top_k=max(0, int(params.top_k or 0)),
-                seed=seed,
-            )
+            fields = {
+                "temperature": float(params.temperature or 0.0),
+                "top_p": float(params.top_p or 1.0),
+                "top_k": max(0, int(params.top_k or 0)),
+                "min_p": float(getattr(params, "min_p", 0.0) or 0.0),
+            }
+            sampling = SamplingConfig(**{**fields, **served_sampling(params.extra_args)}, seed=seed)
             row = _Row(
                 key, family, {"served": True}, ForcingState(compiled), Chooser(sampling, seed), sampling.greedy,
                 params.max_tokens, list(prompt), None,
@@ -487,7 +490,7 @@ def _decide(row: _Row, scores: Any, greedy: int, fail: Any) -> int:
             greedy_choice = greedy if row.greedy else None
             if row.pauses_for_probes and not state.done:
                 if row.paused is None:
-                    row.paused = state.probe_request(lambda banned: row.chooser(scores, banned, greedy_choice))
+                    row.paused = state.probe_request(lambda banned: row.chooser(scores, banned, greedy_choice, True))
                 if row.paused is not None:  # end this request here; the driver probes, then resumes the row
                     return min(state.compiled.eos_token_ids)
             step = decide(state, row.chooser, scores, greedy_choice)

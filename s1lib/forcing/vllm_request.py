@@ -58,6 +58,28 @@ def served_policy(extra_args: dict[str, Any] | None) -> BudgetPolicy | None:
         raise ValueError(f"s1 forcing, vllm_xargs: {exc}") from None
 
 
+SERVED_SAMPLING = {"temperature_thinking": (0.0, None), "top_p": (0.0, 1.0), "top_k": (0, None), "min_p": (0.0, 1.0)}
+"""Sampling a served request may carry in ``vllm_xargs`` beside its policy (name: bounds). ``temperature_thinking``
+is the thinking phase's temperature (the request's own ``temperature`` then covers the answer); ``top_p``,
+``top_k`` and ``min_p`` there win over the request's, which vLLM resets when the answer is greedy
+(``temperature=0``) although the thinking samples."""
+
+
+def served_sampling(extra_args: dict[str, Any] | None) -> dict[str, Any]:
+    """The sampling fields of a served request's ``vllm_xargs``; a bad value raises ``ValueError`` (HTTP 400)."""
+    out: dict[str, Any] = {}
+    for name, (low, high) in SERVED_SAMPLING.items():
+        value = (extra_args or {}).get(name)
+        if value is None:
+            continue
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value >= low
+        if not ok or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ValueError(f"s1 forcing, vllm_xargs: {name} must be a number {bound}, got {value!r}")
+        out[name] = int(value) if name == "top_k" else float(value)
+    return out
+
+
 # -- what travels with a request ----------------------------------------------------------------------------------
 def request_config(
     compiled: CompiledPolicy, sampling: SamplingConfig, seed: int, key: str, record_dir: str | None = None
@@ -76,7 +98,13 @@ def request_config(
             "ignore": [list(ids) for ids in compiled.ignore_ids],
             "eos": sorted(compiled.eos_token_ids),
         },
-        "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k},
+        "sampling": {
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "min_p": sampling.min_p,
+            "temperature_thinking": sampling.temperature_thinking,
+        },
         "seed": int(seed),
     }
 
@@ -192,7 +220,13 @@ def validate_forcing_params(sampling_params: Any) -> None:
     config = extra_args.get(EXTRA_KEY)
     served = served_policy(extra_args) if config is None else None
     if config is None and served is None:
+        if "temperature_thinking" in extra_args:
+            raise ValueError(
+                "s1 forcing, vllm_xargs: temperature_thinking needs a budget-forcing policy in the same vllm_xargs "
+                "(the thinking phase is the policy's)"
+            )
         return
+    served_sampling(extra_args)
     clashes = []
     if getattr(sampling_params, "structured_outputs", None) is not None:
         clashes.append("a grammar or structured output (response_format, structured_outputs), whose mask overrides")

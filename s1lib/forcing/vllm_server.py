@@ -135,12 +135,13 @@ class ServerForcingClient(EngineBase):
         banned: Sequence[int] = (),
         xargs: dict[str, Any] | None = None,
         top_ids: bool = False,
+        thinking: bool = False,
     ) -> _Call:
         payload: dict[str, Any] = {
             "model": self.model_name(),
             "prompt": ids,
             "max_tokens": max_tokens,
-            "temperature": sampling.temperature,
+            "temperature": sampling.temperature_for(thinking),
             "top_p": sampling.top_p,
             "stop_token_ids": sorted(stop_ids),
             "return_token_ids": True,
@@ -148,6 +149,8 @@ class ServerForcingClient(EngineBase):
         }
         if sampling.top_k:
             payload["top_k"] = sampling.top_k
+        if sampling.min_p:
+            payload["min_p"] = sampling.min_p
         if not sampling.greedy:
             payload["seed"] = seed
         if banned:
@@ -218,6 +221,10 @@ class ServerForcingClient(EngineBase):
         if limit < 1:
             raise ValueError(f"A prompt of {len(prompt_ids)} tokens leaves no room in the context")
         xargs = served_xargs(policy) if policy.thinking_phase else None  # no thinking: a plain, unforced answer
+        if xargs is not None and sampling.temperature_thinking is not None:
+            # the server samples thinking with it; vLLM drops top-p/k and min-p of a greedy answer, so they go too
+            xargs.update(temperature_thinking=sampling.temperature_thinking, top_p=sampling.top_p, min_p=sampling.min_p)
+            xargs.update({"top_k": sampling.top_k} if sampling.top_k else {})
         greedy = sampling.greedy and xargs is not None and self.config.exact_trace
         call = self._complete(prompt_ids, limit, compiled.eos_token_ids, sampling, seed, xargs=xargs, top_ids=greedy)
         generated = call.ids + ([call.stop_token] if call.stop_token is not None else [])
@@ -278,7 +285,7 @@ class ServerForcingClient(EngineBase):
             remaining = (cap - used) if cap is not None else self._room(len(ids))
             if remaining <= 0:
                 break
-            call = self._complete(ids, remaining, end_attempts, sampling, seed + 7919 * rounds)
+            call = self._complete(ids, remaining, end_attempts, sampling, seed + 7919 * rounds, thinking=True)
             rounds += 1
             ids += call.ids
             choices += call.ids
@@ -295,7 +302,9 @@ class ServerForcingClient(EngineBase):
                 ids += wait
                 used += len(wait)
             else:  # suppress without a string: the model's best token that does not end thinking
-                replacement = self._complete(ids, 1, (), sampling, seed + 7919 * rounds, banned=sorted(end_attempts))
+                replacement = self._complete(
+                    ids, 1, (), sampling, seed + 7919 * rounds, banned=sorted(end_attempts), thinking=True
+                )
                 rounds += 1
                 token = replacement.ids[0] if replacement.ids else replacement.stop_token
                 ids.append(int(token))
