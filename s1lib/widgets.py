@@ -76,6 +76,14 @@ CSS = """
 """
 
 
+def sampling_from_controls(
+    temperature: float = 0.0, temperature_thinking: float = 0.0, seed: int = 0
+) -> SamplingConfig:
+    """The SamplingConfig of the widget's two temperature sliders: the thinking's and the answer's (both 0: greedy,
+    the paper's setting). A seed makes a sampled run repeat when Run is pressed again."""
+    return SamplingConfig(temperature=float(temperature), temperature_thinking=float(temperature_thinking), seed=seed)
+
+
 def policy_from_controls(
     max_thinking_tokens: int,
     num_ignore: int = 0,
@@ -404,6 +412,8 @@ class BudgetForcingWidget:
         probe_tokens: int = 20,
         probe_opening: str = "",
         probe_transitions: bool = False,
+        temperature: float = 0.0,
+        temperature_thinking: float = 0.0,
     ):
         import ipywidgets as w
 
@@ -438,6 +448,14 @@ class BudgetForcingWidget:
         self.probe_transitions = w.Checkbox(
             value=probe_transitions, description="Also probe at the model's own Waits (DEER)", style=style
         )
+        self.temperature_thinking = w.FloatSlider(
+            value=temperature_thinking, min=0.0, max=1.5, step=0.05, description="Thinking temperature",
+            style=style, layout=layout,
+        )  # fmt: skip
+        self.temperature = w.FloatSlider(
+            value=temperature, min=0.0, max=1.5, step=0.05, description="Answer temperature", style=style,
+            layout=layout,
+        )  # fmt: skip
         self.question = w.Textarea(value=question, description="Question", style=style, layout=w.Layout(width="520px"))
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop")
@@ -465,6 +483,7 @@ class BudgetForcingWidget:
                 w.HBox([self.probe_every, self.agree]),
                 self.threshold,
                 self.probe_transitions,
+                w.HBox([self.temperature_thinking, self.temperature]),
                 w.HBox([self.run_button, self.stop_button]),
                 self.output,
             ]
@@ -477,6 +496,9 @@ class BudgetForcingWidget:
             probe_transitions=self.probe_transitions.value, **self.probe_shape,
         )  # fmt: skip
 
+    def sampling(self) -> SamplingConfig:
+        return sampling_from_controls(self.temperature.value, self.temperature_thinking.value)
+
     def _update(self, view: StreamView) -> None:
         self.output.value = view.html()
 
@@ -487,7 +509,7 @@ class BudgetForcingWidget:
         except ValueError as exc:
             self.output.value = idle_html(str(exc))
             raise
-        return self.runner.start(self.question.value, policy)
+        return self.runner.start(self.question.value, policy, self.sampling())
 
     def stop(self) -> None:
         self.runner.stop()

@@ -226,6 +226,29 @@ def test_widget_on_a_real_engine_streams_to_the_cap(tiny_engine):
     assert view.trace is not None and view.trace.thinking_tokens == 8 and view.trace.finish_reason != "stopped"
 
 
+def test_widget_temperature_sliders_sample_each_phase(tiny_engine):
+    """Both sliders at 0 are the paper's greedy decoding; the thinking slider samples the thinking alone, and the
+    same controls repeat the same run (a fixed seed)."""
+    from s1lib.widgets import sampling_from_controls
+
+    assert sampling_from_controls().greedy
+    assert sampling_from_controls(0.0, 0.8).temperature_for(thinking=True) == 0.8
+    widget = BudgetForcingWidget(tiny_engine, question="What is 2+3?", max_thinking_tokens=16, max_answer_tokens=4)
+    widget.num_ignore.value = 0
+
+    def thinking() -> str:
+        view = widget.run()
+        widget.runner.join(60)
+        assert view.done
+        return view.trace.thinking_text
+
+    greedy = thinking()
+    widget.temperature_thinking.value = 1.5
+    sampled = thinking()
+    assert sampled != greedy and thinking() == sampled
+    assert widget.sampling().temperature == 0.0 and widget.sampling().temperature_thinking == 1.5
+
+
 def test_widget_with_an_adaptive_rule_marks_the_real_probes_and_the_stop(tiny_engine):
     """The rule turned on in the widget: one badge per probe the engine ran, and the stop marker where the trace says
     the rule ended thinking (agree=1: the first probe with an answer stops)."""

@@ -76,12 +76,14 @@ def _(mo, params):
     agree = mo.ui.slider(1, 8, value=2, label="Agreeing probes", show_value=True)
     threshold = mo.ui.slider(0.5, 1.0, step=0.01, value=0.95, label="Confidence ≥", show_value=True)
     probe_transitions = mo.ui.checkbox(value=False, label="Also probe at the model's own Waits (DEER)")
+    temperature_thinking = mo.ui.slider(0.0, 1.5, step=0.05, value=0.0, label="Thinking temperature", show_value=True)
+    temperature = mo.ui.slider(0.0, 1.5, step=0.05, value=0.0, label="Answer temperature", show_value=True)
     run = mo.ui.run_button(label="Run", kind="success")
     stop = mo.ui.run_button(label="Stop", kind="danger")
     mo.vstack(
         [
             question, budget, num_ignore, min_thinking, ignore, adaptive, mo.hstack([probe_every, agree]), threshold,
-            probe_transitions, mo.hstack([run, stop], justify="start"),
+            probe_transitions, mo.hstack([temperature_thinking, temperature]), mo.hstack([run, stop], justify="start"),
         ]
     )  # fmt: skip
     return (
@@ -96,6 +98,8 @@ def _(mo, params):
         question,
         run,
         stop,
+        temperature,
+        temperature_thinking,
         threshold,
     )
 
@@ -132,9 +136,11 @@ def _(
     run,
     runner,
     script_mode,
+    temperature,
+    temperature_thinking,
     threshold,
 ):
-    from s1lib.widgets import idle_html, policy_from_controls
+    from s1lib.widgets import idle_html, policy_from_controls, sampling_from_controls
 
     runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
@@ -142,7 +148,8 @@ def _(
         budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens,
         adaptive.value, probe_every.value, agree.value, threshold.value, probe_transitions=probe_transitions.value,
     )  # fmt: skip
-    view = runner.start(question.value, policy)  # streams into this cell's output from a mo.Thread
+    sampling = sampling_from_controls(temperature.value, temperature_thinking.value)  # both 0: greedy
+    view = runner.start(question.value, policy, sampling)  # streams into this cell's output from a mo.Thread
     if script_mode:
         runner.join()
         print(view.text)
