@@ -45,8 +45,11 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     }
     for s in summary["settings"]:
         assert set(s) == {
-            "method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens", "mean_probe_tokens"
+            "method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens", "mean_probe_tokens",
+            "efficiency",
         }  # fmt: skip
+        rates = s["efficiency"]
+        assert 0.0 <= rates["cut_by_cap_rate"] + rates["never_closed_rate"] <= 1.0
         assert s["mean_probe_tokens"] == 0  # no adaptive rule in the demo's scaling stage
         assert isinstance(s["label"], str) and (s["budget"] is None or isinstance(s["budget"], int))
         assert 0 <= s["ci_low"] <= s["accuracy"] <= s["ci_high"] <= 1 and s["mean_thinking_tokens"] >= 0

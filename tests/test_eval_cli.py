@@ -17,7 +17,13 @@ def parser():
     return p
 
 
-FIGURES = {"scaling_curve.html", "metrics_table.html", "thinking_lengths.html", "forced_insertions.html"}
+FIGURES = {
+    "scaling_curve.html",
+    "metrics_table.html",
+    "thinking_lengths.html",
+    "forced_insertions.html",
+    "overthinking.html",
+}
 
 
 def test_eval_one_policy_writes_results_and_figures(parser, tiny_model_dir, shared_data, tmp_path, capsys):

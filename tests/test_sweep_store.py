@@ -138,6 +138,10 @@ def test_scaling_summary_schema_and_headline():
         "method": "budget_forcing_cap", "label": "cap=64", "budget": 64, "accuracy": 1.0,
         "ci_low": pytest.approx(0.5655, abs=1e-4), "ci_high": 1.0, "mean_thinking_tokens": 40.0,
         "mean_probe_tokens": 0.0,
+        "efficiency": {  # these records carry no end reason (never closed) and no first-correct position
+            "cut_by_cap_rate": 0.0, "never_closed_rate": 1.0, "first_correct_in_thinking_rate": None,
+            "first_correct_position": None, "tokens_before_first_correct": None, "tokens_after_first_correct": None,
+        },
     }  # fmt: skip
     assert by_label["wait×1"]["method"] == "budget_forcing_wait"
     assert by_label["token-cond 32"]["method"] == "token_conditional" and by_label["token-cond 32"]["budget"] == 32

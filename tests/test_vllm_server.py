@@ -168,3 +168,12 @@ def test_single_call_sends_the_policy_in_vllm_xargs():
     )
     with pytest.raises(ValueError, match="mode"):
         ServerConfig(mode="one-call")
+
+
+def test_a_servers_output_is_unbuffered_even_when_the_caller_buffers(monkeypatch):
+    """The engine core's log lines go to a file; block-buffered, they arrive long after the step that made them
+    (the soak test in test_serve.py read them from the log and saw none under CI, which does not set this)."""
+    from s1lib.forcing.serve import serving_env
+
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    assert serving_env()["PYTHONUNBUFFERED"] == "1"

@@ -60,11 +60,12 @@ def serve_arguments(
 
 def serving_env() -> dict[str, str]:
     """vLLM's environment for a server: s1lib's CPU defaults, but vLLM's own process layout (the in-process
-    engine core is s1lib's default for the offline engine only)."""
+    engine core is s1lib's default for the offline engine only). Its output is unbuffered: a server's log, sent
+    to a file, shows each line as it happens (block-buffered, the engine core's lines came minutes late)."""
     from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
 
     configure_vllm_env()
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if "VLLM_ENABLE_V1_MULTIPROCESSING" in ENV_SET_BY_S1LIB:
         del env["VLLM_ENABLE_V1_MULTIPROCESSING"]
     return env
