@@ -170,10 +170,18 @@ def test_single_call_sends_the_policy_in_vllm_xargs():
         ServerConfig(mode="one-call")
 
 
-def test_a_servers_output_is_unbuffered_even_when_the_caller_buffers(monkeypatch):
-    """The engine core's log lines go to a file; block-buffered, they arrive long after the step that made them
-    (the soak test in test_serve.py read them from the log and saw none under CI, which does not set this)."""
+def test_a_local_server_logs_vllms_info_lines_even_after_trl_was_imported(monkeypatch):
+    """Importing TRL sets VLLM_LOGGING_LEVEL=ERROR in this process; a LocalServer started after it logged only
+    HTTP lines, so the soak test in test_serve.py saw no state counts under the full suite. The server's level is
+    its own (INFO), its output unbuffered; `s1 serve` keeps the caller's environment."""
+    import trl  # noqa: F401  (its import sets the variable when vLLM is installed)
+
     from s1lib.forcing.serve import serving_env
 
     monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
-    assert serving_env()["PYTHONUNBUFFERED"] == "1"
+    monkeypatch.setenv("VLLM_LOGGING_LEVEL", "ERROR")
+    server = LocalServer("HuggingFaceTB/SmolLM2-135M-Instruct", port=1)  # a hub id: nothing is loaded here
+    assert server.log_level == "INFO"
+    env = serving_env(server.log_level)
+    assert env["VLLM_LOGGING_LEVEL"] == "INFO" and env["PYTHONUNBUFFERED"] == "1"
+    assert serving_env()["VLLM_LOGGING_LEVEL"] == "ERROR"

@@ -58,14 +58,17 @@ def serve_arguments(
     return [*args, *vllm_args]
 
 
-def serving_env() -> dict[str, str]:
+def serving_env(log_level: str | None = None) -> dict[str, str]:
     """vLLM's environment for a server: s1lib's CPU defaults, but vLLM's own process layout (the in-process
     engine core is s1lib's default for the offline engine only). Its output is unbuffered: a server's log, sent
-    to a file, shows each line as it happens (block-buffered, the engine core's lines came minutes late)."""
+    to a file, shows each line as it happens. ``log_level`` sets vLLM's (``VLLM_LOGGING_LEVEL``); None keeps the
+    caller's environment."""
     from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
 
     configure_vllm_env()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if log_level is not None:
+        env["VLLM_LOGGING_LEVEL"] = log_level.upper()
     if "VLLM_ENABLE_V1_MULTIPROCESSING" in ENV_SET_BY_S1LIB:
         del env["VLLM_ENABLE_V1_MULTIPROCESSING"]
     return env
@@ -91,7 +94,12 @@ class LocalServer:
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
         forcing: bool = False,
+        log_level: str | None = "INFO",
     ):
+        """``log_level``: vLLM's in the server, INFO by default whatever this process has: importing TRL sets
+        ``VLLM_LOGGING_LEVEL=ERROR`` here, and a server started after it logged nothing but HTTP lines (None keeps
+        this process's environment)."""
+        self.log_level = log_level
         self.model_path = str(model_path)
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -117,7 +125,7 @@ class LocalServer:
         return [sys.executable, "-m", "s1lib.forcing.serve", *self.args]
 
     def start(self, timeout: float = 240.0) -> LocalServer:
-        env = serving_env()
+        env = serving_env(self.log_level)
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
         self._log = log if self.log_path else None
         self.process = subprocess.Popen(

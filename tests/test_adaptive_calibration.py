@@ -1,0 +1,238 @@
+"""Calibrated adaptive budgets (s1lib.eval.calibration): Learn Then Test on scripted outcomes, table-driven, then
+the replay of a densely probed run against the rule decoded for real."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from s1lib.eval.calibration import (
+    CalibrationTarget,
+    Candidate,
+    Outcome,
+    binomial_p_value,
+    calibrate,
+    cautious_order,
+    replay_consistency,
+)
+
+
+def split(n: int, right: int) -> dict[str, Outcome]:
+    """A full budget's outcomes on ``n`` calibration problems, the first ``right`` of them right."""
+    return {f"c{i}": Outcome(i < right, 64.0) for i in range(n)}
+
+
+def candidate(label: str, reference: dict[str, Outcome], harms: int, thinking: float, gains: int = 0) -> Candidate:
+    """A setting that loses the first ``harms`` problems the full budget gets right, wins ``gains`` it gets wrong,
+    and thinks ``thinking`` tokens on each."""
+    right = [pid for pid, o in reference.items() if o.correct]
+    wrong = [pid for pid, o in reference.items() if not o.correct]
+    lost, won = set(right[:harms]), set(wrong[:gains])
+    outcomes = {
+        pid: Outcome((o.correct and pid not in lost) or pid in won, thinking, 4.0) for pid, o in reference.items()
+    }
+    return Candidate(label, {"probe_every": 8, "agree": 2}, outcomes)
+
+
+@pytest.mark.parametrize(
+    ("harms", "n", "epsilon", "expected"),
+    [
+        (0, 200, 0.02, 0.98**200),
+        (1, 200, 0.02, 0.98**200 + 200 * 0.02 * 0.98**199),
+        (2, 50, 0.1, sum(math.comb(50, i) * 0.1**i * 0.9 ** (50 - i) for i in range(3))),
+        (50, 50, 0.1, 1.0),
+        (0, 5000, 0.001, 0.999**5000),  # large n: computed in logs, no overflow
+    ],
+)
+def test_binomial_p_value(harms, n, epsilon, expected):
+    assert binomial_p_value(harms, n, epsilon) == pytest.approx(expected, rel=1e-9)
+
+
+# (procedure, n, [(label, harms, thinking)], certified labels, chosen): epsilon 0.02, confidence 0.9 throughout.
+# Zero harms on 200 problems: p = 0.98^200 = 0.018; one harm: p = 0.090 (certified at 0.1, not at 0.1/3);
+# three harms: p = 0.43.
+CASES = [
+    ("fixed_sequence", 200, [("a", 0, 40), ("b", 0, 30)], ["a", "b"], "b"),  # the cheapest certified
+    ("fixed_sequence", 200, [("a", 0, 40), ("b", 3, 20), ("c", 0, 10)], ["a"], "a"),  # stops at b: c never tested
+    ("fixed_sequence", 200, [("a", 3, 40), ("b", 0, 10)], [], None),  # the first fails: keep the full budget
+    ("fixed_sequence", 200, [("a", 1, 40)], ["a"], "a"),
+    ("bonferroni", 200, [("a", 0, 40), ("b", 3, 20), ("c", 0, 10)], ["a", "c"], "c"),  # order does not matter
+    ("bonferroni", 200, [("a", 1, 40), ("b", 0, 50), ("c", 3, 10)], ["b"], "b"),  # 0.090 > 0.1/3
+]
+
+
+@pytest.mark.parametrize(("procedure", "n", "settings", "certified", "chosen"), CASES)
+def test_calibrate_picks_what_the_math_says(procedure, n, settings, certified, chosen):
+    reference = split(n, right=150)
+    candidates = [candidate(label, reference, harms, thinking) for label, harms, thinking in settings]
+    result = calibrate(reference, candidates, CalibrationTarget(0.02, 0.9, procedure))
+    assert [t["label"] for t in result.tests if t["certified"]] == certified
+    assert result.chosen == chosen and result.problems == n and result.reference_accuracy == 0.75
+    assert ("Learn Then Test" in result.method) and procedure.replace("_", "-") in result.method
+    tested = [t["tested"] for t in result.tests]
+    if procedure == "fixed_sequence":  # tested up to the first one not certified, none after it
+        first_failed = next((i for i, t in enumerate(result.tests) if not t["certified"]), len(settings))
+        assert tested == [i <= first_failed for i in range(len(settings))]
+    else:
+        assert all(tested)
+
+
+def test_a_setting_that_wins_back_what_it_loses_still_counts_its_harms():
+    """The risk is the harm rate, not the net accuracy: losing 3 and winning 3 keeps the accuracy, not the bound."""
+    reference = split(200, right=150)
+    result = calibrate(reference, [candidate("a", reference, harms=3, thinking=20, gains=3)])
+    assert result.tests[0]["accuracy"] == 0.75 and result.tests[0]["harms"] == 3 and result.chosen is None
+
+
+@pytest.mark.parametrize(
+    ("target", "candidates", "needed"),
+    [
+        (CalibrationTarget(0.02, 0.9), 1, 114),  # 0.98^114 <= 0.1 < 0.98^113
+        (CalibrationTarget(0.05, 0.9), 1, 45),
+        (CalibrationTarget(0.02, 0.9, "bonferroni"), 4, 183),  # level 0.025
+        (CalibrationTarget(0.02, 0.9, "fixed_sequence"), 4, 114),  # each at the full level
+    ],
+)
+def test_a_split_too_small_for_the_target_is_refused_with_the_size_it_needs(target, candidates, needed):
+    assert target.min_problems(candidates) == needed
+    assert (1 - target.max_accuracy_drop) ** needed <= target.level(candidates)
+    assert (1 - target.max_accuracy_drop) ** (needed - 1) > target.level(candidates)
+    reference = split(needed - 1, right=needed // 2)
+    cands = [candidate(f"s{i}", reference, 0, 10) for i in range(candidates)]
+    with pytest.raises(ValueError, match=f"has {needed - 1} problems.*needs at least {needed}"):
+        calibrate(reference, cands, target)
+    reference = split(needed, right=needed // 2)
+    assert calibrate(reference, [candidate(f"s{i}", reference, 0, 10) for i in range(candidates)], target).chosen
+
+
+def test_held_out_rows_are_never_read():
+    """Only the calibration split's ids count: outcomes of any other problem, whatever they say, change nothing."""
+    reference = split(200, right=150)
+    cands = [candidate("a", reference, 0, 40), candidate("b", reference, 1, 20)]
+    before = calibrate(reference, cands).to_dict()
+    for cand in cands:
+        cand.outcomes = {**cand.outcomes, **{f"held-{i}": Outcome(False, 0.0) for i in range(500)}}
+    assert calibrate(reference, cands).to_dict() == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_accuracy_drop": 0}, "max_accuracy_drop"),
+        ({"max_accuracy_drop": 1}, "max_accuracy_drop"),
+        ({"max_accuracy_drop": -0.1}, "max_accuracy_drop"),
+        ({"max_accuracy_drop": "2%"}, "max_accuracy_drop"),
+        ({"confidence": 1.0}, "confidence"),
+        ({"confidence": 0}, "confidence"),
+        ({"confidence": True}, "confidence"),
+        ({"procedure": "holm"}, "procedure"),
+    ],
+)
+def test_a_bad_target_names_its_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"CalibrationTarget.{field} must be"):
+        CalibrationTarget(**kwargs)
+
+
+def test_an_empty_split_or_a_missing_outcome_is_named():
+    with pytest.raises(ValueError, match="calibration split is empty"):
+        calibrate({}, [Candidate("a", {}, {})])
+    reference = split(200, right=100)
+    partial = Candidate("half", {}, dict(list(reference.items())[:100]))
+    with pytest.raises(ValueError, match="candidate 'half' has no outcome for calibration problem 'c100'"):
+        calibrate(reference, [partial])
+    with pytest.raises(ValueError, match="no candidate settings"):
+        calibrate(reference, [])
+
+
+def test_cautious_order_is_made_from_the_settings_alone():
+    rules = [
+        {"probe_every": 8, "agree": 2},
+        {"probe_every": 16, "agree": 3},
+        {"probe_every": 8, "agree": 4},
+        {"probe_every": 16, "agree": 2},
+        {"strategy": "answer_confidence", "threshold": 0.8},
+        {"strategy": "answer_confidence", "threshold": 0.95},
+    ]
+    # latest possible stop: 16, 48, 32, 32 tokens; thresholds 0.95 before 0.8 (after every consistency rule)
+    assert cautious_order(rules)[:4] == [1, 2, 3, 0]
+    assert [rules[i].get("threshold") for i in cautious_order(rules)[4:]] == [0.95, 0.8]
+
+
+@pytest.mark.parametrize("procedure", ["fixed_sequence", "bonferroni"])
+def test_the_guarantee_holds_on_simulated_draws(procedure):
+    """A setting whose true harm rate is 3% (above the 2% target) is certified in at most 10% of calibration draws,
+    the confidence promised; one whose harm rate is 0.5% is certified in most of them."""
+    rng = np.random.default_rng(0)
+    draws, n = 400, 300
+    certified = {"risky": 0, "safe": 0}
+    for _ in range(draws):
+        reference = {f"c{i}": Outcome(True, 64.0) for i in range(n)}
+        cands = []
+        for label, rate in (("safe", 0.005), ("risky", 0.03)):
+            lost = rng.random(n) < rate
+            cands.append(Candidate(label, {}, {f"c{i}": Outcome(not lost[i], 10.0) for i in range(n)}))
+        for cand in cands:  # each alone, so fixed-sequence tests it
+            result = calibrate(reference, [cand], CalibrationTarget(0.02, 0.9, procedure))
+            certified[cand.label] += result.chosen is not None
+    assert certified["risky"] / draws <= 0.10
+    assert certified["safe"] / draws >= 0.6
+
+
+# ------------------------------------------------------------------------------------------------ the replay
+def dense_record(pid: str, thinking: int, probes: list[tuple[int, str]], correct: bool, cap: int = 32) -> dict:
+    adaptive = {"strategy": "probe_consistency", "probe_every": 4, "agree": 10**9, "probe_tokens": 10}
+    return {
+        "problem_id": pid, "correct": correct, "thinking_tokens": thinking,
+        "policy": {"max_thinking_tokens": cap, "min_thinking_tokens": 0, "adaptive": adaptive},
+        "probes": [
+            {"position": t, "thinking_tokens": t, "trigger": "interval", "num_tokens": 12, "answer": a}
+            for t, a in probes
+        ],
+    }  # fmt: skip
+
+
+def test_replay_reads_each_rules_stop_off_the_dense_run():
+    from s1lib.forcing.adaptive import AdaptiveStop
+
+    answers = ["3", "5", "7", "7", "7", "7", "7"]
+    records = [
+        dense_record("p", 30, [(4 * (i + 1), a) for i, a in enumerate(answers)], correct=True),  # probes at 4..28
+        dense_record("q", 9, [(4, "1"), (8, "1")], correct=False),  # ended by itself after 9 tokens
+    ]
+    grader = lambda pid, answer: answer == "7"  # noqa: E731
+    every4 = replay_consistency(records, AdaptiveStop(probe_every=4, agree=2, probe_tokens=10), grader)
+    assert every4["p"] == Outcome(True, 16.0, 48.0)  # 7 at 12 and 16: stop at 16 after 4 probes
+    assert every4["q"] == Outcome(False, 8.0, 24.0)  # "1" twice: stopped at 8, graded wrong
+    every8 = replay_consistency(records, AdaptiveStop(probe_every=8, agree=3, probe_tokens=10), grader)
+    assert every8["p"] == Outcome(True, 30.0, 36.0)  # 5, 7, 7 at 8, 16, 24; none at the cap: never stopped
+    assert every8["q"] == Outcome(False, 9.0, 12.0)  # one probe (8) before it ended
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"probe_every": 6, "agree": 2, "probe_tokens": 10}, "does not probe like the run"),
+        ({"probe_every": 8, "agree": 2, "probe_tokens": 6}, "does not probe like the run"),
+        ({"probe_every": 8, "agree": 2, "probe_tokens": 10, "probe_opening": " \\boxed{"}, "does not probe like"),
+        ({"strategy": "answer_confidence", "probe_tokens": 10, "probe_every": 4}, "does not probe like the run"),
+    ],
+)
+def test_replay_refuses_a_rule_that_probes_otherwise(rule, message):
+    from s1lib.forcing.adaptive import AdaptiveStop
+
+    records = [dense_record("p", 30, [(4 * (i + 1), "7") for i in range(7)], correct=True)]
+    with pytest.raises(ValueError, match=message):
+        replay_consistency(records, AdaptiveStop(**rule), lambda pid, answer: True)
+
+
+def test_replay_refuses_a_row_whose_probes_moved():
+    from s1lib.forcing.adaptive import AdaptiveStop
+
+    records = [dense_record("p", 30, [(4, "7"), (9, "7"), (16, "7")], correct=True)]  # a forced token moved one
+    with pytest.raises(ValueError, match="problem 'p' has no probe at 8 thinking tokens"):
+        replay_consistency(records, AdaptiveStop(probe_every=4, agree=3, probe_tokens=10), lambda pid, a: True)
+    twice = [dense_record("p", 30, [(4 * (i + 1), "7") for i in range(7)], correct=True)] * 2
+    with pytest.raises(ValueError, match="several samples"):
+        replay_consistency(twice, AdaptiveStop(probe_every=8, agree=9, probe_tokens=10), lambda pid, a: True)
