@@ -8,8 +8,16 @@ adaptive rule at the largest cap; then:
 - per adaptive setting, the *matched* fixed budget is the smallest cap whose accuracy is at least the setting's
   minus ``tolerance`` (one point); ``token_saving`` = 1 − its mean thinking tokens ÷ the matched budget's,
   ``accuracy_delta`` = its accuracy − the matched budget's, ``probe_overhead`` = probe tokens ÷ thinking tokens;
-- the headline is the *best* adaptive setting: the most accurate one (ties: fewer thinking tokens), a choice that a
-  setting which stops at once cannot win by matching a tiny cap;
+- the headline is the *calibrated* setting: before the sweep, a grid of ``probe_consistency`` settings (probe
+  every ``calibration_probe_every`` tokens, ``calibration_agree`` agreeing, the cap's own answer as the probe) is
+  replayed on ``calibration_problems`` toy problems apart from the held-out ones, from one densely probed run, and
+  Learn Then Test picks the cheapest one certified to harm at most ``max_accuracy_drop`` of the problems with
+  ``confidence`` (:mod:`s1lib.eval.calibration`); when none is certified, the full budget is reported (no saving).
+  That setting is then decoded on the held-out problems with the hand-picked ones. ``accuracy_vs_full`` is its
+  held-out accuracy minus the full budget's, ``saving_vs_full`` its saving against the full budget, and
+  ``saving_over_hindsight`` that saving over the hindsight bound (below);
+- ``best`` is the most accurate setting on the held-out problems themselves (ties: fewer thinking tokens): chosen
+  after seeing them, so shown for comparison only (``calibration_problems: 0`` makes it the headline, labelled so);
 - ``wall_clock_ratio``: that setting's decode time ÷ a fixed run that thinks exactly its mean thinking length
   (``min = max = `` that length), one row at a time (each row's time follows its own tokens, as under continuous
   batching), interleaved in this process; ``wall_clock_ratio_batched`` is the same over one static batch of every
@@ -117,6 +125,31 @@ class AdaptiveBenchConfig:
         default=4,
         metadata={"help": "Thinking tokens between the hindsight bound's probes (0 = skip the bound)."},
     )
+    calibration_problems: int = field(
+        default=200,
+        metadata={
+            "help": "Toy problems apart from the held-out ones on which the stop rule's setting is chosen (Learn "
+            "Then Test, s1lib.eval.calibration); the headline is that setting on the held-out problems. 0 = no "
+            "calibration: the headline is the best hand-picked rule, chosen on the reported problems."
+        },
+    )
+    calibration_data: str | None = field(
+        default=None,
+        metadata={"help": "Toy benchmark file of calibration problems (null = drawn apart from the held-out ones)."},
+    )
+    calibration_probe_every: list[int] = field(
+        default_factory=lambda: [8, 16], metadata={"help": "The calibration grid's probe intervals (tokens)."}
+    )
+    calibration_agree: list[int] = field(
+        default_factory=lambda: [2, 3, 4], metadata={"help": "The calibration grid's numbers of agreeing probes."}
+    )
+    max_accuracy_drop: float = field(
+        default=0.05,
+        metadata={"help": "The target: harm rate (full budget right, early stop wrong) at most this, in (0, 1)."},
+    )
+    confidence: float = field(
+        default=0.9, metadata={"help": "The target's confidence over the calibration draw, in (0, 1)."}
+    )
     output_dir: str | None = field(
         default=None, metadata={"help": "Folder of the sweep's samples (null = a fresh temporary folder)."}
     )
@@ -135,6 +168,21 @@ class AdaptiveBenchConfig:
             raise ValueError("AdaptiveBenchConfig: caps and adaptive must both be non-empty (nothing to compare)")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"AdaptiveBenchConfig.tolerance must be in [0, 1), got {self.tolerance!r}")
+        if not isinstance(self.calibration_problems, int) or self.calibration_problems < 0:
+            raise ValueError(
+                f"AdaptiveBenchConfig.calibration_problems must be an integer >= 0, got {self.calibration_problems!r}"
+            )
+        if self.calibration_problems:
+            self.target()
+
+    def target(self) -> Any:
+        """The calibration target (its errors name this config's fields)."""
+        from s1lib.eval.calibration import CalibrationTarget
+
+        try:
+            return CalibrationTarget(self.max_accuracy_drop, self.confidence)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("CalibrationTarget.", "AdaptiveBenchConfig.")) from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> AdaptiveBenchConfig:
@@ -351,16 +399,30 @@ def resolve_inputs(config: AdaptiveBenchConfig) -> tuple[str, str | None, bool]:
     return str(model), config.data or str(data), trained
 
 
-def sweep_config(config: AdaptiveBenchConfig, model: str, data: str | None, output_dir: str) -> Any:
-    """The one sweep: the fixed caps (prefix-shared) and each adaptive rule at the adaptive caps."""
+def _normal(rule: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A sweep rule (AdaptiveStop fields, num_ignore, min_thinking_tokens) with every default filled in."""
+    from s1lib.forcing.adaptive import AdaptiveStop
+
+    rest = {k: v for k, v in rule.items() if k not in ("num_ignore", "min_thinking_tokens")}
+    return (AdaptiveStop(**rest).to_dict(), rule.get("num_ignore", 0), rule.get("min_thinking_tokens", 0))
+
+
+def sweep_config(
+    config: AdaptiveBenchConfig, model: str, data: str | None, output_dir: str, calibrated: Any = None
+) -> Any:
+    """The one sweep: the fixed caps (prefix-shared) and each adaptive rule at the adaptive caps, the calibrated
+    rule (a dict) among them."""
     from s1lib.eval.sweep_config import SweepConfig
 
+    rules = [dict(rule) for rule in config.adaptive]
+    if calibrated is not None and _normal(calibrated) not in [_normal(rule) for rule in rules]:
+        rules.append(dict(calibrated))
     return SweepConfig(
         benchmark="toy",
         data=data,
         model=model,
         caps=list(config.caps),
-        adaptive=[dict(rule) for rule in config.adaptive],
+        adaptive=rules,
         adaptive_caps=config.adaptive_caps or [max(config.caps)],
         max_answer_tokens=config.max_answer_tokens,
         limit=config.limit,
@@ -388,8 +450,79 @@ def _cpu() -> str:
     return cpu_info().model
 
 
+def calibration_split(config: AdaptiveBenchConfig, held_out: Sequence[Any]) -> list[Any]:
+    """The calibration problems: ``calibration_data``, or toy problems drawn apart from ``held_out``."""
+    from s1lib.eval.benchmarks import load_any, toy_problem
+    from s1lib.eval.calibration import apart_from
+    from s1lib.toy import toy_calibration
+
+    if config.calibration_data:
+        problems = load_any("toy", config.calibration_data, config.calibration_problems)
+    else:
+        rows = toy_calibration(config.calibration_problems, [{"question": p.question} for p in held_out])
+        problems = [toy_problem(row, "toy calibration", i) for i, row in enumerate(rows)]
+    return apart_from(problems, held_out)
+
+
+def calibrate_rule(engine: Any, held_out: Sequence[Any], config: AdaptiveBenchConfig) -> Any:
+    """Choose the ``probe_consistency`` setting on the calibration split (``s1lib.eval.calibration``) at the
+    largest adaptive cap; the held-out problems are only used to keep the split apart from them."""
+    from s1lib.eval.calibration import calibrate_on, consistency_grid
+
+    grid = consistency_grid(config.calibration_probe_every, config.calibration_agree, config.max_answer_tokens)
+    cap = max(config.adaptive_caps or config.caps)
+    problems = calibration_split(config, held_out)
+    calibration, _ = calibrate_on(
+        engine, problems, cap, config.max_answer_tokens, grid, config.target(), config.batch_size
+    )
+    return calibration
+
+
+def headline(
+    compared: Mapping[str, Any], calibration: Any, bound: Mapping[str, Any] | None, config: AdaptiveBenchConfig
+) -> dict[str, Any]:
+    """The reported setting (the calibrated one; without calibration, the best hand-picked one, chosen on these
+    problems) and its figures on the held-out problems."""
+    table = compared["settings"]
+    cap = max(config.adaptive_caps or config.caps)
+    full = next(r for r in table if r["kind"] == "fixed" and r["cap"] == cap)
+    if calibration is None:
+        row = next(r for r in table if r["setting"] == compared["best"])
+        chosen_by = "best on the reported problems (hand-picked rules, not calibrated)"
+    elif calibration.chosen_rule is None:
+        row = {**full, "token_saving": 0.0, "accuracy_delta": 0.0, "probe_overhead": 0.0, "matched_fixed": None}
+        chosen_by = "calibration certified no rule: the full budget"
+    else:
+        from s1lib.forcing.adaptive import AdaptiveStop
+
+        rule = AdaptiveStop(**calibration.chosen_rule).to_dict()
+        row = next(
+            r for r in table
+            if r["kind"] == "adaptive" and r["adaptive"] == rule and r["cap"] == cap
+            and not r["num_ignore"] and not r["min_thinking_tokens"]
+        )  # fmt: skip
+        chosen_by = f"calibrated on {calibration.problems} problems apart ({calibration.method})"
+    saving_vs_full = 1 - row["thinking_tokens"] / full["thinking_tokens"] if full["thinking_tokens"] else None
+    hindsight_bound = bound["same_answers"]["token_saving"] if bound else None
+    return {
+        "setting": row["setting"],
+        "chosen_by": chosen_by,
+        "row": row,
+        "token_saving": row.get("token_saving"),
+        "accuracy_delta": row.get("accuracy_delta"),
+        "probe_overhead": row.get("probe_overhead"),
+        "matched_fixed": row.get("matched_fixed"),
+        "accuracy_vs_full": row["accuracy"] - full["accuracy"],
+        "saving_vs_full": saving_vs_full,
+        "hindsight_bound": hindsight_bound,
+        "saving_over_hindsight": (
+            saving_vs_full / hindsight_bound if saving_vs_full is not None and hindsight_bound else None
+        ),
+    }
+
+
 def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
-    """Run the sweep and the timing; the results as one mapping (see the module docstring)."""
+    """Calibrate, run the sweep and the timing; the results as one mapping (see the module docstring)."""
     from s1lib.eval.sweep import load_problems, run_sweep
 
     started = time.perf_counter()
@@ -402,38 +535,45 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         from s1lib.forcing.hf import HFEngine
 
         engine = HFEngine.from_name(model)
-    if drafts_probes(engine):
-        engine.probe_stats = {}
     with contextlib.ExitStack() as stack:
         folder = config.output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="s1-bench-adaptive-"))
-        sweep = sweep_config(config, model, data, folder)
+        problems = load_problems(sweep_config(config, model, data, folder))
+        calibration = None
+        if config.calibration_problems:
+            with contextlib.redirect_stdout(sys.stderr):
+                calibration = calibrate_rule(engine, problems, config)
+        calibration_seconds = time.perf_counter() - started
+        if drafts_probes(engine):
+            engine.probe_stats = {}
+        sweep = sweep_config(config, model, data, folder, calibration.chosen_rule if calibration else None)
         with contextlib.redirect_stdout(sys.stderr):
             run = run_sweep(sweep, engine=engine)
         records = [json.loads(line) for line in (run.output_dir / "samples.jsonl").read_text().splitlines()]
-    sweep_seconds = time.perf_counter() - started
+    sweep_seconds = time.perf_counter() - started - calibration_seconds
     draft_stats = dict(getattr(engine, "probe_stats", None) or {})
     compared = compare(setting_rows(run.results, records), config.tolerance)
-    best = next(r for r in compared["settings"] if r["setting"] == compared["best"])
-    problems = load_problems(sweep)
-    policy = _policy_of(best, config)
-    prompts = [engine.prompt_for(p.question, policy) for p in problems]
     bound = None
     if config.oracle_stride:
-        plain = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
+        plain = [engine.prompt_for(p.question) for p in problems]  # budget forcing's prompt: the question alone
         bound = hindsight_bound(engine, plain, problems, config)
+    head = headline(compared, calibration, bound, config)
     timing_started = time.perf_counter()
-    timing = wall_clock(engine, prompts, policy, config)
-    headline = timing.get("one_row", timing["batched"])
-    alternatives = []  # the other settings as accurate as the best (within tolerance): their probes differ
-    as_accurate = [
-        r for r in compared["settings"]
-        if r["kind"] == "adaptive" and r["setting"] != best["setting"]
-        and reaches(r["accuracy"], best["accuracy"], config.tolerance)
-    ]  # fmt: skip
-    for row in as_accurate if config.timing_problems else []:
-        rows = prompts[: config.timing_problems]
-        timed = against_own_length(engine, rows, _policy_of(row, config), 1, config.timing_repeats)
-        alternatives.append({"setting": row["setting"], **timed})
+    timing, alternatives = {}, []
+    if head["row"]["kind"] == "adaptive":
+        policy = _policy_of(head["row"], config)
+        prompts = [engine.prompt_for(p.question, policy) for p in problems]
+        timing = wall_clock(engine, prompts, policy, config)
+        as_accurate = [  # the other settings as accurate (within tolerance): their probes differ
+            r for r in compared["settings"]
+            if r["kind"] == "adaptive" and r["setting"] != head["setting"]
+            and reaches(r["accuracy"], head["row"]["accuracy"], config.tolerance)
+        ]  # fmt: skip
+        for row in as_accurate if config.timing_problems else []:
+            rows = prompts[: config.timing_problems]
+            timed = against_own_length(engine, rows, _policy_of(row, config), 1, config.timing_repeats)
+            alternatives.append({"setting": row["setting"], **timed})
+    ratio = timing.get("one_row", timing.get("batched", {})).get("ratio")
+    target_met = head["accuracy_vs_full"] >= -config.max_accuracy_drop - 1e-12
     results: dict[str, Any] = {
         "model": model,
         "model_trained_now": trained,
@@ -443,27 +583,37 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         "precision": (engine.precision or {}).get("dtype"),
         "definition": BEST_DEFINITION,
         "tolerance": config.tolerance,
-        "token_saving": compared["token_saving"],
-        "probe_overhead": compared["probe_overhead"],
-        "accuracy_delta": compared["accuracy_delta"],
-        "wall_clock_ratio": headline["ratio"],
-        "wall_clock_ratio_batched": timing["batched"]["ratio"],
-        "wall_clock_ratio_undrafted": headline.get("ratio_undrafted"),
+        "reported": head["setting"],
+        "chosen_by": head["chosen_by"],
+        "token_saving": head["token_saving"],
+        "probe_overhead": head["probe_overhead"],
+        "accuracy_delta": head["accuracy_delta"],
+        "accuracy_vs_full": head["accuracy_vs_full"],
+        "saving_vs_full": head["saving_vs_full"],
+        "hindsight_bound": head["hindsight_bound"],
+        "saving_over_hindsight": head["saving_over_hindsight"],
+        "wall_clock_ratio": ratio,
+        "wall_clock_ratio_batched": timing.get("batched", {}).get("ratio"),
+        "wall_clock_ratio_undrafted": timing.get("one_row", {}).get("ratio_undrafted"),
         "probe_drafts": draft_stats or None,
+        "calibration": None if calibration is None else calibration.to_dict(),
         "best": compared["best"],
-        "matched_fixed": compared["matched_fixed"],
-        "matched": compared["matched"],
+        "matched_fixed": head["matched_fixed"],
+        "matched": head["row"].get("matched"),
         "largest_saving": compared["largest_saving"],
         "hindsight": bound,
         "goals": GOALS,
         "goals_met": {
-            "token_saving": compared["token_saving"] is not None and compared["token_saving"] >= GOALS["token_saving"],
-            "wall_clock_ratio": headline["ratio"] <= GOALS["wall_clock_ratio"],
+            "token_saving": head["token_saving"] is not None
+            and head["token_saving"] >= GOALS["token_saving"]
+            and target_met,
+            "wall_clock_ratio": ratio is not None and ratio <= GOALS["wall_clock_ratio"],
         },
         "timing": timing,
         "timing_alternatives": alternatives,
         "settings": compared["settings"],
         "seconds": {
+            "calibration": round(calibration_seconds, 1),
             "sweep": round(sweep_seconds, 1),
             "timing": round(time.perf_counter() - timing_started, 1),
             "total": round(time.perf_counter() - started, 1),
@@ -495,7 +645,27 @@ def report(results: Mapping[str, Any]) -> str:
         )
     timing = results["timing"]
     lines += ["", f"({results['definition']}; * = no cap reaches its accuracy)", ""]
-    for key in ("best", "matched_fixed", "token_saving", "probe_overhead", "accuracy_delta"):
+    calibration = results.get("calibration")
+    if calibration:
+        target = calibration["target"]
+        lines.append(
+            f"calibration on {calibration['problems']} problems apart (full budget "
+            f"{_pct(calibration['reference_accuracy'])}): harm rate <= {target['max_accuracy_drop']:g} with "
+            f"confidence {target['confidence']:g}, {calibration['method']}"
+        )
+        for t in calibration["tests"]:
+            verdict = "certified" if t["certified"] else ("not certified" if t["tested"] else "not tested")
+            lines.append(
+                f"  {t['label']:24} harms {t['harms']:3d}  p {t['p_value']:.3g}  thinking {t['thinking_tokens']:5.1f}  "
+                f"probe {t['probe_tokens']:5.1f}  {verdict}"
+            )
+        lines.append("")
+    lines.append(
+        f"{'reported':26} {results['reported']}  ({results['chosen_by']}; best on these problems: {results['best']})"
+    )
+    keys = ("matched_fixed", "token_saving", "probe_overhead", "accuracy_delta", "accuracy_vs_full", "saving_vs_full",
+            "hindsight_bound", "saving_over_hindsight")  # fmt: skip
+    for key in keys:
         value = results[key]
         lines.append(f"{key:26} {round(value, 3) if isinstance(value, float) else value}")
     for name, t in timing.items():
@@ -534,7 +704,11 @@ def report(results: Mapping[str, Any]) -> str:
         f"goals: token_saving >= {GOALS['token_saving']} {'met' if met['token_saving'] else 'NOT met'}; "
         f"wall_clock_ratio <= {GOALS['wall_clock_ratio']} {'met' if met['wall_clock_ratio'] else 'NOT met'}"
     )
-    lines.append(f"took {results['seconds']['total']} s (sweep {results['seconds']['sweep']} s)")
+    seconds = results["seconds"]
+    lines.append(
+        f"took {seconds['total']} s (calibration {seconds['calibration']} s, sweep {seconds['sweep']} s, "
+        f"timing {seconds['timing']} s)"
+    )
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from s1lib.adaptive_bench import AdaptiveBenchConfig, compare, hindsight, run_bench, sweep_config
 from s1lib.eval.benchmarks import Problem
+from s1lib.eval.calibration import binomial_p_value
 from s1lib.eval.sweep_config import SweepConfig, build_settings
 
 HEADLINE = ("token_saving", "probe_overhead", "accuracy_delta", "wall_clock_ratio")
@@ -97,6 +98,9 @@ def test_config_errors_name_the_field(tmp_path):
         AdaptiveBenchConfig(adaptive=[])
     bad = tmp_path / "bench.yaml"
     bad.write_text("limt: 3\n")
+    for field, value in (("max_accuracy_drop", 1.5), ("confidence", 0), ("calibration_problems", -1)):
+        with pytest.raises(ValueError, match=f"AdaptiveBenchConfig.{field} must be"):
+            AdaptiveBenchConfig(**{field: value})
     with pytest.raises(ValueError, match="limt"):
         AdaptiveBenchConfig.from_file(bad)
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\].*probe_every"):
@@ -111,6 +115,8 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
         f"model: {tiny_model_dir}\nlimit: 3\ncaps: [2, 6]\nmax_answer_tokens: 2\nbatch_size: 3\n"
         "adaptive: [{probe_every: 2, agree: 1, probe_tokens: 2}, {probe_every: 3, agree: 2, probe_tokens: 2}]\n"
         f"timing_problems: 2\ntiming_repeats: 1\noracle_stride: 2\noutput_dir: {tmp_path / 'sweep'}\n"
+        "calibration_problems: 4\ncalibration_probe_every: [2]\ncalibration_agree: [1, 3]\n"
+        "max_accuracy_drop: 0.5\nconfidence: 0.6\n"  # 2 problems suffice: 0.5^2 <= 0.4
     )
     results = run_bench(json_output=True, config=config)
     printed = json.loads(capsys.readouterr().out)  # one JSON object on stdout, progress elsewhere
@@ -118,10 +124,24 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
     assert set(HEADLINE) <= set(printed) and printed["problems"] == 3
     assert printed["cpu"] and printed["precision"] in ("float32", "bfloat16")
     table = {r["setting"]: r for r in printed["settings"]}
-    assert set(table) == {"cap=2", "cap=6", "cap=6 agree=1/2", "cap=6 agree=2/3"}
-    best, matched = table[printed["best"]], table[printed["matched_fixed"]]
+    calibration = printed["calibration"]
+    assert calibration["problems"] == 4 and [t["label"] for t in calibration["tests"]] == ["agree=3/2", "agree=1/2"]
+    for t in calibration["tests"]:
+        assert t["p_value"] == pytest.approx(binomial_p_value(t["harms"], 4, 0.5))
+    hand_picked = {"cap=2", "cap=6", "cap=6 agree=1/2", "cap=6 agree=2/3"}
+    if calibration["chosen"] is None:  # nothing certified: the full budget is reported, with no saving
+        assert set(table) == hand_picked and printed["reported"] == "cap=6" and printed["token_saving"] == 0.0
+        return
+    assert set(table) == hand_picked | {f"cap=6 {calibration['chosen']}"}
+    assert printed["reported"] == f"cap=6 {calibration['chosen']}" and "calibrated on 4" in printed["chosen_by"]
+    best, matched = table[printed["reported"]], table[printed["matched_fixed"]]
     assert best["kind"] == "adaptive" and matched["kind"] == "fixed"
-    assert best["accuracy"] == max(r["accuracy"] for r in table.values() if r["kind"] == "adaptive")
+    full = table["cap=6"]
+    assert printed["accuracy_vs_full"] == pytest.approx(best["accuracy"] - full["accuracy"])
+    if full["thinking_tokens"]:
+        assert printed["saving_vs_full"] == pytest.approx(1 - best["thinking_tokens"] / full["thinking_tokens"])
+    assert printed["hindsight_bound"] == printed["hindsight"]["same_answers"]["token_saving"]
+    assert table[printed["best"]]["accuracy"] == max(r["accuracy"] for r in table.values() if r["kind"] == "adaptive")
     if matched["thinking_tokens"]:
         assert printed["token_saving"] == pytest.approx(1 - best["thinking_tokens"] / matched["thinking_tokens"])
     assert printed["accuracy_delta"] == pytest.approx(best["accuracy"] - matched["accuracy"])
@@ -140,7 +160,7 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
     assert drafts["forwards"] > 0 and 0 <= drafts["accepted"] <= drafts["drafted"]
     assert (tmp_path / "sweep" / "samples.jsonl").is_file()
     for alt in printed["timing_alternatives"]:  # settings as accurate as the best, timed alike
-        assert alt["setting"] != printed["best"] and alt["batch_size"] == 1 and alt["ratio"] > 0
+        assert alt["setting"] != printed["reported"] and alt["batch_size"] == 1 and alt["ratio"] > 0
         assert table[alt["setting"]]["accuracy"] >= best["accuracy"] - 0.01 - 1e-12
     bound = printed["hindsight"]
     assert bound["stride"] == 2 and bound["setting"] == "cap=6"

@@ -17,6 +17,7 @@ from s1lib.eval.calibration import (
     cautious_order,
     replay_consistency,
 )
+from s1lib.forcing.adaptive import AdaptiveStop
 
 
 def split(n: int, right: int) -> dict[str, Outcome]:
@@ -194,7 +195,6 @@ def dense_record(pid: str, thinking: int, probes: list[tuple[int, str]], correct
 
 
 def test_replay_reads_each_rules_stop_off_the_dense_run():
-    from s1lib.forcing.adaptive import AdaptiveStop
 
     answers = ["3", "5", "7", "7", "7", "7", "7"]
     records = [
@@ -220,7 +220,6 @@ def test_replay_reads_each_rules_stop_off_the_dense_run():
     ],
 )
 def test_replay_refuses_a_rule_that_probes_otherwise(rule, message):
-    from s1lib.forcing.adaptive import AdaptiveStop
 
     records = [dense_record("p", 30, [(4 * (i + 1), "7") for i in range(7)], correct=True)]
     with pytest.raises(ValueError, match=message):
@@ -228,7 +227,6 @@ def test_replay_refuses_a_rule_that_probes_otherwise(rule, message):
 
 
 def test_replay_refuses_a_row_whose_probes_moved():
-    from s1lib.forcing.adaptive import AdaptiveStop
 
     records = [dense_record("p", 30, [(4, "7"), (9, "7"), (16, "7")], correct=True)]  # a forced token moved one
     with pytest.raises(ValueError, match="problem 'p' has no probe at 8 thinking tokens"):
@@ -236,3 +234,34 @@ def test_replay_refuses_a_row_whose_probes_moved():
     twice = [dense_record("p", 30, [(4 * (i + 1), "7") for i in range(7)], correct=True)] * 2
     with pytest.raises(ValueError, match="several samples"):
         replay_consistency(twice, AdaptiveStop(probe_every=8, agree=9, probe_tokens=10), lambda pid, a: True)
+
+
+# ------------------------------------------------------------------------------------- on the real engine
+@pytest.mark.model
+def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
+    """Each rule of the grid replayed from one densely probed run stops where the rule decoded for real stops,
+        with the same answer graded the same, the same thinking and the same probe tokens (greedy, the embedded
+        model on toy calibration problems: it ends its thinking at once, so a minimum of 40 tokens keeps it thinking
+    and its probes from 40 on have something to agree on)."""
+    from s1lib.eval.benchmarks import toy_problem
+    from s1lib.eval.calibration import consistency_grid, dense_policy, dense_records
+    from s1lib.eval.grading import compare, grade
+    from s1lib.forcing.hf import HFEngine
+    from s1lib.toy import toy_calibration
+
+    engine = HFEngine(*embedded_model)
+    problems = [toy_problem(row, "toy", i) for i, row in enumerate(toy_calibration(6))]
+    dense = dense_policy(56, 10, 4, min_thinking_tokens=40)
+    records = dense_records(engine, problems, dense, batch_size=6)
+    by_id = {p.id: p for p in problems}
+    grader = lambda pid, a: compare(by_id[pid].answer, a, by_id[pid].kind) == "correct"  # noqa: E731
+    stopped = 0
+    for rule in consistency_grid([4, 8], [2, 3], 10):
+        replayed = replay_consistency(records, AdaptiveStop(**rule), grader)
+        policy = dense.replace(adaptive=AdaptiveStop(**rule))
+        prompts = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
+        for problem, trace in zip(problems, engine.generate(prompts, policy, batch_size=6), strict=True):
+            real = Outcome(grade(problem, trace.text).correct, float(trace.thinking_tokens), float(trace.probe_tokens))
+            assert replayed[problem.id] == real, (rule, problem.question, trace.text)
+            stopped += trace.thinking_end_reason == "adaptive"
+    assert stopped, "no rule stopped on any problem: the comparison would show nothing"

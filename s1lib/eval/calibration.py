@@ -271,3 +271,97 @@ def replay_consistency(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop,
         else:
             out[pid] = Outcome(grader(pid, stop.answer), float(stop.thinking_tokens), float(cost))
     return out
+
+
+# ------------------------------------------------------------------------------------------ on an engine, end to end
+NEVER = 10**9
+"""``agree`` of the densely probed run: it never stops, it only records what each probe would answer."""
+
+
+def consistency_grid(probe_every: Sequence[int], agree: Sequence[int], probe_tokens: int) -> list[dict[str, Any]]:
+    """``probe_consistency`` rules over ``probe_every`` x ``agree``, each probing with the cap's own forced answer
+    (``probe_tokens`` = the answer budget, no opening: replayable), in :func:`cautious_order`."""
+    rules = [
+        {"strategy": "probe_consistency", "probe_every": int(p), "agree": int(a), "probe_tokens": int(probe_tokens)}
+        for p in probe_every
+        for a in agree
+    ]
+    return [rules[i] for i in cautious_order(rules)]
+
+
+def dense_policy(cap: int, max_answer_tokens: int, stride: int, min_thinking_tokens: int = 0) -> Any:
+    """The cap probed every ``stride`` thinking tokens by a rule that never stops (the full budget's own run)."""
+    from s1lib.forcing import BudgetPolicy
+
+    never = AdaptiveStop(probe_every=stride, probe_tokens=max_answer_tokens, agree=NEVER)
+    return BudgetPolicy(
+        max_thinking_tokens=cap, min_thinking_tokens=min_thinking_tokens, max_answer_tokens=max_answer_tokens,
+        adaptive=never,
+    )  # fmt: skip
+
+
+def dense_records(engine: Any, problems: Sequence[Any], policy: Any, batch_size: int | None = None) -> list[dict]:
+    """Decode ``problems`` once under ``policy`` (:func:`dense_policy`) and grade them: the records
+    :func:`replay_consistency` reads (one per problem, greedy)."""
+    from s1lib.eval.grading import grade
+
+    plain = policy.replace(adaptive=None)  # the prompt a fixed cap would see
+    prompts = [engine.prompt_for(p.question, plain) for p in problems]
+    traces = engine.generate(prompts, policy, batch_size=batch_size)
+    return [
+        {
+            "problem_id": p.id, "correct": grade(p, t.text, policy.delimiters).correct,
+            "thinking_tokens": t.thinking_tokens, "policy": policy.to_dict(),
+            "probes": [probe.to_dict() for probe in t.probes],
+        }
+        for p, t in zip(problems, traces, strict=True)
+    ]  # fmt: skip
+
+
+def calibrate_on(
+    engine: Any,
+    problems: Sequence[Any],
+    cap: int,
+    max_answer_tokens: int,
+    grid: Sequence[Mapping[str, Any]],
+    target: CalibrationTarget | None = None,
+    batch_size: int | None = None,
+) -> tuple[Calibration, list[dict]]:
+    """Calibrate the ``probe_consistency`` rules of ``grid`` (in the order given) at ``cap`` on the calibration
+    ``problems``: one densely probed decode (every probe the grid would make), each rule replayed from it,
+    :func:`calibrate`. Returns the calibration and the dense run's records."""
+    from s1lib.eval.grading import compare
+
+    target = target or CalibrationTarget()
+    rules = [AdaptiveStop(**rule) for rule in grid]
+    if not rules:
+        raise ValueError("calibrate_on: the grid of rules is empty")
+    if len(problems) < target.min_problems(len(rules)):
+        raise ValueError(
+            f"calibrate_on: {len(problems)} calibration problems; the target (harm rate <= "
+            f"{target.max_accuracy_drop:g} with confidence {target.confidence:g}, {target.procedure}, "
+            f"{len(rules)} rules) needs at least {target.min_problems(len(rules))}"
+        )
+    stride = math.gcd(*(rule.probe_every for rule in rules))
+    records = dense_records(engine, problems, dense_policy(cap, max_answer_tokens, stride), batch_size)
+    by_id = {p.id: p for p in problems}
+
+    def grader(pid: str, answer: str | None) -> bool:
+        problem = by_id[pid]
+        return compare(problem.answer, answer, problem.kind) == "correct"
+
+    reference = {r["problem_id"]: Outcome(bool(r["correct"]), float(r["thinking_tokens"])) for r in records}
+    candidates = [Candidate(rule.label(), rule.to_dict(), replay_consistency(records, rule, grader)) for rule in rules]
+    return calibrate(reference, candidates, target), records
+
+
+def apart_from(calibration: Sequence[Any], held_out: Sequence[Any]) -> list[Any]:
+    """``calibration`` problems, refused when one is also a reported (held-out) problem, by id or by question."""
+    ids, questions = {p.id for p in held_out}, {p.question.strip() for p in held_out}
+    for p in calibration:
+        if p.id in ids or p.question.strip() in questions:
+            raise ValueError(
+                f"calibration problem {p.id!r} is also a reported problem ({p.question[:60]!r}): the calibration "
+                "split must be apart from the problems it is reported on"
+            )
+    return list(calibration)

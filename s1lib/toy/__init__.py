@@ -22,8 +22,9 @@ Noise is injected so that every stage removes something: rows without trace / at
 figure and markup leftovers (``[asy]``, ``![Image]``, ``p1.``, ``**12**``), exact duplicates, near-copies of the
 held-out benchmark (decontamination) and short instances that the simulated attempt model solves (difficulty).
 Every row's ``metadata`` says which noise (if any) it carries, so tests can check where each one leaves.
-``toy_benchmark`` gives the held-out test set; the pool never contains one of its items (nor shares an 8-gram with
-one), except the deliberate near-copies.
+``toy_benchmark`` gives the held-out test set and ``toy_calibration`` problems drawn alike but apart from it (to
+calibrate adaptive budgets on, :mod:`s1lib.eval.calibration`); the pool never contains one of the held-out items
+(nor shares an 8-gram with one), except the deliberate near-copies.
 
 ``toy_solver`` is a SIMULATED attempt model, not a language model: it answers correctly exactly when an instance
 has at most ``max_items`` items and otherwise gives a wrong answer. It stands in for the reference's Qwen attempts
@@ -37,7 +38,7 @@ what ``TrainConfig(data="toy")`` trains on and the SFT benches measure).
 """
 
 from s1lib.toy.arithmetic import toy_records
-from s1lib.toy.pool import toy_benchmark, toy_pool
+from s1lib.toy.pool import toy_benchmark, toy_calibration, toy_pool
 from s1lib.toy.solver import parse_question, toy_sampler, toy_solver
 from s1lib.toy.task import DOMAIN, FAMILIES, RECHECK, make_trace, question_of
 
@@ -49,6 +50,7 @@ __all__ = [
     "parse_question",
     "question_of",
     "toy_benchmark",
+    "toy_calibration",
     "toy_pool",
     "toy_records",
     "toy_sampler",

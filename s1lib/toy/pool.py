@@ -44,6 +44,23 @@ def toy_benchmark(n: int = 100, seed: int = 1234, lo: int = BENCH_LO, hi: int = 
     return out
 
 
+CALIBRATION_SEED = 4321
+"""The calibration split's seed: other problems than the held-out benchmark's (seed 1234), drawn alike."""
+
+
+def toy_calibration(n: int = 200, held_out: list[dict] | None = None, seed: int = CALIBRATION_SEED) -> list[dict]:
+    """``n`` calibration problems, drawn like :func:`toy_benchmark` but apart from it: none repeats a question of
+    ``held_out`` (default: the 100 held-out problems). Ids are ``toy-cal-N``, so they never collide either."""
+    held = {b["question"] for b in (toy_benchmark() if held_out is None else held_out)}
+    out: list[dict] = []
+    for row in toy_benchmark(n + len(held), seed=seed):  # more than enough: a held-out question is rare
+        if row["question"] not in held:
+            out.append({**row, "id": f"toy-cal-{len(out)}"})
+        if len(out) == n:
+            return out
+    raise ValueError(f"toy_calibration: only {len(out)} problems apart from the held-out set, asked for {n}")
+
+
 def _source(inst: dict) -> str:
     """The longest instances play the competition sources that s1 pre-selects when their trace is right: parity
     (a two-option choice) plays GPQA, the integer-answer families play AIME; every other row plays MATH."""
