@@ -453,7 +453,7 @@ def _cpu() -> str:
 def calibration_split(config: AdaptiveBenchConfig, held_out: Sequence[Any]) -> list[Any]:
     """The calibration problems: ``calibration_data``, or toy problems drawn apart from ``held_out``."""
     from s1lib.eval.benchmarks import load_any, toy_problem
-    from s1lib.eval.calibration import apart_from
+    from s1lib.eval.calibrated_stop import apart_from
     from s1lib.toy import toy_calibration
 
     if config.calibration_data:
@@ -467,7 +467,7 @@ def calibration_split(config: AdaptiveBenchConfig, held_out: Sequence[Any]) -> l
 def calibrate_rule(engine: Any, held_out: Sequence[Any], config: AdaptiveBenchConfig) -> Any:
     """Choose the ``probe_consistency`` setting on the calibration split (``s1lib.eval.calibration``) at the
     largest adaptive cap; the held-out problems are only used to keep the split apart from them."""
-    from s1lib.eval.calibration import calibrate_on, consistency_grid
+    from s1lib.eval.calibrated_stop import calibrate_on, consistency_grid
 
     grid = consistency_grid(config.calibration_probe_every, config.calibration_agree, config.max_answer_tokens)
     cap = max(config.adaptive_caps or config.caps)

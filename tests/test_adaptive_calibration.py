@@ -3,6 +3,7 @@ the replay of a densely probed run against the rule decoded for real."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -244,7 +245,7 @@ def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
         model on toy calibration problems: it ends its thinking at once, so a minimum of 40 tokens keeps it thinking
     and its probes from 40 on have something to agree on)."""
     from s1lib.eval.benchmarks import toy_problem
-    from s1lib.eval.calibration import consistency_grid, dense_policy, dense_records
+    from s1lib.eval.calibrated_stop import consistency_grid, dense_policy, dense_records
     from s1lib.eval.grading import compare, grade
     from s1lib.forcing.hf import HFEngine
     from s1lib.toy import toy_calibration
@@ -265,3 +266,67 @@ def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
             assert replayed[problem.id] == real, (rule, problem.question, trace.text)
             stopped += trace.thinking_end_reason == "adaptive"
     assert stopped, "no rule stopped on any problem: the comparison would show nothing"
+
+
+# ------------------------------------------------------------------------------------------------ in a sweep
+@pytest.mark.model
+def test_a_sweep_adds_the_calibrated_setting_and_reuses_its_choice(tiny_model, tmp_path, capsys):
+    """SweepConfig.calibration: the grid is replayed on toy problems apart from the held-out ones, the chosen
+    setting joins the sweep as 'calibrated …' (method adaptive (calibrated)), the choice is in results.json and
+    calibration.json, and a resumed sweep reuses it without decoding the calibration split again."""
+    from s1lib.eval.calibrated_stop import CALIBRATED_METHOD, CALIBRATION_FILE
+    from s1lib.eval.sweep import SweepConfig, load_problems, run_sweep
+    from s1lib.forcing.hf import HFEngine
+
+    engine = HFEngine(*tiny_model)
+    calibration = {"problems": 4, "probe_every": [2, 4], "agree": [1, 2], "max_accuracy_drop": 0.5,
+                   "confidence": 0.6}  # fmt: skip
+    config = SweepConfig(
+        benchmark="toy", model="tiny", caps=[4, 8], adaptive=[{"probe_every": 4, "agree": 2, "probe_tokens": 2}],
+        adaptive_caps=[8], calibration=calibration, max_answer_tokens=2, limit=3, batch_size=4,
+        output_dir=str(tmp_path / "sweep"),
+    )  # fmt: skip
+    run = run_sweep(config, engine=engine, progress=False)
+    chosen = run.results["calibration"]
+    assert chosen["problems"] == 4 and len(chosen["tests"]) == 4 and "Learn Then Test" in chosen["method"]
+    labels = {s["setting"]: s["method"] for s in run.results["settings"]}
+    assert labels["cap=8 agree=2/4"] == "adaptive (probe_consistency, hand-picked)"
+    if chosen["chosen"] is None:
+        assert CALIBRATED_METHOD not in labels.values()
+    else:
+        assert labels[f"calibrated cap=8 {chosen['chosen']}"] == CALIBRATED_METHOD
+    stored = json.loads((tmp_path / "sweep" / CALIBRATION_FILE).read_text())
+    assert stored["result"] == chosen and stored["key"]["cap"] == 8
+    held_out = {p.id for p in load_problems(config)}
+    assert not held_out & {f"toy-cal-{i}" for i in range(4)}
+    capsys.readouterr()
+    calls = []
+    original = engine.generate
+    engine.generate = lambda *a, **k: calls.append(1) or original(*a, **k)
+    again = run_sweep(config, engine=engine, progress=False)
+    assert "calibration: reusing" in capsys.readouterr().out and not calls, "resumed: nothing decoded again"
+    assert again.results["calibration"] == chosen
+
+
+def test_sweep_calibration_errors_name_the_field(tmp_path):
+    from s1lib.eval.benchmarks import Problem
+    from s1lib.eval.calibrated_stop import apart_from
+    from s1lib.eval.sweep import SweepConfig
+
+    base = {"benchmark": "toy", "caps": [8], "max_answer_tokens": 2, "output_dir": str(tmp_path)}
+    cases = [
+        ({"problems": 0}, "SweepConfig.calibration.problems must be a positive integer"),
+        ({"max_accuracy_drop": 1.5}, "SweepConfig.calibration.max_accuracy_drop must be a number in"),
+        ({"confidence": 1}, "SweepConfig.calibration.confidence must be"),
+        ({"agree": []}, "SweepConfig.calibration.agree must be a non-empty list"),
+        ({"problems": 50}, r"SweepConfig.calibration.problems: 50 .* needs at least 114"),
+        ({"problem": 50}, "problem"),
+    ]
+    for calibration, message in cases:
+        with pytest.raises(ValueError, match=message):
+            SweepConfig(**base, calibration=calibration)
+    with pytest.raises(ValueError, match="needs max_answer_tokens"):
+        SweepConfig(**{**base, "max_answer_tokens": None}, calibration={})
+    held = [Problem("toy-1", "Add: 1 2 3 4", "10", "integer", "toy")]
+    with pytest.raises(ValueError, match="calibration problem 'toy-cal-0' is also a reported problem"):
+        apart_from([Problem("toy-cal-0", "Add: 1 2 3 4", "10", "integer", "toy")], held)

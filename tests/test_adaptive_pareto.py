@@ -167,7 +167,7 @@ def test_s1_sweep_with_adaptive_rules_prints_probe_tokens_and_writes_the_figure(
     text = capsys.readouterr().out
     assert " probe " in text.splitlines()[0] and "pareto.html" in text
     results = json.loads((out / "results.json").read_text())
-    rule = next(s for s in results["settings"] if s["method"] == "adaptive (probe_consistency)")
+    rule = next(s for s in results["settings"] if s["method"] == "adaptive (probe_consistency, hand-picked)")
     assert rule["avg_probe_tokens"] > 0 and (out / "pareto.html").exists()
 
 

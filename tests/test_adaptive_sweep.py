@@ -54,7 +54,7 @@ def test_settings_and_errors(shared_data, tmp_path):
                              "cap=16 wait×2 conf≥0.5"}  # fmt: skip
     confident = settings["cap=16 wait×2 conf≥0.5"]
     assert confident.policy.num_ignore == 2 and confident.policy.adaptive.threshold == 0.5
-    assert confident.method == "adaptive (answer_confidence)" and confident.budget == (0, 16)
+    assert confident.method == "adaptive (answer_confidence, hand-picked)" and confident.budget == (0, 16)
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\].*probe_every"):
         _config(shared_data, tmp_path, adaptive=[{"probe_every": 0}])
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\].*num_ignore"):

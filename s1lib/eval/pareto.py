@@ -93,6 +93,28 @@ def comparison_lines(rows: Sequence[Mapping[str, Any]], fixed_method: str = "bud
     return lines
 
 
+def calibration_lines(results: Mapping[str, Any]) -> list[str]:
+    """How the calibrated setting was chosen (``results["calibration"]``, :mod:`s1lib.eval.calibration`): the
+    target, each setting's harms and p-value on the calibration split, and the choice; [] without calibration."""
+    c = results.get("calibration")
+    if not c:
+        return []
+    target = c["target"]
+    lines = [
+        f"calibrated on {c['problems']} problems apart from these (full budget {100 * c['reference_accuracy']:.0f}%"
+        f" there): harm rate <= {target['max_accuracy_drop']:g} with confidence {target['confidence']:g}; "
+        f"{c['method']}"
+    ]
+    for t in c["tests"]:
+        verdict = "certified" if t["certified"] else ("not certified" if t["tested"] else "not tested")
+        lines.append(
+            f"  {t['label']}: {t['harms']} harmed, p = {t['p_value']:.3g}, {t['thinking_tokens']:.1f} thinking + "
+            f"{t['probe_tokens']:.1f} probe tokens: {verdict}"
+        )
+    lines.append(f"chosen: {c['chosen'] or 'none certified, so no early stop (the full budget)'}")
+    return lines
+
+
 @dataclass
 class ParetoRun:
     """What :func:`run_pareto` returns: the sweep, its rows (:func:`pareto_rows`) and the figure it saved."""

@@ -13,7 +13,8 @@ summary and by anyone comparing runs without parsing ``results.json``::
 
 ``method`` is ``budget_forcing_cap`` (the cap sweep), ``budget_forcing_wait`` (forced "Wait"s) or the baseline's
 name (``token_conditional``, ...); an adaptive rule is ``adaptive_probe_consistency`` or
-``adaptive_answer_confidence``, and its probe tokens (``mean_probe_tokens``) are never part of its thinking tokens.
+``adaptive_answer_confidence`` (hand-picked) or ``adaptive_calibrated`` (chosen on problems apart,
+:mod:`s1lib.eval.calibration`), and its probe tokens (``mean_probe_tokens``) are never part of its thinking tokens.
 ``efficiency`` holds the overlong rates and where the first correct answer sits in the thinking
 (:mod:`s1lib.eval.efficiency`); ``versions`` the software the sweep ran under. Intervals are 95%: Wilson for each
 accuracy, Newcombe's paired interval for a change between two settings on the same problems.
@@ -42,6 +43,7 @@ def method_name(method: str) -> str:
     """The schema's method name of a sweep method (``extrapolation (Wait)`` → ``budget_forcing_wait``)."""
     if method.startswith("extrapolation"):
         return "budget_forcing_wait"
+    method = method.replace(", hand-picked", "")  # a hand-picked rule keeps its rule's name; calibrated: its own
     return _METHODS.get(method, re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_"))
 
 

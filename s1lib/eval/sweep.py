@@ -8,6 +8,7 @@ records (:mod:`s1lib.eval.records`) go to a :class:`~s1lib.eval.store.ResultsSto
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -219,6 +220,14 @@ def run_sweep(
         engine = load_engine(
             config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options
         )
+    calibration = None
+    if config.calibration is not None:  # before any reported problem is decoded; their ids only keep it apart
+        from s1lib.eval.calibrated_stop import calibrated_policy_entry, sweep_calibration
+
+        calibration = sweep_calibration(config, engine, problems)
+        entry = calibrated_policy_entry(config, calibration)
+        if entry is not None:
+            settings = build_settings(dataclasses.replace(config, policies=[*config.policies, entry]))
     prompts = {
         s.suffix: [engine.prompt_for(p.question, s.policy, system=config.system, suffix=s.suffix) for p in problems]
         for s in settings
@@ -269,6 +278,8 @@ def run_sweep(
         "stats": run_stats,
         "torn_lines_dropped": len(store.torn_lines),
     }
+    if calibration is not None:  # how the calibrated setting was chosen, beside its held-out scores
+        results["calibration"] = calibration.to_dict()
     if len(seen) > 1:  # samples of this folder were made under other versions too: say which, beside the scores
         results["run"]["versions_seen"] = seen
     store.write_results(results)

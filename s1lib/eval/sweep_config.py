@@ -102,6 +102,15 @@ class SweepConfig:
             "at the largest budget only, beside (or, with caps: [], without) the fixed caps."
         },
     )
+    calibration: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "Choose a probe_consistency setting on problems apart from the reported ones (Learn Then Test, "
+            "s1lib.eval.calibration) and add it to the grid as 'calibrated …': CalibrationConfig fields, e.g. "
+            "{problems: 200, probe_every: [8, 16], agree: [2, 3, 4], max_accuracy_drop: 0.05, confidence: 0.9} "
+            "(null = none; the rules of `adaptive` are hand-picked)."
+        },
+    )
     baselines: list[str] = field(default_factory=list, metadata={"help": f"Baselines to run, from {BASELINES}."})
     token_budgets: list[int] = field(
         default_factory=lambda: [2048, 4096, 8192, 16384], metadata={"help": "Token-conditional budgets N."}
@@ -185,11 +194,19 @@ class SweepConfig:
         self.sampling()
         for index, rule in enumerate(self.adaptive):
             adaptive_policy(rule, None, f"SweepConfig.adaptive[{index}]")
+        if self.calibration is not None:
+            from s1lib.eval.calibrated_stop import CalibrationConfig
+
+            config_from_dict(CalibrationConfig, self.calibration, "SweepConfig.calibration")
+            if self.max_answer_tokens is None:
+                raise ValueError("SweepConfig.calibration needs max_answer_tokens: the probe is the cap's own answer")
+            if not [c for c in (self.rule_caps() or self.caps) if c is not None] and not self.calibration.get("cap"):
+                raise ValueError("SweepConfig.calibration needs a cap: set calibration.cap, caps or adaptive_caps")
         if self.adaptive_caps is not None and not self.adaptive_caps:
             raise ValueError("SweepConfig.adaptive_caps is empty; null runs the adaptive rules at every cap of caps")
         if self.adaptive and not self.rule_caps():
             raise ValueError("SweepConfig.adaptive runs each rule at every cap of caps, but caps is empty")
-        if not (self.caps or self.waits or self.policies or self.baselines or self.adaptive):
+        if not (self.caps or self.waits or self.policies or self.baselines or self.adaptive or self.calibration):
             raise ValueError("SweepConfig: the grid is empty (no caps, waits, policies, adaptive rules or baselines)")
 
     @classmethod
@@ -298,7 +315,7 @@ def build_settings(config: SweepConfig) -> list[Setting]:
             settings.append(
                 Setting(
                     policy.label() if cap is not None else f"cap=auto {policy.label()}",
-                    f"adaptive ({policy.adaptive.strategy})",  # type: ignore[union-attr]
+                    f"adaptive ({policy.adaptive.strategy}, hand-picked)",  # type: ignore[union-attr]
                     policy,
                     samples=config.samples,
                     sampling=sampling,
