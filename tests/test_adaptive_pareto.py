@@ -187,3 +187,25 @@ def test_the_overthinking_grid_and_its_bench_config_build_their_sweeps(tmp_path)
     assert any(rule.get("probe_transitions") for rule in config.adaptive)
     bench = AdaptiveBenchConfig.from_file(root / "env/bench/adaptive-overthink.yaml")
     assert len(build_settings(sweep_config(bench, "m", None, str(tmp_path)))) == len(bench.caps) + len(bench.adaptive)
+
+
+def test_the_calibrated_point_is_marked_and_its_choice_explained():
+    from s1lib.eval.calibration import CalibrationTarget, Candidate, Outcome, calibrate
+    from s1lib.eval.pareto import calibration_lines
+    from s1lib.eval.summary import method_name
+
+    settings = summarize(records(), ["cap=64", "cap=16", "cap=64 agree=2/8"])["settings"]
+    settings.append({**settings[2], "setting": "calibrated cap=64 agree=2/8", "method": "adaptive (calibrated)"})
+    names = [t.name for t in viz.pareto_figure(settings).data]
+    assert (
+        "adaptive (calibrated): thinking tokens" in names and "adaptive (calibrated): thinking + probe tokens" in names
+    )
+    assert method_name("adaptive (calibrated)") == "adaptive_calibrated"
+    assert method_name("adaptive (probe_consistency, hand-picked)") == "adaptive_probe_consistency"
+    reference = {f"c{i}": Outcome(True, 64.0) for i in range(60)}
+    candidates = [Candidate("agree=3/16", {}, {k: Outcome(True, 48.0, 8.0) for k in reference})]
+    result = calibrate(reference, candidates, CalibrationTarget(0.05, 0.9))
+    lines = calibration_lines({"calibration": result.to_dict()})
+    assert lines[0].startswith("calibrated on 60 problems apart") and "harm rate <= 0.05" in lines[0]
+    assert "agree=3/16: 0 harmed, p = 0.046" in lines[1] and lines[1].endswith("certified")
+    assert lines[-1] == "chosen: agree=3/16" and calibration_lines({}) == []

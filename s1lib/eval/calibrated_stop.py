@@ -157,6 +157,11 @@ def calibrate_on(
             f"{len(rules)} rules) needs at least {target.min_problems(len(rules))}"
         )
     stride = math.gcd(*(rule.probe_every for rule in rules))
+    print(
+        f"calibration: {len(rules)} settings on {len(problems)} problems apart, from one decode at cap {cap} "
+        f"with a probe every {stride} tokens",
+        flush=True,
+    )
     records = dense_records(engine, problems, dense_policy(cap, max_answer_tokens, stride), batch_size)
     by_id = {p.id: p for p in problems}
 
@@ -166,7 +171,9 @@ def calibrate_on(
 
     reference = {r["problem_id"]: Outcome(bool(r["correct"]), float(r["thinking_tokens"])) for r in records}
     candidates = [Candidate(rule.label(), rule.to_dict(), replay_consistency(records, rule, grader)) for rule in rules]
-    return calibrate(reference, candidates, target), records
+    result = calibrate(reference, candidates, target)
+    print(f"calibration: chose {result.chosen or 'no setting (none certified: the full budget)'}", flush=True)
+    return result, records
 
 
 def apart_from(calibration: Sequence[Any], held_out: Sequence[Any]) -> list[Any]:
@@ -227,12 +234,10 @@ def sweep_calibration(config: Any, engine: Any, held_out: Sequence[Any]) -> Cali
             return Calibration(**{**result, "target": CalibrationTarget(**result["target"])})
     problems = calibration_problems(config, calibration, held_out)
     grid = consistency_grid(calibration.probe_every, calibration.agree, config.max_answer_tokens)
-    print(f"calibration: {len(grid)} settings on {len(problems)} problems apart, at cap {cap}", flush=True)
     result, _ = calibrate_on(engine, problems, cap, config.max_answer_tokens, grid, calibration.target(),
                              config.batch_size)  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": key, "result": result.to_dict()}, indent=1) + "\n")
-    print(f"calibration: chose {result.chosen or 'no rule (none certified: the full budget)'}", flush=True)
     return result
 
 
