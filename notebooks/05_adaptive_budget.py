@@ -54,7 +54,7 @@ sweep_options = {}  # any other SweepConfig field, e.g. {"delimiters": "think-ta
 import json
 from pathlib import Path
 
-from s1lib.eval.pareto import calibration_lines, comparison_lines, engine_for, run_pareto
+from s1lib.eval.pareto import engine_for, report_lines, run_pareto
 from s1lib.notebook_params import AdaptiveParams
 
 out = Path(output_dir)
@@ -83,7 +83,7 @@ for r in run.rows:
 # lines below say how it was chosen.
 
 # %%
-for line in comparison_lines(run.rows) + calibration_lines(run.results):
+for line in report_lines(run):
     print(line)
 run.figure.show()
 

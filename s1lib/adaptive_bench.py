@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
+from s1lib.eval.adaptive_summary import reaches
 from s1lib.forcing.adaptive import BOXED_OPENING as BOXED
 
 GOALS = {"token_saving": 0.30, "wall_clock_ratio": 1.15}
@@ -220,11 +221,6 @@ def setting_rows(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]
             }
         )
     return rows
-
-
-def reaches(accuracy: float, reference: float, tolerance: float) -> bool:
-    """Whether ``accuracy`` is within ``tolerance`` of ``reference`` or above it (float noise forgiven)."""
-    return accuracy >= reference - tolerance - 1e-12
 
 
 def compare(rows: Sequence[Mapping[str, Any]], tolerance: float = 0.01) -> dict[str, Any]:

@@ -160,7 +160,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def stage_headlines(grid: Any) -> list[str]:
     """The summary lines of the stages that measure something: each run's ``scaling_summary.json`` (the scaling
     stage) in one line, and each ``pareto.json`` (the adaptive stage) as one line per adaptive setting beside the
-    fixed budget of about its cost."""
+    fixed budget of about its cost, then its calibrated rule's savings (``adaptive_summary.json``)."""
+    from s1lib.eval import adaptive_summary as adaptive
     from s1lib.eval.pareto import PARETO_FILE, comparison_lines
     from s1lib.eval.summary import SUMMARY_FILE, headline
 
@@ -173,6 +174,9 @@ def stage_headlines(grid: Any) -> list[str]:
         if (folder / PARETO_FILE).is_file():
             rows = json.loads((folder / PARETO_FILE).read_text())
             lines += [f"{run.run_id}: {line}" for line in comparison_lines(rows)]
+        if (folder / adaptive.SUMMARY_FILE).is_file():
+            summary = json.loads((folder / adaptive.SUMMARY_FILE).read_text())
+            lines += [f"{run.run_id}: {line}" for line in adaptive.summary_lines(summary)]
     return lines
 
 

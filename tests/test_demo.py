@@ -59,23 +59,48 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert cap_change["ci_low"] <= cap_change["difference"] <= cap_change["ci_high"]
     assert set(summary["chance"]) >= {"all", "count", "max", "parity", "sum"}
 
-    # The adaptive stage: fixed caps against each rule at the largest cap, probe tokens apart, its Pareto figure.
+    # The hindsight figures: where the first correct answer sits in each setting's thinking, and what came after.
+    for s in summary["settings"]:
+        rates = s["efficiency"]
+        assert {"first_correct_in_thinking_rate", "tokens_before_first_correct", "tokens_after_first_correct"} <= set(
+            rates
+        )
+        if rates["tokens_after_first_correct"] is not None:
+            assert (
+                0
+                <= rates["tokens_after_first_correct"]
+                <= rates["tokens_before_first_correct"] + rates["tokens_after_first_correct"]
+            )
+
+    # The adaptive stage: fixed caps, the hand-picked rule and the calibrated one at the largest cap, its figure.
     pareto = {r["setting"]: r for r in json.loads((grid / "adaptive" / "pareto.json").read_text())}
     assert {"cap=8", "cap=32"} <= set(pareto)
     adaptive = [r for name, r in pareto.items() if name not in ("cap=8", "cap=32")]
-    assert len(adaptive) == 2 and all(r["setting"].startswith("cap=32 ") for r in adaptive)
-    consistency = next(r for r in adaptive if "agree=" in r["setting"])  # probes every 8 tokens: always probes
-    assert consistency["probe_tokens"] > 0 and consistency["adaptive_stop_rate"] is not None, "probes counted apart"
+    assert all(r["probe_tokens"] > 0 or not r["adaptive_stop_rate"] for r in adaptive), "probes counted apart"
+    assert [r["method"] for r in adaptive if "hand-picked" in r["method"]] == [
+        "adaptive (answer_confidence, hand-picked)"
+    ]
     assert (grid / "adaptive" / "pareto.plotly.json").is_file()
-    # What `s1 demo` prints last: the scaling stage's headline and one line per adaptive setting.
+    # The calibration: chosen on 45 toy problems apart, before the held-out ones; its point and its report.
+    calibration = json.loads((grid / "adaptive" / "results.json").read_text())["calibration"]
+    assert calibration["problems"] == 45 and calibration["cap"] == 32
+    reported = json.loads((grid / "adaptive" / "adaptive_summary.json").read_text())
+    calibrated = [r for r in adaptive if r["method"] == "adaptive (calibrated)"]
+    assert reported["calibrated"] == bool(calibration["chosen"]) == bool(calibrated)
+    assert reported["setting"] == (calibrated[0]["setting"] if calibrated else "cap=32")
+    assert reported["full"]["setting"] == "cap=32" and reported["matched_fixed"]["setting"] in pareto
+    for delta in (reported["accuracy_delta"], reported["accuracy_vs_full"]):
+        assert delta["ci_low"] <= delta["difference"] <= delta["ci_high"]
+    # What `s1 demo` prints last: the scaling stage's headline, one line per adaptive setting, the calibrated report.
     from s1lib.batch.grid import load_grid
     from s1lib.demo import DEMO_GRID, stage_headlines
 
     lines = stage_headlines(load_grid(DEMO_GRID, profile="quick", output_root=tmp_path))
-    assert [line.split(":")[0] for line in lines] == ["scaling", "adaptive", "adaptive"]
+    assert [line.split(":")[0] for line in lines] == ["scaling"] + ["adaptive"] * (len(adaptive) + 3)
     assert all(
         f"{r['thinking_tokens']:.1f} thinking + {r['probe_tokens']:.1f} probe" in "".join(lines) for r in adaptive
     )
+    assert lines[-3].startswith(f"adaptive: reported: {reported['setting']}")
 
     # Each stage's progress reached the console as it ran, with the stage it belongs to.
     assert "sft | SFT step 1/3 · loss" in done.stderr and "sft | SFT step 3/3" in done.stderr

@@ -97,10 +97,10 @@ def _(mo, params, pareto):
     import json
     from pathlib import Path as _Path
 
-    from s1lib.eval.pareto import calibration_lines, comparison_lines
+    from s1lib.eval.pareto import report_lines
 
     (_Path(params.output_dir) / "metrics.json").write_text(json.dumps(pareto.results["methods"], indent=1, default=str))
-    _lines = comparison_lines(pareto.rows) + calibration_lines(pareto.results)
+    _lines = report_lines(pareto)
     mo.vstack([pareto.figure, mo.md("\n".join(f"- {line}" for line in _lines))])
     return
 

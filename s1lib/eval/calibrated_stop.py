@@ -214,6 +214,12 @@ def calibration_problems(config: Any, calibration: CalibrationConfig, held_out: 
     return apart_from(problems, held_out)
 
 
+def calibration_cap(config: Any) -> int:
+    """The cap a sweep's calibrated rule runs at: ``calibration.cap``, else the sweep's largest rule cap."""
+    cap = CalibrationConfig(**config.calibration).cap
+    return cap or max(c for c in (config.rule_caps() or config.caps) if c is not None)
+
+
 def sweep_calibration(config: Any, engine: Any, held_out: Sequence[Any]) -> Calibration:
     """The sweep's calibration (``config.calibration``), from ``calibration.json`` when the same settings and
     model chose it before, else decoded now and stored."""
@@ -222,7 +228,7 @@ def sweep_calibration(config: Any, engine: Any, held_out: Sequence[Any]) -> Cali
     calibration = CalibrationConfig(**config.calibration)
     if config.max_answer_tokens is None:
         raise ValueError("SweepConfig.calibration needs max_answer_tokens: the probe is the cap's own answer")
-    cap = calibration.cap or max(c for c in (config.rule_caps() or config.caps) if c is not None)
+    cap = calibration_cap(config)
     key = {**asdict(calibration), "cap": cap, "max_answer_tokens": config.max_answer_tokens,
            "model": config.model, "model_fingerprint": model_fingerprint(config.model)}  # fmt: skip
     path = Path(config.output_dir) / CALIBRATION_FILE
@@ -245,9 +251,7 @@ def calibrated_policy_entry(config: Any, calibration: Calibration) -> dict[str, 
     """The ``SweepConfig.policies`` entry of the chosen setting (None when none was certified)."""
     if calibration.chosen_rule is None:
         return None
-    cap = CalibrationConfig(**config.calibration).cap or max(
-        c for c in (config.rule_caps() or config.caps) if c is not None
-    )
+    cap = calibration_cap(config)
     rule = AdaptiveStop(**calibration.chosen_rule)
     return {
         "max_thinking_tokens": cap,

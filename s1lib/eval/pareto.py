@@ -3,7 +3,8 @@
 Notebook 05 (Jupyter and marimo) calls :func:`run_pareto` with the :class:`~s1lib.eval.sweep_config.SweepConfig` its
 parameters describe; everything it shows comes from the sweep's ``results.json``. Each row of the table keeps an
 adaptive rule's probe tokens apart from its thinking tokens and adds them up (``compute_tokens``), so a rule that
-thinks less but probes a lot is seen to.
+thinks less but probes a lot is seen to. With a calibration, the calibrated rule's savings and intervals go to
+``adaptive_summary.json`` (:mod:`s1lib.eval.adaptive_summary`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s1lib.eval.adaptive_summary import adaptive_summary, summary_lines, write_adaptive_summary
+from s1lib.eval.store import ResultsStore
 from s1lib.eval.sweep import SweepRun, run_sweep
 from s1lib.eval.sweep_config import SweepConfig
 from s1lib.forcing.engine import Engine
@@ -115,6 +118,12 @@ def calibration_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def report_lines(run: ParetoRun) -> list[str]:
+    """What notebook 05 prints under its figure: each rule beside its nearest fixed budget, how the calibrated
+    rule was chosen, and its savings with intervals (:func:`s1lib.eval.adaptive_summary.summary_lines`)."""
+    return comparison_lines(run.rows) + calibration_lines(run.results) + summary_lines(run.summary)
+
+
 @dataclass
 class ParetoRun:
     """What :func:`run_pareto` returns: the sweep, its rows (:func:`pareto_rows`) and the figure it saved."""
@@ -123,6 +132,8 @@ class ParetoRun:
     rows: list[dict[str, Any]]
     figure: Any
     figure_path: Path
+    summary: dict[str, Any] | None = None
+    """The calibrated rule's figures (:func:`s1lib.eval.adaptive_summary.adaptive_summary`); None without one."""
 
     @property
     def results(self) -> dict[str, Any]:
@@ -155,4 +166,6 @@ def run_pareto(
     title = title or f"{config.benchmark}, {problems} problems, {model}: fixed budgets against adaptive stops"
     figure = viz.pareto_figure(sweep.results["settings"], title=title)
     path = viz.save_figure(figure, sweep.output_dir / PARETO_FIGURE)
-    return ParetoRun(sweep, rows, figure, path)
+    summary = adaptive_summary(sweep.results, ResultsStore(sweep.output_dir).records)
+    write_adaptive_summary(summary, sweep.output_dir)
+    return ParetoRun(sweep, rows, figure, path, summary)

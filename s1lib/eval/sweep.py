@@ -279,7 +279,9 @@ def run_sweep(
         "torn_lines_dropped": len(store.torn_lines),
     }
     if calibration is not None:  # how the calibrated setting was chosen, beside its held-out scores
-        results["calibration"] = calibration.to_dict()
+        from s1lib.eval.calibrated_stop import calibration_cap
+
+        results["calibration"] = {**calibration.to_dict(), "cap": calibration_cap(config)}
     if len(seen) > 1:  # samples of this folder were made under other versions too: say which, beside the scores
         results["run"]["versions_seen"] = seen
     store.write_results(results)

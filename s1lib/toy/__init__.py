@@ -13,9 +13,12 @@ Items are space-separated so they tokenize cleanly. Four families, each its own 
 - ``parity`` (94): whether a digit sum is even or odd, as a two-option choice A/B, read off the count of odd digits
   (``- 7 odd 3``, then ``3 odd digits: odd sum, so B.``).
 
+``toy_pool(p_wait=...)`` sets the share of traces that re-check their answer with a second pass ("Wait, let me
+check."); what larger shares did to the demo is in ``docs/adaptive-budgets.md`` ("A demo model that re-checks").
+
 Instances have 3-7 items; the 7-item ones play the competition sources s1 pre-selects (``toy-gpqa`` for parity,
-``toy-aime`` for the others), the rest play ``toy-math``. Why these shapes (each measured on the CPU demo): see the
-README's "The main job's design".
+``toy-aime`` for the others), the rest play ``toy-math``. Why these shapes: each was measured on the CPU demo (see
+``docs/measurements.md``).
 
 Answers are written as ``\\boxed{}`` in the attempt, so ``s1lib.eval.grading`` grades them like real benchmarks.
 Noise is injected so that every stage removes something: rows without trace / attempt (grade) / solution / domain,
