@@ -1,4 +1,4 @@
-"""The main job: ``s1 demo --quick`` runs the four real notebooks as one papermill grid on the embedded model."""
+"""The main job: ``s1 demo --quick`` runs the five real notebooks as one papermill grid on the embedded model."""
 
 from __future__ import annotations
 
