@@ -6,6 +6,7 @@ import pytest
 
 from s1lib.eval.adaptive_summary import adaptive_summary, hindsight_share, summary_lines
 from s1lib.eval.calibrated_stop import CALIBRATED_METHOD
+from s1lib.eval.efficiency import efficiency
 from s1lib.eval.metrics import paired_difference_interval
 from s1lib.eval.store import summarize
 
@@ -103,11 +104,15 @@ def test_a_calibrated_cap_without_its_fixed_budget_is_refused():
         adaptive_summary(results, records)
 
 
+def _share(rows: list[dict]) -> float | None:
+    return hindsight_share(efficiency(rows), sum(r["thinking_tokens"] for r in rows) / len(rows))
+
+
 def test_the_hindsight_share_counts_unlocated_thinking_as_spent_before_the_answer():
     rows = [
         {"thinking_tokens": 100, "first_correct_position": 0.25},
         {"thinking_tokens": 100, "first_correct_position": None},
     ]
-    assert hindsight_share(rows) == pytest.approx(75 / 200)
-    assert hindsight_share([{"thinking_tokens": 0, "first_correct_position": 0.5}]) is None
-    assert hindsight_share([{"thinking_tokens": 10}]) is None
+    assert _share(rows) == pytest.approx(75 / 200)
+    assert _share([{"thinking_tokens": 0, "first_correct_position": 0.5}]) is None
+    assert _share([{"thinking_tokens": 10}]) is None

@@ -11,7 +11,8 @@ here: hand-picked rules stay in the figure, labelled, and are not summarised as 
   problems, with Newcombe's paired 95% interval.
 - **probe overhead**: probe tokens per thinking token (probes are never counted as thinking).
 - **hindsight bound**: the share of the full budget's thinking tokens spent after its first correct answer was
-  already in the thinking (read from the text, :mod:`s1lib.eval.efficiency`): what a perfect stop could save.
+  already in the thinking (the setting's efficiency figures, read from the text by :mod:`s1lib.eval.efficiency`):
+  what a perfect stop could save.
   ``saving_over_hindsight`` is the rule's saving against the full budget as a fraction of that bound.
 """
 
@@ -34,15 +35,14 @@ def reaches(accuracy: float, reference: float, tolerance: float) -> bool:
     return accuracy >= reference - tolerance - 1e-12
 
 
-def hindsight_share(records: Sequence[Mapping[str, Any]]) -> float | None:
-    """The share of these samples' thinking tokens that came after their first correct answer in the thinking
-    (``first_correct_position``); None when no sample has thinking or none was located."""
-    thinking = sum(float(r.get("thinking_tokens") or 0) for r in records)
-    located = [r for r in records if r.get("first_correct_position") is not None]
-    if not thinking or not located:
+def hindsight_share(efficiency: Mapping[str, Any], thinking_tokens: float) -> float | None:
+    """The share of a setting's thinking tokens that came after its first correct answer in the thinking, from
+    its efficiency figures (:func:`s1lib.eval.efficiency.efficiency`) and mean thinking tokens; None when it has
+    no thinking or no first correct answer was located."""
+    rate, after = efficiency.get("first_correct_in_thinking_rate"), efficiency.get("tokens_after_first_correct")
+    if not thinking_tokens or not rate or after is None:
         return None
-    after = sum((1 - float(r["first_correct_position"])) * float(r.get("thinking_tokens") or 0) for r in located)
-    return after / thinking
+    return rate * after / thinking_tokens
 
 
 def _paired(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -96,8 +96,7 @@ def adaptive_summary(
         reported, chosen = _row(rule, by_setting[rule["setting"]]), rule["setting"]
     reaching = [f for f in fixed if reaches(f["accuracy"], reported["accuracy"], tolerance)]
     matched = reaching[0] if reaching else max(fixed, key=lambda f: (f["accuracy"], -f["thinking_tokens"]))
-    records_of = lambda row: by_setting[row["setting"]]  # noqa: E731
-    bound = hindsight_share(records_of(full))
+    bound = hindsight_share(settings[full["setting"]].get("efficiency") or {}, full["thinking_tokens"])
     saving_vs_full = 1 - reported["thinking_tokens"] / full["thinking_tokens"] if full["thinking_tokens"] else None
     return {
         "setting": reported["setting"],
@@ -114,8 +113,8 @@ def adaptive_summary(
         "token_saving": (
             1 - reported["thinking_tokens"] / matched["thinking_tokens"] if matched["thinking_tokens"] else None
         ),
-        "accuracy_delta": _paired(records_of(reported), records_of(matched)),
-        "accuracy_vs_full": _paired(records_of(reported), records_of(full)),
+        "accuracy_delta": _paired(by_setting[reported["setting"]], by_setting[matched["setting"]]),
+        "accuracy_vs_full": _paired(by_setting[reported["setting"]], by_setting[full["setting"]]),
         "probe_overhead": (
             reported["probe_tokens"] / reported["thinking_tokens"] if reported["thinking_tokens"] else None
         ),

@@ -166,6 +166,8 @@ def run_pareto(
     title = title or f"{config.benchmark}, {problems} problems, {model}: fixed budgets against adaptive stops"
     figure = viz.pareto_figure(sweep.results["settings"], title=title)
     path = viz.save_figure(figure, sweep.output_dir / PARETO_FIGURE)
-    summary = adaptive_summary(sweep.results, ResultsStore(sweep.output_dir).records)
-    write_adaptive_summary(summary, sweep.output_dir)
+    summary = None
+    if sweep.results.get("calibration"):  # only a calibrated sweep has a rule to summarise: read its samples then
+        summary = adaptive_summary(sweep.results, ResultsStore(sweep.output_dir).records)
+        write_adaptive_summary(summary, sweep.output_dir)
     return ParetoRun(sweep, rows, figure, path, summary)
