@@ -41,10 +41,8 @@ bf16 = "auto"  # bf16 autocast where this machine runs it fast (measured), else 
 import json
 from pathlib import Path
 
-import s1lib
 from s1lib import viz
 
-REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
@@ -67,9 +65,9 @@ loss_fig.show()
 # `⟦FINAL ANSWER⟧`.
 
 # %%
-from s1lib.demo import render_marked
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.hf import HFEngine
+from s1lib.forcing.trace import render_marked
 
 engine = HFEngine.from_name(result.model_dir)
 policy = BudgetPolicy(max_thinking_tokens=max_thinking_tokens, max_answer_tokens=32)

@@ -44,9 +44,6 @@ dtype = "auto"  # the fastest precision on this machine (measured), or "float32"
 # %%
 from pathlib import Path
 
-import s1lib
-
-REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
@@ -66,8 +63,8 @@ widget
 # (Control = 100%), and every trace gets an answer.
 
 # %%
-from s1lib.demo import render_marked
 from s1lib.eval.budgets import compare_budgets
+from s1lib.forcing.trace import render_marked
 
 comparison = compare_budgets(
     engine, question, budgets, num_ignore=num_ignore, max_answer_tokens=max_answer_tokens,

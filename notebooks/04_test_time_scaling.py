@@ -45,10 +45,8 @@ sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ign
 import json
 from pathlib import Path
 
-import s1lib
 from s1lib import viz
 
-REPO = Path(next(iter(s1lib.__path__))).resolve().parent  # the repository (s1lib is installed editable)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 

@@ -8,14 +8,15 @@ adaptive rule at the largest cap; then:
 - per adaptive setting, the *matched* fixed budget is the smallest cap whose accuracy is at least the setting's
   minus ``tolerance`` (one point); ``token_saving`` = 1 − its mean thinking tokens ÷ the matched budget's,
   ``accuracy_delta`` = its accuracy − the matched budget's, ``probe_overhead`` = probe tokens ÷ thinking tokens;
-- the headline is the *calibrated* setting: before the sweep, a grid of ``probe_consistency`` settings (probe
-  every ``calibration_probe_every`` tokens, ``calibration_agree`` agreeing, the cap's own answer as the probe) is
-  replayed on ``calibration_problems`` toy problems apart from the held-out ones, from one densely probed run, and
-  Learn Then Test picks the cheapest one certified to harm at most ``max_accuracy_drop`` of the problems with
-  ``confidence`` (:mod:`s1lib.eval.calibration`); when none is certified, the full budget is reported (no saving).
-  That setting is then decoded on the held-out problems with the hand-picked ones. ``accuracy_vs_full`` is its
-  held-out accuracy minus the full budget's, ``saving_vs_full`` its saving against the full budget, and
-  ``saving_over_hindsight`` that saving over the hindsight bound (below);
+- the headline is the *calibrated* setting: before the sweep, a grid of settings (DEER's
+  ``calibration_threshold`` by default, probed where the model starts its check; or with ``calibration_strategy:
+  probe_consistency`` a probe every ``calibration_probe_every`` tokens, ``calibration_agree`` agreeing; the cap's
+  own answer as the probe) is replayed on ``calibration_problems`` toy problems apart from the held-out ones, from
+  one densely probed run, and Learn Then Test picks the cheapest one certified to harm at most
+  ``max_accuracy_drop`` of the problems with ``confidence`` (:mod:`s1lib.eval.calibration`); when none is
+  certified, the full budget is reported (no saving). That setting is then decoded on the held-out problems with
+  the hand-picked ones. ``accuracy_vs_full`` is its held-out accuracy minus the full budget's, ``saving_vs_full``
+  its saving against the full budget, and ``saving_over_hindsight`` that saving over the hindsight bound (below);
 - ``best`` is the most accurate setting on the held-out problems themselves (ties: fewer thinking tokens): chosen
   after seeing them, so shown for comparison only (``calibration_problems: 0`` makes it the headline, labelled so);
 - ``wall_clock_ratio``: that setting's decode time ÷ a fixed run that thinks exactly its mean thinking length
@@ -66,25 +67,27 @@ BEST_DEFINITION = (
 
 
 def _default_rules() -> list[dict[str, Any]]:
-    """Chosen for the demo model's short thinking (it ends by itself after ~35-64 tokens): probes every 8 or 16
-    tokens with 2 or 3 agreeing (Dynasor-CoT's 3), opened with ``\\boxed{`` (6 probe tokens hold ``88}``), and once
-    without the opening (8 tokens hold `` \\boxed{88}``) to show what it changes: an opened probe costs about a third
-    of the decoding, but it always names a number, and this model's number mid-thinking is its running state (a
-    partial sum, a count so far), which two probes in a row often share. The confidence rule can only stop at the
-    model's own end attempt here (its only one), so it measures DEER's cost, not a saving."""
+    """Hand-picked rules, for comparison with the calibrated one. The demo model re-checks its last steps after its
+    answer ("Wait, let me check.", 9 traces in 10), so it ends by itself after about 40-130 tokens: probes every
+    8 or 16 tokens with 2 or 3 agreeing (Dynasor-CoT's 3), opened with ``\\boxed{`` (6 probe tokens hold ``88}``),
+    and once without the opening (8 tokens hold `` \\boxed{88}``) to show what it changes: an opened probe always
+    names a number, and this model's number mid-thinking is its running state (a partial sum, a count so far),
+    which two probes in a row often share. DEER's confidence probes where the model starts its check, as DEER does
+    at its transition points."""
     return [
         {"probe_every": 8, "agree": 2, "probe_tokens": 6, "probe_opening": BOXED},
         {"probe_every": 8, "agree": 3, "probe_tokens": 6, "probe_opening": BOXED},
         {"probe_every": 16, "agree": 2, "probe_tokens": 6, "probe_opening": BOXED},
         {"probe_every": 16, "agree": 3, "probe_tokens": 6, "probe_opening": BOXED},
         {"probe_every": 16, "agree": 2, "probe_tokens": 8},
-        {"strategy": "answer_confidence", "threshold": 0.9, "num_ignore": 1, "probe_tokens": 6, "probe_opening": BOXED},
-    ]
+        {"strategy": "answer_confidence", "threshold": 0.9, "probe_transitions": True, "probe_tokens": 6,
+         "probe_opening": BOXED},
+    ]  # fmt: skip
 
 
 @dataclass
 class AdaptiveBenchConfig:
-    """What ``s1 bench adaptive`` measures. Defaults: the demo's model, its 100 held-out problems, caps 4 … 64."""
+    """What ``s1 bench adaptive`` measures. Defaults: the demo's model, its 100 held-out problems, caps 4 … 128."""
 
     model: str | None = field(
         default=None,
@@ -97,7 +100,7 @@ class AdaptiveBenchConfig:
     demo_root: str = field(default="runs", metadata={"help": "Where the demo's runs are (runs/demo/...)."})
     limit: int = field(default=100, metadata={"help": "Held-out problems evaluated (the demo's 100: all of them)."})
     caps: list[int] = field(
-        default_factory=lambda: [4, 8, 16, 24, 32, 48, 64],
+        default_factory=lambda: [4, 8, 16, 32, 48, 64, 96, 128],
         metadata={"help": "Fixed thinking caps (budget forcing, maximum), prefix-shared in the sweep."},
     )
     adaptive: list[dict[str, Any]] = field(
@@ -138,11 +141,24 @@ class AdaptiveBenchConfig:
         default=None,
         metadata={"help": "Toy benchmark file of calibration problems (null = drawn apart from the held-out ones)."},
     )
+    calibration_strategy: str = field(
+        default="answer_confidence",
+        metadata={
+            "help": "The rule calibrated: answer_confidence (DEER's threshold, probed where the model starts its "
+            "check, as the demo) or probe_consistency (Dynasor-CoT: calibration_probe_every x calibration_agree)."
+        },
+    )
+    calibration_threshold: list[float] = field(
+        default_factory=lambda: [0.99, 0.95, 0.9, 0.8],
+        metadata={"help": "answer_confidence: the calibration grid's thresholds, each in (0, 1]."},
+    )
     calibration_probe_every: list[int] = field(
-        default_factory=lambda: [8, 16], metadata={"help": "The calibration grid's probe intervals (tokens)."}
+        default_factory=lambda: [8, 16],
+        metadata={"help": "probe_consistency: the calibration grid's probe intervals (tokens)."},
     )
     calibration_agree: list[int] = field(
-        default_factory=lambda: [2, 3, 4], metadata={"help": "The calibration grid's numbers of agreeing probes."}
+        default_factory=lambda: [2, 3, 4],
+        metadata={"help": "probe_consistency: the calibration grid's numbers of agreeing probes."},
     )
     max_accuracy_drop: float = field(
         default=0.05,
@@ -174,7 +190,10 @@ class AdaptiveBenchConfig:
                 f"AdaptiveBenchConfig.calibration_problems must be an integer >= 0, got {self.calibration_problems!r}"
             )
         if self.calibration_problems:
+            from s1lib.eval.calibrated_stop import check_grid
+
             self.target()
+            check_grid(self, lambda name: f"AdaptiveBenchConfig.calibration_{name}")
 
     def target(self) -> Any:
         """The calibration target (its errors name this config's fields)."""
@@ -184,6 +203,14 @@ class AdaptiveBenchConfig:
             return CalibrationTarget(self.max_accuracy_drop, self.confidence)
         except ValueError as exc:
             raise ValueError(str(exc).replace("CalibrationTarget.", "AdaptiveBenchConfig.")) from None
+
+    def calibration_grid(self) -> list[dict[str, Any]]:
+        """The settings calibrated, most cautious first, each probing with the cap's own answer (replayable)."""
+        from s1lib.eval.calibrated_stop import confidence_grid, consistency_grid
+
+        if self.calibration_strategy == "answer_confidence":
+            return confidence_grid(self.calibration_threshold, self.max_answer_tokens)
+        return consistency_grid(self.calibration_probe_every, self.calibration_agree, self.max_answer_tokens)
 
     @classmethod
     def from_file(cls, path: str | Path) -> AdaptiveBenchConfig:
@@ -461,11 +488,11 @@ def calibration_split(config: AdaptiveBenchConfig, held_out: Sequence[Any]) -> l
 
 
 def calibrate_rule(engine: Any, held_out: Sequence[Any], config: AdaptiveBenchConfig) -> Any:
-    """Choose the ``probe_consistency`` setting on the calibration split (``s1lib.eval.calibration``) at the
+    """Choose the setting (``calibration_strategy``) on the calibration split (``s1lib.eval.calibration``) at the
     largest adaptive cap; the held-out problems are only used to keep the split apart from them."""
-    from s1lib.eval.calibrated_stop import calibrate_on, consistency_grid
+    from s1lib.eval.calibrated_stop import calibrate_on
 
-    grid = consistency_grid(config.calibration_probe_every, config.calibration_agree, config.max_answer_tokens)
+    grid = config.calibration_grid()
     cap = max(config.adaptive_caps or config.caps)
     problems = calibration_split(config, held_out)
     calibration, _ = calibrate_on(

@@ -1,4 +1,4 @@
-"""``s1 demo``, the main job: the four notebooks as one papermill grid (``env/batch/demo.yaml``); and
+"""``s1 demo``, the main job: the five notebooks as one papermill grid (``env/batch/demo.yaml``); and
 ``s1 showcase``, budget forcing on the untrained embedded model.
 
 Showcase: a few questions at several thinking budgets and Wait counts, each trace printed with its forced insertions
@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing import BudgetPolicy, Trace
+from s1lib.forcing import BudgetPolicy
+from s1lib.forcing.trace import render_marked
 
 DEMO_QUESTIONS = [
     "How many r are in the word raspberry?",
@@ -31,27 +32,6 @@ DEMO_POLICIES = [
     BudgetPolicy(max_thinking_tokens=64, num_ignore=2, max_answer_tokens=24),
     BudgetPolicy(max_thinking_tokens=96, min_thinking_tokens=48, ignore_strings=["Wait", "Hmm"], max_answer_tokens=24),
 ]
-
-_MARK = {"wait": "⟦WAIT⟧", "end": "⟦END⟧", "final_answer": "⟦FINAL ANSWER⟧"}
-_COLOR = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m"}
-
-
-def render_marked(trace: Trace, tokenizer: Any, color: bool = False) -> str:
-    """The generated text with a visible marker before every forced insertion."""
-    by_position: dict[int, list[str]] = {}
-    for insertion in trace.forced:
-        by_position.setdefault(insertion.position, []).append(insertion.kind)
-    pieces: list[str] = []
-    ids = trace.generated_ids
-    cursor = 0
-    for position in sorted(by_position):
-        pieces.append(tokenizer.decode(ids[cursor:position]))
-        for kind in by_position[position]:
-            mark = _MARK.get(kind, kind)
-            pieces.append(f"{_COLOR[kind]}{mark}\033[0m" if color and kind in _COLOR else mark)
-        cursor = position
-    pieces.append(tokenizer.decode(ids[cursor:], skip_special_tokens=False))
-    return "".join(pieces).replace("<|im_end|>", "")
 
 
 def run_showcase(
@@ -186,9 +166,10 @@ def register_cli(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="the main job: curation → SFT → budget forcing → scaling → adaptive budgets, as one papermill grid",
-        description="Run notebooks 01-04 on the embedded model as one grid (env/batch/demo.yaml): the toy pool "
-        "curated, the model fine-tuned on it, budget forcing, and a budget sweep against a baseline on held-out "
-        "toy problems. Writes report.html and timings.json; finished stages are reused on a rerun.",
+        description="Run notebooks 01-05 on the embedded model as one grid (env/batch/demo.yaml): the toy pool "
+        "curated, the model fine-tuned on it, budget forcing, a budget sweep against a baseline on held-out toy "
+        "problems, and adaptive budgets calibrated on problems apart. Writes report.html and timings.json; "
+        "finished stages are reused on a rerun.",
     )
     size = demo.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a few minutes: tiny SFT and sweep (used by the tests)")

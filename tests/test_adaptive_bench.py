@@ -101,10 +101,22 @@ def test_config_errors_name_the_field(tmp_path):
     for field, value in (("max_accuracy_drop", 1.5), ("confidence", 0), ("calibration_problems", -1)):
         with pytest.raises(ValueError, match=f"AdaptiveBenchConfig.{field} must be"):
             AdaptiveBenchConfig(**{field: value})
+    for field, value in (("calibration_strategy", "deer"), ("calibration_threshold", [0.9, 1.5]),
+                         ("calibration_threshold", []), ("calibration_agree", [0])):  # fmt: skip
+        with pytest.raises(ValueError, match=f"AdaptiveBenchConfig.{field} must be"):
+            AdaptiveBenchConfig(**{field: value})
     with pytest.raises(ValueError, match="limt"):
         AdaptiveBenchConfig.from_file(bad)
     with pytest.raises(ValueError, match=r"SweepConfig.adaptive\[0\].*probe_every"):
         sweep_config(AdaptiveBenchConfig(adaptive=[{"probe_every": 0}]), "m", None, str(tmp_path))
+
+
+def test_the_default_calibration_is_deers_threshold_where_the_model_checks():
+    grid = AdaptiveBenchConfig().calibration_grid()
+    assert [rule["threshold"] for rule in grid] == [0.99, 0.95, 0.9, 0.8]
+    assert all(rule["strategy"] == "answer_confidence" and rule["probe_transitions"] for rule in grid)
+    dynasor = AdaptiveBenchConfig(calibration_strategy="probe_consistency").calibration_grid()
+    assert {(rule["probe_every"], rule["agree"]) for rule in dynasor} == {(p, a) for p in (8, 16) for a in (2, 3, 4)}
 
 
 @pytest.mark.slow
@@ -115,7 +127,8 @@ def test_a_tiny_run_prints_the_keys_and_its_table_adds_up(tiny_model_dir, tmp_pa
         f"model: {tiny_model_dir}\nlimit: 3\ncaps: [2, 6]\nmax_answer_tokens: 2\nbatch_size: 3\n"
         "adaptive: [{probe_every: 2, agree: 1, probe_tokens: 2}, {probe_every: 3, agree: 2, probe_tokens: 2}]\n"
         f"timing_problems: 2\ntiming_repeats: 1\noracle_stride: 2\noutput_dir: {tmp_path / 'sweep'}\n"
-        "calibration_problems: 4\ncalibration_probe_every: [2]\ncalibration_agree: [1, 3]\n"
+        "calibration_problems: 4\ncalibration_strategy: probe_consistency\ncalibration_probe_every: [2]\n"
+        "calibration_agree: [1, 3]\n"
         "max_accuracy_drop: 0.5\nconfidence: 0.6\n"  # 2 problems suffice: 0.5^2 <= 0.4
     )
     results = run_bench(json_output=True, config=config)

@@ -16,6 +16,7 @@ from s1lib.eval.calibration import (
     binomial_p_value,
     calibrate,
     cautious_order,
+    replay_confidence,
     replay_consistency,
 )
 from s1lib.forcing.adaptive import AdaptiveStop
@@ -237,6 +238,75 @@ def test_replay_refuses_a_row_whose_probes_moved():
         replay_consistency(twice, AdaptiveStop(probe_every=8, agree=9, probe_tokens=10), lambda pid, a: True)
 
 
+def confidence_record(pid: str, thinking: int, probes: list[tuple[int, str, float]], correct: bool) -> dict:
+    adaptive = {"strategy": "answer_confidence", "threshold": 1.0, "probe_transitions": True, "probe_tokens": 10}
+    return {
+        "problem_id": pid, "correct": correct, "thinking_tokens": thinking,
+        "policy": {"max_thinking_tokens": 128, "min_thinking_tokens": 0, "adaptive": adaptive},
+        "probes": [
+            {"position": t, "thinking_tokens": t, "trigger": "transition", "num_tokens": 5, "answer": a,
+             "confidence": c}
+            for t, a, c in probes
+        ],
+    }  # fmt: skip
+
+
+DEER_RUN = [
+    confidence_record("p", 90, [(40, "7", 0.85), (70, "7", 0.97)], correct=True),  # two Waits, then it ended
+    confidence_record("q", 60, [(30, "2", 0.92)], correct=True),  # confident and wrong before its check
+    confidence_record("r", 50, [], correct=False),  # never started a Wait: nothing to probe
+    confidence_record("s", 45, [(45, "4", 1.0)], correct=True),  # the run itself stopped (confidence 1)
+]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "expected"),
+    [
+        (0.99, {"p": Outcome(True, 90.0, 10.0), "q": Outcome(True, 60.0, 5.0), "s": Outcome(True, 45.0, 5.0)}),
+        (0.95, {"p": Outcome(True, 70.0, 10.0), "q": Outcome(True, 60.0, 5.0), "s": Outcome(True, 45.0, 5.0)}),
+        (0.9, {"p": Outcome(True, 70.0, 10.0), "q": Outcome(False, 30.0, 5.0), "s": Outcome(True, 45.0, 5.0)}),
+        (0.8, {"p": Outcome(True, 40.0, 5.0), "q": Outcome(False, 30.0, 5.0), "s": Outcome(True, 45.0, 5.0)}),
+    ],
+)
+def test_a_threshold_stops_at_the_first_probe_as_confident(threshold, expected):
+    grader = {"p": "7", "q": "5", "r": "1", "s": "4"}
+    rule = AdaptiveStop(strategy="answer_confidence", threshold=threshold, probe_transitions=True, probe_tokens=10)
+    outcomes = replay_confidence(DEER_RUN, rule, lambda pid, answer: answer == grader[pid])
+    assert outcomes == {**expected, "r": Outcome(False, 50.0, 0.0)}
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"strategy": "answer_confidence", "probe_tokens": 6, "probe_transitions": True}, "does not probe like"),
+        ({"strategy": "answer_confidence", "probe_tokens": 10}, "does not probe like the run"),  # no transitions
+        ({"probe_every": 4, "agree": 2, "probe_tokens": 10}, "does not probe like the run"),
+    ],
+)
+def test_the_confidence_replay_refuses_a_rule_that_probes_otherwise(rule, message):
+    with pytest.raises(ValueError, match=message):
+        replay_confidence(DEER_RUN, AdaptiveStop(**rule), lambda pid, answer: True)
+    stopped_early = [{**DEER_RUN[0], "policy": {**DEER_RUN[0]["policy"], "adaptive": {
+        **DEER_RUN[0]["policy"]["adaptive"], "threshold": 0.9}}}]  # fmt: skip
+    higher = AdaptiveStop(strategy="answer_confidence", threshold=0.95, probe_transitions=True, probe_tokens=10)
+    with pytest.raises(ValueError, match="may stop later than it did"):
+        replay_confidence(stopped_early, higher, lambda pid, answer: True)
+
+
+def test_the_confidence_grid_is_tested_from_the_highest_threshold():
+    from s1lib.eval.calibrated_stop import CalibrationConfig
+
+    config = CalibrationConfig(strategy="answer_confidence", threshold=[0.8, 0.99, 0.9], problems=200)
+    assert [r["threshold"] for r in config.grid(10)] == [0.99, 0.9, 0.8]
+    assert all(r["probe_transitions"] and r["probe_tokens"] == 10 for r in config.grid(10))
+    for bad, message in [
+        ({"strategy": "guess"}, "strategy must be one of"),
+        ({"threshold": [1.5]}, "threshold must be"),
+    ]:
+        with pytest.raises(ValueError, match=f"SweepConfig.calibration.{message}"):
+            CalibrationConfig(**{"strategy": "answer_confidence", **bad})
+
+
 # ------------------------------------------------------------------------------------- on the real engine
 @pytest.mark.model
 def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
@@ -266,6 +336,38 @@ def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
             assert replayed[problem.id] == real, (rule, problem.question, trace.text)
             stopped += trace.thinking_end_reason == "adaptive"
     assert stopped, "no rule stopped on any problem: the comparison would show nothing"
+
+
+@pytest.mark.model
+def test_a_replayed_threshold_is_the_threshold_decoded(embedded_model):
+    """DEER's thresholds replayed from one run at threshold 1 stop where each threshold decoded for real stops, with
+    the same answer, thinking and probe tokens (greedy, the embedded model on toy calibration problems; two ends
+    suppressed with "Wait" give each row probes at its end attempts, besides any Wait of its own)."""
+    from s1lib.eval.benchmarks import toy_problem
+    from s1lib.eval.calibrated_stop import confidence_grid, dense_policy, dense_records
+    from s1lib.eval.grading import compare, grade
+    from s1lib.forcing.hf import HFEngine
+    from s1lib.toy import toy_calibration
+
+    engine = HFEngine(*embedded_model)
+    problems = [toy_problem(row, "toy", i) for i, row in enumerate(toy_calibration(6))]
+    dense = dense_policy(48, 10, None, strategy="answer_confidence", num_ignore=2)
+    records = dense_records(engine, problems, dense, batch_size=6)
+    by_id = {p.id: p for p in problems}
+    grader = lambda pid, a: compare(by_id[pid].answer, a, by_id[pid].kind) == "correct"  # noqa: E731
+    confidences = sorted(p["confidence"] for r in records for p in r["probes"])
+    assert confidences, "no probe in the dense run: the comparison would show nothing"
+    thresholds = sorted({1.0, *(max(round(c, 3), 0.001) for c in (confidences[len(confidences) // 2], confidences[0]))})
+    stopped = 0
+    for rule in confidence_grid(thresholds, 10):
+        replayed = replay_confidence(records, AdaptiveStop(**rule), grader)
+        policy = dense.replace(adaptive=AdaptiveStop(**rule))
+        prompts = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
+        for problem, trace in zip(problems, engine.generate(prompts, policy, batch_size=6), strict=True):
+            real = Outcome(grade(problem, trace.text).correct, float(trace.thinking_tokens), float(trace.probe_tokens))
+            assert replayed[problem.id] == real, (rule, problem.question, trace.text)
+            stopped += trace.thinking_end_reason == "adaptive"
+    assert stopped, "no threshold stopped on any problem: the comparison would show nothing"
 
 
 # ------------------------------------------------------------------------------------------------ in a sweep

@@ -24,13 +24,15 @@ def _record(setting: str, method: str, i: int, correct: bool, thinking: int, **e
 
 def sweep(rule_thinking: int = 30, rule_right: int = 9, with_rule: bool = True) -> tuple[dict, list[dict]]:
     """Ten problems. cap=16: 3 right at 16 tokens; cap=32: 8 right at 32; cap=64: 9 right at 60 tokens, whose first
-    correct answer sits at half the thinking on every right row; the rule: ``rule_right`` right at
-    ``rule_thinking`` tokens with 12 probe tokens each."""
+    correct answer sits at half the thinking on every right row, where every row's final answer settles; the rule:
+    ``rule_right`` right at ``rule_thinking`` tokens with 12 probe tokens each."""
     records = []
     for i in range(10):
         records.append(_record("cap=16", FIXED, i, i < 3, 16))
         records.append(_record("cap=32", FIXED, i, i < 8, 32))
-        records.append(_record("cap=64", FIXED, i, i < 9, 60, first_correct_position=0.5 if i < 9 else None))
+        records.append(
+            _record("cap=64", FIXED, i, i < 9, 60, first_correct_position=0.5 if i < 9 else None, settled_position=0.5)
+        )
         if with_rule:
             records.append(_record(RULE, CALIBRATED_METHOD, i, i < rule_right, rule_thinking, probe_tokens=12))
     order = ["cap=16", "cap=32", "cap=64"] + ([RULE] if with_rule else [])
@@ -67,9 +69,11 @@ def test_the_saving_is_against_the_cheapest_fixed_budget_of_equal_accuracy(
     assert summary["accuracy_delta"]["difference"] == pytest.approx(delta)
     assert summary["probe_overhead"] == pytest.approx(12 / rule_thinking)
     assert summary["saving_vs_full"] == pytest.approx(1 - rule_thinking / 60)
-    # Nine right rows of the full budget, each with half its 60 tokens after the first correct answer.
-    assert summary["hindsight_bound"] == pytest.approx(9 * 30 / 600)
-    assert summary["saving_over_hindsight"] == pytest.approx((1 - rule_thinking / 60) / 0.45)
+    # Every row of the full budget has half its 60 tokens after its final answer settled; the nine right rows
+    # after their first correct answer.
+    assert summary["hindsight_bound"] == pytest.approx(0.5)
+    assert summary["hindsight_first_correct"] == pytest.approx(9 * 30 / 600)
+    assert summary["saving_over_hindsight"] == pytest.approx((1 - rule_thinking / 60) / 0.5)
 
 
 def test_the_accuracy_deltas_carry_the_paired_interval():
@@ -83,7 +87,7 @@ def test_the_accuracy_deltas_carry_the_paired_interval():
     lines = summary_lines(summary)
     assert lines[0].startswith(f"reported: {RULE} (calibrated on 200 problems apart: fixed-sequence testing)")
     assert "token saving 6%, accuracy +0 points" in lines[1] and "accuracy -10 points" in lines[2]
-    assert "hindsight bound 45%" in lines[2]
+    assert "hindsight bound 50%" in lines[2]
 
 
 def test_without_a_calibration_nothing_is_summarised_and_without_a_certified_rule_the_full_budget_is():
@@ -104,8 +108,8 @@ def test_a_calibrated_cap_without_its_fixed_budget_is_refused():
         adaptive_summary(results, records)
 
 
-def _share(rows: list[dict]) -> float | None:
-    return hindsight_share(efficiency(rows), sum(r["thinking_tokens"] for r in rows) / len(rows))
+def _share(rows: list[dict], after: str = "first_correct") -> float | None:
+    return hindsight_share(efficiency(rows), sum(r["thinking_tokens"] for r in rows) / len(rows), after)
 
 
 def test_the_hindsight_share_counts_unlocated_thinking_as_spent_before_the_answer():
@@ -116,3 +120,14 @@ def test_the_hindsight_share_counts_unlocated_thinking_as_spent_before_the_answe
     assert _share(rows) == pytest.approx(75 / 200)
     assert _share([{"thinking_tokens": 0, "first_correct_position": 0.5}]) is None
     assert _share([{"thinking_tokens": 10}]) is None
+
+
+def test_the_settled_share_counts_wrong_rows_whose_answer_settled_too():
+    rows = [
+        {"thinking_tokens": 100, "first_correct_position": 0.25, "settled_position": 0.25},
+        {"thinking_tokens": 100, "first_correct_position": None, "settled_position": 0.5},  # wrong, but settled
+        {"thinking_tokens": 100, "first_correct_position": None, "settled_position": None},
+    ]
+    assert _share(rows, "settled") == pytest.approx((75 + 50) / 300)
+    assert _share(rows) == pytest.approx(75 / 300)
+    assert _share([{"thinking_tokens": 10, "first_correct_position": 0.5}], "settled") is None  # stored before

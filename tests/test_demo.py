@@ -62,9 +62,11 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     # The hindsight figures: where the first correct answer sits in each setting's thinking, and what came after.
     for s in summary["settings"]:
         rates = s["efficiency"]
-        assert {"first_correct_in_thinking_rate", "tokens_before_first_correct", "tokens_after_first_correct"} <= set(
-            rates
-        )
+        assert {"first_correct_in_thinking_rate", "tokens_before_first_correct", "tokens_after_first_correct",
+                "answer_settled_in_thinking_rate", "tokens_after_settled_answer"} <= set(rates)  # fmt: skip
+        if rates["tokens_after_settled_answer"] is not None:  # after the answer that stays: within the thinking
+            assert 0 <= rates["tokens_after_settled_answer"] <= s["mean_thinking_tokens"] / rates[
+                "answer_settled_in_thinking_rate"] + 1e-9  # fmt: skip
         if rates["tokens_after_first_correct"] is not None:  # per located sample, before + after = its thinking
             assert rates["tokens_before_first_correct"] >= 0 and rates["tokens_after_first_correct"] >= 0
             assert 0 < rates["first_correct_in_thinking_rate"] <= 1
@@ -78,7 +80,7 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     adaptive = [r for name, r in pareto.items() if name not in ("cap=8", "cap=32")]
     assert all(r["probe_tokens"] > 0 or not r["adaptive_stop_rate"] for r in adaptive), "probes counted apart"
     assert [r["method"] for r in adaptive if "hand-picked" in r["method"]] == [
-        "adaptive (answer_confidence, hand-picked)"
+        "adaptive (probe_consistency, hand-picked)"
     ]
     assert (grid / "adaptive" / "pareto.plotly.json").is_file()
     # The calibration: chosen on 45 toy problems apart, before the held-out ones; its point and its report.
@@ -93,6 +95,8 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert reported["full"]["setting"] == "cap=32" and reported["matched_fixed"]["setting"] in pareto
     for delta in (reported["accuracy_delta"], reported["accuracy_vs_full"]):
         assert delta["ci_low"] <= delta["difference"] <= delta["ci_high"]
+    for bound in ("hindsight_bound", "hindsight_first_correct"):  # shares of the full budget's thinking
+        assert reported[bound] is None or 0 <= reported[bound] <= 1
     # What `s1 demo` prints last: the scaling stage's headline, one line per adaptive setting, the calibrated report.
     from s1lib.batch.grid import load_grid
     from s1lib.demo import DEMO_GRID, stage_headlines

@@ -6,7 +6,7 @@ import pytest
 
 from s1lib import viz
 from s1lib.answers import answer_candidates
-from s1lib.eval.efficiency import efficiency, first_correct_position
+from s1lib.eval.efficiency import efficiency, first_correct_position, settled_position
 from s1lib.eval.grading import compare
 
 THINKING = "7 + 5: first 11? \\boxed{11}. Wait, check again: Answer: 12\nso it is \\boxed{12} for sure"
@@ -36,6 +36,22 @@ def test_the_first_correct_answer_in_the_thinking(completion, gold, expected_end
     position = first_correct_position(completion, gold, "integer", "s1", lambda g, a, k: compare(g, a, k))
     thinking = completion.split("<|im_start|>answer")[0].strip()
     assert position == (None if expected_end is None else pytest.approx(expected_end / len(thinking), abs=0.02))
+
+
+@pytest.mark.parametrize(
+    ("thinking", "final", "expected_end"),
+    [
+        (THINKING, "12", THINKING.index("Answer: 12") + len("Answer: 12")),  # 11 first, then 12 for good
+        (THINKING, "11", None),  # the thinking moved on from 11: it never settled there
+        ("Answer: 5.\nWait, check.\nAnswer: 5.", "5", len("Answer: 5.")),  # an answer line ends at its line's end
+        ("Answer: 5.\nWait.\nAnswer: 6.\nNo: Answer: 5.", "5", len("Answer: 5.\nWait.\nAnswer: 6.\nNo: Answer: 5.")),
+        ("no answer while thinking", "12", None),
+        (THINKING, None, None),  # no final answer: nothing to settle on
+    ],
+)
+def test_where_the_final_answer_settles_in_the_thinking(thinking, final, expected_end):
+    position = settled_position(thinking + ANSWER, final, "integer", "s1", lambda g, a, k: compare(g, a, k))
+    assert position == (None if expected_end is None else pytest.approx(expected_end / len(thinking.strip()), abs=0.02))
 
 
 def record(thinking_tokens, position, reason="natural"):

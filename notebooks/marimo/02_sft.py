@@ -73,9 +73,9 @@ def _(mo, params, result):
 
 @app.cell
 def _(mo, params, result):
-    from s1lib.demo import render_marked
     from s1lib.forcing import BudgetPolicy
     from s1lib.forcing.hf import HFEngine
+    from s1lib.forcing.trace import render_marked
 
     engine = HFEngine.from_name(result.model_dir)
     policy = BudgetPolicy(max_thinking_tokens=params.max_thinking_tokens, max_answer_tokens=32)

@@ -10,10 +10,11 @@ here: hand-picked rules stay in the figure, labelled, and are not summarised as 
 - **accuracy delta**: the rule's accuracy minus the matched budget's (and minus the full budget's), on the same
   problems, with Newcombe's paired 95% interval.
 - **probe overhead**: probe tokens per thinking token (probes are never counted as thinking).
-- **hindsight bound**: the share of the full budget's thinking tokens spent after its first correct answer was
-  already in the thinking (the setting's efficiency figures, read from the text by :mod:`s1lib.eval.efficiency`):
-  what a perfect stop could save.
-  ``saving_over_hindsight`` is the rule's saving against the full budget as a fraction of that bound.
+- **hindsight bound**: the share of the full budget's thinking tokens spent after each row's final answer was
+  stated in its thinking for good (the setting's efficiency figures, read from the text by
+  :mod:`s1lib.eval.efficiency`): what a perfect stop could save without changing one answer.
+  ``saving_over_hindsight`` is the rule's saving against the full budget as a fraction of that bound;
+  ``hindsight_first_correct`` is the same share after the first correct answer (wrong rows think on).
 """
 
 from __future__ import annotations
@@ -35,11 +36,19 @@ def reaches(accuracy: float, reference: float, tolerance: float) -> bool:
     return accuracy >= reference - tolerance - 1e-12
 
 
-def hindsight_share(efficiency: Mapping[str, Any], thinking_tokens: float) -> float | None:
-    """The share of a setting's thinking tokens that came after its first correct answer in the thinking, from
+HINDSIGHT = {
+    "settled": ("answer_settled_in_thinking_rate", "tokens_after_settled_answer"),
+    "first_correct": ("first_correct_in_thinking_rate", "tokens_after_first_correct"),
+}
+"""The efficiency figures each hindsight share reads: after the final answer settled, or after the first correct."""
+
+
+def hindsight_share(efficiency: Mapping[str, Any], thinking_tokens: float, after: str = "settled") -> float | None:
+    """The share of a setting's thinking tokens that came after the point ``after`` names (:data:`HINDSIGHT`), from
     its efficiency figures (:func:`s1lib.eval.efficiency.efficiency`) and mean thinking tokens; None when it has
-    no thinking or no first correct answer was located."""
-    rate, after = efficiency.get("first_correct_in_thinking_rate"), efficiency.get("tokens_after_first_correct")
+    no thinking or no such point was located."""
+    rate_key, after_key = HINDSIGHT[after]
+    rate, after = efficiency.get(rate_key), efficiency.get(after_key)
     if not thinking_tokens or not rate or after is None:
         return None
     return rate * after / thinking_tokens
@@ -96,7 +105,8 @@ def adaptive_summary(
         reported, chosen = _row(rule, by_setting[rule["setting"]]), rule["setting"]
     reaching = [f for f in fixed if reaches(f["accuracy"], reported["accuracy"], tolerance)]
     matched = reaching[0] if reaching else max(fixed, key=lambda f: (f["accuracy"], -f["thinking_tokens"]))
-    bound = hindsight_share(settings[full["setting"]].get("efficiency") or {}, full["thinking_tokens"])
+    full_efficiency = settings[full["setting"]].get("efficiency") or {}
+    bound = hindsight_share(full_efficiency, full["thinking_tokens"])
     saving_vs_full = 1 - reported["thinking_tokens"] / full["thinking_tokens"] if full["thinking_tokens"] else None
     return {
         "setting": reported["setting"],
@@ -121,6 +131,7 @@ def adaptive_summary(
         "saving_vs_full": saving_vs_full,
         "hindsight_bound": bound,
         "saving_over_hindsight": saving_vs_full / bound if saving_vs_full is not None and bound else None,
+        "hindsight_first_correct": hindsight_share(full_efficiency, full["thinking_tokens"], "first_correct"),
     }
 
 
@@ -155,6 +166,6 @@ def summary_lines(summary: Mapping[str, Any] | None) -> list[str]:
         f"token saving {_pct(summary['token_saving'])}, accuracy {_points(summary['accuracy_delta'])}",
         f"  against the full budget, {f['setting']} ({f['thinking_tokens']:.1f} thinking): saving "
         f"{_pct(summary['saving_vs_full'])}, accuracy {_points(summary['accuracy_vs_full'])}; hindsight bound "
-        f"{_pct(summary['hindsight_bound'])} (thinking after the first correct answer), of which the rule took "
-        f"{_pct(summary['saving_over_hindsight'])}",
+        f"{_pct(summary['hindsight_bound'])} (thinking after the final answer was there for good), of which the "
+        f"rule took {_pct(summary['saving_over_hindsight'])}",
     ]

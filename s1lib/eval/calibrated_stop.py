@@ -1,19 +1,22 @@
-"""A stop rule calibrated on an engine: the grid of ``probe_consistency`` settings, the one densely probed run on
-the calibration split, and the setting a sweep adds to its grid (``SweepConfig.calibration``).
+"""A stop rule calibrated on an engine: the grid of settings (``probe_consistency``'s intervals and agreements, or
+``answer_confidence``'s thresholds), the one densely probed run on the calibration split, and the setting a sweep
+adds to its grid (``SweepConfig.calibration``).
 
 The procedure itself (Learn Then Test, its target and its guarantee) is :mod:`s1lib.eval.calibration`. A sweep with
-``calibration`` set first decodes its calibration split once at the rule's cap with a probe every ``gcd(probe_every)``
-tokens that never stops, replays every setting of the grid from it, lets :func:`~s1lib.eval.calibration.calibrate`
-choose, and adds the chosen setting to its grid as ``calibrated …`` (method ``adaptive (calibrated)``); when none is
-certified it adds nothing and says so. The choice is stored in ``calibration.json`` beside the results and reused
-when the sweep resumes with the same calibration settings and model.
+``calibration`` set first decodes its calibration split once at the rule's cap, with a probe every
+``gcd(probe_every)`` tokens that never stops (``probe_consistency``) or DEER's probe at each of the model's own
+Waits with threshold 1 (``answer_confidence``), replays every setting of the grid from it, lets
+:func:`~s1lib.eval.calibration.calibrate` choose, and adds the chosen setting to its grid as ``calibrated …``
+(method ``adaptive (calibrated)``); when none is certified it adds nothing and says so. The choice is stored in
+``calibration.json`` beside the results and reused when the sweep resumes with the same calibration settings and
+model.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ from s1lib.eval.calibration import (
     Outcome,
     calibrate,
     cautious_order,
-    replay_consistency,
+    replay,
 )
-from s1lib.forcing.adaptive import AdaptiveStop
+from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATED_METHOD = "adaptive (calibrated)"
@@ -36,7 +39,8 @@ CALIBRATED_METHOD = "adaptive (calibrated)"
 @dataclass
 class CalibrationConfig:
     """``SweepConfig.calibration``: where a stop rule's setting is chosen, among which settings, to what target.
-    Defaults: Dynasor-CoT's intervals (32, 64) and agreements around its 3; 2 points of accuracy at 90%."""
+    Defaults: Dynasor-CoT's intervals (32, 64) and agreements around its 3 (or DEER's thresholds around its 0.95);
+    2 points of accuracy at 90%."""
 
     problems: int = field(default=200, metadata={"help": "Calibration problems (apart from the reported ones)."})
     benchmark: str | None = field(
@@ -54,8 +58,21 @@ class CalibrationConfig:
             "needs a file apart from its data)."
         },
     )
-    probe_every: list[int] = field(default_factory=lambda: [32, 64], metadata={"help": "The grid's intervals."})
-    agree: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "The grid's agreements."})
+    strategy: str = field(
+        default="probe_consistency",
+        metadata={
+            "help": "The rule calibrated: probe_consistency (Dynasor-CoT: probe_every x agree) or answer_confidence "
+            "(DEER: threshold, probed where the model itself starts a Wait)."
+        },
+    )
+    probe_every: list[int] = field(
+        default_factory=lambda: [32, 64], metadata={"help": "probe_consistency: the grid's intervals."}
+    )
+    agree: list[int] = field(default_factory=lambda: [2, 3, 4], metadata={"help": "probe_consistency: agreements."})
+    threshold: list[float] = field(
+        default_factory=lambda: [0.99, 0.95, 0.9, 0.8],
+        metadata={"help": "answer_confidence: the grid's thresholds, each in (0, 1]."},
+    )
     cap: int | None = field(
         default=None, metadata={"help": "The thinking cap the rule runs at (null: the sweep's largest rule cap)."}
     )
@@ -69,23 +86,47 @@ class CalibrationConfig:
         where = "SweepConfig.calibration"
         if not isinstance(self.problems, int) or isinstance(self.problems, bool) or self.problems < 1:
             raise ValueError(f"{where}.problems must be a positive integer, got {self.problems!r}")
-        for name in ("probe_every", "agree"):
-            values = getattr(self, name)
-            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
-                raise ValueError(f"{where}.{name} must be a non-empty list of positive integers, got {values!r}")
+        check_grid(self, lambda name: f"{where}.{name}")
         try:
             target = self.target()
         except ValueError as exc:
             raise ValueError(str(exc).replace("CalibrationTarget.", f"{where}.")) from None
-        if self.problems < target.min_problems(len(self.probe_every) * len(self.agree)):
+        if self.problems < target.min_problems(self.grid_size()):
             raise ValueError(
                 f"{where}.problems: {self.problems} calibration problems cannot certify a harm rate of at most "
                 f"{self.max_accuracy_drop:g} with confidence {self.confidence:g} ({self.procedure}); it needs at "
-                f"least {target.min_problems(len(self.probe_every) * len(self.agree))}"
+                f"least {target.min_problems(self.grid_size())}"
             )
 
     def target(self) -> CalibrationTarget:
         return CalibrationTarget(self.max_accuracy_drop, self.confidence, self.procedure)
+
+    def grid_size(self) -> int:
+        if self.strategy == "answer_confidence":
+            return len(self.threshold)
+        return len(self.probe_every) * len(self.agree)
+
+    def grid(self, probe_tokens: int) -> list[dict[str, Any]]:
+        """The settings calibrated, most cautious first, each probing with the cap's own answer (replayable)."""
+        if self.strategy == "answer_confidence":
+            return confidence_grid(self.threshold, probe_tokens)
+        return consistency_grid(self.probe_every, self.agree, probe_tokens)
+
+
+def check_grid(config: Any, field_name: Callable[[str], str]) -> None:
+    """Check a grid's fields (``strategy``, ``probe_every``, ``agree``, ``threshold`` of ``config``, read through
+    ``field_name``'s spelling, which also names them in the errors): shared by every config that declares one."""
+    strategy = getattr(config, field_name("strategy").rpartition(".")[2])
+    if strategy not in STRATEGIES:
+        raise ValueError(f"{field_name('strategy')} must be one of {STRATEGIES}, got {strategy!r}")
+    for name in ("probe_every", "agree"):
+        values = getattr(config, field_name(name).rpartition(".")[2])
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            raise ValueError(f"{field_name(name)} must be a non-empty list of positive integers, got {values!r}")
+    threshold = getattr(config, field_name("threshold").rpartition(".")[2])
+    ok = [isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in threshold or []]
+    if not ok or not all(ok):
+        raise ValueError(f"{field_name('threshold')} must be a non-empty list of numbers in (0, 1], got {threshold!r}")
 
 
 NEVER = 10**9
@@ -103,14 +144,39 @@ def consistency_grid(probe_every: Sequence[int], agree: Sequence[int], probe_tok
     return [rules[i] for i in cautious_order(rules)]
 
 
-def dense_policy(cap: int, max_answer_tokens: int, stride: int, min_thinking_tokens: int = 0) -> Any:
-    """The cap probed every ``stride`` thinking tokens by a rule that never stops (the full budget's own run)."""
+def confidence_grid(thresholds: Sequence[float], probe_tokens: int) -> list[dict[str, Any]]:
+    """``answer_confidence`` rules (DEER at the model's own Waits) over ``thresholds``, each probing with the cap's
+    own forced answer, in :func:`cautious_order` (the highest threshold first)."""
+    rules = [
+        {"strategy": "answer_confidence", "threshold": float(t), "probe_transitions": True,
+         "probe_tokens": int(probe_tokens)}
+        for t in thresholds
+    ]  # fmt: skip
+    return [rules[i] for i in cautious_order(rules)]
+
+
+def dense_policy(
+    cap: int,
+    max_answer_tokens: int,
+    stride: int | None,
+    min_thinking_tokens: int = 0,
+    strategy: str = "probe_consistency",
+    num_ignore: int = 0,
+) -> Any:
+    """The cap probed every ``stride`` thinking tokens by a rule that never stops (the full budget's own run); or,
+    for ``answer_confidence``, probed at each of the model's own Waits (and at each end that ``num_ignore``
+    suppresses) by DEER with threshold 1, replayable for every threshold."""
     from s1lib.forcing import BudgetPolicy
 
-    never = AdaptiveStop(probe_every=stride, probe_tokens=max_answer_tokens, agree=NEVER)
+    if strategy == "answer_confidence":
+        never = AdaptiveStop(
+            strategy="answer_confidence", threshold=1.0, probe_transitions=True, probe_tokens=max_answer_tokens
+        )
+    else:
+        never = AdaptiveStop(probe_every=stride, probe_tokens=max_answer_tokens, agree=NEVER)
     return BudgetPolicy(
         max_thinking_tokens=cap, min_thinking_tokens=min_thinking_tokens, max_answer_tokens=max_answer_tokens,
-        adaptive=never,
+        num_ignore=num_ignore, adaptive=never,
     )  # fmt: skip
 
 
@@ -141,7 +207,7 @@ def calibrate_on(
     target: CalibrationTarget | None = None,
     batch_size: int | None = None,
 ) -> tuple[Calibration, list[dict]]:
-    """Calibrate the ``probe_consistency`` rules of ``grid`` (in the order given) at ``cap`` on the calibration
+    """Calibrate the rules of ``grid`` (in the order given, one strategy) at ``cap`` on the calibration
     ``problems``: one densely probed decode (every probe the grid would make), each rule replayed from it,
     :func:`calibrate`. Returns the calibration and the dense run's records."""
     from s1lib.eval.grading import compare
@@ -156,13 +222,19 @@ def calibrate_on(
             f"{target.max_accuracy_drop:g} with confidence {target.confidence:g}, {target.procedure}, "
             f"{len(rules)} rules) needs at least {target.min_problems(len(rules))}"
         )
-    stride = math.gcd(*(rule.probe_every for rule in rules))
+    strategies = {rule.strategy for rule in rules}
+    if len(strategies) > 1:
+        raise ValueError(f"calibrate_on: the grid mixes strategies {sorted(strategies)}; calibrate one at a time")
+    strategy = strategies.pop()
+    stride = math.gcd(*(rule.probe_every for rule in rules)) if strategy == "probe_consistency" else None
+    probing = f"a probe every {stride} tokens" if stride else "DEER's probe at each of the model's own Waits"
     print(
         f"calibration: {len(rules)} settings on {len(problems)} problems apart, from one decode at cap {cap} "
-        f"with a probe every {stride} tokens",
+        f"with {probing}",
         flush=True,
     )
-    records = dense_records(engine, problems, dense_policy(cap, max_answer_tokens, stride), batch_size)
+    policy = dense_policy(cap, max_answer_tokens, stride, strategy=strategy)
+    records = dense_records(engine, problems, policy, batch_size)
     by_id = {p.id: p for p in problems}
 
     def grader(pid: str, answer: str | None) -> bool:
@@ -170,7 +242,7 @@ def calibrate_on(
         return compare(problem.answer, answer, problem.kind) == "correct"
 
     reference = {r["problem_id"]: Outcome(bool(r["correct"]), float(r["thinking_tokens"])) for r in records}
-    candidates = [Candidate(rule.label(), rule.to_dict(), replay_consistency(records, rule, grader)) for rule in rules]
+    candidates = [Candidate(rule.label(), rule.to_dict(), replay(records, rule, grader)) for rule in rules]
     result = calibrate(reference, candidates, target)
     print(f"calibration: chose {result.chosen or 'no setting (none certified: the full budget)'}", flush=True)
     return result, records
@@ -239,7 +311,7 @@ def sweep_calibration(config: Any, engine: Any, held_out: Sequence[Any]) -> Cali
             result = stored["result"]
             return Calibration(**{**result, "target": CalibrationTarget(**result["target"])})
     problems = calibration_problems(config, calibration, held_out)
-    grid = consistency_grid(calibration.probe_every, calibration.agree, config.max_answer_tokens)
+    grid = calibration.grid(config.max_answer_tokens)
     result, _ = calibrate_on(engine, problems, cap, config.max_answer_tokens, grid, calibration.target(),
                              config.batch_size)  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)

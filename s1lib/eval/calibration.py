@@ -28,7 +28,9 @@ shows is one draw of it, with its own interval. A split too small for the target
 Outcomes come from decoding each candidate on the calibration split (any rule, any backend), or, for
 ``probe_consistency`` rules whose probe is the cap's own forced answer, from one densely probed run that never stops
 (:func:`replay_consistency`): every probe such a rule would make is one of that run's probes, so its stops, answers
-and costs are read off without decoding again.
+and costs are read off without decoding again. ``answer_confidence`` rules (DEER) replay the same way
+(:func:`replay_confidence`) from one run whose threshold is 1: it stops only at a probe of confidence 1, where every
+threshold would have stopped too, so each threshold's first stop is among its probes.
 """
 
 from __future__ import annotations
@@ -271,3 +273,49 @@ def replay_consistency(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop,
         else:
             out[pid] = Outcome(grader(pid, stop.answer), float(stop.thinking_tokens), float(cost))
     return out
+
+
+def replay_confidence(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop, grader: Grader) -> dict[str, Outcome]:
+    """The outcome per problem of ``rule`` (``answer_confidence``), read off ``records``: one sample per problem of
+    one cap whose DEER rule probes where this one does (same probe, same transitions) with threshold 1, so its
+    probes hold every probe of any threshold up to its first stop. A stop at a probe answers what the probe said
+    (the probe is the cap's own forced answer: no opening, ``probe_tokens`` = the answer budget)."""
+    if not records:
+        raise ValueError("replay_confidence: no records to replay")
+    dense = AdaptiveStop(**records[0]["policy"]["adaptive"])
+    same_probe = (rule.probe_tokens, rule.probe_opening, rule.probe_transitions) == (
+        dense.probe_tokens, dense.probe_opening, dense.probe_transitions,
+    )  # fmt: skip
+    if rule.strategy != "answer_confidence" or dense.strategy != "answer_confidence" or not same_probe:
+        raise ValueError(
+            f"replay_confidence: {rule.label()} (probe_tokens {rule.probe_tokens}) does not probe like the run "
+            f"({dense.label()}, probe_tokens {dense.probe_tokens}): an answer_confidence rule with the same probe "
+            "and transitions is needed"
+        )
+    if dense.threshold < 1 and rule.threshold > dense.threshold:
+        raise ValueError(
+            f"replay_confidence: the run stopped at confidence {dense.threshold:g}; a threshold of "
+            f"{rule.threshold:g} may stop later than it did (run it with threshold 1)"
+        )
+    out: dict[str, Outcome] = {}
+    for record in records:
+        pid = str(record["problem_id"])
+        if pid in out:
+            raise ValueError(f"replay_confidence: problem {pid!r} has several samples; the run must be one per problem")
+        cost = 0
+        for entry in record.get("probes") or []:
+            probe = _probe(entry)
+            cost += probe.num_tokens
+            if should_stop(rule, [], probe):
+                out[pid] = Outcome(grader(pid, probe.answer), float(probe.thinking_tokens), float(cost))
+                break
+        else:
+            out[pid] = Outcome(bool(record["correct"]), float(record["thinking_tokens"] or 0), float(cost))
+    return out
+
+
+def replay(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop, grader: Grader) -> dict[str, Outcome]:
+    """:func:`replay_consistency` or :func:`replay_confidence`, by the rule's strategy."""
+    if rule.strategy == "answer_confidence":
+        return replay_confidence(records, rule, grader)
+    return replay_consistency(records, rule, grader)

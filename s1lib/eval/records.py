@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from s1lib.eval.benchmarks import Problem
-from s1lib.eval.efficiency import first_correct_position
+from s1lib.eval.efficiency import first_correct_position, settled_position
 from s1lib.eval.grading import MathVerifier, compare, grade, parse_choice, parse_integer
 from s1lib.eval.sweep_config import Setting
 from s1lib.forcing.trace import Trace
@@ -49,14 +49,16 @@ def make_record(
     except Exception as exc:  # a finished generation must never be lost to a grading bug
         logger.warning("grading %s / %s failed: %s", setting.label, problem.id, exc)
         extracted, status, error = None, "unparsed", f"{type(exc).__name__}: {exc}"
-    try:  # where a correct answer first appears in the thinking (the efficiency figures; text only)
-        position = first_correct_position(
-            trace.text, problem.answer, problem.kind, setting.policy.delimiters,
-            lambda gold, answer, kind: compare(gold, answer, kind, verifier),
-        )  # fmt: skip
+    same = lambda gold, answer, kind: compare(gold, answer, kind, verifier)  # noqa: E731
+    try:  # where a correct answer first appears in the thinking, and where the final one settles (text only)
+        position = first_correct_position(trace.text, problem.answer, problem.kind, setting.policy.delimiters, same)
     except Exception as exc:
         logger.warning("efficiency of %s / %s failed: %s", setting.label, problem.id, exc)
         position = None
+    try:  # a final answer the grader cannot read as a gold (a choice that is no letter) settles nowhere
+        settled = settled_position(trace.text, extracted, problem.kind, setting.policy.delimiters, same)
+    except ValueError:
+        settled = None
     forced_counts: dict[str, int] = {}
     for insertion in trace.forced:
         forced_counts[insertion.kind] = forced_counts.get(insertion.kind, 0) + 1
@@ -83,6 +85,7 @@ def make_record(
         "thinking_end_reason": trace.thinking_end_reason,
         "probe_tokens": trace.probe_tokens,  # never in thinking_tokens: an adaptive stop's cost, counted apart
         "first_correct_position": position,  # share of the thinking's characters; None: no correct answer in it
+        "settled_position": settled,  # where the thinking states its final answer for good; None: it never does
         "budget": list(setting.budget) if setting.budget else None,
     }
     if "permutation" in problem.metadata:

@@ -190,3 +190,27 @@ class IncrementalDetokenizer:
             self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
             return full[len(prefix) :]
         return ""
+
+
+_MARK = {"wait": "⟦WAIT⟧", "end": "⟦END⟧", "final_answer": "⟦FINAL ANSWER⟧"}
+_COLOR = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m"}
+
+
+def render_marked(trace: Trace, tokenizer: Any, color: bool = False) -> str:
+    """The generated text with a visible marker before every forced insertion (``⟦WAIT⟧`` where an end of
+    thinking was suppressed, ``⟦END⟧`` where the delimiter was forced, ``⟦FINAL ANSWER⟧`` where the cap forced the
+    answer prefix); ``color`` adds terminal colours."""
+    by_position: dict[int, list[str]] = {}
+    for insertion in trace.forced:
+        by_position.setdefault(insertion.position, []).append(insertion.kind)
+    pieces: list[str] = []
+    ids = trace.generated_ids
+    cursor = 0
+    for position in sorted(by_position):
+        pieces.append(tokenizer.decode(ids[cursor:position]))
+        for kind in by_position[position]:
+            mark = _MARK.get(kind, kind)
+            pieces.append(f"{_COLOR[kind]}{mark}\033[0m" if color and kind in _COLOR else mark)
+        cursor = position
+    pieces.append(tokenizer.decode(ids[cursor:], skip_special_tokens=False))
+    return "".join(pieces).replace("<|im_end|>", "")

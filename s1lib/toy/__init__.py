@@ -11,10 +11,14 @@ Items are space-separated so they tokenize cleanly. Four families, each its own 
   the target side by side on every line (``- r = r? yes 2``);
 - ``max`` (06, order): the largest of two-digit numbers, with a running maximum (``83 max 83``);
 - ``parity`` (94): whether a digit sum is even or odd, as a two-option choice A/B, read off the count of odd digits
-  (``- 7 odd 3``, then ``3 odd digits: odd sum, so B.``).
+  (``- 7 odd 3``, then ``3 odd digits: odd sum. Answer: B.``).
 
-``toy_pool(p_wait=...)`` sets the share of traces that re-check their answer with a second pass ("Wait, let me
-check."); what larger shares did to the demo is in ``docs/adaptive-budgets.md`` ("A demo model that re-checks").
+Each pass ends in an ``Answer:`` line, which the extraction rules read, so the efficiency figures find where the
+answer is first there in the thinking. ``toy_pool(p_wait=..., check_steps=...)`` sets the share of traces that
+re-check after their answer ("Wait, let me check.") and how: a second whole pass, or the last ``check_steps``
+steps again, which finds a slip among them and repeats an earlier one. The demo re-checks 9 traces in 10 by their
+last two steps (why, and what the other recipes measured: ``docs/adaptive-budgets.md``, "The demo's model
+re-checks").
 
 Instances have 3-7 items; the 7-item ones play the competition sources s1 pre-selects (``toy-gpqa`` for parity,
 ``toy-aime`` for the others), the rest play ``toy-math``. Why these shapes: each was measured on the CPU demo (see

@@ -69,11 +69,13 @@ def _source(inst: dict) -> str:
     return "toy-gpqa" if inst["family"] == "parity" else "toy-aime"
 
 
-def _row(inst: dict, rng: np.random.Generator, p_wait: float, p_slip: float, p_uncaught: float) -> dict:
+def _row(
+    inst: dict, rng: np.random.Generator, p_wait: float, p_slip: float, p_uncaught: float, check_steps: int | None
+) -> dict:
     slip = rng.random() < p_slip
     caught = not (slip and rng.random() < p_uncaught)
     wait = rng.random() < p_wait
-    thinking, value, first_wrong = make_trace(inst, wait, slip, caught, rng)
+    thinking, value, first_wrong = make_trace(inst, wait, slip, caught, rng, check_steps)
     rechecked = wait or (slip and caught)
     return {
         "question": question_of(inst),
@@ -91,7 +93,7 @@ def _row(inst: dict, rng: np.random.Generator, p_wait: float, p_slip: float, p_u
             "noise": None,
             "wait": rechecked,
             "slip": first_wrong,
-            "slip_caught": first_wrong and rechecked,
+            "slip_caught": first_wrong and value == inst["answer"],
         },
     }
 
@@ -123,8 +125,13 @@ def toy_pool(
     lo: int = LO,
     hi: int = HI,
     noise: dict[str, float] | None = None,
+    check_steps: int | None = None,
 ) -> list[dict]:
     """``n`` pool rows in the common schema (traces, attempts, answers, domains), noise included, seeded.
+
+    ``p_wait`` is the share of traces that re-check after their answer; a re-check is a second whole pass, or with
+    ``check_steps`` = k the last k steps again (:func:`s1lib.toy.task.make_trace`). A slip (``p_slip``) is
+    followed by a re-check unless it goes unnoticed (``p_uncaught``); only a re-check that covers it fixes it.
 
     Clean rows never repeat a question and never share an 8-gram with ``benchmark`` (default: ``toy_benchmark()``).
     """
@@ -144,7 +151,7 @@ def toy_pool(
         if q in seen or index.hit(q) is not None:
             continue
         seen.add(q)
-        rows.append(_row(inst, rng, p_wait, p_slip, p_uncaught))
+        rows.append(_row(inst, rng, p_wait, p_slip, p_uncaught, check_steps))
     # Noise on distinct clean rows (one kind per row).
     order = [int(i) for i in rng.permutation(len(rows))]
     cursor = 0
@@ -180,7 +187,7 @@ def toy_pool(
         inst = {"family": fam, "items": items, "answer": b["answer"]}
         if fam == "count":
             inst["target"] = b["question"].split()[1]
-        row = _row(inst, rng, p_wait, p_slip, p_uncaught)
+        row = _row(inst, rng, p_wait, p_slip, p_uncaught, check_steps)
         row["question"] = "Quick one. " + b["question"]
         row["metadata"]["noise"] = "benchmark_copy"
         rows.append(row)

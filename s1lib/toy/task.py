@@ -90,11 +90,13 @@ def _steps(inst: dict, slip_at: int | None = None) -> tuple[list[str], str]:
 
 
 _RESULT = {
-    "sum": "Sum: {v}.",
-    "count": "Count: {v}.",
-    "max": "Largest: {v}.",
-    "parity": "{s} odd digits: {p} sum, so {v}.",  # the choice letter is read off the question's legend here
+    "sum": "Answer: {v}.",
+    "count": "Answer: {v}.",
+    "max": "Answer: {v}.",
+    "parity": "{s} odd digits: {p} sum. Answer: {v}.",  # the choice letter is read off the question's legend here
 }
+"""The line that states a pass's answer: an ``Answer:`` line, so the extraction rules read it in the thinking too
+(:mod:`s1lib.eval.efficiency` finds where the answer is first there, and the hindsight bound with it)."""
 RECHECK = "Wait, let me check."
 """Starts the re-check pass; its first token is the engine's default ignore string, so a forced Wait starts one."""
 
@@ -105,9 +107,19 @@ def _result(inst: dict, value: str, lines: list[str]) -> str:
     return _RESULT[inst["family"]].format(v=value, p=parity, s=odd_digits)
 
 
-def make_trace(inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.Generator) -> tuple[str, str, bool]:
+def make_trace(
+    inst: dict,
+    wait: bool,
+    slip: bool,
+    caught: bool,
+    rng: np.random.Generator,
+    check_steps: int | None = None,
+) -> tuple[str, str, bool]:
     """``(thinking, final answer, first pass wrong)``: a slip is repaired only when a "Wait" re-check follows.
 
+    The re-check is a second whole pass, or with ``check_steps`` = k only the last k steps done again from the
+    first pass's state before them: it finds a slip among those steps and repeats an earlier one (a check of the
+    final computation, as reasoning models often do, at a fraction of a second pass's tokens).
     A slip in ``max`` can heal itself (a later larger digit); the third value says whether the first pass was wrong.
     """
     n = len(inst["items"])
@@ -116,8 +128,13 @@ def make_trace(inst: dict, wait: bool, slip: bool, caught: bool, rng: np.random.
     first_wrong = value != inst["answer"]
     text = [*lines, _result(inst, value, lines)]
     if wait or (slip and caught):
-        check_lines, check_value = _steps(inst)
-        text += [RECHECK, *check_lines]
+        if check_steps is None:
+            check_lines, check_value = _steps(inst)
+        else:
+            kept = slip_at if slip_at is not None and slip_at < n - check_steps else None  # before the checked steps
+            check_lines, check_value = _steps(inst, kept)
+        shown = check_lines if check_steps is None else check_lines[-check_steps:]
+        text += [RECHECK, *shown]
         if check_value != value:
             text.append(f"I made a slip before. {_result(inst, check_value, check_lines)}")
         else:
