@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from s1lib.format import DELIMITER_PRESETS, Delimiters, get_delimiters
+from s1lib.text_format import DELIMITER_PRESETS, Delimiters, get_delimiters
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BOX_SPACE_RE = re.compile(r"\\boxed ([^\s$]+)")

@@ -25,16 +25,16 @@ _STAGE_CLIS = (
 
 # ``s1 bench NAME``: module with ``run_bench(json_output) -> dict`` (and ``config=`` for ``--config``).
 BENCHES: dict[str, str] = {
-    "adaptive": "s1lib.adaptive_bench",
-    "forcing": "s1lib.forcing.bench",
-    "sweep": "s1lib.eval.bench",
-    "curate": "s1lib.curation.bench",
-    "domains": "s1lib.curation.domains_bench",
-    "train": "s1lib.train.bench",
-    "precision": "s1lib.precision_bench",
-    "vllm": "s1lib.forcing.vllm_bench",
-    "serve": "s1lib.forcing.serve_bench",
-    "widget": "s1lib.widgets_bench",
+    "adaptive": "s1lib.benches.adaptive",
+    "forcing": "s1lib.benches.forcing",
+    "sweep": "s1lib.benches.sweep",
+    "curate": "s1lib.benches.curate",
+    "domains": "s1lib.benches.domains",
+    "train": "s1lib.benches.train",
+    "precision": "s1lib.benches.precision",
+    "vllm": "s1lib.benches.vllm",
+    "serve": "s1lib.benches.serve",
+    "widget": "s1lib.benches.widget",
 }
 
 _STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m", "reset": "\033[0m"}

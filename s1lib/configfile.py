@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from s1lib.io import TableError, read_utf8
+from s1lib.tables import TableError, read_utf8
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 Config = TypeVar("Config")
@@ -88,3 +90,75 @@ def config_from_dict(
     """``cls(**values)`` once :func:`check_fields` has found no unknown key."""
     check_fields(cls, values, origin, noun)
     return cls(**values)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on", ""), ("0", "false", "no", "off")  # "": a flag given without a value
+_NONE = ("none", "null")
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """``value`` (a string from a command line, or what a caller already parsed: int, float, bool, a list for a
+    repeated flag) as the type ``hint``: the one string-to-type conversion of CLI flags and notebook parameters.
+    Booleans: 1/true/yes/on or an empty value (a flag given alone), 0/false/no/off; none/null for an optional."""
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in members and str(value).lower() in _NONE:
+            return None
+        errors = []
+        for member in (m for m in members if m is not type(None)):
+            try:
+                return coerce(value, member)
+            except (TypeError, ValueError) as error:
+                errors.append(str(error))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for allowed in members:
+            if value == allowed or str(value) == str(allowed):
+                return allowed
+        raise ValueError(f"not one of {', '.join(map(repr, members))}")
+    if origin is list:
+        if isinstance(value, str):
+            items = json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",")]
+            items = [v for v in items if v != ""]
+        else:
+            items = value if isinstance(value, list) else [value]
+        return [coerce(item, members[0]) for item in items]
+    if origin is dict or hint is dict:
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError("not a JSON object")
+        return parsed
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in _TRUE + _FALSE:
+            return str(value).lower() in _TRUE
+        raise ValueError("not true or false")
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("not an integer")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError("not a number")
+        return float(value)
+    if hint is str:
+        if isinstance(value, list):
+            raise ValueError("given more than once")
+        return str(value)
+    raise TypeError(f"unsupported parameter type {hint!r}")
+
+
+def describe(hint: Any) -> str:
+    """What ``hint`` expects, in words, for error messages."""
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        described = [describe(m) for m in members if m is not type(None)]
+        return " or ".join(described + (["none"] if type(None) in members else []))
+    if origin is Literal:
+        return " or ".join(repr(m) for m in members)
+    if origin is list:
+        return f"a comma-separated list of {describe(members[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin is dict or hint is dict:
+        return 'a JSON object (e.g. {"key": 1})'
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))

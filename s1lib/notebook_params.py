@@ -8,21 +8,17 @@ unknown or ill-typed argument. A test keeps every dataclass equal to its noteboo
 
 from __future__ import annotations
 
-import json
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from s1lib.configfile import coerce, describe
 from s1lib.forcing.adaptive import BOXED_OPENING
 from s1lib.paths import data_dir
 
 ParamsT = TypeVar("ParamsT", bound="NotebookParams")
-
-_TRUE, _FALSE = ("1", "true", "yes", "on", ""), ("0", "false", "no", "off")  # "": a flag given without a value
-_NONE = ("none", "null")
 
 
 class NotebookParamsError(ValueError):
@@ -52,10 +48,10 @@ class NotebookParams:
                 expected = ", ".join(f"--{n.replace('_', '-')}" for n in names)
                 raise NotebookParamsError(f"{cls.NOTEBOOK}: unknown argument --{key}; expected one of {expected}")
             try:
-                chosen[name] = _convert(value, hints[name])
+                chosen[name] = coerce(value, hints[name])
             except (TypeError, ValueError) as error:
                 raise NotebookParamsError(
-                    f"{cls.NOTEBOOK}: --{key} expects {_describe(hints[name])}, got {value!r} ({error})"
+                    f"{cls.NOTEBOOK}: --{key} expects {describe(hints[name])}, got {value!r} ({error})"
                 ) from None
         return cls(**chosen)
 
@@ -64,71 +60,6 @@ class NotebookParams:
         """The parameters as a Jupyter notebook holds them after its ``parameters`` cell (and papermill's
         injected one): ``Params.from_namespace(globals())``; names the dataclass does not have are ignored."""
         return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
-
-
-def _convert(value: Any, hint: Any) -> Any:
-    """``value`` (a string, or what marimo already parsed: int, float, bool, a list for a repeated flag) as ``hint``."""
-    origin, members = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in members and str(value).lower() in _NONE:
-            return None
-        errors = []
-        for member in (m for m in members if m is not type(None)):
-            try:
-                return _convert(value, member)
-            except (TypeError, ValueError) as error:
-                errors.append(str(error))
-        raise ValueError("; ".join(errors))
-    if origin is Literal:
-        for allowed in members:
-            if value == allowed or str(value) == str(allowed):
-                return allowed
-        raise ValueError(f"not one of {', '.join(map(repr, members))}")
-    if origin is list:
-        if isinstance(value, str):
-            items = json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",")]
-            items = [v for v in items if v != ""]
-        else:
-            items = value if isinstance(value, list) else [value]
-        return [_convert(item, members[0]) for item in items]
-    if origin is dict or hint is dict:
-        parsed = json.loads(value) if isinstance(value, str) else value
-        if not isinstance(parsed, dict):
-            raise ValueError("not a JSON object")
-        return parsed
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in _TRUE + _FALSE:
-            return str(value).lower() in _TRUE
-        raise ValueError("not true or false")
-    if hint is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError("not an integer")
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool):
-            raise ValueError("not a number")
-        return float(value)
-    if hint is str:
-        if isinstance(value, list):
-            raise ValueError("given more than once")
-        return str(value)
-    raise TypeError(f"unsupported parameter type {hint!r}")
-
-
-def _describe(hint: Any) -> str:
-    origin, members = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        described = [_describe(m) for m in members if m is not type(None)]
-        return " or ".join(described + (["none"] if type(None) in members else []))
-    if origin is Literal:
-        return " or ".join(repr(m) for m in members)
-    if origin is list:
-        return f"a comma-separated list of {_describe(members[0]).removeprefix('an ').removeprefix('a ')}s"
-    if origin is dict or hint is dict:
-        return 'a JSON object (e.g. {"key": 1})'
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))
 
 
 @dataclass

@@ -54,7 +54,7 @@ def smollm_tokenizer(default_model_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm_tokenizer) -> Path:
     """A 2-layer random Llama (hidden 64) with the real SmolLM2 tokenizer, saved as a model folder."""
-    from forcing_helpers import save_tiny_llama
+    from doubles import save_tiny_llama
 
     return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm_tokenizer)
 

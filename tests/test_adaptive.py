@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 import pytest
-from test_policy import IM_END, IM_START, PLAIN, ScriptedModel, ids
+from doubles import IM_END, IM_START, PLAIN, ScriptedModel, ids
 
 from s1lib.forcing.adaptive import AdaptiveStop, ProbeOutput, ProbeRequest
 from s1lib.forcing.engine import EngineBase

@@ -308,33 +308,43 @@ def test_the_confidence_grid_is_tested_from_the_highest_threshold():
 
 
 # ------------------------------------------------------------------------------------- on the real engine
-@pytest.mark.model
-def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
-    """Each rule of the grid replayed from one densely probed run stops where the rule decoded for real stops,
-        with the same answer graded the same, the same thinking and the same probe tokens (greedy, the embedded
-        model on toy calibration problems: it ends its thinking at once, so a minimum of 40 tokens keeps it thinking
-    and its probes from 40 on have something to agree on)."""
+def _replays_match_real_decodes(engine, dense, grid, replay_rule) -> int:
+    """Decode the dense run on six toy calibration problems, then every rule of ``grid`` for real; each rule's
+    replay (``replay_rule``) must give the real decode's answer (graded), thinking and probe tokens. Returns how
+    many real decodes the rule stopped (a comparison where none stopped would show nothing)."""
     from s1lib.eval.benchmarks import toy_problem
-    from s1lib.eval.calibrated_stop import consistency_grid, dense_policy, dense_records
+    from s1lib.eval.calibrated_stop import dense_records
     from s1lib.eval.grading import compare, grade
-    from s1lib.forcing.hf import HFEngine
     from s1lib.toy import toy_calibration
 
-    engine = HFEngine(*embedded_model)
     problems = [toy_problem(row, "toy", i) for i, row in enumerate(toy_calibration(6))]
-    dense = dense_policy(56, 10, 4, min_thinking_tokens=40)
     records = dense_records(engine, problems, dense, batch_size=6)
     by_id = {p.id: p for p in problems}
     grader = lambda pid, a: compare(by_id[pid].answer, a, by_id[pid].kind) == "correct"  # noqa: E731
     stopped = 0
-    for rule in consistency_grid([4, 8], [2, 3], 10):
-        replayed = replay_consistency(records, AdaptiveStop(**rule), grader)
+    for rule in grid(records):
+        replayed = replay_rule(records, AdaptiveStop(**rule), grader)
         policy = dense.replace(adaptive=AdaptiveStop(**rule))
         prompts = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
         for problem, trace in zip(problems, engine.generate(prompts, policy, batch_size=6), strict=True):
             real = Outcome(grade(problem, trace.text).correct, float(trace.thinking_tokens), float(trace.probe_tokens))
             assert replayed[problem.id] == real, (rule, problem.question, trace.text)
             stopped += trace.thinking_end_reason == "adaptive"
+    return stopped
+
+
+@pytest.mark.model
+def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
+    """Each rule of the grid replayed from one densely probed run stops where the rule decoded for real stops,
+        with the same answer graded the same, the same thinking and the same probe tokens (greedy, the embedded
+        model on toy calibration problems: it ends its thinking at once, so a minimum of 40 tokens keeps it thinking
+    and its probes from 40 on have something to agree on)."""
+    from s1lib.eval.calibrated_stop import consistency_grid, dense_policy
+    from s1lib.forcing.hf import HFEngine
+
+    dense = dense_policy(56, 10, 4, min_thinking_tokens=40)
+    grid = lambda records: consistency_grid([4, 8], [2, 3], 10)  # noqa: E731
+    stopped = _replays_match_real_decodes(HFEngine(*embedded_model), dense, grid, replay_consistency)
     assert stopped, "no rule stopped on any problem: the comparison would show nothing"
 
 
@@ -342,31 +352,19 @@ def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
 def test_a_replayed_threshold_is_the_threshold_decoded(embedded_model):
     """DEER's thresholds replayed from one run at threshold 1 stop where each threshold decoded for real stops, with
     the same answer, thinking and probe tokens (greedy, the embedded model on toy calibration problems; two ends
-    suppressed with "Wait" give each row probes at its end attempts, besides any Wait of its own)."""
-    from s1lib.eval.benchmarks import toy_problem
-    from s1lib.eval.calibrated_stop import confidence_grid, dense_policy, dense_records
-    from s1lib.eval.grading import compare, grade
+    suppressed with "Wait" give each row probes at its end attempts, besides any Wait of its own). The thresholds
+    are the run's own median and lowest probe confidences, and 1."""
+    from s1lib.eval.calibrated_stop import confidence_grid, dense_policy
     from s1lib.forcing.hf import HFEngine
-    from s1lib.toy import toy_calibration
 
-    engine = HFEngine(*embedded_model)
-    problems = [toy_problem(row, "toy", i) for i, row in enumerate(toy_calibration(6))]
+    def grid(records):
+        confidences = sorted(p["confidence"] for r in records for p in r["probes"])
+        assert confidences, "no probe in the dense run: the comparison would show nothing"
+        picked = (confidences[len(confidences) // 2], confidences[0])
+        return confidence_grid(sorted({1.0, *(max(round(c, 3), 0.001) for c in picked)}), 10)
+
     dense = dense_policy(48, 10, None, strategy="answer_confidence", num_ignore=2)
-    records = dense_records(engine, problems, dense, batch_size=6)
-    by_id = {p.id: p for p in problems}
-    grader = lambda pid, a: compare(by_id[pid].answer, a, by_id[pid].kind) == "correct"  # noqa: E731
-    confidences = sorted(p["confidence"] for r in records for p in r["probes"])
-    assert confidences, "no probe in the dense run: the comparison would show nothing"
-    thresholds = sorted({1.0, *(max(round(c, 3), 0.001) for c in (confidences[len(confidences) // 2], confidences[0]))})
-    stopped = 0
-    for rule in confidence_grid(thresholds, 10):
-        replayed = replay_confidence(records, AdaptiveStop(**rule), grader)
-        policy = dense.replace(adaptive=AdaptiveStop(**rule))
-        prompts = [engine.prompt_for(p.question, policy.replace(adaptive=None)) for p in problems]
-        for problem, trace in zip(problems, engine.generate(prompts, policy, batch_size=6), strict=True):
-            real = Outcome(grade(problem, trace.text).correct, float(trace.thinking_tokens), float(trace.probe_tokens))
-            assert replayed[problem.id] == real, (rule, problem.question, trace.text)
-            stopped += trace.thinking_end_reason == "adaptive"
+    stopped = _replays_match_real_decodes(HFEngine(*embedded_model), dense, grid, replay_confidence)
     assert stopped, "no threshold stopped on any problem: the comparison would show nothing"
 
 

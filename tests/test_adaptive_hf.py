@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from forcing_helpers import CLOSE_BRACE, OPEN_BRACE, SEVEN, answer_writer, end_provoker, save_tiny_llama
+from doubles import CLOSE_BRACE, OPEN_BRACE, SEVEN, answer_writer, end_provoker, save_tiny_llama
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.adaptive import AdaptiveStop

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from forcing_helpers import end_provoker
+from doubles import end_provoker
 
 from s1lib.eval.sweep import SweepConfig, build_settings, run_sweep
 from s1lib.forcing import BudgetPolicy

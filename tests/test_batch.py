@@ -445,8 +445,8 @@ def test_s1_vs_limo_runs_each_model_in_its_own_format(tmp_path: Path):
     """s1 and s1.1 are budget-forced (auto cap, 0 and 2 Waits, greedy); LIMO answers plainly with its system prompt,
     unforced, and samples 16 at 0.7 only on AIME24."""
     from s1lib.eval.sweep import build_settings
-    from s1lib.format import LIMO_SYSTEM_PROMPT
     from s1lib.notebook_params import ScalingParams
+    from s1lib.text_format import LIMO_SYSTEM_PROMPT
 
     grid = load_grid(Path(__file__).resolve().parents[1] / "env/batch/s1-vs-limo.yaml", output_root=tmp_path)
     seen = set()

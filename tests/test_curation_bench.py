@@ -19,7 +19,7 @@ def test_estimate_tracks_tokenizer(shared_data, smollm_tokenizer):
 
 
 def test_run_bench_small(shared_data, capsys):  # the bench draws its vocabulary from the shared data
-    from s1lib.curation.bench import run_bench
+    from s1lib.benches.curate import run_bench
 
     result = run_bench(json_output=True, n=1500, tokenizer_subset=100)
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

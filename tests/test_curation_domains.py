@@ -101,7 +101,7 @@ def test_tfidf_agreement_on_real_labels(shared_data):
 
 
 def test_domains_bench_reports_against_the_constant_floor(shared_data, capsys):
-    from s1lib.curation.domains_bench import run_bench
+    from s1lib.benches.domains import run_bench
 
     result = run_bench(json_output=True, data=shared_data)
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))

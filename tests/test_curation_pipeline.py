@@ -269,7 +269,7 @@ def test_hf_attempt_model_answers_the_plain_chat_prompt(embedded_model):
     from s1lib.curation.pipeline import resolve_attempt_model
     from s1lib.forcing import BudgetPolicy
     from s1lib.forcing.hf import HFEngine
-    from s1lib.format import chat_prefix
+    from s1lib.text_format import chat_prefix
 
     questions = ["What is 7 + 5?", "Name a prime number larger than ten."]
     config = CurationConfig(attempt_max_tokens=24, attempt_temperature=0, attempt_engine_options={"dtype": "float32"})

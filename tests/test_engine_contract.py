@@ -4,8 +4,7 @@ events; the served-endpoint client honours ``batch_size`` (concurrent prompts) a
 from __future__ import annotations
 
 import pytest
-from forcing_helpers import end_provoker
-from test_vllm_unit import TinyServer
+from doubles import TinyServer, end_provoker
 
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.engine import Engine, EngineBase

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 import torch
-from forcing_helpers import end_provoker
+from doubles import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine

@@ -22,7 +22,7 @@ from s1lib.eval.grading import (
     parse_choice,
     parse_integer,
 )
-from s1lib.format import Delimiters
+from s1lib.text_format import Delimiters
 
 
 @pytest.fixture(scope="module")
@@ -398,7 +398,7 @@ def test_grade_cli(tmp_path, shared_data, capsys):
 
 
 def test_run_bench_small(shared_data):
-    from s1lib.eval import run_bench
+    from s1lib.benches.sweep import run_grading_bench as run_bench
 
     results = run_bench(json_output=True, data=shared_data, n=5)
     assert results["math500_problems"] == 500 and results["aime24_problems"] == 30

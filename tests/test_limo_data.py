@@ -7,7 +7,7 @@ import json
 import pytest
 
 from s1lib.curation.schema import LIMO_DATASETS, Quarantine, SchemaError, SourceSpec, load_source
-from s1lib.format import LIMO_SYSTEM_PROMPT, PLAIN, assistant_content, get_delimiters, record_sft_text
+from s1lib.text_format import LIMO_SYSTEM_PROMPT, PLAIN, assistant_content, get_delimiters, record_sft_text
 
 CHAIN = "We need 3 + 4. Let me verify: 3 + 4 = 7. Therefore the answer is \\boxed{7}."
 ROWS = [

@@ -6,7 +6,7 @@ import pytest
 
 from s1lib.eval.store import summarize_setting
 from s1lib.eval.sweep_config import SweepConfig, build_settings
-from s1lib.format import LIMO_SYSTEM_PROMPT
+from s1lib.text_format import LIMO_SYSTEM_PROMPT
 
 
 def test_limo_sweep_preset_is_limos_prompt_and_sampling():

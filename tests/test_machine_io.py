@@ -59,7 +59,7 @@ def test_ci_script_requires_the_data(tmp_path):
 
 
 def test_prompt_format_is_recorded_and_read(tmp_path):
-    from s1lib.format import load_prompt_format, save_prompt_format
+    from s1lib.text_format import load_prompt_format, save_prompt_format
 
     save_prompt_format(tmp_path, "", "s1")
     assert load_prompt_format(tmp_path) == {
@@ -80,7 +80,7 @@ def test_engine_prompts_a_model_with_its_recorded_system_line(tiny_model_dir, tm
     import shutil
 
     from s1lib.forcing.hf import HFEngine
-    from s1lib.format import save_prompt_format
+    from s1lib.text_format import save_prompt_format
 
     folder = tmp_path / "trained"
     shutil.copytree(tiny_model_dir, folder)

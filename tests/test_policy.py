@@ -5,25 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from doubles import IM_END, IM_START, PLAIN, ScriptedModel, ids
 
 from s1lib.forcing.policy import BudgetPolicy, ForcingState, Phase
-
-IM_START, IM_END = 1, 2  # <|im_start|> (first token of "<|im_start|>answer") and <|im_end|> (eos)
-PLAIN = 1000  # an ordinary token
-
-
-class ScriptedModel:
-    """Plays back the model's choices; an end attempt that is banned falls back to PLAIN+1."""
-
-    def __init__(self, script: Sequence[int], default: int = PLAIN):
-        self.script = list(script)
-        self.default = default
-        self.calls: list[frozenset[int]] = []
-
-    def __call__(self, banned: frozenset[int]) -> int:
-        self.calls.append(banned)
-        token = self.script.pop(0) if self.script else self.default
-        return PLAIN + 1 if token in banned else token
 
 
 def run(policy: BudgetPolicy, tokenizer, script: Sequence[int], limit: int = 500) -> ForcingState:
@@ -34,10 +18,6 @@ def run(policy: BudgetPolicy, tokenizer, script: Sequence[int], limit: int = 500
             break
         state.next_token(model)
     return state
-
-
-def ids(tokenizer, text: str) -> list[int]:
-    return tokenizer.encode(text, add_special_tokens=False)
 
 
 def kinds(state: ForcingState) -> list[str]:

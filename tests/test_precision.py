@@ -203,8 +203,8 @@ def test_every_shipped_default_is_auto():
     assert len(notebook_defaults) >= 3, f"the notebooks 02-04 expose their precision: {sorted(found)}"
     not_auto = {k: v for k, v in found.items() if v != "auto"}
     assert not not_auto, f"shipped precision defaults must be 'auto': {not_auto}"
+    from s1lib.benches.vllm import VLLMBenchConfig
     from s1lib.eval.sweep import SweepConfig
-    from s1lib.forcing.vllm_bench import VLLMBenchConfig
 
     assert "dtype" not in SweepConfig().engine_options
     assert VLLMBenchConfig().dtype == "auto"
@@ -213,7 +213,7 @@ def test_every_shipped_default_is_auto():
 # ------------------------------------------------------------------------------------------------ the bench
 @pytest.mark.model
 def test_precision_bench_reports_both_precisions_and_auto(tiny_model_dir, capsys):
-    from s1lib.precision_bench import run_bench
+    from s1lib.benches.precision import run_bench
 
     result = run_bench(
         json_output=True, model_name=str(tiny_model_dir), new_tokens=4, sft_examples=2, matmul_seconds=0.05

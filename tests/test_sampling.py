@@ -82,7 +82,7 @@ def test_bad_sampling_values_name_the_field(values, field):
 def test_a_per_phase_temperature_changes_only_its_phase(tiny_model):
     """On the tiny model: sampling only the answer leaves the thinking greedy (token for token), sampling only the
     thinking changes it; a seed reproduces both."""
-    from forcing_helpers import end_provoker
+    from doubles import end_provoker
 
     from s1lib.forcing import BudgetPolicy
     from s1lib.forcing.hf import HFEngine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from forcing_helpers import end_provoker
+from doubles import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
@@ -63,6 +63,17 @@ def test_sampling_falls_back_to_independent_runs(tiny_engine):
     independent = [tiny_engine.generate(prompts, p, sampling, batch_size=2) for p in GRID[:2]]
     _same(shared, independent)
     assert stats.shared_tokens == 0 and stats.independent_tokens > 0
+
+
+def test_an_engine_without_the_capability_runs_every_policy_independently(tiny_engine, monkeypatch):
+    """Sharing is a flag on the engine (``Engine.shares_prefixes``), never a question of which backend it is."""
+    prompts = [tiny_engine.prompt_for(q) for q in QUESTIONS[:2]]
+    monkeypatch.setattr(tiny_engine, "shares_prefixes", False)
+    stats = SweepStats()
+    alone = generate_sweep(tiny_engine, prompts, GRID[:3], batch_size=2, stats=stats)
+    assert stats.groups == 0 and stats.shared_tokens == 0 and stats.independent_tokens > 0
+    monkeypatch.undo()
+    _same(alone, generate_sweep(tiny_engine, prompts, GRID[:3], batch_size=2))
 
 
 def test_envelope_and_groups():

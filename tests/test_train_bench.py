@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from s1lib.train.bench import run_bench
+from s1lib.benches.train import run_bench
 
 
 def test_bench_compares_the_same_tokens_both_ways(tiny_model_dir, capsys):

@@ -68,7 +68,7 @@ def test_round_trip(tmp_path):
 
 
 def test_limo_preset_has_the_specs_hyperparameters():
-    from s1lib.format import LIMO_SYSTEM_PROMPT
+    from s1lib.text_format import LIMO_SYSTEM_PROMPT
 
     c = TrainConfig.from_preset("limo")
     assert (c.model, c.data) == ("Qwen/Qwen2.5-32B-Instruct", "GAIR/LIMO")
@@ -97,3 +97,20 @@ def test_limo_fsdp_config_is_32_processes_over_4_nodes():
     cfg = yaml.safe_load(Path("env/accelerate/fsdp-limo.yaml").read_text())
     assert (cfg["num_processes"], cfg["num_machines"], cfg["mixed_precision"]) == (32, 4, "bf16")
     assert cfg["fsdp_config"]["fsdp_sharding_strategy"] == "FULL_SHARD"
+
+
+def test_the_cli_lists_every_field_with_its_help_and_coerces_like_the_notebooks(capsys):
+    """``s1 train -h`` shows every TrainConfig field with its help (declared once, in the config), and ``--set``
+    converts strings by the one coercion the notebooks use (``configfile.coerce``: ``on``, ``none``)."""
+    from s1lib.configfile import coerce
+    from s1lib.train.cli import _coerce, main
+
+    with pytest.raises(SystemExit):
+        main(["-h"])
+    shown = capsys.readouterr().out
+    for name, text in TrainConfig.help().items():
+        assert f"  {name} (default " in shown and text.split()[0] in shown, name
+    assert _coerce("use_cpu", "on") is True is coerce("on", bool)
+    assert _coerce("resume_from_checkpoint", "none") is None and _coerce("block_size", "1024") == 1024
+    with pytest.raises(SystemExit, match="--set block_size: expected an integer, got 'big'"):
+        _coerce("block_size", "big")

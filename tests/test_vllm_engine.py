@@ -6,7 +6,7 @@ One engine per module (vLLM starts in 15–70 s here). Budgets are small: the ma
 from __future__ import annotations
 
 import pytest
-from forcing_helpers import end_provoker
+from doubles import end_provoker
 
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.hf import HFEngine
@@ -289,7 +289,7 @@ if __name__ == "__main__":
 def tp_model_dir(tmp_path_factory, smollm_tokenizer):
     """A tiny random Llama that two tensor-parallel workers can split (4 heads of 64, 2 KV heads; the embedded
     SmolLM2's 9 heads do not divide by 2)."""
-    from forcing_helpers import save_tiny_llama
+    from doubles import save_tiny_llama
 
     shape = dict(hidden_size=256, intermediate_size=512, max_position_embeddings=1024)
     ids = dict(bos_token_id=1, eos_token_id=2, pad_token_id=None)

@@ -87,7 +87,7 @@ PLAIN, IM_START, IM_END = 1000, 1, 2  # an ordinary token, the delimiter's first
 def _served(policy: BudgetPolicy, tokenizer, script: list[int]):
     """What ``s1 serve`` would emit for a model that plays ``script`` (the state machine itself, one pass), and the
     model's most likely token at each position (what vLLM's raw logprobs report)."""
-    from test_policy import ScriptedModel
+    from doubles import ScriptedModel
 
     from s1lib.forcing.policy import ForcingState
 

@@ -9,50 +9,13 @@ import sys
 
 import pytest
 import torch
-from forcing_helpers import end_provoker
+from doubles import POLICIES, SCRIPT, Scripted, TinyServer, end_provoker, scripted_reference, scripted_run
 
 from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
 from s1lib.forcing import vllm as fv
 from s1lib.forcing import vllm_processor as fp
 from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.trace import Trace
-from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient, _Call
-
-POLICIES = [
-    BudgetPolicy(max_thinking_tokens=12, max_answer_tokens=4),
-    BudgetPolicy(max_thinking_tokens=30, num_ignore=2, max_answer_tokens=5),
-    BudgetPolicy(
-        max_thinking_tokens=40, num_ignore=3, ignore_strings=["Wait", "Hmm", "Alternatively"], max_answer_tokens=5
-    ),
-    BudgetPolicy(max_thinking_tokens=30, num_ignore=2, ignore_strings=None, max_answer_tokens=4),
-    BudgetPolicy(max_thinking_tokens=30, min_thinking_tokens=20, max_answer_tokens=4),
-]
-
-
-class Scripted:
-    """A scripted model: its k-th choice is ``choices[k % len]``, or the next one that is not banned."""
-
-    def __init__(self, choices: list[int]):
-        self.choices = choices
-        self.k = 0
-
-    def __call__(self, banned: frozenset[int]) -> int:
-        n = len(self.choices)
-        token = next(self.choices[(self.k + o) % n] for o in range(n) if self.choices[(self.k + o) % n] not in banned)
-        self.k += 1
-        return token
-
-
-def scripted_run(compiled, choices: list[int], limit: int = 200) -> ForcingState:
-    state = ForcingState(compiled)
-    choose = Scripted(choices)
-    while not state.done and len(state.generated) < limit:
-        state.next_token(choose)
-    return state
-
-
-# Token 1 begins the end delimiter, 2 is end of sequence: the script tries to end thinking often.
-SCRIPT = [100, 200, 1, 300, 400, 2, 500, 600, 700, 1, 800, 900, 2]
 
 
 def test_import_never_imports_vllm():
@@ -187,16 +150,6 @@ def test_processor_on_fake_batches_follows_the_state(smollm_tokenizer):
         fp.REGISTRY.pop(key, None)
 
 
-def scripted_reference(compiled, request: int) -> ForcingState:
-    ids_in_vocab = [100, 200, 1, 300, 2, 400]
-    state = ForcingState(compiled)
-    while not state.done:
-        position = len(state.generated)
-        top = ids_in_vocab[(position * 3 + request) % len(ids_in_vocab)]
-        state.next_token(lambda banned, top=top: top if top not in banned else 0)
-    return state
-
-
 def test_bad_model_paths_fail_before_vllm_starts(tmp_path, monkeypatch):
     monkeypatch.setattr(fv, "import_vllm", lambda: pytest.fail("vLLM must not start for a bad path"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -212,31 +165,7 @@ def test_bad_model_paths_fail_before_vllm_starts(tmp_path, monkeypatch):
         fv.VLLMEngine.from_name("default", max_model_len=4)
 
 
-# -- the server client's multi-call loop, against a fake endpoint backed by the tiny transformers model ------------
-class TinyServer(ServerForcingClient):
-    """``_complete`` answered by greedy decoding of the tiny model (what a vLLM server does, minus HTTP)."""
-
-    def __init__(self, engine: HFEngine):
-        super().__init__(ServerConfig(model="tiny"), engine.tokenizer, engine.eos_token_ids, context_length=2048)
-        self.model = engine.model
-
-    def _complete(self, ids, max_tokens, stop_ids, sampling, seed, banned=(), thinking=False):
-        self.calls += 1
-        ids = list(ids)
-        out: list[int] = []
-        with torch.inference_mode():
-            for _ in range(max_tokens):
-                scores = self.model(torch.tensor([ids + out])).logits[:, -1, :]
-                scores = end_provoker(torch.tensor([ids + out]), scores)
-                if banned:
-                    scores[0, list(banned)] = float("-inf")
-                token = int(scores.argmax())
-                if token in stop_ids:
-                    return _Call(out, token)
-                out.append(token)
-        return _Call(out, None)
-
-
+# -- the server client's multi-call loop, against a fake endpoint backed by the tiny transformers model (doubles)
 @pytest.mark.parametrize("policy", POLICIES[1:], ids=lambda p: p.label())
 def test_server_multi_call_loop_matches_single_pass(tiny_model, policy):
     engine = HFEngine(*tiny_model)

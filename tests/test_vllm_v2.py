@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from test_vllm_unit import POLICIES, scripted_reference
+from doubles import POLICIES, scripted_reference
 
 from s1lib.forcing import PROCESSOR_FQCN, PROCESSOR_FQCN_ANY, PROCESSOR_FQCN_V2, SamplingConfig
 from s1lib.forcing import vllm_processor as fp

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from s1lib.benches.widget import measure_stream
 from s1lib.forcing.adaptive import AdaptiveStop, Probe
 from s1lib.forcing.policy import BudgetPolicy, ForcedInsertion
 from s1lib.forcing.trace import Event
@@ -20,7 +21,6 @@ from s1lib.widgets import (
     counter_text,
     policy_from_controls,
 )
-from s1lib.widgets_bench import measure_stream
 
 
 def _ins(kind: str) -> ForcedInsertion:

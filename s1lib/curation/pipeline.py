@@ -72,7 +72,7 @@ def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[st
 
 
 def _toy_source(config: CurationConfig, out: Path) -> SourceSpec:
-    from s1lib.io import write_jsonl
+    from s1lib.tables import write_jsonl
     from s1lib.toy import toy_benchmark, toy_pool
 
     toy = dict(config.toy or {})

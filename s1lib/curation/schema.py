@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict
-from s1lib.io import BadRow, TableError, iter_rows
+from s1lib.tables import BadRow, TableError, iter_rows
 
 COMMON_COLUMNS = ("question", "solution", "cot_type", "source_type", "metadata", "thinking_trajectories", "attempt")
 COT_TYPES = ("math", "science", "health science", "coding", "english", "crossword")
@@ -72,9 +72,10 @@ class SourceSpec:
 
 
 def _source_rows(path: str | os.PathLike, split: str = "train", subset: str | None = None) -> Iterator[tuple[str, Any]]:
-    """Yield ``(location, row)`` for every row of a source (``s1lib.io``: a table file, a datasets folder, a hub id).
+    """Yield ``(location, row)`` for every row of a source (``s1lib.tables``: a table file, a datasets folder, a hub
+    id).
 
-    A row that is not a JSON object comes as a :class:`s1lib.io.BadRow`, so the importer can report or quarantine
+    A row that is not a JSON object comes as a :class:`s1lib.tables.BadRow`, so the importer can report or quarantine
     it with its location; a problem with the whole file (encoding, emptiness, layout) is a :class:`SchemaError`.
     """
     try:

@@ -1,8 +1,8 @@
 """Evaluation: benchmark loaders, answer extraction and grading, an optional LLM judge, metrics, the sweep runner
 and its results store.
 
-The subcommands live in ``s1lib.eval.cli`` and the benchmarks in ``s1lib.eval.bench``; ``register_cli`` and
-``run_bench`` (the grading benchmark) stay importable from here for compatibility.
+The subcommands live in ``s1lib.eval.cli`` (``register_cli`` stays importable from here); the sweep and grading
+benches in ``s1lib.benches.sweep``, with every other bench.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ __all__ = [
     "maj_at_k",
     "performance",
     "register_cli",
-    "run_bench",
     "scaling",
 ]
 
@@ -42,10 +41,3 @@ def register_cli(subparsers: Any) -> None:
     from s1lib.eval.cli import register_cli as register
 
     register(subparsers)
-
-
-def run_bench(json_output: bool = False, data: Any = None, n: int = 100) -> dict[str, Any]:
-    """The grading benchmark; see :func:`s1lib.eval.bench.run_grading_bench`."""
-    from s1lib.eval.bench import run_grading_bench
-
-    return run_grading_bench(json_output=json_output, data=data, n=n)

@@ -1,7 +1,7 @@
 """Benchmark loaders: AIME24, AIME25, AMC23, MATH500, GPQA Diamond and OlympiadBench as one list of ``Problem``s,
 and any other table by path with its question, answer and kind fields named (:func:`load_any`).
 
-Every loader reads either a local table (jsonl, json list, parquet, csv: ``s1lib.io``, the reader every stage
+Every loader reads either a local table (jsonl, json list, parquet, csv: ``s1lib.tables``, the reader every stage
 shares) or, for online users, the hub data set the reference evaluated on. A bad row fails loudly with the file,
 the line (or row) and the field, because a silently skipped problem changes every accuracy computed downstream.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.io import TABLE_SUFFIXES, TableError, iter_file_rows, iter_hub_rows, table_in_folder
+from s1lib.tables import TABLE_SUFFIXES, TableError, iter_file_rows, iter_hub_rows, table_in_folder
 
 KINDS = ("integer", "math", "choice")
 """How a gold answer is compared: as an integer (AIME), symbolically (math-verify), or as a letter A-D."""
@@ -104,7 +104,7 @@ def _where(source: str, location: str) -> str:
 
 
 def _file_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(location, row)`` of a local table (``s1lib.io``); a table problem is a BenchmarkFormatError here."""
+    """``(location, row)`` of a local table (``s1lib.tables``); a table problem is a BenchmarkFormatError here."""
     try:
         yield from iter_file_rows(path)
     except TableError as exc:

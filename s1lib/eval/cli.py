@@ -25,7 +25,7 @@ def read_completions(
     """``(location, problem id, completion)`` per row of a completions table (jsonl, json, csv or parquet, through
     the one table reader). The id is ``id_field``, by default ``id`` or else ``problem_id``; a row without one, or
     whose completion is not text, is an error naming the file, the row and the field."""
-    from s1lib.io import iter_rows
+    from s1lib.tables import iter_rows
 
     id_fields = (id_field,) if id_field else ("id", "problem_id")
     rows = []

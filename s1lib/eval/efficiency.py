@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from s1lib.answers import answer_candidates
-from s1lib.format import split_completion
+from s1lib.text_format import split_completion
 
 MAX_CANDIDATES = 64
 """Candidates graded per thinking text at most (math-verify is bounded in time; a long chain may box often)."""

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from s1lib.answers import _answer_section, extract_answer, last_boxed
 from s1lib.eval.benchmarks import CHOICE_LETTERS, KINDS, Problem
-from s1lib.format import Delimiters
+from s1lib.text_format import Delimiters
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.eval.benchmarks import Problem, load_benchmark
-from s1lib.format import build_prompt, get_delimiters, load_prompt_format
 from s1lib.models import load_tokenizer, resolve_model
+from s1lib.text_format import build_prompt, get_delimiters, load_prompt_format
 
 UTILS = '''"""Grading for an s1 lm-eval task (written by s1lib.eval.lm_eval_task): the same as ``s1 eval``."""
 

@@ -1,6 +1,15 @@
 """Budget forcing: one backend-independent policy (``policy``) driven by each backend (``hf``, ``vllm``)."""
 
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase
+from s1lib.forcing.policy import (
+    BudgetPolicy,
+    CompiledPolicy,
+    ForcedInsertion,
+    ForcingState,
+    InsertionKind,
+    InsertionReason,
+    Phase,
+    ThinkingEnd,
+)
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 
 __all__ = [
@@ -12,8 +21,11 @@ __all__ = [
     "Event",
     "ForcedInsertion",
     "ForcingState",
+    "InsertionKind",
+    "InsertionReason",
     "Phase",
     "SamplingConfig",
+    "ThinkingEnd",
     "Trace",
     "load_engine",
 ]

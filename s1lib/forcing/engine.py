@@ -18,7 +18,7 @@ import torch
 from s1lib.forcing.adaptive import Probe, ProbeRequest
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Phase, Step
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
-from s1lib.format import build_prompt
+from s1lib.text_format import build_prompt
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A logits processor in transformers' form, ``(input_ids, scores) -> scores``, applied before forcing decides."""
@@ -94,7 +94,9 @@ class EngineBase:
     ``precision`` says what the backend computes in (``{"dtype": ...}``, with how ``auto`` resolved), for run
     metadata; None where the backend does not know (a served endpoint). ``default_batch_size`` is what
     ``generate`` uses when the caller gives none; ``runs_processors`` says whether ``extra_processors`` can run;
-    ``runs_probes`` whether it can answer an adaptive stop's probes (``BudgetPolicy.adaptive``).
+    ``runs_probes`` whether it can answer an adaptive stop's probes (``BudgetPolicy.adaptive``);
+    ``shares_prefixes`` whether a greedy sweep may decode one row for a group of policies that share its prefix
+    (``s1lib.forcing.prefix_sharing``: it drives the model directly, so only a backend that holds one can).
     """
 
     backend: str = "base"
@@ -106,6 +108,7 @@ class EngineBase:
     default_batch_size: int = 8
     runs_processors: bool = True
     runs_probes: bool = False
+    shares_prefixes: bool = False
     _stop_requested: bool = False
 
     def prompt_for(

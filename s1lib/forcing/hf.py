@@ -180,8 +180,9 @@ class CacheProbes:
         return [ProbeOutput(tuple(i), tuple(p)) for i, p in zip(ids, probs)]
 
 
-class ForcingLogitsProcessor:
-    """Drives one ForcingState per row from inside ``generate``."""
+class HFForcingProcessor:
+    """Drives one ForcingState per row from inside transformers' ``generate`` (vLLM's processor, the one users name
+    in ``vllm serve --logits-processors``, is ``s1lib.forcing.vllm_processor:ForcingLogitsProcessor``)."""
 
     def __init__(
         self,
@@ -268,6 +269,7 @@ class HFEngine(EngineBase):
 
     backend = "transformers"
     runs_probes = True
+    shares_prefixes = True  # the sweep's shared decode drives this engine's model (s1lib.forcing.prefix_sharing)
 
     def __init__(self, model: Any, tokenizer: Any, precision: dict[str, Any] | None = None):
         self.model = model
@@ -288,9 +290,9 @@ class HFEngine(EngineBase):
     @classmethod
     def from_name(cls, name: str = "default", dtype: Any = "auto", device: str = "cpu", **kwargs: Any) -> HFEngine:
         """Load a model (see :func:`s1lib.models.load_model`); ``dtype="auto"`` is this device's fastest precision."""
-        from s1lib.format import load_prompt_format
         from s1lib.models import load_model, resolve_model
         from s1lib.precision import resolve_precision
+        from s1lib.text_format import load_prompt_format
 
         model, tokenizer = load_model(name, dtype=dtype, device=device, **kwargs)
         resolution = resolve_precision(dtype, device) if isinstance(dtype, str) else None
@@ -393,7 +395,7 @@ class HFEngine(EngineBase):
             probes = CacheProbes(
                 self.model, cache, pads, compiled.eos_token_ids, extra_processors, self.probe_drafts, self.probe_stats
             )
-        processor = ForcingLogitsProcessor(
+        processor = HFForcingProcessor(
             states, longest, sampling, seeds, extra_processors, on_step, stop_event, probes, on_probe
         )
         criteria = StoppingCriteriaList([_StopWhenRequested(stop_event)]) if stop_event is not None else None

@@ -42,7 +42,7 @@ from s1lib.forcing.adaptive import (
     should_stop,
     truncate_at_answer,
 )
-from s1lib.format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
+from s1lib.text_format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
 
 
 @dataclass
@@ -308,22 +308,58 @@ class CompiledPolicy:
         return p.max_thinking_tokens + len(self.think_end_ids) + len(self.answer_prefix_ids) + p.max_answer_tokens + 1
 
 
-class Phase(str, Enum):
+class Named(str, Enum):
+    """A closed set of names: each member compares, formats and serialises as its own string (``"cap"``), so stored
+    results and user code that spell the string keep working, and a typo in the library is an AttributeError."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class Phase(Named):
     THINKING = "thinking"
     ANSWER = "answer"
     DONE = "done"
 
 
+class InsertionKind(Named):
+    """What a forced insertion put in the sequence."""
+
+    START = "start"  # the think-start delimiter, forced first when the prompt did not end with it
+    WAIT = "wait"  # an ignore string ("Wait") after a suppressed end of thinking
+    END = "end"  # the end-of-thinking delimiter
+    FINAL_ANSWER = "final_answer"  # the answer prefix ("Final Answer:") after a forced end
+
+
+class ThinkingEnd(Named):
+    """Why the thinking phase ended (``Trace.thinking_end_reason``)."""
+
+    NATURAL = "natural"  # the model chose its end delimiter, and the policy let it
+    CAP = "cap"  # the cap forced the end (budget forcing, maximum)
+    ADAPTIVE = "adaptive"  # an adaptive stop rule's probe ended it
+    NONE = "none"  # the policy has no thinking phase
+
+
+class InsertionReason(Named):
+    """Why an insertion happened, where its kind does not say (``ForcedInsertion.reason``)."""
+
+    NONE = ""
+    CAP = "cap"
+    ADAPTIVE = "adaptive"
+    NATURAL = "natural"  # the model's own end, recorded as the end of thinking
+    SUPPRESSED_WITHOUT_STRING = "suppressed-without-string"  # an end banned with no ignore string to append
+
+
 @dataclass(frozen=True)
 class ForcedInsertion:
-    """A forced insertion: ``kind`` is ``wait``, ``end``, ``final_answer`` or ``start`` (the think-start delimiter,
-    forced first when the prompt did not end with it); ``position`` indexes generated ids."""
+    """A forced insertion: its :class:`InsertionKind`, where it starts (``position`` indexes generated ids), its
+    tokens and text, and its :class:`InsertionReason`."""
 
-    kind: str
+    kind: InsertionKind
     position: int
     token_ids: tuple[int, ...]
     text: str = ""
-    reason: str = ""
+    reason: InsertionReason = InsertionReason.NONE
 
     def to_dict(self) -> dict[str, Any]:
         out = {"kind": self.kind, "position": self.position, "length": len(self.token_ids), "text": self.text}
@@ -364,7 +400,7 @@ class ForcingState:
         self.insertions: list[ForcedInsertion] = []
         self.thinking_end_position: int | None = None
         self.answer_start_position: int | None = None
-        self.thinking_end_reason: str | None = None
+        self.thinking_end_reason: ThinkingEnd | None = None
         self.finish_reason: str | None = None
         self._queue: deque[int] = deque()
         self._insertion_at: dict[int, ForcedInsertion] = {}
@@ -383,14 +419,14 @@ class ForcingState:
         if not self.policy.thinking_phase:  # the model answers from the first generated token
             self.phase = Phase.ANSWER
             self.thinking_end_position = self.answer_start_position = 0
-            self.thinking_end_reason = "none"
+            self.thinking_end_reason = ThinkingEnd.NONE
 
     def open_thinking(self) -> None:
         """Begin by forcing the think-start delimiter, for a prompt that does not end with it (a chat request
         whose template ends at the assistant turn). Its tokens count as neither thinking nor answer."""
         if self.generated or self.phase is not Phase.THINKING:
             raise RuntimeError("open_thinking() must come before the first token of a thinking sequence")
-        self._record("start", self.compiled.think_start_ids)
+        self._record(InsertionKind.START, self.compiled.think_start_ids)
         self._queue.extend(self.compiled.think_start_ids)
         self._queue_phase_after = Phase.THINKING
 
@@ -471,7 +507,9 @@ class ForcingState:
         cap = self.policy.max_thinking_tokens
         return cap is not None and self.thinking_tokens >= cap
 
-    def _record(self, kind: str, ids: Sequence[int], reason: str = "") -> ForcedInsertion:
+    def _record(
+        self, kind: InsertionKind, ids: Sequence[int], reason: InsertionReason = InsertionReason.NONE
+    ) -> ForcedInsertion:
         return self._add_insertion(ForcedInsertion(kind, len(self.generated), tuple(ids), reason=reason))
 
     def _add_insertion(self, insertion: ForcedInsertion) -> ForcedInsertion:
@@ -492,7 +530,7 @@ class ForcingState:
             self._queue_phase_after = None
         return Step(int(token_id), forced, self.phase, insertion, phase_changed=self.phase is not phase_before)
 
-    def _end_thinking(self, reason: str, model_token: int | None) -> Step:
+    def _end_thinking(self, reason: ThinkingEnd, model_token: int | None) -> Step:
         """Emit the end delimiter (and the answer prefix at the cap or an adaptive stop), then switch to the answer
         phase."""
         c = self.compiled
@@ -503,12 +541,14 @@ class ForcingState:
         self._queue.clear()
         self._queue_phase_after = Phase.ANSWER
         first_insertion = None
-        if reason in ("cap", "adaptive"):
-            first_insertion = self._record("end", c.think_end_ids, reason=reason)
+        if reason in (ThinkingEnd.CAP, ThinkingEnd.ADAPTIVE):
+            first_insertion = self._record(InsertionKind.END, c.think_end_ids, reason=InsertionReason(reason))
             self._queue.extend(c.think_end_ids)
             if c.answer_prefix_ids:
                 prefix_position = len(self.generated) + len(c.think_end_ids)
-                self._add_insertion(ForcedInsertion("final_answer", prefix_position, tuple(c.answer_prefix_ids)))
+                self._add_insertion(
+                    ForcedInsertion(InsertionKind.FINAL_ANSWER, prefix_position, tuple(c.answer_prefix_ids))
+                )
                 self._queue.extend(c.answer_prefix_ids)
         elif model_token == c.think_end_ids[0]:
             # The model began the delimiter itself: keep its token and complete the rest.
@@ -516,7 +556,7 @@ class ForcingState:
             return self._emit(model_token, forced=False)
         else:
             # End of sequence inside thinking: replace it by the delimiter (no "Final Answer:").
-            first_insertion = self._record("end", c.think_end_ids, reason="natural")
+            first_insertion = self._record(InsertionKind.END, c.think_end_ids, reason=InsertionReason.NATURAL)
             self._queue.extend(c.think_end_ids)
         token = self._queue.popleft()
         return self._emit(token, forced=True, insertion=first_insertion)
@@ -528,17 +568,17 @@ class ForcingState:
             return Step(min(c.eos_token_ids), True, Phase.DONE)
         if self.phase is Phase.THINKING:
             if self._at_cap() and self._queue_phase_after is not Phase.ANSWER:
-                return self._end_thinking("cap", None)
+                return self._end_thinking(ThinkingEnd.CAP, None)
             if self._adaptive_stop:
                 self._adaptive_stop = False
-                return self._end_thinking("adaptive", None)
+                return self._end_thinking(ThinkingEnd.ADAPTIVE, None)
             if self._queue:
                 return self._emit(self._queue.popleft(), forced=True)
             candidate = self._model_choice(choose)
             if candidate in c.end_attempt_ids:
                 if not self._may_end_thinking():
                     return self._suppress(choose)
-                return self._end_thinking("natural", candidate)
+                return self._end_thinking(ThinkingEnd.NATURAL, candidate)
             return self._emit(candidate, forced=False)
         # Answer phase.
         if self._queue:
@@ -556,10 +596,10 @@ class ForcingState:
         if self._ignore_cycle is None:
             # No ignore string: take the model's best token other than an end attempt.
             replacement = choose(self.compiled.end_attempt_ids)
-            self._record("wait", (), reason="suppressed-without-string")
+            self._record(InsertionKind.WAIT, (), reason=InsertionReason.SUPPRESSED_WITHOUT_STRING)
             return self._emit(replacement, forced=False)
         ids = next(self._ignore_cycle)
-        insertion = self._record("wait", ids)
+        insertion = self._record(InsertionKind.WAIT, ids)
         self._queue.extend(ids)
         return self._emit(self._queue.popleft(), forced=True, insertion=insertion)
 

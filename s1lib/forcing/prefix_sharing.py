@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.engine import Engine, Processor
-from s1lib.forcing.hf import ForcingLogitsProcessor, HFEngine
+from s1lib.forcing.hf import HFEngine, HFForcingProcessor
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
-from s1lib.format import get_delimiters
+from s1lib.text_format import get_delimiters
 
 
 @dataclass
@@ -156,7 +156,7 @@ def _decode(
     longest = max(len(s) for s in sequences)
     if cache is None:
         cache = DynamicCache(config=engine.model.config)
-    processor = ForcingLogitsProcessor(states, longest, sampling, seeds, extra_processors)
+    processor = HFForcingProcessor(states, longest, sampling, seeds, extra_processors)
     engine.greedy_generate(
         sequences,
         _max_new(engine, states, longest),
@@ -224,7 +224,7 @@ def iter_sweep(
     for policy in policies:
         engine.check_fits(policy, longest)
     row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
-    shared = share_prefix and sampling.greedy and isinstance(engine, HFEngine)  # other backends: independent
+    shared = share_prefix and sampling.greedy and engine.shares_prefixes  # other backends: independent runs
     groups: dict[tuple[Any, ...], list[int]] = {}
     alone: list[int] = []  # an adaptive stop's probes need the model: it cannot be replayed from a shared row
     for index, policy in enumerate(policies):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.adaptive import Probe
-from s1lib.forcing.policy import ForcedInsertion, ForcingState
+from s1lib.forcing.policy import ForcedInsertion, ForcingState, InsertionKind
 
 
 @dataclass
@@ -131,7 +131,7 @@ class Trace:
 
     @property
     def num_waits(self) -> int:
-        return sum(1 for f in self.forced if f.kind == "wait")
+        return sum(1 for f in self.forced if f.kind == InsertionKind.WAIT)
 
     def to_dict(self, include_ids: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -253,7 +253,7 @@ class VLLMEngine(EngineBase):
             llm = vllm.LLM(**options, logits_processors=[processor])
         except Exception as exc:
             raise RuntimeError(f"vLLM could not load model {path}: {type(exc).__name__}: {exc}") from exc
-        from s1lib.format import load_prompt_format
+        from s1lib.text_format import load_prompt_format
 
         engine = cls(llm, tokenizer, path, max_model_len, eos, getattr(config, "vocab_size", None))
         engine.precision = precision.to_dict()

@@ -15,9 +15,18 @@ import uuid
 from collections import deque
 from typing import Any
 
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcedInsertion, ForcingState, Phase
+from s1lib.forcing.policy import (
+    BudgetPolicy,
+    CompiledPolicy,
+    ForcedInsertion,
+    ForcingState,
+    InsertionKind,
+    InsertionReason,
+    Phase,
+    ThinkingEnd,
+)
 from s1lib.forcing.trace import SamplingConfig
-from s1lib.format import get_delimiters
+from s1lib.text_format import get_delimiters
 
 EXTRA_KEY = "s1_forcing"
 
@@ -158,11 +167,15 @@ def state_from_record(compiled: CompiledPolicy, record: dict[str, Any]) -> Forci
         "num_suppressed",
         "thinking_end_position",
         "answer_start_position",
-        "thinking_end_reason",
         "finish_reason",
     ):
         setattr(state, name, record[name])
-    state.insertions = [ForcedInsertion(k, p, tuple(ids), reason=r) for k, p, ids, r in record["insertions"]]
+    reason = record["thinking_end_reason"]
+    state.thinking_end_reason = None if reason is None else ThinkingEnd(reason)
+    state.insertions = [
+        ForcedInsertion(InsertionKind(k), p, tuple(ids), reason=InsertionReason(r))
+        for k, p, ids, r in record["insertions"]
+    ]
     return state
 
 

@@ -1,4 +1,5 @@
-"""Full SFT with the s1 recipe: config (paper defaults and presets), data encoding, TRL training, benchmark.
+"""Full SFT with the s1 recipe: config (paper defaults and presets), data encoding, TRL training (its bench:
+``s1lib.benches.train``).
 
 Heavy imports (torch, transformers, trl) happen inside the functions, so ``import s1lib.train`` is cheap.
 """
@@ -21,13 +22,6 @@ def register_cli(subparsers):
     return _register(subparsers)
 
 
-def run_bench(json_output: bool = False) -> dict:
-    """See :func:`s1lib.train.bench.run_bench`."""
-    from s1lib.train.bench import run_bench as _run
-
-    return _run(json_output)
-
-
 __all__ = [
     "PRESETS",
     "DataError",
@@ -37,6 +31,5 @@ __all__ = [
     "encode_example",
     "load_records",
     "register_cli",
-    "run_bench",
     "run_training",
 ]

@@ -9,6 +9,7 @@ import sys
 import typing
 from typing import Any
 
+from s1lib.configfile import coerce, describe
 from s1lib.train.config import PRESETS, TrainConfig
 
 
@@ -28,25 +29,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override any TrainConfig field, e.g. --set block_size=1024 (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print only the final summary as JSON")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = fields_epilog()
+
+
+def fields_epilog() -> str:
+    """The fields ``--set`` takes, each with its default and help (``TrainConfig.help()``: declared once)."""
+    defaults, lines = TrainConfig().to_dict(), ["TrainConfig fields for --set FIELD=VALUE:"]
+    for name, text in TrainConfig.help().items():
+        lines.append(f"  {name} (default {defaults.get(name)!r}): {text}")
+    return "\n".join(lines)
 
 
 def _coerce(name: str, raw: str) -> Any:
+    """``--set FIELD=VALUE``: the value as the field's type, by the one coercion of strings (``configfile.coerce``)."""
     hints = typing.get_type_hints(TrainConfig)
     if name not in hints:
         raise SystemExit(f"--set: unknown TrainConfig field {name!r}; valid: {', '.join(TrainConfig.field_names())}")
-    hint = hints[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    if raw.lower() in {"none", "null"} and type(None) in typing.get_args(hint):
-        return None
-    kind = args[0]
-    if kind is bool:
-        if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
-            raise SystemExit(f"--set {name}: expected true/false, got {raw!r}")
-        return raw.lower() in {"true", "1", "yes"}
     try:
-        return kind(raw)
+        return coerce(raw, hints[name])
     except (TypeError, ValueError) as exc:
-        raise SystemExit(f"--set {name}: expected {kind.__name__}, got {raw!r}") from exc
+        raise SystemExit(f"--set {name}: expected {describe(hints[name])}, got {raw!r} ({exc})") from None
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import check_fields, read_config
-from s1lib.format import DELIMITER_PRESETS, LIMO_SYSTEM_PROMPT, PLAIN
+from s1lib.text_format import DELIMITER_PRESETS, LIMO_SYSTEM_PROMPT, PLAIN
 
 PAPER_MODEL = "Qwen/Qwen2.5-32B-Instruct"
 
@@ -256,7 +256,7 @@ class TrainConfig:
 
     @classmethod
     def help(cls) -> dict[str, str]:
-        """Field name -> help string (used by the CLI and notebook UIs)."""
+        """Field name -> help string (``s1 train -h`` lists them for ``--set``)."""
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from s1lib.format import sft_text
-from s1lib.io import EmptyTableError, TableError, read_rows
+from s1lib.tables import EmptyTableError, TableError, read_rows
+from s1lib.text_format import sft_text
 
 IGNORE_INDEX = -100
 PAD_CANDIDATES = ("<|fim_pad|>", "<|endoftext|>", "<|pad|>", "<pad>")
@@ -28,7 +28,7 @@ class DataError(ValueError):
 
 # --------------------------------------------------------------------------------------------------- loading
 def load_records(source: str, split: str = "train", toy_examples: int = 64, seed: int = 42) -> list[dict[str, Any]]:
-    """Records from a table (``s1lib.io``: a file, a ``datasets`` folder or a hub id) or ``toy`` (``s1lib.toy``)."""
+    """Records from a table (``s1lib.tables``: a file, a ``datasets`` folder or a hub id) or ``toy`` (``s1lib.toy``)."""
     if source == "toy":
         from s1lib.toy import toy_records  # numpy and the toy task only when asked for
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.attention import S1_SDPA
-from s1lib.format import save_prompt_format
+from s1lib.text_format import save_prompt_format
 from s1lib.train.config import TrainConfig
 from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
 from s1lib.train.runlog import LOG_NAME, JsonLogCallback, TokenCounter, loss_figure

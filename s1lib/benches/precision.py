@@ -42,7 +42,7 @@ def _matmul_gflops(dtype: Any, min_seconds: float = 0.3) -> float:
 def _decode_tokens_per_s(model: Any, tokenizer: Any, batch: int, new_tokens: int) -> float:
     import torch
 
-    from s1lib.format import build_prompt
+    from s1lib.text_format import build_prompt
 
     prompt = tokenizer.encode(build_prompt(tokenizer, "Add: 3 8 5 9 2 6 4"), add_special_tokens=False)
     ids = torch.tensor([prompt] * batch)

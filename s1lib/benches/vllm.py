@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from s1lib.forcing.bench import QUESTIONS
+from s1lib.benches.forcing import QUESTIONS
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from s1lib.format import (
+from s1lib.text_format import (
     QWEN_SYSTEM_PROMPT,
     Delimiters,
     build_prompt,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing.bench import QUESTIONS
+from s1lib.benches.forcing import QUESTIONS
 from s1lib.forcing.policy import BudgetPolicy
 
 
@@ -72,8 +72,8 @@ def run_bench(json_output: bool = False, config: ServeBenchConfig | str | Path |
     from s1lib.forcing.engine import eos_token_ids
     from s1lib.forcing.serve import LocalServer
     from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient
-    from s1lib.format import build_prompt
     from s1lib.models import load_tokenizer, resolve_model
+    from s1lib.text_format import build_prompt
 
     if not isinstance(config, ServeBenchConfig):
         from s1lib.configfile import config_from_dict, read_config

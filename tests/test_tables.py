@@ -1,4 +1,4 @@
-"""The one table reader (s1lib.io): the files people have (BOM, CRLF, other encodings, empty files, bad rows) across
+"""The one table reader (s1lib.tables): the files people have (BOM, CRLF, other encodings, empty files, bad rows) across
 jsonl / json / csv, and the three stages that read through it keeping their own error classes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s1lib.io import (
+from s1lib.tables import (
     BadRow,
     EmptyTableError,
     TableError,
