@@ -141,6 +141,7 @@ def test_scaling_summary_schema_and_headline():
         "efficiency": {  # these records carry no end reason (never closed) and no first-correct position
             "cut_by_cap_rate": 0.0, "never_closed_rate": 1.0, "first_correct_in_thinking_rate": None,
             "first_correct_position": None, "tokens_before_first_correct": None, "tokens_after_first_correct": None,
+            "answer_settled_in_thinking_rate": None, "tokens_after_settled_answer": None,
         },
     }  # fmt: skip
     assert by_label["wait×1"]["method"] == "budget_forcing_wait"
