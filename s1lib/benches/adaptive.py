@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
-from s1lib.eval.adaptive_summary import reaches
+from s1lib.eval.adaptive_summary import hindsight_share, reaches
 from s1lib.forcing.adaptive import BOXED_OPENING as BOXED
 
 GOALS = {"token_saving": 0.30, "wall_clock_ratio": 1.15}
@@ -131,7 +131,7 @@ class AdaptiveBenchConfig:
     )
     oracle_stride: int = field(
         default=4,
-        metadata={"help": "Thinking tokens between the hindsight bound's probes (0 = skip the bound)."},
+        metadata={"help": "Thinking tokens between the probed hindsight bound's probes (0 = skip it)."},
     )
     calibration_problems: int = field(
         default=200,
@@ -197,7 +197,10 @@ class AdaptiveBenchConfig:
             from s1lib.eval.calibrated_stop import check_grid
 
             self.target()
-            check_grid(self, lambda name: f"AdaptiveBenchConfig.calibration_{name}")
+            check_grid(
+                self.calibration_strategy, self.calibration_probe_every, self.calibration_agree,
+                self.calibration_threshold, lambda name: f"AdaptiveBenchConfig.calibration_{name}",
+            )  # fmt: skip
 
     def target(self) -> Any:
         """The calibration target (its errors name this config's fields)."""
@@ -209,12 +212,11 @@ class AdaptiveBenchConfig:
             raise ValueError(str(exc).replace("CalibrationTarget.", "AdaptiveBenchConfig.")) from None
 
     def calibration_grid(self) -> list[dict[str, Any]]:
-        """The settings calibrated, most cautious first, each probing with the cap's own answer (replayable)."""
-        from s1lib.eval.calibrated_stop import confidence_grid, consistency_grid
+        """The settings calibrated (:func:`s1lib.eval.calibrated_stop.grid_rules`)."""
+        from s1lib.eval.calibrated_stop import grid_rules
 
-        if self.calibration_strategy == "answer_confidence":
-            return confidence_grid(self.calibration_threshold, self.max_answer_tokens)
-        return consistency_grid(self.calibration_probe_every, self.calibration_agree, self.max_answer_tokens)
+        return grid_rules(self.calibration_strategy, self.calibration_probe_every, self.calibration_agree,
+                          self.calibration_threshold, self.max_answer_tokens)  # fmt: skip
 
     @classmethod
     def from_file(cls, path: str | Path) -> AdaptiveBenchConfig:
@@ -530,8 +532,6 @@ def headline(
             and not r["num_ignore"] and not r["min_thinking_tokens"]
         )  # fmt: skip
         chosen_by = f"calibrated on {calibration.problems} problems apart ({calibration.method})"
-    from s1lib.eval.adaptive_summary import hindsight_share
-
     saving_vs_full = 1 - row["thinking_tokens"] / full["thinking_tokens"] if full["thinking_tokens"] else None
     hindsight_bound = hindsight_share(full.get("efficiency") or {}, full["thinking_tokens"])  # as the demo reports
     return {

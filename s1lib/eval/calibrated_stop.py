@@ -86,7 +86,7 @@ class CalibrationConfig:
         where = "SweepConfig.calibration"
         if not isinstance(self.problems, int) or isinstance(self.problems, bool) or self.problems < 1:
             raise ValueError(f"{where}.problems must be a positive integer, got {self.problems!r}")
-        check_grid(self, lambda name: f"{where}.{name}")
+        check_grid(self.strategy, self.probe_every, self.agree, self.threshold, lambda name: f"{where}.{name}")
         try:
             target = self.target()
         except ValueError as exc:
@@ -107,26 +107,31 @@ class CalibrationConfig:
         return len(self.probe_every) * len(self.agree)
 
     def grid(self, probe_tokens: int) -> list[dict[str, Any]]:
-        """The settings calibrated, most cautious first, each probing with the cap's own answer (replayable)."""
-        if self.strategy == "answer_confidence":
-            return confidence_grid(self.threshold, probe_tokens)
-        return consistency_grid(self.probe_every, self.agree, probe_tokens)
+        """The settings calibrated (:func:`grid_rules`)."""
+        return grid_rules(self.strategy, self.probe_every, self.agree, self.threshold, probe_tokens)
 
 
-def check_grid(config: Any, field_name: Callable[[str], str]) -> None:
-    """Check a grid's fields (``strategy``, ``probe_every``, ``agree``, ``threshold`` of ``config``, read through
-    ``field_name``'s spelling, which also names them in the errors): shared by every config that declares one."""
-    strategy = getattr(config, field_name("strategy").rpartition(".")[2])
+def check_grid(strategy: str, probe_every: Any, agree: Any, threshold: Any, field_name: Callable[[str], str]) -> None:
+    """Check a grid's settings, naming each by ``field_name`` (``"agree"`` -> the caller's own field name) in its
+    error: shared by every config that declares a grid."""
     if strategy not in STRATEGIES:
         raise ValueError(f"{field_name('strategy')} must be one of {STRATEGIES}, got {strategy!r}")
-    for name in ("probe_every", "agree"):
-        values = getattr(config, field_name(name).rpartition(".")[2])
+    for name, values in (("probe_every", probe_every), ("agree", agree)):
         if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
             raise ValueError(f"{field_name(name)} must be a non-empty list of positive integers, got {values!r}")
-    threshold = getattr(config, field_name("threshold").rpartition(".")[2])
     ok = [isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in threshold or []]
     if not ok or not all(ok):
         raise ValueError(f"{field_name('threshold')} must be a non-empty list of numbers in (0, 1], got {threshold!r}")
+
+
+def grid_rules(
+    strategy: str, probe_every: Sequence[int], agree: Sequence[int], threshold: Sequence[float], probe_tokens: int
+) -> list[dict[str, Any]]:
+    """The settings a grid calibrates, most cautious first, each probing with the cap's own answer (replayable):
+    DEER's thresholds for ``answer_confidence``, else Dynasor-CoT's intervals x agreements."""
+    if strategy == "answer_confidence":
+        return confidence_grid(threshold, probe_tokens)
+    return consistency_grid(probe_every, agree, probe_tokens)
 
 
 NEVER = 10**9
