@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from s1lib.forcing import BudgetPolicy, SamplingConfig
     from s1lib.forcing.adaptive import AdaptiveStop
-    from s1lib.forcing.hf import HFEngine
-    from s1lib.forcing.prefix_sharing import generate_sweep
+    from s1lib.backends.hf import HFEngine
+    from s1lib.backends.prefix_sharing import generate_sweep
     from s1lib.precision import resolve_precision
 
     tok = tokenizer()

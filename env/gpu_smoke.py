@@ -45,8 +45,8 @@ PREEMPT_QUESTIONS = [f"{LONG} What is {i} + {i + 2}?" for i in range(4)]
 CHILD = """
 import json, sys
 from s1lib.forcing import BudgetPolicy, SamplingConfig
-from s1lib.forcing.vllm import VLLMEngine
-from s1lib.forcing.vllm_server import served_xargs
+from s1lib.backends.vllm import VLLMEngine
+from s1lib.backends.endpoint import served_xargs
 
 def traces(engine, policy, questions, sampling=None):
     return [t.to_dict(include_ids=True) for t in engine.generate([engine.prompt_for(q, policy) for q in questions],
@@ -136,7 +136,7 @@ class Reference:
     """transformers' traces of the same requests, on the same device (float32)."""
 
     def __init__(self, model: str, device: str):
-        from s1lib.forcing.hf import HFEngine
+        from s1lib.backends.hf import HFEngine
 
         self.engine = HFEngine.from_name(model, dtype="float32", device=device)
 
@@ -152,7 +152,7 @@ class Reference:
 def policy_can_make(ids: list[int], values: dict, reference: Reference) -> str | None:
     """None when the policy can produce ``ids`` within its budgets, else why not."""
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.vllm_server import ServerForcingClient
+    from s1lib.backends.endpoint import ServerForcingClient
 
     engine = reference.engine
     compiled = BudgetPolicy(**values).compile(engine.tokenizer, engine.eos_token_ids)
@@ -170,8 +170,8 @@ def serve_check(expected: dict, folder: Path) -> tuple[str, str, str]:
     """One request with forced Waits through ``s1 serve`` and the stock ``openai`` client."""
     from openai import OpenAI
 
-    from s1lib.forcing.hf import HFEngine
-    from s1lib.forcing.serve import LocalServer
+    from s1lib.backends.hf import HFEngine
+    from s1lib.serve.server import LocalServer
 
     prompt = HFEngine.from_name("default", dtype="float32").prompt_for(QUESTIONS[0])
     with LocalServer("default", dtype="float32", max_model_len=1024, forcing=True, log_path=folder / "serve.log") as s:

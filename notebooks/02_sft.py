@@ -65,8 +65,8 @@ loss_fig.show()
 # `⟦FINAL ANSWER⟧`.
 
 # %%
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy
-from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.trace import render_marked
 
 engine = HFEngine.from_name(result.model_dir)

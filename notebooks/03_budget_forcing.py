@@ -48,7 +48,7 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
 # %%
-from s1lib.forcing.hf import HFEngine
+from s1lib.backends.hf import HFEngine
 from s1lib.widgets import BudgetForcingWidget
 
 engine = HFEngine.from_name(model, dtype=dtype)

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
+from s1lib.backends.endpoint import ServerConfig, ServerForcingClient, _Call
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy, ForcingState
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient, _Call
 
 
 def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,8 @@ from doubles import IM_END, IM_START, PLAIN, ScriptedModel, ids
 
 from s1lib.forcing.adaptive import AdaptiveStop, ProbeOutput, ProbeRequest
 from s1lib.forcing.engine import EngineBase
-from s1lib.forcing.policy import BudgetPolicy, ForcingState
+from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.state import ForcingState
 from s1lib.forcing.trace import Trace
 
 Answer = tuple[str, float | Sequence[float] | None]
@@ -335,8 +336,8 @@ def test_transition_probes_say_why_they_ran(smollm_tokenizer):
 
 
 def test_policy_round_trips_through_its_dict():
+    from s1lib.backends.vllm_processor import compiled_from_config, request_config
     from s1lib.forcing.trace import SamplingConfig
-    from s1lib.forcing.vllm_processor import compiled_from_config, request_config
 
     policy = BudgetPolicy(max_thinking_tokens=64, num_ignore=2, adaptive=confidence(threshold=0.9, probe_tokens=8))
     data = json.loads(json.dumps(policy.to_dict()))

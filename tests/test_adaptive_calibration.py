@@ -339,8 +339,8 @@ def test_a_replayed_rule_is_the_rule_decoded(embedded_model):
         with the same answer graded the same, the same thinking and the same probe tokens (greedy, the embedded
         model on toy calibration problems: it ends its thinking at once, so a minimum of 40 tokens keeps it thinking
     and its probes from 40 on have something to agree on)."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.eval.calibrated_stop import consistency_grid, dense_policy
-    from s1lib.forcing.hf import HFEngine
 
     dense = dense_policy(56, 10, 4, min_thinking_tokens=40)
     grid = lambda records: consistency_grid([4, 8], [2, 3], 10)  # noqa: E731
@@ -354,8 +354,8 @@ def test_a_replayed_threshold_is_the_threshold_decoded(embedded_model):
     the same answer, thinking and probe tokens (greedy, the embedded model on toy calibration problems; two ends
     suppressed with "Wait" give each row probes at its end attempts, besides any Wait of its own). The thresholds
     are the run's own median and lowest probe confidences, and 1."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.eval.calibrated_stop import confidence_grid, dense_policy
-    from s1lib.forcing.hf import HFEngine
 
     def grid(records):
         confidences = sorted(p["confidence"] for r in records for p in r["probes"])
@@ -374,9 +374,9 @@ def test_a_sweep_adds_the_calibrated_setting_and_reuses_its_choice(tiny_model, t
     """SweepConfig.calibration: the grid is replayed on toy problems apart from the held-out ones, the chosen
     setting joins the sweep as 'calibrated …' (method adaptive (calibrated)), the choice is in results.json and
     calibration.json, and a resumed sweep reuses it without decoding the calibration split again."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.eval.calibrated_stop import CALIBRATED_METHOD, CALIBRATION_FILE
     from s1lib.eval.sweep import SweepConfig, load_problems, run_sweep
-    from s1lib.forcing.hf import HFEngine
 
     engine = HFEngine(*tiny_model)
     calibration = {"problems": 4, "probe_every": [2, 4], "agree": [1, 2], "max_accuracy_drop": 0.5,

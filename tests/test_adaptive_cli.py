@@ -1,4 +1,4 @@
-"""The adaptive-stop flags of ``s1 generate`` and ``s1 eval`` (``s1lib.forcing.arguments``)."""
+"""The adaptive-stop flags of ``s1 generate`` and ``s1 eval`` (``s1lib.cli.policy_flags``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from s1lib.cli import build_parser, main
+from s1lib.cli.policy_flags import policy_from_args
 from s1lib.forcing.adaptive import AdaptiveStop
-from s1lib.forcing.arguments import policy_from_args
 
 
 def _policy(*flags: str):

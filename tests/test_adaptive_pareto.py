@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from s1lib import viz
-from s1lib.eval.cli import register_cli, write_figures
+from s1lib.cli.eval import register_cli, write_figures
 from s1lib.eval.pareto import DEMO_MODEL, describe_model, pareto_rows, resolve_model, run_pareto
 from s1lib.eval.store import summarize
 from s1lib.eval.summary import scaling_summary

@@ -8,11 +8,11 @@ import json
 import pytest
 from doubles import end_provoker
 
+from s1lib.backends.hf import HFEngine
+from s1lib.backends.prefix_sharing import generate_sweep
 from s1lib.eval.sweep import SweepConfig, build_settings, run_sweep
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.adaptive import AdaptiveStop
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.prefix_sharing import generate_sweep
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from s1lib.backends.hf import HFEngine
 from s1lib.eval.metrics import vote_metrics
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.forcing.baselines import (
@@ -15,7 +16,6 @@ from s1lib.forcing.baselines import (
     step_conditional_suffix,
     token_conditional_suffix,
 )
-from s1lib.forcing.hf import HFEngine
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from s1lib.backends.hf import HFEngine
 from s1lib.eval.budgets import BudgetComparison, BudgetRun, compare_budgets
-from s1lib.forcing.hf import HFEngine
 
 
 @pytest.fixture(scope="module")

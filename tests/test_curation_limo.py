@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from s1lib.cli.curate import main
 from s1lib.curation.chainscore import ChainScoreConfig, chain_score
-from s1lib.curation.cli import main
 from s1lib.curation.config import CurationConfig
 from s1lib.curation.passrate import PassBand
 

@@ -198,7 +198,7 @@ def test_funnel_rejects_lost_rows():
 
 
 def test_cli_json(tmp_path, capsys):
-    from s1lib.curation.cli import main
+    from s1lib.cli.curate import main
 
     cfg = _config(tmp_path)
     path = tmp_path / "c.json"
@@ -266,9 +266,9 @@ def test_attempt_options_are_checked(option, value):
 def test_hf_attempt_model_answers_the_plain_chat_prompt(embedded_model):
     """``hf:<model>`` attempts are the reference's instruction-model attempts: the chat prompt with no thinking
     delimiter, answered directly, with the configured token limit (checked against a direct generation)."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.curation.pipeline import resolve_attempt_model
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.hf import HFEngine
     from s1lib.text_format import chat_prefix
 
     questions = ["What is 7 + 5?", "Name a prime number larger than ten."]

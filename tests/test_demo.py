@@ -99,7 +99,7 @@ def test_demo_quick_end_to_end(tmp_path: Path):
         assert reported[bound] is None or 0 <= reported[bound] <= 1
     # What `s1 demo` prints last: the scaling stage's headline, one line per adaptive setting, the calibrated report.
     from s1lib.batch.grid import load_grid
-    from s1lib.demo import DEMO_GRID, stage_headlines
+    from s1lib.cli.demo import DEMO_GRID, stage_headlines
 
     lines = stage_headlines(load_grid(DEMO_GRID, profile="quick", output_root=tmp_path))
     assert [line.split(":")[0] for line in lines] == ["scaling"] + ["adaptive"] * (len(adaptive) + 3)

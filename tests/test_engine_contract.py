@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from doubles import TinyServer, end_provoker
 
+from s1lib.backends.endpoint import ServerForcingClient
+from s1lib.backends.hf import HFEngine
+from s1lib.backends.vllm import VLLMEngine
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.engine import Engine, EngineBase
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.vllm import VLLMEngine
-from s1lib.forcing.vllm_server import ServerForcingClient
 
 WAITS = BudgetPolicy(max_thinking_tokens=30, num_ignore=2, max_answer_tokens=5)
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from doubles import end_provoker
 
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy, SamplingConfig
-from s1lib.forcing.hf import HFEngine
 
 QUESTIONS = [
     "How many r are in the word raspberry?",

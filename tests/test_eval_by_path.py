@@ -110,7 +110,7 @@ def test_sweep_config_takes_a_file_by_path(tmp_path):
 def test_s1_eval_parses_the_field_flags():
     import argparse
 
-    from s1lib.eval.cli import register_cli
+    from s1lib.cli.eval import register_cli
 
     parser = argparse.ArgumentParser()
     register_cli(parser.add_subparsers(dest="command"))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from s1lib.eval.cli import register_cli
+from s1lib.cli.eval import register_cli
 
 
 @pytest.fixture()

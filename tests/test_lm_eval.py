@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from s1lib.eval.lm_eval_task import lm_eval_command, write_task
+from s1lib.serve.lm_eval_task import lm_eval_command, write_task
 
 POLICY = {"max_thinking_tokens": 32, "max_answer_tokens": 32}
 LIMIT = 20
@@ -20,8 +20,8 @@ LIMIT = 20
 def test_the_task_folder_holds_s1_evals_prompts_and_grades_as_it_does(shared_data, tmp_path, embedded_model):
     from lm_eval.tasks._yaml_loader import load_yaml
 
+    from s1lib.backends.hf import HFEngine
     from s1lib.eval.benchmarks import load_benchmark
-    from s1lib.forcing.hf import HFEngine
 
     task = write_task("math500", tmp_path, data=shared_data, limit=3, max_gen_toks=100)
     assert task["problems"] == 3 and task["task"] == "s1_math500"
@@ -42,12 +42,12 @@ def test_the_task_folder_holds_s1_evals_prompts_and_grades_as_it_does(shared_dat
 @pytest.mark.slow
 @pytest.mark.model
 def test_lm_eval_through_s1_serve_scores_the_items_as_s1_eval(shared_data, default_model_dir, tmp_path):
+    from s1lib.backends.endpoint import served_xargs
     from s1lib.cli import main
     from s1lib.eval.grading import extract_answer
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.serve import LocalServer
-    from s1lib.forcing.vllm_server import served_xargs
     from s1lib.openai_client import ApiClient
+    from s1lib.serve.server import LocalServer
 
     task = write_task("math500", tmp_path / "task", data=shared_data, limit=LIMIT, max_gen_toks=80)
     server = LocalServer(

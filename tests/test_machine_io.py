@@ -79,7 +79,7 @@ def test_prompt_format_is_recorded_and_read(tmp_path):
 def test_engine_prompts_a_model_with_its_recorded_system_line(tiny_model_dir, tmp_path):
     import shutil
 
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
     from s1lib.text_format import save_prompt_format
 
     folder = tmp_path / "trained"

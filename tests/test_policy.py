@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pytest
 from doubles import IM_END, IM_START, PLAIN, ScriptedModel, ids
 
-from s1lib.forcing.policy import BudgetPolicy, ForcingState, Phase
+from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.state import ForcingState, Phase
 
 
 def run(policy: BudgetPolicy, tokenizer, script: Sequence[int], limit: int = 500) -> ForcingState:

@@ -61,8 +61,8 @@ def test_empty_request_list_ends_the_loop(smollm_tokenizer):
 @pytest.mark.model
 def test_same_tokens_as_our_engine(embedded_model):
     """Greedy, one row at a time (no padding): the reference's rounds and our single pass decode the same ids."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.benches.forcing import reference_multicall as on_transformers
-    from s1lib.forcing.hf import HFEngine
 
     engine = HFEngine(*embedded_model)
     policy = BudgetPolicy(max_thinking_tokens=24, num_ignore=2, max_answer_tokens=6)

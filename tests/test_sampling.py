@@ -84,8 +84,8 @@ def test_a_per_phase_temperature_changes_only_its_phase(tiny_model):
     thinking changes it; a seed reproduces both."""
     from doubles import end_provoker
 
+    from s1lib.backends.hf import HFEngine
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.hf import HFEngine
 
     engine = HFEngine(*tiny_model)
     policy = BudgetPolicy(max_thinking_tokens=24, num_ignore=1, max_answer_tokens=12)

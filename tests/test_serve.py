@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.serve import LocalServer
+from s1lib.serve.server import LocalServer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
 
@@ -120,8 +120,8 @@ def test_the_api_key_is_required(served):
 def test_the_command_line(capsys, monkeypatch):
     """``s1 serve`` binds loopback by default, loads the processor, passes vLLM's flags after ``--``, and keeps an
     API key out of the command line (vLLM reads it from VLLM_API_KEY)."""
+    from s1lib.backends.vllm_processor import PROCESSOR_FQCN_ANY
     from s1lib.cli import main
-    from s1lib.forcing.vllm_processor import PROCESSOR_FQCN_ANY
 
     assert main(["serve", "default", "--print-command", "--api-key", "secret", "--", "-tp", "1", "--seed", "3"]) == 0
     command = capsys.readouterr().out.split()
@@ -136,8 +136,8 @@ def test_the_command_line(capsys, monkeypatch):
 def test_the_single_call_client_gets_the_engines_traces(served, hf):
     """``ServerForcingClient`` in single-call mode: one request per prompt, forced by the server; its Traces
     (thinking tokens, Waits, forced prefix) equal the transformers backend's, batched concurrently or streamed."""
+    from s1lib.backends.endpoint import ServerConfig, ServerForcingClient
     from s1lib.forcing import SamplingConfig
-    from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient
 
     config = ServerConfig(base_url=served.base_url, api_key=KEY, mode="single-call")
     client = ServerForcingClient(config, hf.tokenizer, hf.eos_token_ids)
@@ -183,7 +183,7 @@ def test_n_completions_are_each_a_forced_sequence_of_their_own(client, hf):
     """``n=2`` sampled: vLLM's two children share their parent's vllm_xargs; each gets its own state, so each is a
     sequence the policy can produce (cap, minimum, Waits) and the two differ. This request killed the server when
     the children shared one state."""
-    from s1lib.forcing.vllm_server import ServerForcingClient
+    from s1lib.backends.endpoint import ServerForcingClient
 
     xargs = {"max_thinking_tokens": 24, "min_thinking_tokens": 16, "num_ignore": 1, "max_answer_tokens": 16}
     response = client.chat.completions.create(

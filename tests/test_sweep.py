@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from doubles import end_provoker
 
+from s1lib.backends.hf import HFEngine
+from s1lib.backends.prefix_sharing import SweepStats, envelope_policy, generate_sweep, group_key, replay
 from s1lib.forcing import BudgetPolicy, SamplingConfig
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.prefix_sharing import SweepStats, envelope_policy, generate_sweep, group_key, replay
 
 QUESTIONS = [
     "How many r are in the word raspberry?",

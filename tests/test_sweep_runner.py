@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from s1lib.backends.hf import HFEngine
 from s1lib.eval.sweep import SweepConfig, build_settings, run_sweep
-from s1lib.forcing.hf import HFEngine
 
 
 @pytest.fixture(scope="module")

@@ -102,8 +102,8 @@ def test_limo_fsdp_config_is_32_processes_over_4_nodes():
 def test_the_cli_lists_every_field_with_its_help_and_coerces_like_the_notebooks(capsys):
     """``s1 train -h`` shows every TrainConfig field with its help (declared once, in the config), and ``--set``
     converts strings by the one coercion the notebooks use (``configfile.coerce``: ``on``, ``none``)."""
+    from s1lib.cli.train import _coerce, main
     from s1lib.configfile import coerce
-    from s1lib.train.cli import _coerce, main
 
     with pytest.raises(SystemExit):
         main(["-h"])

@@ -55,8 +55,8 @@ def test_three_steps_loss_goes_down(trained):
 
 def test_saved_model_loads_and_generates(trained):
     """The saved folder loads directly into the forcing engine and generates under a budget policy."""
+    from s1lib.backends.hf import HFEngine
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.hf import HFEngine
     from s1lib.models import load_model
 
     config, _ = trained
@@ -137,7 +137,7 @@ def test_bad_data_fails_before_the_model_loads(tiny_model_dir, tmp_path, monkeyp
 
 
 def test_cli_trains_and_reports_json(tiny_model_dir, tmp_path, capsys):
-    from s1lib.train.cli import register_cli
+    from s1lib.cli.train import register_cli
 
     parser = argparse.ArgumentParser()
     register_cli(parser.add_subparsers())

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from doubles import end_provoker
 
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy, SamplingConfig
-from s1lib.forcing.hf import HFEngine
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
 
@@ -23,7 +23,7 @@ POLICIES = [
 
 @pytest.fixture(scope="module")
 def engine():
-    from s1lib.forcing.vllm import VLLMEngine
+    from s1lib.backends.vllm import VLLMEngine
 
     eng = VLLMEngine.from_name("default", dtype="float32", max_model_len=2048, enforce_eager=True)
     yield eng
@@ -224,7 +224,7 @@ MULTIPROCESS_SCRIPT = """
 import json, os, sys
 os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"  # vLLM's own default: the engine core in its own process
 from s1lib.forcing import BudgetPolicy
-from s1lib.forcing.vllm import VLLMEngine
+from s1lib.backends.vllm import VLLMEngine
 
 policies = [BudgetPolicy(**p) for p in json.loads(sys.argv[1])]
 questions = json.loads(sys.argv[2])
@@ -268,7 +268,7 @@ def test_engine_core_in_its_own_process_returns_the_same_traces(hf_engine):
 TENSOR_PARALLEL_SCRIPT = """
 import json, sys
 from s1lib.forcing import BudgetPolicy
-from s1lib.forcing.vllm import VLLMEngine
+from s1lib.backends.vllm import VLLMEngine
 
 if __name__ == "__main__":
     policy = BudgetPolicy(**json.loads(sys.argv[2]))
@@ -331,7 +331,7 @@ def test_one_sampling_params_reused_for_four_prompts_gives_four_traces(engine, h
     and the processor holds no state afterwards."""
     from vllm import SamplingParams
 
-    from s1lib.forcing.vllm_server import served_xargs
+    from s1lib.backends.endpoint import served_xargs
 
     policy = BudgetPolicy(max_thinking_tokens=20, min_thinking_tokens=12, num_ignore=1, max_answer_tokens=6)
     questions = [*QUESTIONS, "What is 3 + 4?", "Name a prime number."]
@@ -349,10 +349,10 @@ def held_states() -> int:
     """The states the processors of this process hold (the engine's core runs here)."""
     import gc
 
-    from s1lib.forcing import vllm_processor as fp
+    from s1lib.backends import vllm_rows
 
     gc.collect()
-    processors = [rows for rows in list(fp._ALL_ROWS) if rows.vllm_config is not None]
+    processors = [rows for rows in list(vllm_rows._ALL_ROWS) if rows.vllm_config is not None]
     assert processors, "no processor of a real engine in this process"
     return sum(len(rows.live) for rows in processors)
 
@@ -360,7 +360,7 @@ def held_states() -> int:
 PREEMPTION_SCRIPT = """
 import json, sys
 from s1lib.forcing import BudgetPolicy, SamplingConfig
-from s1lib.forcing.vllm import VLLMEngine
+from s1lib.backends.vllm import VLLMEngine
 
 if __name__ == "__main__":
     policy, sampling = BudgetPolicy(**json.loads(sys.argv[1])), SamplingConfig(**json.loads(sys.argv[2]))

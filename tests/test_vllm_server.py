@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from fake_openai import FakeOpenAI
 
+from s1lib.backends.endpoint import ServerConfig, ServerError, ServerForcingClient
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy
-from s1lib.forcing.hf import HFEngine
-from s1lib.forcing.serve import LocalServer
-from s1lib.forcing.vllm_server import ServerConfig, ServerError, ServerForcingClient
+from s1lib.serve.server import LocalServer
 
 
 @pytest.mark.vllm
@@ -89,7 +89,7 @@ def _served(policy: BudgetPolicy, tokenizer, script: list[int]):
     model's most likely token at each position (what vLLM's raw logprobs report)."""
     from doubles import ScriptedModel
 
-    from s1lib.forcing.policy import ForcingState
+    from s1lib.forcing.state import ForcingState
 
     state = ForcingState(policy.compile(tokenizer, [IM_END]))
     model = ScriptedModel(script)
@@ -154,14 +154,14 @@ def test_single_call_replay_refuses_a_sequence_the_policy_cannot_make(smollm_tok
 
 
 def test_single_call_sends_the_policy_in_vllm_xargs():
-    from s1lib.forcing.vllm_server import served_xargs
+    from s1lib.backends.endpoint import served_xargs
 
     xargs = served_xargs(BudgetPolicy(max_thinking_tokens=64, ignore_strings=None, delimiters=("<think>", "</think>")))
     assert xargs == {
         "max_thinking_tokens": 64, "min_thinking_tokens": 0, "num_ignore": 0, "ignore_strings": "none",
         "answer_prefix": "\nFinal Answer:", "delimiters": ["<think>", "</think>"],
     }  # fmt: skip
-    from s1lib.forcing.vllm_processor import served_policy
+    from s1lib.backends.vllm_processor import served_policy
 
     assert served_policy(xargs) == BudgetPolicy(
         **{**xargs, "ignore_strings": None, "delimiters": ("<think>", "</think>")}
@@ -176,7 +176,7 @@ def test_a_local_server_logs_vllms_info_lines_even_after_trl_was_imported(monkey
     its own (INFO), its output unbuffered; `s1 serve` keeps the caller's environment."""
     import trl  # noqa: F401  (its import sets the variable when vLLM is installed)
 
-    from s1lib.forcing.serve import serving_env
+    from s1lib.serve.server import serving_env
 
     monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     monkeypatch.setenv("VLLM_LOGGING_LEVEL", "ERROR")

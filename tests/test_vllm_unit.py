@@ -11,16 +11,16 @@ import pytest
 import torch
 from doubles import POLICIES, SCRIPT, Scripted, TinyServer, end_provoker, scripted_reference, scripted_run
 
+from s1lib.backends import vllm as fv
+from s1lib.backends import vllm_processor as fp
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
-from s1lib.forcing import vllm as fv
-from s1lib.forcing import vllm_processor as fp
-from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.trace import Trace
 
 
 def test_import_never_imports_vllm():
     code = (
-        "import sys, s1lib.forcing, s1lib.forcing.vllm, s1lib.forcing.vllm_processor, s1lib.forcing.vllm_server; "
+        "import sys, s1lib.forcing, s1lib.backends.vllm, s1lib.backends.vllm_processor, s1lib.backends.endpoint; "
         "print('vllm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -34,7 +34,7 @@ def test_missing_vllm_gives_install_instructions(monkeypatch):
     with pytest.raises(ImportError, match="backend='transformers'"):
         fv.VLLMEngine.from_name("default")
     # The rest of s1lib is unaffected.
-    from s1lib.forcing import load_engine
+    from s1lib.backends import load_engine
 
     assert callable(load_engine) and HFEngine.backend == "transformers"
     assert BudgetPolicy(max_thinking_tokens=3).label() == "cap=3"

@@ -19,8 +19,9 @@ import pytest
 import torch
 from doubles import POLICIES, scripted_reference
 
-from s1lib.forcing import PROCESSOR_FQCN, PROCESSOR_FQCN_ANY, PROCESSOR_FQCN_V2, SamplingConfig
-from s1lib.forcing import vllm_processor as fp
+from s1lib.backends import PROCESSOR_FQCN, PROCESSOR_FQCN_ANY, PROCESSOR_FQCN_V2
+from s1lib.backends import vllm_processor as fp
+from s1lib.forcing import SamplingConfig
 
 pytestmark = pytest.mark.vllm
 
@@ -196,7 +197,7 @@ def test_one_processor_class_is_taken_by_both_runners_loaders():
 
 
 def test_the_engine_picks_the_processor_of_the_runner(monkeypatch):
-    from s1lib.forcing.vllm import processor_for_runner
+    from s1lib.backends.vllm import processor_for_runner
 
     monkeypatch.setenv("VLLM_USE_V2_MODEL_RUNNER", "1")
     assert processor_for_runner() == PROCESSOR_FQCN_V2

@@ -9,7 +9,8 @@ import pytest
 
 from s1lib.benches.widget import measure_stream
 from s1lib.forcing.adaptive import AdaptiveStop, Probe
-from s1lib.forcing.policy import BudgetPolicy, ForcedInsertion
+from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.state import ForcedInsertion
 from s1lib.forcing.trace import Event
 from s1lib.widgets import (
     ADAPTIVE_CHOICES,
@@ -207,7 +208,7 @@ def test_runner_reports_engine_errors_in_the_view():
 
 @pytest.fixture(scope="module")
 def tiny_engine(tiny_model):
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
 
     model, tokenizer = tiny_model
     return HFEngine(model, tokenizer)

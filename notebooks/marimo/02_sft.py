@@ -73,8 +73,8 @@ def _(mo, params, result):
 
 @app.cell
 def _(mo, params, result):
+    from s1lib.backends.hf import HFEngine
     from s1lib.forcing import BudgetPolicy
-    from s1lib.forcing.hf import HFEngine
     from s1lib.forcing.trace import render_marked
 
     engine = HFEngine.from_name(result.model_dir)

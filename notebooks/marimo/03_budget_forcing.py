@@ -44,7 +44,7 @@ def _(mo):
 
 @app.cell
 def _(mo, params):
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
 
     with mo.status.spinner(title=f"Loading {params.model} ..."):
         engine = HFEngine.from_name(params.model, dtype=params.dtype)

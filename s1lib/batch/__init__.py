@@ -5,7 +5,6 @@
 and ``report`` gathers every run's metrics and figures into one page.
 """
 
-from s1lib.batch.cli import register_cli
 from s1lib.batch.executors import LocalExecutor, SlurmOptions, SubmititExecutor
 from s1lib.batch.grid import Grid, GridError, RunSpec, load_grid
 from s1lib.batch.report import write_report
@@ -23,7 +22,6 @@ __all__ = [
     "execute_run",
     "load_grid",
     "read_status",
-    "register_cli",
     "run_grid",
     "write_report",
 ]

@@ -422,7 +422,7 @@ def resolve_inputs(config: AdaptiveBenchConfig) -> tuple[str, str | None, bool]:
     the demo had to train the model now."""
     if config.model is not None:
         return config.model, config.data, False
-    from s1lib.demo import trained_model
+    from s1lib.cli.demo import trained_model
 
     with contextlib.redirect_stdout(sys.stderr):  # the demo's progress must not mix into --json
         model, data, trained = trained_model(config.demo_root)
@@ -563,7 +563,7 @@ def measure(config: AdaptiveBenchConfig, engine: Any = None) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     model, data, trained = resolve_inputs(config)
     if engine is None:
-        from s1lib.forcing.hf import HFEngine
+        from s1lib.backends.hf import HFEngine
 
         engine = HFEngine.from_name(model)
     with contextlib.ExitStack() as stack:

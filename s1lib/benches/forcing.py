@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from s1lib.backends.hf import HFEngine
 from s1lib.forcing import reference_loop
-from s1lib.forcing.hf import HFEngine
 from s1lib.forcing.policy import BudgetPolicy
 
 QUESTIONS = [

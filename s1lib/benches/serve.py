@@ -69,10 +69,10 @@ def raw_request(client: Any, prompt_ids: list[int], new_tokens: int) -> int:
 def run_bench(json_output: bool = False, config: ServeBenchConfig | str | Path | None = None) -> dict[str, Any]:
     """Start ``s1 serve``, measure, print the numbers and return them as a dict (``config``: the settings, or a
     YAML/JSON file of their fields, ``s1 bench serve --config FILE``)."""
+    from s1lib.backends.endpoint import ServerConfig, ServerForcingClient
     from s1lib.forcing.engine import eos_token_ids
-    from s1lib.forcing.serve import LocalServer
-    from s1lib.forcing.vllm_server import ServerConfig, ServerForcingClient
     from s1lib.models import load_tokenizer, resolve_model
+    from s1lib.serve.server import LocalServer
     from s1lib.text_format import build_prompt
 
     if not isinstance(config, ServeBenchConfig):

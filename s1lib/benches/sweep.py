@@ -102,8 +102,8 @@ def run_bench(
     """
     import torch
 
-    from s1lib.forcing.hf import HFEngine
-    from s1lib.forcing.prefix_sharing import SweepStats, generate_sweep
+    from s1lib.backends.hf import HFEngine
+    from s1lib.backends.prefix_sharing import SweepStats, generate_sweep
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -23,7 +23,7 @@ from s1lib.benches.forcing import QUESTIONS
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
 
 if TYPE_CHECKING:
-    from s1lib.forcing.vllm import VLLMEngine
+    from s1lib.backends.vllm import VLLMEngine
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_bench(json_output: bool = False, config: VLLMBenchConfig | None = None) -> dict[str, Any]:
     """Measure and print the numbers; return them as a dict."""
-    from s1lib.forcing.vllm import VLLMEngine
+    from s1lib.backends.vllm import VLLMEngine
 
     config = config or VLLMBenchConfig()
     load_before = os.getloadavg()

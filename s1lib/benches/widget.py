@@ -73,7 +73,7 @@ def measure_stream(
 
 def run_bench(json_output: bool = False, model: str = "default") -> dict[str, float]:
     """``s1 bench widget``: the widget's first-token latency and stream rate on the embedded model."""
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
 
     result = measure_stream(HFEngine.from_name(model), repeats=2)
     if json_output:

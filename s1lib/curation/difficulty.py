@@ -150,7 +150,7 @@ def lazy_engine_attempt_fn(
 
     def attempt(questions: list[str]) -> list[str]:
         if "fn" not in state:
-            from s1lib.forcing import load_engine
+            from s1lib.backends import load_engine
 
             engine = load_engine(model, backend, **engine_options)
             state["fn"] = engine_attempt_fn(engine, policy, batch_size, sampling)

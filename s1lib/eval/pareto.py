@@ -142,7 +142,7 @@ class ParetoRun:
 
 def engine_for(config: SweepConfig) -> Engine:
     """The engine ``run_sweep`` would load for ``config``: load it once, run the sweep on it, then stream on it."""
-    from s1lib.forcing import load_engine
+    from s1lib.backends import load_engine
 
     return load_engine(
         config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options

@@ -1,7 +1,7 @@
 """The sweep runner: one benchmark over a grid of settings, graded and stored as it goes (resumable).
 
 The grid comes from :mod:`s1lib.eval.sweep_config`; budgets that do not fit the model's context fail before
-anything is generated. Plain settings run through :func:`s1lib.forcing.prefix_sharing.iter_sweep` (greedy budgets
+anything is generated. Plain settings run through :func:`s1lib.backends.prefix_sharing.iter_sweep` (greedy budgets
 share their thinking prefix), rejection sampling and majority voting through :mod:`s1lib.forcing.baselines`;
 records (:mod:`s1lib.eval.records`) go to a :class:`~s1lib.eval.store.ResultsStore` batch by batch.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s1lib.backends.prefix_sharing import SweepStats, iter_sweep
 from s1lib.eval.benchmarks import Problem, load_any
 from s1lib.eval.grading import GradingConfig, MathVerifier
 from s1lib.eval.metrics import chance_levels
@@ -24,7 +25,6 @@ from s1lib.eval.store import CONFIG_FILE, SAMPLES_FILE, ResultsStore, summarize
 from s1lib.eval.sweep_config import Setting, SweepConfig, build_settings
 from s1lib.forcing.baselines import rejection_sample, sample_rows, sample_seed
 from s1lib.forcing.engine import Engine, Processor
-from s1lib.forcing.prefix_sharing import SweepStats, iter_sweep
 from s1lib.models import model_fingerprint
 from s1lib.versions import software_versions, version_changes
 
@@ -215,7 +215,7 @@ def run_sweep(
     if store.torn_lines:
         print(f"resume: dropped {len(store.torn_lines)} torn line(s) at the end of {store.samples_path}")
     if engine is None:
-        from s1lib.forcing import load_engine
+        from s1lib.backends import load_engine
 
         engine = load_engine(
             config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options

@@ -1,21 +1,11 @@
-"""Budget forcing: one backend-independent policy (``policy``) driven by each backend (``hf``, ``vllm``)."""
+"""Budget forcing: one backend-independent policy (``policy``) and the engine contract (``engine``) that every
+backend in :mod:`s1lib.backends` drives it through."""
 
-from s1lib.forcing.policy import (
-    BudgetPolicy,
-    CompiledPolicy,
-    ForcedInsertion,
-    ForcingState,
-    InsertionKind,
-    InsertionReason,
-    Phase,
-    ThinkingEnd,
-)
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcedInsertion, ForcingState, InsertionKind, InsertionReason, Phase, ThinkingEnd
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 
 __all__ = [
-    "PROCESSOR_FQCN",
-    "PROCESSOR_FQCN_ANY",
-    "PROCESSOR_FQCN_V2",
     "BudgetPolicy",
     "CompiledPolicy",
     "Event",
@@ -27,27 +17,4 @@ __all__ = [
     "SamplingConfig",
     "ThinkingEnd",
     "Trace",
-    "load_engine",
 ]
-
-
-def __getattr__(name: str):
-    # The vLLM processors' import paths, for ``vllm serve --logits-processors`` (lazy: the module imports torch).
-    if name in ("PROCESSOR_FQCN", "PROCESSOR_FQCN_ANY", "PROCESSOR_FQCN_V2"):
-        from s1lib.forcing import vllm_processor
-
-        return getattr(vllm_processor, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def load_engine(model: str = "default", backend: str = "transformers", **kwargs):
-    """An engine by backend name: ``transformers`` (HFEngine) or ``vllm``."""
-    if backend in ("transformers", "hf"):
-        from s1lib.forcing.hf import HFEngine
-
-        return HFEngine.from_name(model, **kwargs)
-    if backend == "vllm":
-        from s1lib.forcing.vllm import VLLMEngine
-
-        return VLLMEngine.from_name(model, **kwargs)
-    raise ValueError(f"Unknown backend {backend!r}; expected 'transformers' or 'vllm'")

@@ -12,7 +12,7 @@ cannot change after that. Two training-free rules read the probes:
   transition points, before the re-check begins); stop when the probe's mean token probability is at least
   ``threshold``.
 
-The rule lives here and in :class:`~s1lib.forcing.policy.ForcingState`, so every backend stops alike; a backend only
+The rule lives here and in :class:`~s1lib.forcing.state.ForcingState`, so every backend stops alike; a backend only
 answers "probe these rows now" (a batch of :class:`ProbeRequest`) with one :class:`ProbeOutput` per row. Probes never
 count as thinking tokens: their tokens are reported apart (``Trace.probe_tokens``).
 """

@@ -16,7 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from s1lib.forcing.adaptive import Probe, ProbeRequest
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Phase, Step
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcingState, Phase, Step
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 from s1lib.text_format import build_prompt
 
@@ -96,7 +97,7 @@ class EngineBase:
     ``generate`` uses when the caller gives none; ``runs_processors`` says whether ``extra_processors`` can run;
     ``runs_probes`` whether it can answer an adaptive stop's probes (``BudgetPolicy.adaptive``);
     ``shares_prefixes`` whether a greedy sweep may decode one row for a group of policies that share its prefix
-    (``s1lib.forcing.prefix_sharing``: it drives the model directly, so only a backend that holds one can).
+    (``s1lib.backends.prefix_sharing``: it drives the model directly, so only a backend that holds one can).
     """
 
     backend: str = "base"

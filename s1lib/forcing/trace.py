@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.adaptive import Probe
-from s1lib.forcing.policy import ForcedInsertion, ForcingState, InsertionKind
+from s1lib.forcing.state import ForcedInsertion, ForcingState, InsertionKind
 
 
 @dataclass

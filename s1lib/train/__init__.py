@@ -15,13 +15,6 @@ def run_training(*args, **kwargs):
     return _run(*args, **kwargs)
 
 
-def register_cli(subparsers):
-    """See :func:`s1lib.train.cli.register_cli`."""
-    from s1lib.train.cli import register_cli as _register
-
-    return _register(subparsers)
-
-
 __all__ = [
     "PRESETS",
     "DataError",
@@ -30,6 +23,5 @@ __all__ = [
     "build_examples",
     "encode_example",
     "load_records",
-    "register_cli",
     "run_training",
 ]

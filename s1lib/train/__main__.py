@@ -2,6 +2,6 @@
 
 import sys
 
-from s1lib.train.cli import main
+from s1lib.cli.train import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ from s1lib.eval.benchmarks import Problem, load_benchmark
 from s1lib.models import load_tokenizer, resolve_model
 from s1lib.text_format import build_prompt, get_delimiters, load_prompt_format
 
-UTILS = '''"""Grading for an s1 lm-eval task (written by s1lib.eval.lm_eval_task): the same as ``s1 eval``."""
+UTILS = '''"""Grading for an s1 lm-eval task (written by s1lib.serve.lm_eval_task): the same as ``s1 eval``."""
 
 from s1lib.eval.benchmarks import Problem
 from s1lib.eval.grading import grade

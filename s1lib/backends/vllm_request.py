@@ -15,16 +15,8 @@ import uuid
 from collections import deque
 from typing import Any
 
-from s1lib.forcing.policy import (
-    BudgetPolicy,
-    CompiledPolicy,
-    ForcedInsertion,
-    ForcingState,
-    InsertionKind,
-    InsertionReason,
-    Phase,
-    ThinkingEnd,
-)
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcedInsertion, ForcingState, InsertionKind, InsertionReason, Phase, ThinkingEnd
 from s1lib.forcing.trace import SamplingConfig
 from s1lib.text_format import get_delimiters
 
@@ -43,7 +35,7 @@ SERVED_FIELDS = (
 SERVED_KEY = "s1_request"
 """The key a served request gets at admission. It names a family, not one sequence: the ``n`` children of a request
 (vLLM copies the parent's params shallowly) and every prompt that reuses one ``SamplingParams`` share it, so the
-processor keeps one state per sequence within it (see :mod:`s1lib.forcing.vllm_processor`)."""
+processor keeps one state per sequence within it (see :mod:`s1lib.backends.vllm_processor`)."""
 
 
 def served_policy(extra_args: dict[str, Any] | None) -> BudgetPolicy | None:
@@ -257,7 +249,7 @@ def validate_forcing_params(sampling_params: Any) -> None:
         return
     if not isinstance(config, dict) or not {"key", "policy", "ids", "sampling", "seed"} <= set(config):
         raise ValueError(
-            f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.forcing.vllm_processor.request_config"
+            f"extra_args[{EXTRA_KEY!r}] must be a dict made by s1lib.backends.vllm_processor.request_config"
         )
     compiled_from_config(config)
     if sampling_params.temperature != 0:

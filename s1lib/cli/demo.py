@@ -40,7 +40,7 @@ def run_showcase(
     policies: list[BudgetPolicy] | None = None,
     color: bool = False,
 ) -> list[dict[str, Any]]:
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
 
     engine = HFEngine.from_name(model)
     questions = questions or DEMO_QUESTIONS
@@ -90,8 +90,8 @@ def run_demo(
 ) -> Any:
     """The five notebooks as one papermill grid (``env/batch/demo.yaml``), into ``<output_root>/demo[-size]/``;
     ``only`` runs just those stages and what they need (``["sft"]``: curation and SFT, for a trained model)."""
-    from s1lib.batch.cli import execute
     from s1lib.batch.grid import load_grid
+    from s1lib.cli.batch import execute
 
     if size not in SIZES:
         raise ValueError(f"demo size must be one of {list(SIZES)}, got {size!r}")
@@ -118,7 +118,7 @@ def trained_model(output_root: str | Path = "runs", size: str = "default") -> tu
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from s1lib.batch.cli import report_result
+    from s1lib.cli.batch import report_result
 
     size = "quick" if args.quick else "full" if args.full else "default"
     print(
@@ -161,7 +161,7 @@ def stage_headlines(grid: Any) -> list[str]:
 
 
 def register_cli(subparsers: Any) -> None:
-    from s1lib.batch.cli import add_grid_arguments
+    from s1lib.cli.batch import add_grid_arguments
 
     demo = subparsers.add_parser(
         "demo",

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState, Step
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.openai_client import ApiClient, ApiError
 
@@ -463,7 +464,7 @@ def _ignore_starts(compiled: CompiledPolicy, generated: list[int]) -> list[int]:
 def served_xargs(policy: BudgetPolicy) -> dict[str, Any]:
     """A policy as ``s1 serve`` reads it from ``vllm_xargs`` (JSON values only; every field sent, so the request
     is forced even with the defaults)."""
-    from s1lib.forcing.vllm_processor import SERVED_FIELDS
+    from s1lib.backends.vllm_processor import SERVED_FIELDS
 
     values = policy.to_dict()
     xargs: dict[str, Any] = {}

@@ -1,4 +1,6 @@
-"""The ``s1`` command. Each stage's module registers its own subcommands; this file only wires them."""
+"""The ``s1`` command, all in this package: each stage's module here (``curate``, ``train``, ``eval``, ``serve``,
+``batch``, ``demo``) registers its own subcommands, ``policy_flags`` makes the budget policy's flags; this file only
+wires them."""
 
 from __future__ import annotations
 
@@ -11,16 +13,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from s1lib.forcing.arguments import add_policy_arguments, policy_from_args, sampling_from_args
+from s1lib.cli.policy_flags import add_policy_arguments, policy_from_args, sampling_from_args
 
-# Modules that contribute subcommands through ``register_cli(subparsers)``; missing ones are skipped.
+# The modules that contribute subcommands, each through ``register_cli(subparsers)``.
 _STAGE_CLIS = (
-    "s1lib.curation.cli",
-    "s1lib.train.cli",
-    "s1lib.eval.cli",
-    "s1lib.forcing.serve",
-    "s1lib.batch",
-    "s1lib.demo",
+    "s1lib.cli.curate",
+    "s1lib.cli.train",
+    "s1lib.cli.eval",
+    "s1lib.cli.serve",
+    "s1lib.cli.batch",
+    "s1lib.cli.demo",
 )
 
 # ``s1 bench NAME``: module with ``run_bench(json_output) -> dict`` (and ``config=`` for ``--config``).
@@ -41,7 +43,7 @@ _STYLE = {"wait": "\033[1;33m", "end": "\033[1;35m", "final_answer": "\033[1;36m
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from s1lib.forcing.hf import HFEngine
+    from s1lib.backends.hf import HFEngine
 
     policy = policy_from_args(args)
     sampling = sampling_from_args(args)
@@ -126,15 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.set_defaults(func=_cmd_model)
 
     for module_name in _STAGE_CLIS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        register: Callable[[Any], None] | None = getattr(module, "register_cli", None)
-        if register is not None:
-            register(sub)
+        register: Callable[[Any], None] = importlib.import_module(module_name).register_cli
+        register(sub)
     return parser
 
 
@@ -157,7 +152,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

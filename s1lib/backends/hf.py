@@ -34,7 +34,8 @@ from s1lib.forcing.engine import (
     probe_points,
     step_events,
 )
-from s1lib.forcing.policy import CompiledPolicy, ForcingState, Step
+from s1lib.forcing.policy import CompiledPolicy
+from s1lib.forcing.state import ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 
 StepCallback = Callable[[int, Step, ForcingState], None]
@@ -182,7 +183,7 @@ class CacheProbes:
 
 class HFForcingProcessor:
     """Drives one ForcingState per row from inside transformers' ``generate`` (vLLM's processor, the one users name
-    in ``vllm serve --logits-processors``, is ``s1lib.forcing.vllm_processor:ForcingLogitsProcessor``)."""
+    in ``vllm serve --logits-processors``, is ``s1lib.backends.vllm_processor:ForcingLogitsProcessor``)."""
 
     def __init__(
         self,
@@ -269,7 +270,7 @@ class HFEngine(EngineBase):
 
     backend = "transformers"
     runs_probes = True
-    shares_prefixes = True  # the sweep's shared decode drives this engine's model (s1lib.forcing.prefix_sharing)
+    shares_prefixes = True  # the sweep's shared decode drives this engine's model (s1lib.backends.prefix_sharing)
 
     def __init__(self, model: Any, tokenizer: Any, precision: dict[str, Any] | None = None):
         self.model = model

@@ -157,8 +157,8 @@ def _finish(run: Any, as_json: bool) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from s1lib.cli.policy_flags import policy_from_args
     from s1lib.eval.sweep import SweepConfig, run_sweep
-    from s1lib.forcing.arguments import policy_from_args
 
     policy = policy_from_args(args).to_dict()
     delimiters = policy.pop("delimiters")
@@ -194,9 +194,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_lm_eval_task(args: argparse.Namespace) -> int:
     import shlex
 
-    from s1lib.eval.lm_eval_task import lm_eval_command, write_task
-    from s1lib.forcing.arguments import policy_from_args
-    from s1lib.forcing.vllm_server import served_xargs
+    from s1lib.backends.endpoint import served_xargs
+    from s1lib.cli.policy_flags import policy_from_args
+    from s1lib.serve.lm_eval_task import lm_eval_command, write_task
 
     policy = policy_from_args(args)  # --model is the served model, whose chat template renders the prompts
     if policy.adaptive is not None:  # served_xargs would drop it: the command would run fixed budgets unawares
@@ -253,7 +253,7 @@ def register_cli(subparsers: Any) -> None:
     b.add_argument("--data", default=None, help="folder holding aime24.jsonl, math500.jsonl, ...")
     b.set_defaults(func=_cmd_benchmarks)
 
-    from s1lib.forcing.arguments import add_policy_arguments
+    from s1lib.cli.policy_flags import add_policy_arguments
 
     e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
     e.add_argument("benchmark", help=f"one of {', '.join(sorted(BENCHMARKS))}, or a table file's path")

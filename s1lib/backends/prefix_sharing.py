@@ -21,9 +21,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from s1lib.backends.hf import HFEngine, HFForcingProcessor
 from s1lib.forcing.engine import Engine, Processor
-from s1lib.forcing.hf import HFEngine, HFForcingProcessor
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy, ForcingState
+from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.state import ForcingState
 from s1lib.forcing.trace import SamplingConfig, Trace
 from s1lib.text_format import get_delimiters
 
