@@ -7,7 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from s1lib.benches.adaptive import AdaptiveBenchConfig, compare, hindsight, run_bench, sweep_config
+from s1lib.benches.adaptive import run_bench, sweep_config
+from s1lib.benches.adaptive_config import AdaptiveBenchConfig
+from s1lib.benches.adaptive_measures import compare, hindsight
 from s1lib.eval.benchmarks import Problem
 from s1lib.eval.calibration import binomial_p_value
 from s1lib.eval.sweep_config import SweepConfig, build_settings

@@ -175,7 +175,8 @@ def test_the_overthinking_grid_and_its_bench_config_build_their_sweeps(tmp_path)
     """env/batch/overthink.yaml's notebook-05 run and env/bench/adaptive-overthink.yaml name valid rules, DEER's
     probes at the model's own Waits among them."""
     from s1lib.batch.grid import load_grid
-    from s1lib.benches.adaptive import AdaptiveBenchConfig, sweep_config
+    from s1lib.benches.adaptive import sweep_config
+    from s1lib.benches.adaptive_config import AdaptiveBenchConfig
     from s1lib.eval.sweep import build_settings
 
     root = Path(__file__).resolve().parents[1]

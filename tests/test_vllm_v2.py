@@ -197,7 +197,7 @@ def test_one_processor_class_is_taken_by_both_runners_loaders():
 
 
 def test_the_engine_picks_the_processor_of_the_runner(monkeypatch):
-    from s1lib.backends.vllm import processor_for_runner
+    from s1lib.backends.vllm_setup import processor_for_runner
 
     monkeypatch.setenv("VLLM_USE_V2_MODEL_RUNNER", "1")
     assert processor_for_runner() == PROCESSOR_FQCN_V2

