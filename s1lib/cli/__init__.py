@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from s1lib.cli.flags import field_flag, run_flag
 from s1lib.cli.policy_flags import add_policy_arguments, policy_from_args, sampling_from_args
+from s1lib.eval.sweep_config import SweepConfig
 
 # The modules that contribute subcommands, each through ``register_cli(subparsers)``.
 _STAGE_CLIS = (
@@ -104,27 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="answer one question with budget forcing, streaming")
-    gen.add_argument("question")
+    run_flag(gen, "question", help="the question to answer")
     add_policy_arguments(gen)
-    gen.add_argument(
-        "--system",
-        default=None,
-        help="system prompt (default: the one the model was trained with, else the template's)",
-    )
-    gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
-    gen.add_argument("--ids", action="store_true", help="with --json, include token ids")
+    field_flag(gen, SweepConfig, "system")
+    run_flag(gen, "--json", action="store_true", help="print one JSON object instead of streaming")
+    run_flag(gen, "--ids", action="store_true", help="with --json, include token ids")
     gen.set_defaults(func=_cmd_generate)
 
     bench = sub.add_parser("bench", help="benchmarks measured side by side in one run")
-    bench.add_argument("name", choices=sorted(BENCHES))
-    bench.add_argument("--json", action="store_true")
-    bench.add_argument(
-        "--config", default=None, help="a YAML/JSON file of the bench's config fields (benches that take one: adaptive)"
+    run_flag(bench, "name", choices=sorted(BENCHES), help="the bench to run")
+    run_flag(bench, "--json", action="store_true", help="print the bench's results as one JSON object")
+    run_flag(
+        bench,
+        "--config",
+        default=None,
+        help="a YAML/JSON file of the bench's config fields (benches that take one: adaptive)",
     )
     bench.set_defaults(func=_cmd_bench)
 
     model = sub.add_parser("prepare-model", help="convert the embedded default model to safetensors (once)")
-    model.add_argument("--force", action="store_true")
+    run_flag(model, "--force", action="store_true", help="convert again even if the cache holds the model")
     model.set_defaults(func=_cmd_model)
 
     for module_name in _STAGE_CLIS:

@@ -12,6 +12,7 @@ from typing import Any
 from s1lib.batch.executors import LocalExecutor, SlurmOptions, SubmititExecutor
 from s1lib.batch.grid import GridError, load_grid
 from s1lib.batch.scheduler import GridResult, run_grid
+from s1lib.cli.flags import field_flag, run_flag
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -75,29 +76,32 @@ class ProgressPrinter:
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output-root", default=None, help="parent of the grid folder (default: the grid's, or runs/)")
-    parser.add_argument(
+    run_flag(parser, "--output-root", default=None, help="parent of the grid folder (default: the grid's, or runs/)")
+    run_flag(
+        parser,
         "--executor",
         choices=("local", "slurm", "submitit-local"),
         default="local",
         help="local worker processes, Slurm through submitit, or submitit's local executor",
     )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="runs at a time (local: one device each when there are GPUs)"
+    run_flag(
+        parser, "--workers", type=int, default=1, help="runs at a time (local: one device each when there are GPUs)"
     )
-    parser.add_argument(
+    run_flag(
+        parser,
         "--devices",
         default=None,
         help="GPUs for local workers: '0,1,2,3' one each, '0,1|2,3' a group each, '' none (default: all visible)",
     )
-    parser.add_argument("--force", action="store_true", help="run everything again, even finished runs")
-    parser.add_argument("--keep-failed", action="store_true", help="do not retry runs that failed before")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    parser.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
-    parser.add_argument("--gpus-per-run", type=int, default=1, help="GPUs per Slurm job")
-    parser.add_argument("--timeout-min", type=int, default=240, help="wall-clock limit per Slurm job")
-    parser.add_argument("--cpus-per-run", type=int, default=8, help="CPU cores per Slurm job")
-    parser.add_argument("--mem-gb", type=int, default=64, help="memory per Slurm job (GB)")
+    run_flag(parser, "--force", action="store_true", help="run everything again, even finished runs")
+    run_flag(parser, "--keep-failed", action="store_true", help="do not retry runs that failed before")
+    run_flag(parser, "--json", action="store_true", help="print the summary as JSON on stdout")
+    slurm = parser.add_argument_group("Slurm (--executor slurm)")
+    field_flag(slurm, SlurmOptions, "partition", flag="--slurm-partition", dest="slurm_partition")
+    field_flag(slurm, SlurmOptions, "gpus_per_node", flag="--gpus-per-run", dest="gpus_per_run")
+    field_flag(slurm, SlurmOptions, "timeout_min", note="(minutes)")
+    field_flag(slurm, SlurmOptions, "cpus_per_task", flag="--cpus-per-run", dest="cpus_per_run")
+    field_flag(slurm, SlurmOptions, "mem_gb", note="(GB)")
 
 
 def execute(grid: Any, args: argparse.Namespace, only: list[str] | None = None, title: str | None = None) -> GridResult:
@@ -171,11 +175,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         description="Execute every run of GRID (a YAML/JSON file) into <output-root>/<grid>/<run-id>/, skipping "
         "finished runs, recording failures, and writing report.html + summary.json at the end.",
     )
-    parser.add_argument("grid", help="grid file (see env/batch/)")
-    parser.add_argument("--profile", default=None, help="a profile of the grid file (e.g. quick)")
-    parser.add_argument("--name", default=None, help="grid folder name (default: the grid's name)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="parameter for every run (repeatable)")
-    parser.add_argument("--only", nargs="+", default=None, help="only these runs or jobs (and what they need)")
-    parser.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
+    run_flag(parser, "grid", help="grid file (see env/batch/)")
+    run_flag(parser, "--profile", default=None, help="a profile of the grid file (e.g. quick)")
+    run_flag(parser, "--name", default=None, help="grid folder name (default: the grid's name)")
+    run_flag(parser, "--set", action="append", metavar="KEY=VALUE", help="parameter for every run (repeatable)")
+    run_flag(parser, "--only", nargs="+", default=None, help="only these runs or jobs (and what they need)")
+    run_flag(parser, "--dry-run", action="store_true", help="print the planned runs and exit")
     add_grid_arguments(parser)
     parser.set_defaults(func=_cmd_batch)

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
+from s1lib.cli.flags import field_flag, run_flag
+from s1lib.curation.config import CurationConfig
+
 
 def _run(args: argparse.Namespace) -> int:
-    from s1lib.curation.config import CurationConfig
     from s1lib.curation.pipeline import run_curation
 
     config = CurationConfig.from_file(args.config)
@@ -29,9 +31,10 @@ def _run(args: argparse.Namespace) -> int:
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the ``curate`` subcommand to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser("curate", help="curate a question pool into an s1K-style set (prints the funnel)")
-    parser.add_argument("config", help="YAML or JSON curation config (see env/curation/toy.yaml)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (funnel, stats, paths)")
-    parser.add_argument("--output", default=None, help="output folder (overrides the config's output_dir)")
+    run_flag(parser, "config", help="YAML or JSON curation config (see env/curation/toy.yaml)")
+    run_flag(parser, "--json", action="store_true", help="print one JSON object (funnel, stats, paths)")
+    field_flag(parser, CurationConfig, "output_dir", flag="--output", dest="output", default=None, type=str,
+               shown_default="the config's")  # fmt: skip
     parser.set_defaults(func=_run)
     return parser
 

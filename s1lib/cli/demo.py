@@ -162,6 +162,8 @@ def stage_headlines(grid: Any) -> list[str]:
 
 def register_cli(subparsers: Any) -> None:
     from s1lib.cli.batch import add_grid_arguments
+    from s1lib.cli.flags import field_flag, run_flag
+    from s1lib.eval.sweep_config import SweepConfig
 
     demo = subparsers.add_parser(
         "demo",
@@ -172,12 +174,12 @@ def register_cli(subparsers: Any) -> None:
         "finished stages are reused on a rerun.",
     )
     size = demo.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="a few minutes: tiny SFT and sweep (used by the tests)")
-    size.add_argument("--full", action="store_true", help="more training and the whole held-out set (GPU or patience)")
+    run_flag(size, "--quick", action="store_true", help="a few minutes: tiny SFT and sweep (used by the tests)")
+    run_flag(size, "--full", action="store_true", help="more training and the whole held-out set (GPU or patience)")
     add_grid_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
 
     showcase = subparsers.add_parser("showcase", help="budget forcing on the untrained embedded model, traces marked")
-    showcase.add_argument("--model", default="default")
-    showcase.add_argument("--output", default="runs/showcase", help="folder for the traces (JSON)")
+    field_flag(showcase, SweepConfig, "model")
+    run_flag(showcase, "--output", default="runs/showcase", help="folder for the traces (JSON)")
     showcase.set_defaults(func=_cmd_showcase)

@@ -14,9 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from s1lib.cli.flags import field_flag, run_flag
+from s1lib.cli.policy_flags import add_policy_arguments
 from s1lib.eval.benchmarks import BENCHMARKS, KINDS, load_benchmark
 from s1lib.eval.grading import Grade, GradingConfig, MathVerifier, grade
+from s1lib.eval.judge import JudgeConfig
 from s1lib.eval.metrics import accuracy
+from s1lib.eval.sweep_config import SweepConfig
+from s1lib.forcing.policy import BudgetPolicy
 
 
 def read_completions(
@@ -211,10 +216,11 @@ def _cmd_lm_eval_task(args: argparse.Namespace) -> int:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
-    p.add_argument("--output", default=None, help="output folder (samples.jsonl, results.json, figures); resumes")
-    p.add_argument("--json", action="store_true", help="print the aggregated results as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    field_flag(p, SweepConfig, "limit")
+    field_flag(p, SweepConfig, "output_dir", flag="--output", dest="output", default=None, shown_default="none",
+               note="Rerunning the same command resumes there.")  # fmt: skip
+    run_flag(p, "--json", action="store_true", help="print the aggregated results as JSON")
+    run_flag(p, "--no-progress", action="store_true", help="no progress bar")
 
 
 FIELD_OPTIONS = ("question_field", "answer_field", "kind", "kind_field", "id_field")
@@ -223,47 +229,42 @@ FIELD_OPTIONS = ("question_field", "answer_field", "kind", "kind_field", "id_fie
 def _add_field_arguments(p: argparse.ArgumentParser) -> None:
     """How to read a benchmark file by path: its columns and grading kind (SweepConfig's fields of the same names)."""
     g = p.add_argument_group("a benchmark file by path")
-    g.add_argument("--question-field", default=None, help="question column (default 'question')")
-    g.add_argument("--answer-field", default=None, help="gold-answer column (default 'answer')")
-    g.add_argument("--kind", default=None, choices=KINDS, help="how every answer is graded (default math)")
-    g.add_argument("--kind-field", default=None, help="column with each row's kind (instead of --kind)")
-    g.add_argument("--id-field", default=None, help="problem-id column (default: the row number)")
+    for name in FIELD_OPTIONS:
+        field_flag(g, SweepConfig, name, **({"choices": KINDS} if name == "kind" else {}))
 
 
 def register_cli(subparsers: Any) -> None:
-    """Add ``grade``, ``benchmarks``, ``eval`` and ``sweep`` to the ``s1`` command."""
+    """Add ``grade``, ``benchmarks``, ``eval``, ``lm-eval-task`` and ``sweep`` to the ``s1`` command."""
     p = subparsers.add_parser("grade", help="Grade a jsonl of completions ({id, completion}) against a benchmark")
-    p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
-    p.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
-    p.add_argument(
-        "--completions", required=True, help="a table (jsonl, json, csv, parquet) with a problem id and a completion"
+    field_flag(p, SweepConfig, "benchmark", required=True, choices=sorted(BENCHMARKS), type=str)
+    field_flag(p, SweepConfig, "data")
+    run_flag(
+        p, "--completions", required=True, help="a table (jsonl, json, csv, parquet) with a problem id and a completion"
     )
-    p.add_argument("--id-field", default=None, help="the problem id's field (default: 'id', else 'problem_id')")
-    p.add_argument("--completion-field", default="completion", help="the completion text's field")
-    p.add_argument("--out", default=None, help="write one graded row per completion here (jsonl)")
-    p.add_argument("--delimiters", default=None, help="delimiter preset (default: any of s1 / think-tags)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per math-verify comparison")
-    p.add_argument("--seed", type=int, default=0, help="GPQA option permutation seed")
-    p.add_argument("--judge", action="store_true", help="ask an LLM judge when the rules say wrong (needs a key)")
-    p.add_argument("--judge-model", default="gpt-4o-mini")
-    p.add_argument("--judge-base-url", default="https://api.openai.com/v1")
+    run_flag(p, "--id-field", default=None, help="the completions' problem id field (default: 'id', else 'problem_id')")
+    run_flag(p, "--completion-field", default="completion", help="the completion text's field")
+    run_flag(p, "--out", default=None, help="write one graded row per completion here (jsonl)")
+    field_flag(p, BudgetPolicy, "delimiters", default=None, shown_default="any of s1 / think-tags", type=str)
+    field_flag(p, GradingConfig, "timeout", default=5.0)
+    field_flag(p, SweepConfig, "seed", note="(GPQA: it permutes the options)")
+    run_flag(p, "--judge", action="store_true", help="ask an LLM judge when the rules say wrong (needs a key)")
+    field_flag(p, JudgeConfig, "model", flag="--judge-model", dest="judge_model")
+    field_flag(p, JudgeConfig, "base_url", flag="--judge-base-url", dest="judge_base_url")
     p.set_defaults(func=_cmd_grade)
 
     b = subparsers.add_parser("benchmarks", help="List known benchmarks, or count the problems in a data folder")
-    b.add_argument("--data", default=None, help="folder holding aime24.jsonl, math500.jsonl, ...")
+    field_flag(b, SweepConfig, "data", note="(a folder holding aime24.jsonl, math500.jsonl, ...)")
     b.set_defaults(func=_cmd_benchmarks)
 
-    from s1lib.cli.policy_flags import add_policy_arguments
-
     e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
-    e.add_argument("benchmark", help=f"one of {', '.join(sorted(BENCHMARKS))}, or a table file's path")
-    e.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
+    field_flag(e, SweepConfig, "benchmark", flag="benchmark", type=str)
+    field_flag(e, SweepConfig, "data")
     _add_field_arguments(e)
     add_policy_arguments(e)
-    e.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
-    e.add_argument("--samples", type=int, default=1, help="samples per problem (needs --temperature > 0)")
-    e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--dtype", default=None, help="auto (the default: this device's fastest), float32, bfloat16")
+    field_flag(e, SweepConfig, "backend", choices=["transformers", "vllm"])
+    field_flag(e, SweepConfig, "samples")
+    field_flag(e, SweepConfig, "batch_size")
+    run_flag(e, "--dtype", default=None, help="auto (the default: this device's fastest), float32, bfloat16")
     _add_run_arguments(e)
     e.set_defaults(func=_cmd_eval)
 
@@ -271,21 +272,22 @@ def register_cli(subparsers: Any) -> None:
         "lm-eval-task",
         help="Write an lm-eval task over a benchmark for upstream lm_eval against s1 serve, and print the command",
     )
-    t.add_argument("benchmark", choices=sorted(BENCHMARKS))
-    t.add_argument("--out", required=True, help="task folder (for lm_eval --include_path)")
-    t.add_argument("--data", default=None, help="benchmark file or folder (default: the hub data set, online)")
-    t.add_argument("--limit", type=int, default=None, help="only the first N problems")
-    t.add_argument("--max-gen-toks", type=int, default=32768, help="max_tokens per request (thinking + answer)")
-    t.add_argument("--base-url", default="http://127.0.0.1:8000", help="where s1 serve listens (for the command)")
-    t.add_argument("--served-name", default=None, help="the name s1 serve serves the model under (see /v1/models)")
+    field_flag(t, SweepConfig, "benchmark", flag="benchmark", choices=sorted(BENCHMARKS), type=str)
+    run_flag(t, "--out", required=True, help="task folder (for lm_eval --include_path)")
+    field_flag(t, SweepConfig, "data")
+    field_flag(t, SweepConfig, "limit")
+    run_flag(t, "--max-gen-toks", type=int, default=32768, help="max_tokens per request (thinking + answer)")
+    run_flag(t, "--base-url", default="http://127.0.0.1:8000", help="where s1 serve listens (for the command)")
+    run_flag(t, "--served-name", default=None, help="the name s1 serve serves the model under (see /v1/models)")
     add_policy_arguments(t)
     t.set_defaults(func=_cmd_lm_eval_task)
 
     s = subparsers.add_parser("sweep", help="Run a grid of budgets / Waits / baselines from a YAML or JSON file")
-    s.add_argument("grid", help="SweepConfig file (see env/sweeps/)")
-    s.add_argument("--data", default=None, help="override the grid's benchmark data path")
-    s.add_argument("--batch-size", type=int, default=None, help="override the grid's batch size")
-    s.add_argument("--no-share-prefix", action="store_true", help="run every setting independently")
+    run_flag(s, "grid", help="SweepConfig file (see env/sweeps/)")
+    field_flag(s, SweepConfig, "data", default=None, shown_default="the grid's")
+    field_flag(s, SweepConfig, "batch_size", default=None, shown_default="the grid's")
+    field_flag(s, SweepConfig, "share_prefix", flag="--no-share-prefix", dest="no_share_prefix", action="store_true",
+               prefix="Turn off: ")  # fmt: skip
     _add_field_arguments(s)
     _add_run_arguments(s)
     s.set_defaults(func=_cmd_sweep)

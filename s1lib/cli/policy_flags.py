@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from s1lib.cli.flags import field_flag
+from s1lib.eval.sweep_config import SweepConfig
 from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import SamplingConfig
@@ -49,51 +51,25 @@ def policy_from_args(args: argparse.Namespace) -> BudgetPolicy:
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    """The BudgetPolicy and sampling flags, shared by ``generate``, ``eval`` and the demo."""
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="'default' (embedded SmolLM2-135M), a folder, a .gguf, or a hub id (the only case that downloads)",
-    )
-    parser.add_argument("--max-thinking-tokens", type=int, default=None, help="cap on thinking tokens")
-    parser.add_argument("--min-thinking-tokens", type=int, default=0, help="suppress the end until this many")
-    parser.add_argument("--num-ignore", type=int, default=0, help="suppress the end of thinking K times")
-    parser.add_argument(
-        "--ignore-str",
-        default="Wait",
-        help="string appended on suppression; comma list cycles; 'none' suppresses without a string",
-    )
-    parser.add_argument("--max-answer-tokens", type=int, default=512, help="cap on answer tokens")
-    parser.add_argument("--delimiters", default="s1", help="'s1', 'think-tags' or 'START,END'")
-    parser.add_argument(
-        "--adaptive",
-        choices=STRATEGIES,
-        default=None,
-        help="stop thinking early when probes say the answer is ready: probe_consistency (Dynasor-CoT) or "
-        "answer_confidence (DEER; needs --num-ignore > 0 or --probe-transitions); the cap stays the maximum",
-    )
-    for name in ADAPTIVE_FLAGS:
-        default = getattr(_ADAPTIVE_DEFAULTS, name)
-        help_text = AdaptiveStop.__dataclass_fields__[name].metadata["help"]
-        # a bool is a switch (--probe-transitions / --no-probe-transitions): type=bool would read "False" as true
-        kind: dict[str, Any] = (
-            {"action": argparse.BooleanOptionalAction} if isinstance(default, bool) else {"type": type(default)}
-        )
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            default=None,
-            help=f"with --adaptive: {help_text} (default {default})",
-            **kind,
-        )
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper)")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min_p × the top one's probability")
-    parser.add_argument(
-        "--temperature-thinking", type=float, default=None,
-        help="temperature of the thinking phase (default: --temperature for both phases)",
+    """The BudgetPolicy and sampling flags, shared by ``generate``, ``eval`` and ``lm-eval-task``: each made from its
+    config field (help, type, default), under the names users know."""
+    field_flag(parser, SweepConfig, "model")
+    field_flag(parser, BudgetPolicy, "max_thinking_tokens")
+    field_flag(parser, BudgetPolicy, "min_thinking_tokens")
+    field_flag(parser, BudgetPolicy, "num_ignore")
+    field_flag(
+        parser, BudgetPolicy, "ignore_strings", flag="--ignore-str", type=str,
+        note="Here a comma list cycles and 'none' appends nothing.",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub")
+    field_flag(parser, BudgetPolicy, "max_answer_tokens", default=512)
+    field_flag(parser, BudgetPolicy, "delimiters", type=str, note="Here a pair is 'START,END'.")
+    field_flag(parser, AdaptiveStop, "strategy", flag="--adaptive", dest="adaptive", choices=STRATEGIES, default=None)
+    for name in ADAPTIVE_FLAGS:
+        shown = getattr(_ADAPTIVE_DEFAULTS, name)
+        field_flag(parser, AdaptiveStop, name, default=None, shown_default=shown, prefix="with --adaptive: ")
+    for name in ("temperature", "top_p", "min_p", "temperature_thinking", "seed"):
+        field_flag(parser, SamplingConfig, name)
+    field_flag(parser, SweepConfig, "trust_remote_code", action="store_true")
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingConfig:

@@ -7,7 +7,9 @@ import os
 import sys
 from typing import Any
 
+from s1lib.cli.flags import field_flag, run_flag
 from s1lib.serve import server
+from s1lib.serve.server import ServeConfig
 
 
 def register_cli(subparsers: Any) -> None:
@@ -16,13 +18,10 @@ def register_cli(subparsers: Any) -> None:
         help="vLLM's OpenAI-compatible server with budget forcing per request (policy in vllm_xargs)",
         description=server.__doc__.split("\n\n")[1] + " vLLM's own flags follow `--`: s1 serve MODEL -- -tp 8.",
     )
-    serve.add_argument("model", help="'default' (the embedded SmolLM2), a model folder or a hub id")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--api-key", default=None, help="require this bearer token (default: $S1_SERVE_API_KEY)")
-    serve.add_argument("--dtype", default="auto", help="auto (this device's fastest), float32, bfloat16, float16")
-    serve.add_argument("--max-model-len", type=int, default=None)
-    serve.add_argument("--print-command", action="store_true", help="print the vllm command instead of running it")
+    field_flag(serve, ServeConfig, "model", flag="model", type=str)
+    for name in ("host", "port", "api_key", "dtype", "max_model_len"):
+        field_flag(serve, ServeConfig, name)
+    run_flag(serve, "--print-command", action="store_true", help="print the vllm command instead of running it")
     serve.set_defaults(func=_cmd_serve, passthrough=[])  # after `--`: vLLM's own flags (e.g. -- -tp 8)
 
 

@@ -9,26 +9,39 @@ import sys
 import typing
 from typing import Any
 
+from s1lib.cli.flags import field_flag, run_flag
 from s1lib.configfile import coerce, describe
 from s1lib.train.config import PRESETS, TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help=f"a preset ({', '.join(sorted(PRESETS))}) or a YAML/JSON config file")
-    parser.add_argument("--data", help="training data (.parquet/.jsonl/.json, a datasets folder, or 'toy')")
-    parser.add_argument("--model", help="model to fine-tune ('default', a folder, or a hub id)")
-    parser.add_argument("--output", help="output folder (checkpoints, final model, logs)")
-    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter instead of all weights")
-    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
-    parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint in the output folder")
-    parser.add_argument(
+    """``s1 train``'s flags: the config to start from, then TrainConfig fields (a few by name, any by ``--set``)."""
+    run_flag(parser, "config", help=f"a preset ({', '.join(sorted(PRESETS))}) or a YAML/JSON config file")
+    field_flag(parser, TrainConfig, "data", default=None, shown_default="the config's", type=str)
+    field_flag(parser, TrainConfig, "model", default=None, shown_default="the config's", type=str)
+    field_flag(
+        parser,
+        TrainConfig,
+        "output_dir",
+        flag="--output",
+        dest="output",
+        default=None,
+        shown_default="the config's",
+        type=str,
+    )
+    field_flag(parser, TrainConfig, "lora", action="store_true")
+    field_flag(parser, TrainConfig, "max_steps", default=None, shown_default="the config's")
+    field_flag(parser, TrainConfig, "resume_from_checkpoint", flag="--resume", dest="resume", action="store_true",
+               note="(--resume sets it to 'last')")  # fmt: skip
+    run_flag(
+        parser,
         "--set",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
         help="override any TrainConfig field, e.g. --set block_size=1024 (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print only the final summary as JSON")
+    run_flag(parser, "--json", action="store_true", help="print only the final summary as JSON")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = fields_epilog()
 

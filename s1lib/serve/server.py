@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,22 @@ from s1lib.backends.endpoint import ServerError
 from s1lib.machine import default_device
 from s1lib.openai_client import ApiClient, ApiError
 from s1lib.precision import resolve_precision
+
+
+@dataclass
+class ServeConfig:
+    """The settings of ``s1 serve`` (vLLM's own flags pass through after ``--``)."""
+
+    model: str = field(
+        default="default", metadata={"help": "'default' (the embedded SmolLM2), a model folder or a hub id."}
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "Address to bind (the default: loopback only)."})
+    port: int = field(default=8000, metadata={"help": "Port to listen on."})
+    api_key: str | None = field(
+        default=None, metadata={"help": "Require this bearer token (None: $S1_SERVE_API_KEY, else no key)."}
+    )
+    dtype: str = field(default="auto", metadata={"help": "auto (this device's fastest), float32, bfloat16 or float16."})
+    max_model_len: int | None = field(default=None, metadata={"help": "Context length (None: the model's)."})
 
 
 def serve_arguments(
