@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from s1lib.configfile import coerce, describe
+from s1lib.curation.config import CurationConfig
+from s1lib.eval.sweep_config import SweepConfig
 from s1lib.forcing.adaptive import BOXED_OPENING
+from s1lib.forcing.policy import BudgetPolicy
 from s1lib.paths import data_dir
+from s1lib.train.config import TrainConfig
 
 ParamsT = TypeVar("ParamsT", bound="NotebookParams")
 
@@ -30,6 +34,26 @@ class NotebookParams:
     """Base of the notebooks' parameter sets; ``NOTEBOOK`` is the notebook's name (``03_budget_forcing``)."""
 
     NOTEBOOK: ClassVar[str] = ""
+    CONFIGS: ClassVar[tuple[type, ...]] = ()
+    """The stage's configs: a parameter named like one of their fields sets that field (its help is the field's)."""
+    OWN: ClassVar[dict[str, str]] = {}
+    """The notebook's own parameters, which no config holds, each with what it is."""
+
+    @classmethod
+    def config_field(cls, name: str) -> tuple[type, str] | None:
+        """The config field a parameter sets, or None for one of :attr:`OWN`."""
+        return next(((c, name) for c in cls.CONFIGS if name in {f.name for f in fields(c)}), None)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Each parameter's help: its config field's, or what :attr:`OWN` says."""
+        found = {}
+        for f in fields(cls):
+            source = cls.config_field(f.name)
+            found[f.name] = (
+                cls.OWN[f.name] if source is None else source[0].__dataclass_fields__[f.name].metadata["help"]
+            )
+        return found
 
     @classmethod
     def from_cli_args(cls: type[ParamsT], args: Mapping[str, Any]) -> ParamsT:
@@ -68,6 +92,13 @@ class CurationParams(NotebookParams):
     runs LIMO's recipe on the same pool for the side-by-side comparison (None skips it)."""
 
     NOTEBOOK: ClassVar[str] = "01_curation"
+    CONFIGS: ClassVar[tuple[type, ...]] = (CurationConfig,)
+    OWN: ClassVar[dict[str, str]] = {
+        "config_path": "the curation config the notebook starts from (None: the toy pool's)",
+        "toy_n": "the toy pool's size (CurationConfig.toy's n)",
+        "curation_options": "any other CurationConfig field, by name",
+        "limo_config_path": "LIMO's curation config, run on the same pool for the comparison (None skips it)",
+    }
 
     output_dir: str = "runs/notebooks/01_curation"
     config_path: str | None = None
@@ -83,6 +114,13 @@ class SFTParams(NotebookParams):
     """notebooks/02_sft."""
 
     NOTEBOOK: ClassVar[str] = "02_sft"
+    CONFIGS: ClassVar[tuple[type, ...]] = (
+        TrainConfig,
+        BudgetPolicy,
+    )
+    OWN: ClassVar[dict[str, str]] = {
+        "eval_questions": "questions the trained model answers at the end, at max_thinking_tokens",
+    }
 
     output_dir: str = "runs/notebooks/02_sft"
     model: str = "default"
@@ -123,6 +161,15 @@ class BudgetForcingParams(NotebookParams):
     """notebooks/03_budget_forcing (``question`` is ``s1lib.widgets.DEMO_QUESTION``)."""
 
     NOTEBOOK: ClassVar[str] = "03_budget_forcing"
+    CONFIGS: ClassVar[tuple[type, ...]] = (
+        BudgetPolicy,
+        SweepConfig,
+    )
+    OWN: ClassVar[dict[str, str]] = {
+        "question": "the question the widget and the budget comparison answer",
+        "budgets": "the caps the budget comparison runs (SweepConfig.caps)",
+        "dtype": "the engine's precision: auto (this device's fastest), float32 or bfloat16",
+    }
 
     output_dir: str = "runs/notebooks/03_budget_forcing"
     model: str = "default"
@@ -139,6 +186,11 @@ class ScalingParams(NotebookParams):
     """notebooks/04_test_time_scaling."""
 
     NOTEBOOK: ClassVar[str] = "04_test_time_scaling"
+    CONFIGS: ClassVar[tuple[type, ...]] = (SweepConfig,)
+    OWN: ClassVar[dict[str, str]] = {
+        "dtype": "the engine's precision: auto (this device's fastest), float32 or bfloat16",
+        "sweep_options": "any other SweepConfig field, by name",
+    }
 
     output_dir: str = "runs/notebooks/04_test_time_scaling"
     model: str = "default"
@@ -200,6 +252,12 @@ class AdaptiveParams(NotebookParams):
     embedded one (:func:`s1lib.eval.pareto.resolve_model`); each ``adaptive`` rule runs at every budget."""
 
     NOTEBOOK: ClassVar[str] = "05_adaptive_budget"
+    CONFIGS: ClassVar[tuple[type, ...]] = (SweepConfig,)
+    OWN: ClassVar[dict[str, str]] = {
+        "budgets": "the fixed caps the adaptive rules are compared against (SweepConfig.caps)",
+        "dtype": "the engine's precision: auto (this device's fastest), float32 or bfloat16",
+        "sweep_options": "any other SweepConfig field, by name",
+    }
 
     output_dir: str = "runs/notebooks/05_adaptive_budget"
     model: str = "demo"

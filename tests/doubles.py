@@ -1,9 +1,12 @@
 """The tests' one set of doubles and helpers: scripted models that play back a state machine's choices, a fake
-server endpoint backed by the tiny transformers model, a nudge that makes random models end thinking often, and
-tiny model folders. Test files import them from here, never from one another."""
+server endpoint backed by the tiny transformers model, a nudge that makes random models end thinking often,
+tiny model folders, and an engine that streams on a clock (the widget's). Test files import them from here, never
+from one another."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import torch
 
 from s1lib.backends.endpoint import ServerConfig, ServerForcingClient, _Call
 from s1lib.backends.hf import HFEngine
-from s1lib.forcing import BudgetPolicy, ForcingState
+from s1lib.forcing import BudgetPolicy, Event, ForcingState
 
 
 def end_provoker(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -146,3 +149,32 @@ class TinyServer(ServerForcingClient):
                     return _Call(out, token)
                 out.append(token)
         return _Call(out, None)
+
+
+class FakeEngine:
+    """Streams ``n`` thinking tokens, one per ``delay`` seconds, and honours ``stop`` like HFEngine."""
+
+    def __init__(self, n: int = 200, delay: float = 0.01):
+        self.n, self.delay = n, delay
+        self._stop = threading.Event()
+        self.started = 0
+
+    def prompt_for(self, question: str, policy: BudgetPolicy) -> str:
+        return question
+
+    def stream(self, prompt, policy, sampling=None):
+        stop = threading.Event()
+        self._stop = stop
+        self.started += 1
+        try:
+            for i in range(self.n):
+                if stop.is_set():
+                    break
+                time.sleep(self.delay)
+                yield Event("token", 0, f"{prompt}{i} ", thinking_tokens=i + 1)
+            yield Event("done", 0, "", phase="done", thinking_tokens=i + 1)
+        finally:
+            stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()

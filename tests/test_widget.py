@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
+from doubles import FakeEngine
 
 from s1lib.benches.widget import measure_stream
 from s1lib.forcing.adaptive import AdaptiveStop, Probe
@@ -133,35 +133,6 @@ def test_policy_from_controls():
     assert own_waits.adaptive.probe_transitions and own_waits.num_ignore == 0
     with pytest.raises(ValueError, match="probe_transitions"):
         policy_from_controls(64, 0, "none", adaptive="answer_confidence", probe_transitions=True)
-
-
-class FakeEngine:
-    """Streams ``n`` thinking tokens, one per ``delay`` seconds, and honours ``stop`` like HFEngine."""
-
-    def __init__(self, n: int = 200, delay: float = 0.01):
-        self.n, self.delay = n, delay
-        self._stop = threading.Event()
-        self.started = 0
-
-    def prompt_for(self, question: str, policy: BudgetPolicy) -> str:
-        return question
-
-    def stream(self, prompt, policy, sampling=None):
-        stop = threading.Event()
-        self._stop = stop
-        self.started += 1
-        try:
-            for i in range(self.n):
-                if stop.is_set():
-                    break
-                time.sleep(self.delay)
-                yield Event("token", 0, f"{prompt}{i} ", thinking_tokens=i + 1)
-            yield Event("done", 0, "", phase="done", thinking_tokens=i + 1)
-        finally:
-            stop.set()
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def test_runner_streams_in_background_and_throttles_updates():

@@ -53,55 +53,20 @@ def _(mo, params):
 
 @app.cell
 def _(mo, params):
-    from s1lib.widgets import ADAPTIVE_CHOICES, IGNORE_CHOICES
+    from s1lib.widgets import marimo_controls
 
     # params.question defaults to widgets.DEMO_QUESTION: for the demo's fine-tuned model it is answered wrongly at
-    # 8 thinking tokens and rightly from about 32 (drag the budget).
+    # 8 thinking tokens and rightly from about 32 (drag the budget). An adaptive stop (notebook 5) shows its probes
+    # as badges in the stream, the stop as "stopped: answer settled". Each control sets one config field.
     question = mo.ui.text_area(value=params.question, label="Question", full_width=True)
-    budget = mo.ui.slider(
-        0,
-        max(256, params.max_thinking_tokens, *params.budgets),
-        value=params.max_thinking_tokens,
-        step=1,
-        label="Max thinking tokens",
-        show_value=True,
-        full_width=True,
-    )
-    num_ignore = mo.ui.slider(0, 8, value=params.num_ignore, label="Waits (num_ignore)", show_value=True)
-    min_thinking = mo.ui.slider(0, 256, value=0, label="Min thinking tokens", show_value=True)
-    ignore = mo.ui.dropdown(options=list(IGNORE_CHOICES), value="Wait", label="Ignore string")
-    # An adaptive stop (notebook 5): probes appear as badges in the stream, the stop as "stopped: answer settled".
-    adaptive = mo.ui.dropdown(options=list(ADAPTIVE_CHOICES), value="off", label="Adaptive stop")
-    probe_every = mo.ui.slider(1, 256, value=16, label="Probe every (tokens)", show_value=True)
-    agree = mo.ui.slider(1, 8, value=2, label="Agreeing probes", show_value=True)
-    threshold = mo.ui.slider(0.5, 1.0, step=0.01, value=0.95, label="Confidence ≥", show_value=True)
-    probe_transitions = mo.ui.checkbox(value=False, label="Also probe at the model's own Waits (DEER)")
-    temperature_thinking = mo.ui.slider(0.0, 1.5, step=0.05, value=0.0, label="Thinking temperature", show_value=True)
-    temperature = mo.ui.slider(0.0, 1.5, step=0.05, value=0.0, label="Answer temperature", show_value=True)
+    controls = marimo_controls(
+        mo, max_budget=max(256, *params.budgets), max_thinking_tokens=params.max_thinking_tokens,
+        num_ignore=params.num_ignore,
+    )  # fmt: skip
     run = mo.ui.run_button(label="Run", kind="success")
     stop = mo.ui.run_button(label="Stop", kind="danger")
-    mo.vstack(
-        [
-            question, budget, num_ignore, min_thinking, ignore, adaptive, mo.hstack([probe_every, agree]), threshold,
-            probe_transitions, mo.hstack([temperature_thinking, temperature]), mo.hstack([run, stop], justify="start"),
-        ]
-    )  # fmt: skip
-    return (
-        adaptive,
-        agree,
-        budget,
-        ignore,
-        min_thinking,
-        num_ignore,
-        probe_every,
-        probe_transitions,
-        question,
-        run,
-        stop,
-        temperature,
-        temperature_thinking,
-        threshold,
-    )
+    mo.vstack([question, controls.vstack(), mo.hstack([run, stop], justify="start")])
+    return controls, question, run, stop
 
 
 @app.cell
@@ -121,34 +86,14 @@ def _(runner, stop):
 
 
 @app.cell
-def _(
-    adaptive,
-    agree,
-    budget,
-    ignore,
-    min_thinking,
-    mo,
-    num_ignore,
-    params,
-    probe_every,
-    probe_transitions,
-    question,
-    run,
-    runner,
-    script_mode,
-    temperature,
-    temperature_thinking,
-    threshold,
-):
+def _(controls, mo, params, question, run, runner, script_mode):
     from s1lib.widgets import idle_html, policy_from_controls, sampling_from_controls
 
     runner.stop(wait=True)  # changed settings or a new Run: the old stream ends here
     mo.stop(not (run.value or script_mode), mo.Html(idle_html("Press Run to generate.")))
-    policy = policy_from_controls(
-        budget.value, num_ignore.value, ignore.value, min_thinking.value, params.max_answer_tokens,
-        adaptive.value, probe_every.value, agree.value, threshold.value, probe_transitions=probe_transitions.value,
-    )  # fmt: skip
-    sampling = sampling_from_controls(temperature.value, temperature_thinking.value)  # both 0: greedy
+    values = dict(controls.value)
+    policy = policy_from_controls(**values, max_answer_tokens=params.max_answer_tokens)
+    sampling = sampling_from_controls(values["temperature"], values["temperature_thinking"])  # both 0: greedy
     view = runner.start(question.value, policy, sampling)  # streams into this cell's output from a mo.Thread
     if script_mode:
         runner.join()
@@ -177,7 +122,7 @@ def _(mo):
 
 
 @app.cell
-def _(compare, engine, mo, num_ignore, params, question, script_mode):
+def _(compare, controls, engine, mo, params, question, script_mode):
     from s1lib.eval.budgets import compare_budgets
 
     mo.stop(not (compare.value or script_mode), mo.md(f"Press **Compare budgets** to run caps {params.budgets}."))
@@ -186,7 +131,7 @@ def _(compare, engine, mo, num_ignore, params, question, script_mode):
             engine,
             question.value,
             params.budgets,
-            num_ignore=num_ignore.value,
+            num_ignore=controls.value["num_ignore"],
             max_answer_tokens=params.max_answer_tokens,
             on_run=lambda _run: bar.update(),
         )

@@ -92,7 +92,8 @@ class SweepConfig:
         metadata={
             "help": "Adaptive stop rules (AdaptiveStop fields, plus the policy's num_ignore and min_thinking_tokens, "
             "e.g. {strategy: answer_confidence, threshold: 0.9, num_ignore: 4}), each run at every cap of "
-            "`adaptive_caps`; probe tokens are recorded apart from thinking tokens. Transformers backend only."
+            "`adaptive_caps`; probe tokens are recorded apart from thinking tokens. Both backends run them "
+            "(vLLM in probe rounds)."
         },
     )
     adaptive_caps: list[int | None] | None = field(
