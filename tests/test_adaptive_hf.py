@@ -12,7 +12,8 @@ import pytest
 import torch
 from doubles import CLOSE_BRACE, OPEN_BRACE, SEVEN, answer_writer, end_provoker, save_tiny_llama
 
-from s1lib.backends.hf import CacheProbes, HFEngine
+from s1lib.backends.hf import HFEngine
+from s1lib.backends.hf_probes import CacheProbes
 from s1lib.forcing import BudgetPolicy
 from s1lib.forcing.adaptive import AdaptiveStop
 

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from s1lib.eval.benchmarks import (
-    BenchmarkFormatError,
-    Problem,
-    gpqa_permutation,
-    load_benchmark,
-    load_generic,
-)
+from s1lib.eval.benchmarks import BenchmarkFormatError, Problem, load_benchmark, load_generic
+from s1lib.eval.problems import gpqa_permutation
 
 GPQA_COLUMNS = [
     "Question",

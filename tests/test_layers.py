@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
         "s1lib.openai_client",
         "s1lib.ngrams",
         "s1lib.versions",
+        "s1lib.named",
     },
     {"s1lib.configfile", "s1lib.toy"},
     {"s1lib.precision", "s1lib.text_format", "s1lib.attention", "s1lib.viz"},
@@ -176,3 +177,16 @@ def test_the_readme_map_names_every_module():
     assert files - named == set(), "modules the README's map does not name"
     assert {n for n in named if n.endswith(".py")} - files == set(), "names in the map that are no module"
     assert {n for n in named if n.endswith("/")} - folders == set()
+
+
+MAX_LINES = 450
+
+
+def test_no_module_is_longer_than_one_sitting():
+    """A module is one concept, small enough to read in one sitting: at most ``MAX_LINES`` lines."""
+    long = {
+        name: n
+        for name, path in MODULES.items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -42,7 +42,7 @@ def test_the_task_folder_holds_s1_evals_prompts_and_grades_as_it_does(shared_dat
 @pytest.mark.slow
 @pytest.mark.model
 def test_lm_eval_through_s1_serve_scores_the_items_as_s1_eval(shared_data, default_model_dir, tmp_path):
-    from s1lib.backends.endpoint import served_xargs
+    from s1lib.backends.vllm_request import served_xargs
     from s1lib.cli import main
     from s1lib.eval.grading import extract_answer
     from s1lib.forcing import BudgetPolicy

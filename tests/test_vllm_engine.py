@@ -331,7 +331,7 @@ def test_one_sampling_params_reused_for_four_prompts_gives_four_traces(engine, h
     and the processor holds no state afterwards."""
     from vllm import SamplingParams
 
-    from s1lib.backends.endpoint import served_xargs
+    from s1lib.backends.vllm_request import served_xargs
 
     policy = BudgetPolicy(max_thinking_tokens=20, min_thinking_tokens=12, num_ignore=1, max_answer_tokens=6)
     questions = [*QUESTIONS, "What is 3 + 4?", "Name a prime number."]

@@ -154,7 +154,7 @@ def test_single_call_replay_refuses_a_sequence_the_policy_cannot_make(smollm_tok
 
 
 def test_single_call_sends_the_policy_in_vllm_xargs():
-    from s1lib.backends.endpoint import served_xargs
+    from s1lib.backends.vllm_request import served_xargs
 
     xargs = served_xargs(BudgetPolicy(max_thinking_tokens=64, ignore_strings=None, delimiters=("<think>", "</think>")))
     assert xargs == {

@@ -31,8 +31,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from s1lib.backends.endpoint_replay import (
+    Diverged,
+    GreedyChoices,
+    OutOfChoices,
+    SingleCallChoices,
+    ignore_starts,
+)
+from s1lib.backends.vllm_request import served_xargs
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
-from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.policy import CompiledPolicy
 from s1lib.forcing.state import ForcingState, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
 from s1lib.openai_client import ApiClient, ApiError
@@ -178,7 +186,7 @@ class ServerForcingClient(EngineBase):
             # Servers that drop the stop token from token_ids: report which one from stop_reason.
             reason = choice.get("stop_reason")
             stop_token = int(reason) if isinstance(reason, int) else min(stop)
-        return _Call(out, stop_token, _top_ids(choice) if top_ids else None)
+        return _Call(out, stop_token, top_ids(choice) if top_ids else None)
 
     # -- the multi-call loop ------------------------------------------------------------------------------------
     def _room(self, length: int) -> int:
@@ -244,16 +252,16 @@ class ServerForcingClient(EngineBase):
         strings are inferred."""
         if top_ids is not None and len(top_ids) >= len(generated):
             try:
-                return cls._replay(compiled, generated, _GreedyChoices(generated, top_ids), steps)
-            except _Diverged:
+                return cls._replay(compiled, generated, GreedyChoices(generated, top_ids), steps)
+            except Diverged:
                 if steps is not None:
                     steps.clear()
         forced: set[int] = set()
         while True:
             try:
-                return cls._replay(compiled, generated, _SingleCallChoices(compiled, generated, forced), steps)
-            except _Diverged as exc:
-                starts = [p for p in _ignore_starts(compiled, generated) if p < exc.position and p not in forced]
+                return cls._replay(compiled, generated, SingleCallChoices(compiled, generated, forced), steps)
+            except Diverged as exc:
+                starts = [p for p in ignore_starts(compiled, generated) if p < exc.position and p not in forced]
                 if not starts:
                     raise ServerError(
                         f"the server's sequence does not replay under the policy (first difference at generated "
@@ -340,13 +348,13 @@ class ServerForcingClient(EngineBase):
             if queue is None:
                 return choices(state, banned)  # type: ignore[operator]
             if not queue:
-                raise _OutOfChoices
+                raise OutOfChoices
             return queue.popleft()
 
         while not state.done and len(state.generated) < len(generated) + 1:
             try:
                 step = state.next_token(choose)
-            except _OutOfChoices:
+            except OutOfChoices:
                 state.stop("length")
                 break
             if steps is not None:
@@ -355,7 +363,7 @@ class ServerForcingClient(EngineBase):
         if body != generated:
             first = next((i for i, (a, b) in enumerate(zip(body, generated)) if a != b), min(len(body), len(generated)))
             if queue is None:
-                raise _Diverged(first)
+                raise Diverged(first)
             raise ServerError(
                 f"the server's rounds do not replay under the policy (first difference at generated "
                 f"position {first}); the server may not be deterministic or not honour stop_token_ids"
@@ -392,91 +400,6 @@ class ServerForcingClient(EngineBase):
             text = "" if step.token_id in eos and step is steps[-1][0] and state.done else detok.push(step.token_id)
             yield from step_events(step, text, thinking, answer)
         yield done_event(request.trace(0, state, self.tokenizer))
-
-
-class _OutOfChoices(Exception):
-    pass
-
-
-class _Diverged(Exception):
-    def __init__(self, position: int):
-        self.position = position
-
-
-class _SingleCallChoices:
-    """The model's choices behind one served sequence: the token at each position, except at positions taken
-    to be forced ignore strings, where the model must have attempted to end thinking."""
-
-    def __init__(self, compiled: CompiledPolicy, generated: list[int], forced: set[int]):
-        self.generated = generated
-        self.forced = forced
-        self.end_attempt = compiled.think_end_ids[0]
-
-    def __call__(self, state: ForcingState, banned: frozenset[int]) -> int:
-        position = len(state.generated)
-        if position >= len(self.generated):
-            raise _OutOfChoices
-        if position in self.forced and not banned:
-            return self.end_attempt
-        token = self.generated[position]
-        if token in banned:  # the model's choice is never a banned token: this reading is wrong
-            raise _Diverged(position)
-        return token
-
-
-class _GreedyChoices:
-    """The model's choices behind a greedy served sequence: its most likely token, except where the policy
-    banned that (a suppression without an ignore string), where the served token is the model's next best."""
-
-    def __init__(self, generated: list[int], top_ids: list[int]):
-        self.generated = generated
-        self.top_ids = top_ids
-
-    def __call__(self, state: ForcingState, banned: frozenset[int]) -> int:
-        position = len(state.generated)
-        if position >= len(self.generated):
-            raise _OutOfChoices
-        top = self.top_ids[position]
-        return self.generated[position] if top in banned else top
-
-
-def _top_ids(choice: dict[str, Any]) -> list[int] | None:
-    """The most likely token id at each position from a completion's ``logprobs`` (ids as ``token_id:N``)."""
-    try:
-        tops = choice["logprobs"]["top_logprobs"]
-        return [int(max(top.items(), key=lambda item: item[1])[0].removeprefix("token_id:")) for top in tops]
-    except (KeyError, TypeError, ValueError):
-        return None  # no usable logprobs: the replay infers the forced ignore strings instead
-
-
-def _ignore_starts(compiled: CompiledPolicy, generated: list[int]) -> list[int]:
-    """Positions where one of the ignore strings' ids begins (the candidates for a forced Wait); with no ignore
-    string a suppression leaves no mark, and every position is a candidate."""
-    if not any(compiled.ignore_ids):
-        return list(range(len(generated)))
-    starts = []
-    for position in range(len(generated)):
-        if any(ids and generated[position : position + len(ids)] == list(ids) for ids in compiled.ignore_ids):
-            starts.append(position)
-    return starts
-
-
-def served_xargs(policy: BudgetPolicy) -> dict[str, Any]:
-    """A policy as ``s1 serve`` reads it from ``vllm_xargs`` (JSON values only; every field sent, so the request
-    is forced even with the defaults)."""
-    from s1lib.backends.vllm_processor import SERVED_FIELDS
-
-    values = policy.to_dict()
-    xargs: dict[str, Any] = {}
-    for name in SERVED_FIELDS:
-        value = values.get(name)
-        if name == "ignore_strings" and value is None:
-            value = "none"
-        elif name == "delimiters" and isinstance(value, tuple):
-            value = list(value)
-        if value is not None:
-            xargs[name] = value
-    return xargs
 
 
 # -- running a local server ---------------------------------------------------------------------------------------

@@ -16,7 +16,15 @@ from collections import deque
 from typing import Any
 
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
-from s1lib.forcing.state import ForcedInsertion, ForcingState, InsertionKind, InsertionReason, Phase, ThinkingEnd
+from s1lib.forcing.state import (
+    FinishReason,
+    ForcedInsertion,
+    ForcingState,
+    InsertionKind,
+    InsertionReason,
+    Phase,
+    ThinkingEnd,
+)
 from s1lib.forcing.trace import SamplingConfig
 from s1lib.text_format import get_delimiters
 
@@ -159,9 +167,9 @@ def state_from_record(compiled: CompiledPolicy, record: dict[str, Any]) -> Forci
         "num_suppressed",
         "thinking_end_position",
         "answer_start_position",
-        "finish_reason",
     ):
         setattr(state, name, record[name])
+    state.finish_reason = None if record["finish_reason"] is None else FinishReason(record["finish_reason"])
     reason = record["thinking_end_reason"]
     state.thinking_end_reason = None if reason is None else ThinkingEnd(reason)
     state.insertions = [
@@ -257,3 +265,19 @@ def validate_forcing_params(sampling_params: Any) -> None:
             f"requests with extra_args[{EXTRA_KEY!r}] must use temperature=0 in vLLM: "
             "the forcing processor samples by itself (put the temperature in the config)"
         )
+
+
+def served_xargs(policy: BudgetPolicy) -> dict[str, Any]:
+    """A policy as ``s1 serve`` reads it from ``vllm_xargs`` (JSON values only; every field sent, so the request
+    is forced even with the defaults)."""
+    values = policy.to_dict()
+    xargs: dict[str, Any] = {}
+    for name in SERVED_FIELDS:
+        value = values.get(name)
+        if name == "ignore_strings" and value is None:
+            value = "none"
+        elif name == "delimiters" and isinstance(value, tuple):
+            value = list(value)
+        if value is not None:
+            xargs[name] = value
+    return xargs

@@ -199,7 +199,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_lm_eval_task(args: argparse.Namespace) -> int:
     import shlex
 
-    from s1lib.backends.endpoint import served_xargs
+    from s1lib.backends.vllm_request import served_xargs
     from s1lib.cli.policy_flags import policy_from_args
     from s1lib.serve.lm_eval_task import lm_eval_command, write_task
 

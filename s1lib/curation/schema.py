@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict
+from s1lib.curation.records import (
+    COT_TYPES,
+    Row,
+    SchemaError,
+    answer_kind_of,
+    grade_of,
+    make_record,
+    metadata_text,
+    single_text_columns,
+    trace_list,
+)
 from s1lib.tables import BadRow, TableError, iter_rows
-
-COMMON_COLUMNS = ("question", "solution", "cot_type", "source_type", "metadata", "thinking_trajectories", "attempt")
-COT_TYPES = ("math", "science", "health science", "coding", "english", "crossword")
-
-
-class SchemaError(ValueError):
-    """A row that does not fit the expected layout; the message names file, location and field."""
-
-    def __init__(self, file: str, location: str, field_name: str, expected: str):
-        self.file, self.location, self.field, self.expected = file, location, field_name, expected
-        super().__init__(f"{file}, {location}: field {field_name!r}: {expected}")
 
 
 @dataclass
@@ -87,129 +87,24 @@ def _source_rows(path: str | os.PathLike, split: str = "train", subset: str | No
 # ---------------------------------------------------------------- importers
 
 
-class _Row:
-    """Accessor that turns a missing or mistyped field into a SchemaError with file and location."""
-
-    def __init__(self, row: dict, file: str, location: str):
-        self.row, self.file, self.location = row, file, location
-
-    def fail(self, name: str, expected: str) -> SchemaError:
-        return SchemaError(self.file, self.location, name, expected)
-
-    def text(self, *names: str, required: bool = True) -> str | None:
-        for name in names:
-            if name in self.row:
-                value = self.row[name]
-                if value is None:
-                    if required:
-                        raise self.fail(name, "a non-empty string, got null")
-                    return None
-                if not isinstance(value, str):
-                    raise self.fail(name, f"a string, got {type(value).__name__}")
-                if required and not value.strip():
-                    raise self.fail(name, "a non-empty string, got an empty one")
-                return value
-        if required:
-            raise self.fail(
-                names[0],
-                "present (missing from the row" + (f"; also tried {list(names[1:])}" if names[1:] else "") + ")",
-            )
-        return None
-
-
-def _metadata(row: dict, leave_out: tuple[str, ...] = ()) -> str:
-    if leave_out:
-        row = {k: v for k, v in row.items() if k not in leave_out}
-    return json.dumps(row, ensure_ascii=False, default=str)
-
-
-def _single_text_columns(row: dict, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns among ``names`` holding one text (a string or a one-element list), copied whole into a record."""
-    out = []
-    for name in names:
-        value = row.get(name)
-        if hasattr(value, "tolist"):
-            value = value.tolist()
-        if isinstance(value, str) or (isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)):
-            out.append(name)
-    return tuple(out)
-
-
-def _record(
-    question: str,
-    solution: str | None,
-    cot_type: str,
-    source_type: str,
-    row: dict,
-    leave_out: tuple[str, ...] = (),
-    **extra: Any,
-) -> dict:
-    rec = {
-        "question": question,
-        "solution": solution,
-        "cot_type": cot_type,
-        "source_type": source_type,
-        "metadata": _metadata(row, leave_out),
-        "thinking_trajectories": None,
-        "attempt": None,
-        "answer": None,
-        "answer_kind": None,
-        "trace_grade": None,
-        "domain": None,
-    }
-    rec.update(extra)
-    return rec
-
-
-def _trace_list(r: _Row, name: str) -> list[str] | None:
-    value = r.row.get(name)
-    if value is None:
-        return None
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, str):
-        return [value] if value.strip() else None
-    if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        return value[:1] if value and value[0].strip() else None
-    raise r.fail(name, f"a list with one string (or a string), got {type(value).__name__}")
-
-
-def _grade(value: Any, r: _Row, name: str) -> bool | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "correct", "1"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("no", "false", "incorrect", "0"):
-        return False
-    raise r.fail(name, f"a grade (Yes/No or a boolean), got {value!r}")
-
-
-def _answer_kind(answer: str | None) -> str | None:
-    if answer is None:
-        return None
-    return "integer" if answer.strip().lstrip("-").isdigit() else "math"
-
-
-def import_generic(r: _Row, spec: SourceSpec) -> dict:
+def import_generic(r: Row, spec: SourceSpec) -> dict:
     question = r.text("question", "problem", "Question", "prompt")
     solution = r.text("solution", "answer_text", "Solution", required=False)
     answer = r.row.get("answer")
     answer = None if answer is None else str(answer)
     source = spec.name or r.text("source_type", required=False) or "generic"
-    trace_column = "thinking_trajectories" if _trace_list(r, "thinking_trajectories") else "thinking"
-    copied = _single_text_columns(r.row, (trace_column, "attempt"))
-    rec = _record(question, solution, r.row.get("cot_type") or spec.cot_type, source, r.row, copied)
-    rec["thinking_trajectories"] = _trace_list(r, trace_column)
+    trace_column = "thinking_trajectories" if trace_list(r, "thinking_trajectories") else "thinking"
+    copied = single_text_columns(r.row, (trace_column, "attempt"))
+    rec = make_record(question, solution, r.row.get("cot_type") or spec.cot_type, source, r.row, copied)
+    rec["thinking_trajectories"] = trace_list(r, trace_column)
     rec["attempt"] = r.text("attempt", required=False)
-    rec.update(answer=answer, answer_kind=r.row.get("answer_kind") or _answer_kind(answer))
-    rec["trace_grade"] = _grade(r.row.get("grade", r.row.get("trace_grade")), r, "grade")
+    rec.update(answer=answer, answer_kind=r.row.get("answer_kind") or answer_kind_of(answer))
+    rec["trace_grade"] = grade_of(r.row.get("grade", r.row.get("trace_grade")), r, "grade")
     rec["domain"] = _domain(r)
     return rec
 
 
-def _domain(r: _Row) -> str | None:
+def _domain(r: Row) -> str | None:
     value = r.row.get("domain")
     if value is None or value == "":
         return None
@@ -219,63 +114,63 @@ def _domain(r: _Row) -> str | None:
     return value
 
 
-def import_s1k(r: _Row, spec: SourceSpec) -> dict:
+def import_s1k(r: Row, spec: SourceSpec) -> dict:
     """s1K (simplescaling/s1K): one trace column ``thinking_trajectories`` and ``attempt``."""
     question = r.text("question")
-    rec = _record(
+    rec = make_record(
         question,
         r.text("solution", required=False),
         r.row.get("cot_type") or spec.cot_type,
         spec.name or r.text("source_type", required=False) or "s1K",
         r.row,
     )
-    rec["metadata"] = r.row.get("metadata") if isinstance(r.row.get("metadata"), str) else _metadata(r.row)
-    rec["thinking_trajectories"] = _trace_list(r, "thinking_trajectories")
+    rec["metadata"] = r.row.get("metadata") if isinstance(r.row.get("metadata"), str) else metadata_text(r.row)
+    rec["thinking_trajectories"] = trace_list(r, "thinking_trajectories")
     rec["attempt"] = r.text("attempt", required=False)
     return rec
 
 
-def import_s1k_11(r: _Row, spec: SourceSpec) -> dict:
+def import_s1k_11(r: Row, spec: SourceSpec) -> dict:
     """s1K-1.1: gemini_* and deepseek_* trace, attempt and grade columns; ``spec.trace`` picks one."""
     if spec.trace not in ("gemini", "deepseek"):
         raise r.fail("trace", f"gemini or deepseek, got {spec.trace!r}")
     rec = import_s1k(r, spec)
     t = spec.trace
-    rec["thinking_trajectories"] = _trace_list(r, f"{t}_thinking_trajectory")
+    rec["thinking_trajectories"] = trace_list(r, f"{t}_thinking_trajectory")
     rec["attempt"] = r.text(f"{t}_attempt", required=False)
-    rec["trace_grade"] = _grade(r.row.get(f"{t}_grade"), r, f"{t}_grade")
+    rec["trace_grade"] = grade_of(r.row.get(f"{t}grade_of"), r, f"{t}grade_of")
     return rec
 
 
-def import_s1k_questions(r: _Row, spec: SourceSpec) -> dict:
+def import_s1k_questions(r: Row, spec: SourceSpec) -> dict:
     """The shared ``s1k_questions.json``: id, problem, solution (thinking, source, subject may be empty)."""
-    rec = _record(
+    rec = make_record(
         r.text("problem"),
         r.text("solution", required=False),
         spec.cot_type,
         spec.name or r.row.get("source") or "s1K",
         r.row,
     )
-    rec["thinking_trajectories"] = _trace_list(r, "thinking")
+    rec["thinking_trajectories"] = trace_list(r, "thinking")
     return rec
 
 
-def import_math(r: _Row, spec: SourceSpec) -> dict:
+def import_math(r: Row, spec: SourceSpec) -> dict:
     """MATH / MATH500: problem, solution (with a boxed answer), optional answer, subject/type, level."""
     answer = r.row.get("answer")
     answer = None if answer is None else str(answer)
-    return _record(
+    return make_record(
         r.text("problem"),
         r.text("solution"),
         "math",
         spec.name or "MATH",
         r.row,
         answer=answer,
-        answer_kind=_answer_kind(answer) if answer is not None else None,
+        answer_kind=answer_kind_of(answer) if answer is not None else None,
     )
 
 
-def import_aime(r: _Row, spec: SourceSpec) -> dict:
+def import_aime(r: Row, spec: SourceSpec) -> dict:
     """AIME: problem (or question), solution, answer (zero-padded integer string)."""
     answer = r.row.get("answer", r.row.get("Answer"))
     if answer is None:
@@ -285,12 +180,12 @@ def import_aime(r: _Row, spec: SourceSpec) -> dict:
         raise r.fail("answer", f"an integer answer 0-999, got {answer!r}")
     question = r.text("problem", "question", "Question")
     solution = r.text("solution", "Solution", required=False)
-    return _record(
+    return make_record(
         question, solution, "math", spec.name or "AIME", r.row, answer=str(int(answer)), answer_kind="integer"
     )
 
 
-def import_olympiadbench(r: _Row, spec: SourceSpec) -> dict:
+def import_olympiadbench(r: Row, spec: SourceSpec) -> dict:
     """OlympiadBench: question (+ optional context), solution and final_answer as lists."""
     question = r.text("question")
     context = r.row.get("context")
@@ -304,8 +199,8 @@ def import_olympiadbench(r: _Row, spec: SourceSpec) -> dict:
     final = r.row.get("final_answer")
     if isinstance(final, list):
         final = ", ".join(str(a).strip("$") for a in final) if final else None
-    return _record(
-        question, sol, "math", spec.name or "OlympiadBench", r.row, answer=final, answer_kind=_answer_kind(final)
+    return make_record(
+        question, sol, "math", spec.name or "OlympiadBench", r.row, answer=final, answer_kind=answer_kind_of(final)
     )
 
 
@@ -320,7 +215,7 @@ def gpqa_permutation(key: str) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(4)]
 
 
-def import_gpqa(r: _Row, spec: SourceSpec) -> dict:
+def import_gpqa(r: Row, spec: SourceSpec) -> dict:
     """GPQA: Question, Correct Answer, Incorrect Answer 1..3, Explanation (real column names)."""
     question = r.text("Question").strip()
     correct = r.text("Correct Answer").strip()
@@ -336,7 +231,7 @@ def import_gpqa(r: _Row, spec: SourceSpec) -> dict:
         question = question + "\n\n" + "\n".join(lines)
         solution += f" ({letter})"
         extra = {"answer": letter, "answer_kind": "choice", "choices_order": order}
-    return _record(question, solution, "science", spec.name or "GPQA", r.row, **extra)
+    return make_record(question, solution, "science", spec.name or "GPQA", r.row, **extra)
 
 
 LIMO_DATASETS: dict[str, tuple[str, str, int]] = {
@@ -346,7 +241,7 @@ LIMO_DATASETS: dict[str, tuple[str, str, int]] = {
 """importer -> (hub id, default source name, rows of the released set); hub-only, a local JSONL works the same."""
 
 
-def _limo_answer(r: _Row) -> str:
+def _limo_answer(r: Row) -> str:
     value = r.row.get("answer")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         got = "missing from the row" if "answer" not in r.row else f"got {type(value).__name__}"
@@ -357,8 +252,8 @@ def _limo_answer(r: _Row) -> str:
     return answer
 
 
-def _importer_limo(version: str) -> Callable[[_Row, SourceSpec], dict]:
-    def import_limo(r: _Row, spec: SourceSpec) -> dict:
+def _importer_limo(version: str) -> Callable[[Row, SourceSpec], dict]:
+    def import_limo(r: Row, spec: SourceSpec) -> dict:
         """LIMO / LIMO-v2 (GAIR): question, solution (the whole reasoning chain), answer.
 
         The chain becomes the record's trace (and its reference solution); the attempt is the boxed answer, which
@@ -367,7 +262,7 @@ def _importer_limo(version: str) -> Callable[[_Row, SourceSpec], dict]:
         question = r.text("question")
         chain = r.text("solution")
         answer = _limo_answer(r)
-        rec = _record(
+        rec = make_record(
             question,
             chain,
             r.row.get("cot_type") or spec.cot_type,
@@ -375,7 +270,7 @@ def _importer_limo(version: str) -> Callable[[_Row, SourceSpec], dict]:
             r.row,
             ("solution",),
             answer=answer,
-            answer_kind=_answer_kind(answer),
+            answer_kind=answer_kind_of(answer),
         )
         rec["thinking_trajectories"] = [chain]
         rec["attempt"] = f"\\boxed{{{answer}}}"
@@ -384,7 +279,7 @@ def _importer_limo(version: str) -> Callable[[_Row, SourceSpec], dict]:
     return import_limo
 
 
-def import_toy(r: _Row, spec: SourceSpec) -> dict:
+def import_toy(r: Row, spec: SourceSpec) -> dict:
     """Toy pool rows (``s1lib.toy``) are written in the common schema already."""
     rec = import_generic(r, spec)
     rec["source_type"] = spec.name or r.row.get("source_type") or "toy"
@@ -393,7 +288,7 @@ def import_toy(r: _Row, spec: SourceSpec) -> dict:
     return rec
 
 
-IMPORTERS: dict[str, Callable[[_Row, SourceSpec], dict]] = {
+IMPORTERS: dict[str, Callable[[Row, SourceSpec], dict]] = {
     "generic": import_generic,
     "s1k": import_s1k,
     "s1k-1.1": import_s1k_11,
@@ -457,7 +352,7 @@ def load_source(
         try:
             if isinstance(row, BadRow):
                 raise SchemaError(file_label, location, "<json>" if row.unparsable else "<row>", row.reason)
-            rec = importer(_Row(row, file_label, location), spec)
+            rec = importer(Row(row, file_label, location), spec)
         except SchemaError as err:
             if on_error == "raise":
                 raise

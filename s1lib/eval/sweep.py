@@ -22,7 +22,7 @@ from s1lib.eval.grading import GradingConfig, MathVerifier
 from s1lib.eval.metrics import chance_levels
 from s1lib.eval.records import make_record
 from s1lib.eval.store import CONFIG_FILE, SAMPLES_FILE, ResultsStore, summarize
-from s1lib.eval.sweep_config import Setting, SweepConfig, build_settings
+from s1lib.eval.sweep_config import Decoding, Setting, SweepConfig, build_settings
 from s1lib.forcing.baselines import rejection_sample, sample_rows, sample_seed
 from s1lib.forcing.engine import Engine, Processor
 from s1lib.models import model_fingerprint
@@ -112,7 +112,7 @@ def _run_plain(sweep: _Sweep, settings: Sequence[Setting], stats: SweepStats) ->
     store, problems, config = sweep.store, sweep.problems, sweep.config
     groups: dict[tuple[str, int, float], list[Setting]] = {}
     for s in settings:
-        if s.kind == "forcing":
+        if s.decoding is Decoding.FORCING:
             groups.setdefault((s.suffix, s.samples, s.sampling.temperature), []).append(s)
     for group_index, ((suffix, samples, _), members) in enumerate(groups.items(), start=1):
         rows = [
@@ -253,9 +253,9 @@ def run_sweep(
     try:
         _run_plain(sweep, settings, stats)
         for setting in settings:
-            if setting.kind == "rejection":
+            if setting.decoding is Decoding.REJECTION:
                 _run_rejection(sweep, setting)
-            elif setting.kind == "majority":
+            elif setting.decoding is Decoding.MAJORITY:
                 _run_majority(sweep, setting)
     finally:
         if own_verifier:

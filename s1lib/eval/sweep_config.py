@@ -24,6 +24,7 @@ from s1lib.forcing.baselines import (
 )
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import SamplingConfig
+from s1lib.named import Named
 
 
 @dataclass
@@ -243,15 +244,24 @@ class SweepConfig:
         )  # fmt: skip
 
 
+class Decoding(Named):
+    """How a setting decodes its rows: once each under its policy (``forcing``), by rejection sampling until the
+    thinking fits (``rejection``), or as ``samples`` votes (``majority``)."""
+
+    FORCING = "forcing"
+    REJECTION = "rejection"
+    MAJORITY = "majority"
+
+
 @dataclass
 class Setting:
-    """One point of the grid. ``kind``: ``forcing`` (plain generation), ``rejection`` or ``majority``."""
+    """One point of the grid, decoded as its :class:`Decoding` says."""
 
     label: str
     method: str
     policy: BudgetPolicy
     suffix: str = ""
-    kind: str = "forcing"
+    decoding: Decoding = Decoding.FORCING
     samples: int = 1
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     budget: tuple[int, int] | None = None
@@ -380,7 +390,7 @@ class BaselineRow:
     suffix: Callable[[Any], str] | None = None  # the prompt suffix for a value (conditional length control)
     capped: bool = False  # the value is also the thinking cap (budget forcing on top of the prompt)
     budget: bool = False  # the value is the setting's token budget (Control is measured against it)
-    kind: str = "forcing"  # "forcing" (plain generation), "rejection" or "majority"
+    decoding: Decoding = Decoding.FORCING
 
 
 BASELINE_SETTINGS: dict[str, BaselineRow] = {
@@ -394,8 +404,10 @@ BASELINE_SETTINGS: dict[str, BaselineRow] = {
     "class_conditional": BaselineRow(
         "class-cond {v}", "class-conditional", ("short", "long"), class_conditional_suffix
     ),
-    "rejection": BaselineRow("rejection {v}", "rejection sampling", "rejection_budgets", budget=True, kind="rejection"),
-    "majority": BaselineRow("majority@{v}", "majority voting", "majority_k", kind="majority"),
+    "rejection": BaselineRow(
+        "rejection {v}", "rejection sampling", "rejection_budgets", budget=True, decoding=Decoding.REJECTION
+    ),
+    "majority": BaselineRow("majority@{v}", "majority voting", "majority_k", decoding=Decoding.MAJORITY),
 }
 """Every name of :data:`~s1lib.forcing.baselines.BASELINES`, as a row of this table."""
 
@@ -409,18 +421,20 @@ def baseline_settings(
     values = getattr(config, row.values) if isinstance(row.values, str) else row.values
     out = []
     for value in values if isinstance(values, (list, tuple)) else [values]:
-        plain_kind = row.kind == "forcing"
+        plain = row.decoding is Decoding.FORCING
         out.append(
             Setting(
                 row.label.format(v=value),
                 row.method,
                 plain.replace(max_thinking_tokens=value) if row.capped else plain,
                 row.suffix(value) if row.suffix else "",
-                kind=row.kind,
-                samples=config.samples if plain_kind else value if row.kind == "majority" else 1,
-                sampling=sampling if plain_kind else base,
+                decoding=row.decoding,
+                samples=config.samples if plain else value if row.decoding is Decoding.MAJORITY else 1,
+                sampling=sampling if plain else base,
                 budget=(0, value) if row.budget else None,
-                params={"budget": value, "max_tries": config.rejection_max_tries} if row.kind == "rejection" else {},
+                params={"budget": value, "max_tries": config.rejection_max_tries}
+                if row.decoding is Decoding.REJECTION
+                else {},
             )
         )
     return out

@@ -29,7 +29,6 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from s1lib.forcing.adaptive import (
@@ -41,14 +40,17 @@ from s1lib.forcing.adaptive import (
     truncate_at_answer,
 )
 from s1lib.forcing.policy import CompiledPolicy
+from s1lib.named import Named
 
 
-class Named(str, Enum):
-    """A closed set of names: each member compares, formats and serialises as its own string (``"cap"``), so stored
-    results and user code that spell the string keep working, and a typo in the library is an AttributeError."""
+class FinishReason(Named):
+    """Why a sequence ended: its end of sequence (``stop``), a cap (``length``), a stop from outside (``stopped``)
+    or a failed request (``error``)."""
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    STOP = "stop"
+    LENGTH = "length"
+    STOPPED = "stopped"
+    ERROR = "error"
 
 
 class Phase(Named):
@@ -136,7 +138,7 @@ class ForcingState:
         self.thinking_end_position: int | None = None
         self.answer_start_position: int | None = None
         self.thinking_end_reason: ThinkingEnd | None = None
-        self.finish_reason: str | None = None
+        self.finish_reason: FinishReason | None = None
         self._queue: deque[int] = deque()
         self._insertion_at: dict[int, ForcedInsertion] = {}
         self._queue_phase_after: Phase | None = None
@@ -341,14 +343,14 @@ class ForcingState:
     def _finish(self, token_id: int, reason: str, forced: bool) -> Step:
         self.generated.append(int(token_id))
         self.phase = Phase.DONE
-        self.finish_reason = reason
+        self.finish_reason = FinishReason(reason)
         return Step(int(token_id), forced, Phase.DONE, phase_changed=True)
 
     def stop(self, reason: str) -> None:
         """End the sequence from outside (user stop, context full)."""
         if self.phase is not Phase.DONE:
             self.phase = Phase.DONE
-            self.finish_reason = reason
+            self.finish_reason = FinishReason(reason)
 
     @property
     def done(self) -> bool:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from s1lib.forcing.adaptive import Probe
-from s1lib.forcing.state import ForcedInsertion, ForcingState, InsertionKind
+from s1lib.forcing.state import FinishReason, ForcedInsertion, ForcingState, InsertionKind, Phase, ThinkingEnd
+from s1lib.named import Named
 
 
 @dataclass
@@ -74,8 +75,8 @@ class Trace:
     thinking_tokens: int
     answer_tokens: int
     forced: list[ForcedInsertion]
-    finish_reason: str
-    thinking_end_reason: str | None
+    finish_reason: FinishReason
+    thinking_end_reason: ThinkingEnd | None
     thinking_end_position: int | None
     answer_start_position: int | None
     num_suppressed: int
@@ -117,7 +118,7 @@ class Trace:
             thinking_tokens=state.thinking_tokens,
             answer_tokens=state.answer_tokens,
             forced=forced,
-            finish_reason=state.finish_reason or "length",
+            finish_reason=state.finish_reason or FinishReason.LENGTH,
             thinking_end_reason=state.thinking_end_reason,
             thinking_end_position=end,
             answer_start_position=state.answer_start_position,
@@ -154,6 +155,16 @@ class Trace:
         return out
 
 
+class EventKind(Named):
+    """What a streamed :class:`Event` reports."""
+
+    TOKEN = "token"
+    FORCED = "forced"
+    PHASE = "phase"
+    PROBE = "probe"
+    DONE = "done"
+
+
 @dataclass
 class Event:
     """A streaming event. ``kind``: ``token`` (model's own token), ``forced`` (a forced token; ``insertion`` is set
@@ -161,16 +172,20 @@ class Event:
     ran before the next token; ``probe`` is set, and its ``stop`` says thinking ends here) or ``done`` (``trace``
     is set)."""
 
-    kind: str
+    kind: EventKind
     row: int
     text: str = ""
     token_id: int | None = None
-    phase: str = "thinking"
+    phase: Phase = Phase.THINKING
     insertion: ForcedInsertion | None = None
     thinking_tokens: int = 0
     answer_tokens: int = 0
     trace: Trace | None = None
     probe: Probe | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = EventKind(self.kind)  # a backend may pass the string; a misspelt one is a ValueError here
+        self.phase = Phase(self.phase)
 
 
 class IncrementalDetokenizer:
