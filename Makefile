@@ -31,7 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check s1lib tests notebooks
 
 # The Jupyter notebooks' source is notebooks/0*.py (jupytext percent); this rewrites each paired .ipynb's cells
-# from it (ids, metadata and any outputs kept). tests/test_notebooks.py fails when the two differ.
+# from it (ids, metadata and any outputs kept). tests/notebooks/test_notebooks.py fails when the two differ.
 notebooks: setup
 	$(VENV)/bin/jupytext --update --to ipynb notebooks/0*.py
 

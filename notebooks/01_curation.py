@@ -50,7 +50,8 @@ config = load_config(
     config_path, toy_n=toy_n, total=total, tokenizer=tokenizer, output_dir=str(out), progress=False, **curation_options
 )
 result = run_curation(config)  # writes selected.parquet, funnel.json, drops.jsonl and the figures to output_dir
-print(result.funnel.table())
+result.save(out)  # metrics.json and the figures
+print(result.table())
 
 # %% [markdown]
 # The funnel: rows kept after each stage. *Decontaminate* drops near-copies of the held-out benchmark (8-gram
@@ -58,7 +59,6 @@ print(result.funnel.table())
 # *select* is the diversity sampler.
 
 # %%
-(out / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
 for figure in result.figures().values():  # the funnel, the selected set's domains and trace lengths
     figure.show()
 

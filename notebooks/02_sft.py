@@ -41,8 +41,6 @@ bf16 = "auto"  # bf16 autocast where this machine runs it fast (measured), else 
 import json
 from pathlib import Path
 
-from s1lib import viz
-
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
@@ -52,13 +50,11 @@ from s1lib.train import run_training
 
 config = SFTParams.from_namespace(globals()).train_config()  # the parameters above, as a TrainConfig (cpu-demo)
 result = run_training(config)  # prints "SFT step k/n · loss · tokens/s · ETA" as it goes
-print(f"{result.global_step} steps, final loss {result.final_loss}")
+result.save(out)  # metrics.json and loss_curve.html
+print(result.table())
 
 # %%
-loss_fig = viz.loss_curve(result.rows)
-viz.save_figure(loss_fig, out / "loss_curve.html")
-(out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
-loss_fig.show()
+result.figures()["loss_curve"].show()
 
 # %% [markdown]
 # The fine-tuned model under budget forcing: forced insertions are marked `⟦WAIT⟧`, `⟦END⟧`,

@@ -71,5 +71,6 @@ comparison = compare_budgets(
     on_run=lambda run: print(f"--- {run.headline()}\n{render_marked(run.trace, engine.tokenizer)}"),
 )  # prints each cap's trace as soon as it is generated, forced insertions marked
 comparison.save(out)  # traces.json, metrics.json (with control), forced_insertions.html, thinking_vs_budget.html
+print(comparison.table())
 for figure in comparison.figures().values():
     figure.show()

@@ -42,39 +42,20 @@ dtype = "auto"  # the fastest precision on this machine (measured), or "float32"
 sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ignore_strings": ["Wait", "Hmm"]}
 
 # %%
-import json
 from pathlib import Path
-
-from s1lib import viz
 
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 
 # %%
-from s1lib.eval.summary import headline, write_scaling_summary
 from s1lib.eval.sweep import run_sweep
 from s1lib.notebook_params import ScalingParams
 
 config = ScalingParams.from_namespace(globals()).sweep_config()  # the parameters above, as a SweepConfig
 run = run_sweep(config)  # prints its progress (settings and problems done) as it goes
-for s in run.results["settings"]:
-    print(f"{s['setting']:<28} accuracy {s['accuracy']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]"
-          f"  thinking {s['avg_thinking_tokens']:.1f}")
-summary_path = write_scaling_summary(run.results, out)
-print(headline(json.loads(summary_path.read_text())))
+run.save(out)  # metrics.json, scaling_summary.json and the figures
+print(run.table())
 
 # %%
-methods, chance = run.results["methods"], run.results["chance"]
-curve, table = viz.sweep_figures(methods, references={"chance (best constant answer)": chance["all"]})
-viz.save_figure(curve, out / "scaling_curve.html")
-viz.save_figure(table, out / "metrics_table.html")
-(out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))
-curve.show()
-table.show()
-if any(s.get("by_family") for s in run.results["settings"]):  # the toy benchmark: one panel per task family
-    families = viz.family_scaling(run.results["settings"], chance)
-    viz.save_figure(families, out / "scaling_by_family.html")
-    families.show()
-overthinking = viz.overthinking(run.results["settings"])  # thinking before and after the first right answer
-viz.save_figure(overthinking, out / "overthinking.html")
-overthinking.show()
+for figure in run.figures().values():  # the curve, Control/Scaling/Performance, lengths, overthinking, families
+    figure.show()

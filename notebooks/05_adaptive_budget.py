@@ -51,10 +51,9 @@ dtype = "auto"  # the fastest precision on this machine (measured), or "float32"
 sweep_options = {}  # any other SweepConfig field, e.g. {"delimiters": "think-tags", "seed": 1}
 
 # %%
-import json
 from pathlib import Path
 
-from s1lib.eval.pareto import engine_for, report_lines, run_pareto
+from s1lib.eval.pareto import engine_for, run_pareto
 from s1lib.notebook_params import AdaptiveParams
 
 out = Path(output_dir)
@@ -66,10 +65,8 @@ engine = engine_for(config)  # loaded once: the sweep and the live widget below 
 
 # %%
 run = run_pareto(config, engine)  # fixed caps, then each rule at every cap; prints its progress as it goes
-for r in run.rows:
-    print(f"{r['setting']:<26} accuracy {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-          f"  thinking {r['thinking_tokens']:5.1f} + probes {r['probe_tokens']:5.1f} = {r['compute_tokens']:5.1f}")
-(out / "metrics.json").write_text(json.dumps(run.results["methods"], indent=1, default=str))
+run.save(out)  # metrics.json and pareto.html
+print(run.table())  # each setting's accuracy and cost, each rule beside its nearest fixed budget
 
 # %% [markdown]
 # ## Accuracy against thinking cost
@@ -83,8 +80,6 @@ for r in run.rows:
 # lines below say how it was chosen.
 
 # %%
-for line in report_lines(run):
-    print(line)
 run.figure.show()
 
 # %% [markdown]

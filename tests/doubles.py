@@ -5,6 +5,7 @@ from one another."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -178,3 +179,24 @@ class FakeEngine:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def small_tokenizer() -> Any:
+    """A tokenizer built here, in memory: ``<|endoftext|>`` 0, ``<|im_start|>`` 1, ``<|im_end|>`` 2 (as in SmolLM2's
+    ChatML), one token for each word the policy forces (``Wait``, ``answer``, ``Final``, `` Answer``, ...) as a real
+    tokenizer has, one per other printable character, then unused ids up to 1100 so the scripted models' ids
+    (:data:`PLAIN`) exist. The state machine's tests run on it without any model files."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    words = ["Wait", "Hmm", "Alternatively", "think", "answer", "Final", " Answer"]  # </think>: several, as in SmolLM2
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    unused = [f"<unused{i}>" for i in range(1100 - len(specials) - len(words) - len(chars))]
+    vocab = {token: i for i, token in enumerate(specials + words + chars + unused)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unused0>"))
+    pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r"|[\s\S]"
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", unk_token="<unused0>")

@@ -1,5 +1,5 @@
 """A notebook parameter or a widget control exists only as a config field, or declared as the notebook's own with
-what it is (the CLI's flags: tests/test_cli_flags.py)."""
+what it is (the CLI's flags: tests/cli/test_cli_flags.py)."""
 
 from __future__ import annotations
 

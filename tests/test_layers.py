@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     },
     {"s1lib.configfile", "s1lib.toy"},
     {"s1lib.precision", "s1lib.text_format", "s1lib.attention", "s1lib.viz"},
-    {"s1lib.answers"},
+    {"s1lib.answers", "s1lib.results"},
     {"s1lib.models"},
     {"s1lib.forcing"},
     {"s1lib.backends"},

@@ -38,7 +38,7 @@ def test_data_tests_skip_outside_ci_and_fail_inside(tmp_path, require, expected)
         "-rs",
         "-p",
         "no:cacheprovider",
-        "tests/test_eval_benchmarks.py",
+        "tests/eval/test_eval_benchmarks.py",
         "-k",
         "real",
     ]

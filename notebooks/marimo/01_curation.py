@@ -68,16 +68,13 @@ def _(base, load_config, mo, params, run, run_curation, script_mode, total, toy_
     )
     with mo.status.spinner(title="Curating ..."):
         result = run_curation(config)
-    print(result.funnel.table())
+    result.save(params.output_dir)  # metrics.json and the figures
+    print(result.table())
     return config, result
 
 
 @app.cell
-def _(mo, params, result):
-    import json
-    from pathlib import Path
-
-    (Path(params.output_dir) / "metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+def _(mo, result):
     mo.vstack(list(result.figures().values()))
     return
 

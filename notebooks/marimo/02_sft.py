@@ -52,22 +52,14 @@ def _(max_steps, mo, params, script_mode, train):
                 bar.update()
 
         result = run_training(config, on_row=on_row)
-    print(f"{result.global_step} steps, final loss {result.final_loss}")
+    result.save(params.output_dir)  # metrics.json and loss_curve.html
+    print(result.table())
     return (result,)
 
 
 @app.cell
-def _(mo, params, result):
-    import json
-    from pathlib import Path as _Path
-
-    from s1lib import viz
-
-    out = _Path(params.output_dir)
-    loss_fig = viz.loss_curve(result.rows)
-    viz.save_figure(loss_fig, out / "loss_curve.html")
-    (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
-    loss_fig  # noqa: B018 (the cell output)
+def _(result):
+    result.figures()["loss_curve"]
     return
 
 

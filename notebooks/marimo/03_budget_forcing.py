@@ -136,7 +136,8 @@ def _(compare, controls, engine, mo, params, question, script_mode):
             on_run=lambda _run: bar.update(),
         )
     comparison.save(params.output_dir)  # the same files as the Jupyter notebook
-    mo.vstack([mo.ui.table(comparison.table(), selection=None), *comparison.figures().values()])
+    print(comparison.table())
+    mo.vstack([mo.ui.table(comparison.rows(), selection=None), *comparison.figures().values()])
     return
 
 

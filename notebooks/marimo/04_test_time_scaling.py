@@ -50,45 +50,14 @@ def _(limit, mo, params, run, script_mode):
     config = params.sweep_config(limit=limit.value)
     with mo.status.spinner(title="Sweeping budgets ..."):
         sweep = run_sweep(config, progress=False)
-    mo.ui.table(
-        [
-            {
-                "setting": s["setting"],
-                "accuracy": s["accuracy"],
-                "95% CI": f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]",
-                "thinking tokens": round(s["avg_thinking_tokens"], 1),
-            }
-            for s in sweep.results["settings"]
-        ],
-        selection=None,
-    )
+    sweep.save(params.output_dir)  # metrics.json, scaling_summary.json and the figures
+    print(sweep.table())
     return (sweep,)
 
 
 @app.cell
-def _(mo, params, sweep):
-    import json
-    from pathlib import Path as _Path
-
-    from s1lib import viz
-    from s1lib.eval.summary import headline, write_scaling_summary
-
-    out = _Path(params.output_dir)
-    methods, chance = sweep.results["methods"], sweep.results["chance"]
-    curve, table = viz.sweep_figures(methods, references={"chance (best constant answer)": chance["all"]})
-    viz.save_figure(curve, out / "scaling_curve.html")
-    viz.save_figure(table, out / "metrics_table.html")
-    (out / "metrics.json").write_text(json.dumps(methods, indent=1, default=str))
-    summary_path = write_scaling_summary(sweep.results, out)
-    shown = [mo.md(headline(json.loads(summary_path.read_text()))), curve, table]
-    if any(s.get("by_family") for s in sweep.results["settings"]):
-        families = viz.family_scaling(sweep.results["settings"], chance)
-        viz.save_figure(families, out / "scaling_by_family.html")
-        shown.append(families)
-    overthinking = viz.overthinking(sweep.results["settings"])  # thinking before and after the first right answer
-    viz.save_figure(overthinking, out / "overthinking.html")
-    shown.append(overthinking)
-    mo.vstack(shown)
+def _(mo, sweep):
+    mo.vstack(list(sweep.figures().values()))
     return
 
 

@@ -75,33 +75,14 @@ def _(engine, limit, mo, params, run, script_mode):
     mo.stop(not (run.value or script_mode), mo.md("Press **Run** (a few minutes on a CPU)."))
     with mo.status.spinner(title="Fixed budgets, then each rule at every budget ..."):
         pareto = run_pareto(params.sweep_config(limit=limit.value), engine, progress=False)
-    mo.ui.table(
-        [
-            {
-                "setting": r["setting"],
-                "accuracy": r["accuracy"],
-                "95% CI": f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]",
-                "thinking tokens": round(r["thinking_tokens"], 1),
-                "probe tokens": round(r["probe_tokens"], 1),
-                "thinking + probe": round(r["compute_tokens"], 1),
-            }
-            for r in pareto.rows
-        ],
-        selection=None,
-    )
+    pareto.save(params.output_dir)  # metrics.json and pareto.html
+    print(pareto.table())  # each setting's accuracy and cost, each rule beside its nearest fixed budget
     return (pareto,)
 
 
 @app.cell
-def _(mo, params, pareto):
-    import json
-    from pathlib import Path as _Path
-
-    from s1lib.eval.pareto import report_lines
-
-    (_Path(params.output_dir) / "metrics.json").write_text(json.dumps(pareto.results["methods"], indent=1, default=str))
-    _lines = report_lines(pareto)
-    mo.vstack([pareto.figure, mo.md("\n".join(f"- {line}" for line in _lines))])
+def _(mo, pareto):
+    mo.vstack(list(pareto.figures().values()))
     return
 
 

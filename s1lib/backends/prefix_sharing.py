@@ -212,7 +212,8 @@ def iter_sweep(
 
     Shares the thinking prefix between policies when decoding is greedy, ``share_prefix`` is on and the engine is
     the transformers one (its KV cache is what is shared); otherwise runs each policy independently with the
-    engine's ``generate``. ``seeds`` (one per prompt) seeds sampling.
+    engine's ``run``. The call is checked once, by ``engine.prepare_many``; ``seeds`` (one per prompt) seeds
+    sampling.
     """
     sampling = sampling or SamplingConfig()
     stats = stats if stats is not None else SweepStats()
@@ -220,11 +221,8 @@ def iter_sweep(
         raise ValueError("iter_sweep: no policies")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    encoded = engine.encode_prompts(prompts)
-    longest = max(len(p) for p in encoded)
-    for policy in policies:
-        engine.check_fits(policy, longest)
-    row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
+    requests = engine.prepare_many(prompts, policies, sampling, seeds)  # the one check: every layer below trusts it
+    encoded = requests[0].prompt_ids
     shared = share_prefix and sampling.greedy and engine.shares_prefixes  # other backends: independent runs
     groups: dict[tuple[Any, ...], list[int]] = {}
     alone: list[int] = []  # an adaptive stop's probes need the model: it cannot be replayed from a shared row
@@ -233,37 +231,31 @@ def iter_sweep(
             alone.append(index)
         else:
             groups.setdefault(group_key(policy), []).append(index)
+    envelopes = {
+        key: engine.compile(envelope_policy([policies[m] for m in members])) for key, members in groups.items()
+    }
     stats.groups += len(groups)
     for start in range(0, len(encoded), batch_size):
         indices = list(range(start, min(start + batch_size, len(encoded))))
         batch = SweepBatch(indices)
         for p_index in alone:
-            traces = engine.generate(
-                [encoded[i] for i in indices],
-                policies[p_index],
-                sampling,
-                batch_size=batch_size,
-                extra_processors=extra_processors,
-                seeds=[row_seeds[i] for i in indices],
-            )
-            for trace, i in zip(traces, indices):
-                trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
+            traces = engine.run(requests[p_index].rows(indices), batch_size, extra_processors)
             stats.independent_tokens += sum(len(t.generated_ids) for t in traces)
             batch.traces[p_index] = traces
-        if groups:
-            for members in groups.values():
-                _shared_group(
-                    engine,
-                    [encoded[i] for i in indices],
-                    [policies[m] for m in members],
-                    members,
-                    sampling,
-                    extra_processors,
-                    batch,
-                    stats,
-                )
-            for traces in batch.traces.values():
-                for trace, i in zip(traces, indices):
+        for key, members in groups.items():
+            _shared_group(
+                engine,
+                [encoded[i] for i in indices],
+                envelopes[key],
+                [requests[m].compiled for m in members],
+                members,
+                sampling,
+                extra_processors,
+                batch,
+                stats,
+            )
+            for m in members:
+                for trace, i in zip(batch.traces[m], indices):
                     trace.prompt = prompts[i] if isinstance(prompts[i], str) else None
         yield batch
 
@@ -271,22 +263,22 @@ def iter_sweep(
 def _shared_group(
     engine: HFEngine,
     batch_ids: list[list[int]],
-    policies: list[BudgetPolicy],
+    envelope: CompiledPolicy,
+    compiled_policies: list[CompiledPolicy],
     members: list[int],
     sampling: SamplingConfig,
     extra_processors: Sequence[Processor],
     out: SweepBatch,
     stats: SweepStats,
 ) -> None:
-    """Decode the envelope once for this batch, then replay and branch each member."""
-    envelope = engine.compile(envelope_policy(policies))
+    """Decode the envelope once for this batch, then replay and branch each member (policies compiled once, at the
+    request's check)."""
     big_states = [ForcingState(envelope) for _ in batch_ids]
     seeds = [0] * len(batch_ids)
     cache = _decode(engine, batch_ids, big_states, sampling, seeds, extra_processors)
     stats.envelope_tokens += sum(len(s.generated) for s in big_states)
     longest = max(len(ids) for ids in batch_ids)
-    for policy, p_index in zip(policies, members):
-        compiled = engine.compile(policy)
+    for compiled, p_index in zip(compiled_policies, members):
         replays = [replay(compiled, s.generated, s.model_choices) for s in big_states]
         live = [r for r, rep in enumerate(replays) if not rep.complete]
         stats.replayed_complete += len(batch_ids) - len(live)

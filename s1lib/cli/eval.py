@@ -17,6 +17,7 @@ from typing import Any
 from s1lib.cli.flags import field_flag, run_flag
 from s1lib.cli.policy_flags import add_policy_arguments
 from s1lib.eval.benchmarks import BENCHMARKS, KINDS, load_benchmark
+from s1lib.eval.figures import results_table, sweep_figures
 from s1lib.eval.grading import Grade, GradingConfig, MathVerifier, grade
 from s1lib.eval.judge import JudgeConfig
 from s1lib.eval.metrics import accuracy
@@ -99,60 +100,20 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def write_figures(results: Mapping[str, Any], records: Sequence[Mapping[str, Any]], folder: str | Path) -> list[Path]:
-    """The run's figures as standalone HTML: scaling curve, metrics table, thinking lengths, forced insertions, and
-    with adaptive settings the Pareto figure (accuracy against thinking, and thinking + probe, tokens)."""
+    """The run's figures (:func:`s1lib.eval.figures.sweep_figures`) as standalone HTML in ``folder``."""
     from s1lib import viz
 
-    folder = Path(folder)
-    settings = list(results.get("settings", []))
-    methods = list(results.get("methods", []))
-    curve, table = viz.sweep_figures(methods)
-    lengths: dict[str, list[float]] = {}
-    for r in records:
-        lengths.setdefault(str(r["setting"]), []).append(float(r.get("thinking_tokens") or 0))
-    forced = {s["setting"]: s.get("forced_counts") or {} for s in settings}
-    figures = {
-        "scaling_curve.html": curve,
-        "metrics_table.html": table,
-        "thinking_lengths.html": viz.thinking_length_histogram(lengths),
-        "forced_insertions.html": viz.forced_insertion_counts(forced),
-        "overthinking.html": viz.overthinking(settings),
-    }
-    if any(str(s.get("method") or "").startswith("adaptive") for s in settings):
-        figures["pareto.html"] = viz.pareto_figure(settings)  # adaptive points against the fixed-budget curve
-    return [viz.save_figure(fig, folder / name) for name, fig in figures.items()]
-
-
-def _fmt(value: Any, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+    figures = sweep_figures(results, records)
+    return [viz.save_figure(figure, Path(folder) / f"{name}.html") for name, figure in figures.items()]
 
 
 def print_results(results: Mapping[str, Any]) -> None:
     """A plain-text table of settings and methods."""
-    print(f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'probe':>6} {'ctrl%':>6}")
-    for s in results.get("settings", []):
-        ci = f"{_fmt(s['ci_low'] and 100 * s['ci_low'], '.0f')}-{_fmt(s['ci_high'] and 100 * s['ci_high'], '.0f')}"
-        control = None if s.get("control") is None else 100 * s["control"]
-        print(
-            f"{s['setting'][:28]:28} {str(s['method'])[:26]:26} {s['n']:4d} {100 * s['accuracy']:6.1f} "
-            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {s.get('avg_probe_tokens') or 0:6.1f} {_fmt(control, '6.0f'):>6}"
-        )
-    print()
-    print(f"{'method':28} {'control%':>9} {'scaling pp/doubling':>20} {'pp/1k tokens':>13} {'performance%':>13}")
-    for m in results.get("methods", []):
-        control = None if m.get("control") is None else 100 * m["control"]
-        print(
-            f"{m['method'][:28]:28} {_fmt(control, '9.0f'):>9} {_fmt(m.get('scaling_log2_pp'), '20.2f'):>20} "
-            f"{_fmt(m.get('scaling_per_1k_pp'), '13.2f'):>13} {100 * m['performance']:13.1f}"
-        )
+    print(results_table(results))
 
 
 def _finish(run: Any, as_json: bool) -> int:
-    from s1lib.eval.store import ResultsStore
-
-    records = ResultsStore(run.output_dir).records
-    wanted = {s["setting"] for s in run.results["settings"]}
-    paths = write_figures(run.results, [r for r in records if r["setting"] in wanted], run.output_dir)
+    paths = write_figures(run.results, run.records(), run.output_dir)
     if as_json:
         print(json.dumps({**run.results, "figures": [str(p) for p in paths]}, indent=2))
     else:

@@ -4,7 +4,7 @@
 ``--max-thinking-tokens``), its type (read through :func:`s1lib.configfile.coerce`, the one string-to-type
 conversion), its help (the field's ``metadata["help"]``) and its default. :func:`run_flag` declares the other kind:
 a flag that says how to run a command (where to write, what to print, which file to read), which no config holds.
-Every flag of ``s1`` is one of the two (``tests/test_cli_flags.py`` walks the parser), so a flag cannot exist
+Every flag of ``s1`` is one of the two (``tests/cli/test_cli_flags.py`` walks the parser), so a flag cannot exist
 without either a config field or a declared reason.
 """
 

@@ -34,10 +34,13 @@ from s1lib.curation.config import CurationConfig, attempt_model_kind, parse_endp
 from s1lib.curation.funnel import Funnel, figures, write_parquet
 from s1lib.curation.grader import Grader, grade_traces
 from s1lib.curation.schema import Quarantine, SchemaError, SourceSpec, load_source
+from s1lib.results import StageResult
 
 
 @dataclass
-class CurationResult:
+class CurationResult(StageResult):
+    """A curation run: the selected set, the candidates it came from, the funnel, and where the files went."""
+
     selected: list[dict]
     candidates: list[dict]
     funnel: Funnel
@@ -54,6 +57,10 @@ class CurationResult:
     def metrics(self) -> dict[str, Any]:
         """The funnel's counts and the selected set's domain counts (what a notebook run reports)."""
         return {**self.funnel.to_dict(), "domains": dict(Counter(str(r.get("domain")) for r in self.selected))}
+
+    def table(self) -> str:
+        """The funnel: rows kept after each stage, and why the others were dropped."""
+        return self.funnel.table()
 
 
 def _benchmark_questions(config: CurationConfig, out: Path) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ from s1lib.eval.metrics import control
 from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import Trace
+from s1lib.results import StageResult
 
 FORCED_KINDS = ("wait", "end", "final_answer")
 """The insertion kinds counted per cap (a forced "Wait", a forced end of thinking, the forced answer prefix)."""
@@ -46,7 +47,7 @@ class BudgetRun:
 
 
 @dataclass
-class BudgetComparison:
+class BudgetComparison(StageResult):
     """Every cap's run, in the order the budgets were given."""
 
     question: str
@@ -64,12 +65,18 @@ class BudgetComparison:
             "answers": {r.budget: r.trace.answer_text for r in self.runs},
         }
 
-    def table(self) -> list[dict[str, Any]]:
-        """One row per cap for display: budget, thinking tokens used, the answer section."""
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per cap for display (``mo.ui.table``): budget, thinking tokens used, the answer section."""
         return [
             {"budget": r.budget, "thinking tokens": r.trace.thinking_tokens, "answer": r.trace.answer_text}
             for r in self.runs
         ]
+
+    def table(self) -> str:
+        """:meth:`rows` as text, and the Control they reach."""
+        lines = [f"{'budget':>7} {'thinking':>9}  answer"]
+        lines += [f"{r['budget']:>7} {r['thinking tokens']:>9}  {r['answer'].strip()[:60]!r}" for r in self.rows()]
+        return "\n".join([*lines, f"Control: {self.control:.0%} of the runs stayed within their cap"])
 
     def figures(self) -> dict[str, go.Figure]:
         """``forced_insertions`` (bars per cap) and ``thinking_vs_budget`` (thinking tokens used against the cap)."""
@@ -83,15 +90,12 @@ class BudgetComparison:
         lengths.update_yaxes(title="Thinking tokens used")
         return {"forced_insertions": insertions, "thinking_vs_budget": lengths}
 
-    def save(self, folder: str | Path) -> list[Path]:
-        """Write the figures (``<name>.html``), ``traces.json`` and ``metrics.json`` to ``folder``; their paths."""
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [viz.save_figure(figure, out / f"{name}.html") for name, figure in self.figures().items()]
-        for name, content in (("traces.json", [r.to_dict() for r in self.runs]), ("metrics.json", self.metrics())):
-            (out / name).write_text(json.dumps(content, indent=1))
-            written.append(out / name)
-        return written
+    def save(self, out: str | Path) -> list[Path]:
+        """The figures (``<name>.html``) and ``metrics.json``, and every cap's trace in ``traces.json``."""
+        traces = Path(out) / "traces.json"
+        paths = super().save(out)
+        traces.write_text(json.dumps([r.to_dict() for r in self.runs], indent=1), encoding="utf-8")
+        return [*paths, traces]
 
 
 def compare_budgets(

@@ -21,6 +21,7 @@ from s1lib.eval.sweep import SweepRun, run_sweep
 from s1lib.eval.sweep_config import SweepConfig
 from s1lib.forcing.engine import Engine
 from s1lib.paths import REPO_ROOT
+from s1lib.results import StageResult
 
 DEMO_MODEL = Path("runs") / "demo" / "sft" / "model"
 """Where ``make demo`` (``s1 demo``, run from the repository) leaves the model its SFT stage fine-tuned."""
@@ -125,8 +126,10 @@ def report_lines(run: ParetoRun) -> list[str]:
 
 
 @dataclass
-class ParetoRun:
-    """What :func:`run_pareto` returns: the sweep, its rows (:func:`pareto_rows`) and the figure it saved."""
+class ParetoRun(StageResult):
+    """What :func:`run_pareto` returns: the sweep, its rows (:func:`pareto_rows`) and the figure it saved. As a
+    stage's result: ``metrics.json`` holds the methods, the figure is ``pareto``, the table each setting's cost and
+    :func:`report_lines`."""
 
     sweep: SweepRun
     rows: list[dict[str, Any]]
@@ -138,6 +141,20 @@ class ParetoRun:
     @property
     def results(self) -> dict[str, Any]:
         return self.sweep.results
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.results["methods"]
+
+    def figures(self) -> dict[str, Any]:
+        return {"pareto": self.figure}
+
+    def table(self) -> str:
+        lines = [
+            f"{r['setting']:<26} accuracy {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]  thinking "
+            f"{r['thinking_tokens']:5.1f} + probes {r['probe_tokens']:5.1f} = {r['compute_tokens']:5.1f}"
+            for r in self.rows
+        ]
+        return "\n".join([*lines, "", *report_lines(self)])
 
 
 def engine_for(config: SweepConfig) -> Engine:

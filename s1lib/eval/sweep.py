@@ -18,6 +18,7 @@ from typing import Any
 
 from s1lib.backends.prefix_sharing import SweepStats, iter_sweep
 from s1lib.eval.benchmarks import Problem, load_any
+from s1lib.eval.figures import results_table, sweep_figures
 from s1lib.eval.grading import GradingConfig, MathVerifier
 from s1lib.eval.metrics import chance_levels
 from s1lib.eval.records import make_record
@@ -26,6 +27,7 @@ from s1lib.eval.sweep_config import Decoding, Setting, SweepConfig, build_settin
 from s1lib.forcing.baselines import rejection_sample, sample_rows, sample_seed
 from s1lib.forcing.engine import Engine, Processor
 from s1lib.models import model_fingerprint
+from s1lib.results import StageResult
 from s1lib.versions import software_versions, version_changes
 
 RESUME_KEYS = (
@@ -52,13 +54,36 @@ RESUME_KEYS = (
 
 
 @dataclass
-class SweepRun:
-    """What :func:`run_sweep` returns: the aggregate, where it was written, and how the work went."""
+class SweepRun(StageResult):
+    """What :func:`run_sweep` returns: the aggregate, where it was written, and how the work went. As a stage's
+    result: ``metrics.json`` holds the methods (Control / Scaling / Performance and their points), :meth:`save`
+    also writes ``scaling_summary.json``."""
 
     results: dict[str, Any]
     output_dir: Path
     stats: dict[str, Any]
     torn_lines: int = 0
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stored samples of this run's settings."""
+        wanted = {s["setting"] for s in self.results["settings"]}
+        return [r for r in ResultsStore(self.output_dir).records if r["setting"] in wanted]
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.results["methods"]
+
+    def figures(self) -> dict[str, Any]:
+        return sweep_figures(self.results, self.records())
+
+    def table(self) -> str:
+        from s1lib.eval.summary import headline, scaling_summary
+
+        return results_table(self.results) + "\n\n" + headline(scaling_summary(self.results))
+
+    def save(self, out: str | Path) -> list[Path]:
+        from s1lib.eval.summary import write_scaling_summary
+
+        return [*super().save(out), write_scaling_summary(self.results, out)]
 
 
 def load_problems(config: SweepConfig) -> list[Problem]:
@@ -69,13 +94,15 @@ def load_problems(config: SweepConfig) -> list[Problem]:
 
 
 def check_context(engine: Engine, settings: Sequence[Setting], prompts: dict[str, list[str]]) -> None:
-    """Every setting must fit the model's context with the longest prompt of its setting (before generating)."""
+    """Every setting must pass the engine's one check (:meth:`~s1lib.forcing.engine.EngineBase.prepare_many`:
+    compiled, fitting the context with the longest prompt of its setting) before anything is generated; a
+    baseline's token budget must fit too."""
     for setting in settings:
-        longest = max(len(ids) for ids in engine.encode_prompts(prompts[setting.suffix]))
         try:
-            engine.check_fits(setting.policy, longest)
+            (request,) = engine.prepare_many(prompts[setting.suffix], [setting.policy], setting.sampling)
         except ValueError as exc:
             raise ValueError(f"setting {setting.label!r}: {exc}") from None
+        longest = max(len(ids) for ids in request.prompt_ids)
         budget = setting.params.get("budget")
         if budget is not None and engine.context_length and longest + budget + 1 >= engine.context_length:
             raise ValueError(

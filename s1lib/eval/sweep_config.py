@@ -421,7 +421,7 @@ def baseline_settings(
     values = getattr(config, row.values) if isinstance(row.values, str) else row.values
     out = []
     for value in values if isinstance(values, (list, tuple)) else [values]:
-        plain = row.decoding is Decoding.FORCING
+        forcing = row.decoding is Decoding.FORCING
         out.append(
             Setting(
                 row.label.format(v=value),
@@ -429,8 +429,8 @@ def baseline_settings(
                 plain.replace(max_thinking_tokens=value) if row.capped else plain,
                 row.suffix(value) if row.suffix else "",
                 decoding=row.decoding,
-                samples=config.samples if plain else value if row.decoding is Decoding.MAJORITY else 1,
-                sampling=sampling if plain else base,
+                samples=config.samples if forcing else value if row.decoding is Decoding.MAJORITY else 1,
+                sampling=sampling if forcing else base,
                 budget=(0, value) if row.budget else None,
                 params={"budget": value, "max_tries": config.rejection_max_tries}
                 if row.decoding is Decoding.REJECTION

@@ -1,9 +1,13 @@
 """The one engine contract: every backend (transformers, vLLM, a served endpoint) is an :class:`Engine`.
 
-A backend subclasses :class:`EngineBase`, which owns the public ``generate`` and ``stream``: it checks the call
-once (policy, seeds, prompts, context) into a :class:`Request`, then hands it to the backend's ``_generate`` /
-``_stream``. What the backends share lives here too: the model's choice for a row (:class:`Chooser`), one row's
-decision (:func:`decide`), the events a decision streams (:func:`step_events`) and the end-of-sequence ids
+A backend subclasses :class:`EngineBase`, which owns the public ``generate`` and ``stream``. The one boundary
+where a call is checked is :meth:`EngineBase.prepare_many` (and :meth:`~EngineBase.prepare`, its one-policy form):
+prompts tokenized once, each policy compiled and fitted to the context, one seed per row, into a :class:`Request`
+that every layer below trusts (:meth:`EngineBase.run` decodes one, a sweep runs its rows in batches with
+:meth:`Request.rows`); the backend's ``_generate`` / ``_stream`` receive only checked requests.
+
+What the backends share lives here too: the model's choice for a row (:class:`Chooser`), one row's decision
+(:func:`decide`), the events a decision streams (:func:`step_events`) and the end-of-sequence ids
 (:func:`eos_token_ids`). Callers type against :class:`Engine` and never ask which backend they hold.
 """
 
@@ -46,6 +50,22 @@ class Engine(Protocol):
 
     def check_fits(self, policy: BudgetPolicy, longest_prompt: int) -> None: ...
 
+    def prepare_many(
+        self,
+        prompts: Sequence[Prompt],
+        policies: Sequence[BudgetPolicy],
+        sampling: SamplingConfig | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[Request]: ...
+
+    def run(
+        self,
+        request: Request,
+        batch_size: int | None = None,
+        extra_processors: Sequence[Processor] = (),
+        progress: bool = False,
+    ) -> list[Trace]: ...
+
     def generate(
         self,
         prompts: Sequence[Prompt],
@@ -75,6 +95,14 @@ class Request:
     seeds: list[int]
     prompt_ids: list[list[int]]
     compiled: CompiledPolicy
+
+    def rows(self, indices: Sequence[int]) -> Request:
+        """The same checked request for some of its rows (a batch of a sweep): nothing is checked again."""
+        pick = list(indices)
+        return Request(
+            [self.prompts[i] for i in pick], self.policy, self.sampling, [self.seeds[i] for i in pick],
+            [self.prompt_ids[i] for i in pick], self.compiled,
+        )  # fmt: skip
 
     def trace(self, index: int, state: ForcingState, tokenizer: Any, stopped: bool = False) -> Trace:
         """Row ``index``'s Trace; a state the backend left unfinished ran out of room (or was stopped)."""
@@ -137,22 +165,23 @@ class EngineBase:
 
     def check_fits(self, policy: BudgetPolicy, longest_prompt: int) -> None:
         """The policy's budgets must fit this model's context after the longest prompt (when the context is
-        known): the one place this is checked, by ``generate``, ``stream`` and the sweeps before any work."""
+        known); :meth:`prepare_many` asks it of every policy."""
         if self.context_length:
             policy.validate(self.context_length, longest_prompt)
 
-    def prepare(
+    def prepare_many(
         self,
         prompts: Sequence[Prompt],
-        policy: BudgetPolicy | None = None,
+        policies: Sequence[BudgetPolicy],
         sampling: SamplingConfig | None = None,
         seeds: Sequence[int] | None = None,
-    ) -> Request:
-        """Every check a call makes before decoding anything, so bad input fails early and alike on every
-        backend. A row's seed is ``sampling.seed + index`` unless ``seeds`` gives one per prompt."""
-        policy = policy or BudgetPolicy()
+    ) -> list[Request]:
+        """The one boundary: every check a call makes before decoding anything, so bad input fails early and alike
+        on every backend. Prompts are tokenized once; each policy is compiled and must fit the context after the
+        longest prompt; a row's seed is ``sampling.seed + index`` unless ``seeds`` gives one per prompt. One
+        :class:`Request` per policy, sharing the prompts' ids."""
         sampling = sampling or SamplingConfig()
-        if policy.adaptive is not None and not self.runs_probes:
+        if any(p.adaptive is not None for p in policies) and not self.runs_probes:
             raise NotImplementedError(
                 f"the {self.backend} backend cannot run BudgetPolicy.adaptive yet (its probes need a branch of the "
                 "context); use the transformers backend"
@@ -161,9 +190,39 @@ class EngineBase:
             raise ValueError(f"seeds has {len(seeds)} entries, expected one per prompt ({len(prompts)})")
         row_seeds = [sampling.seed + i for i in range(len(prompts))] if seeds is None else [int(s) for s in seeds]
         encoded = self.encode_prompts(prompts)
-        compiled = self.compile(policy)
-        self.check_fits(policy, max((len(p) for p in encoded), default=0))
-        return Request(prompts, policy, sampling, row_seeds, encoded, compiled)
+        longest = max((len(p) for p in encoded), default=0)
+        requests = []
+        for policy in policies:
+            compiled = self.compile(policy)
+            self.check_fits(policy, longest)
+            requests.append(Request(prompts, policy, sampling, row_seeds, encoded, compiled))
+        return requests
+
+    def prepare(
+        self,
+        prompts: Sequence[Prompt],
+        policy: BudgetPolicy | None = None,
+        sampling: SamplingConfig | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> Request:
+        """:meth:`prepare_many` for one policy (None: the default policy)."""
+        return self.prepare_many(prompts, [policy or BudgetPolicy()], sampling, seeds)[0]
+
+    def run(
+        self,
+        request: Request,
+        batch_size: int | None = None,
+        extra_processors: Sequence[Processor] = (),
+        progress: bool = False,
+    ) -> list[Trace]:
+        """Decode a checked :class:`Request` (from :meth:`prepare_many`): one Trace per row, nothing checked again
+        but how it is run."""
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if extra_processors and not self.runs_processors:
+            raise ValueError(f"the {self.backend} backend cannot run extra_processors (they need the logits here)")
+        return self._generate(request, batch_size, list(extra_processors), progress)
 
     def generate(
         self,
@@ -181,13 +240,9 @@ class EngineBase:
         sampled with distinct, reproducible seeds whatever the batch holds; ``batch_size`` is how many rows decode
         together; ``extra_processors`` adjust the logits before forcing decides (tests use them to steer a tiny
         random model); ``progress`` shows a bar."""
-        batch_size = self.default_batch_size if batch_size is None else batch_size
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if extra_processors and not self.runs_processors:
-            raise ValueError(f"the {self.backend} backend cannot run extra_processors (they need the logits here)")
-        request = self.prepare(prompts, policy, sampling, seeds)
-        return self._generate(request, batch_size, list(extra_processors), progress)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")  # before any tokenizing
+        return self.run(self.prepare(prompts, policy, sampling, seeds), batch_size, extra_processors, progress)
 
     def stream(
         self, prompt: Prompt, policy: BudgetPolicy | None = None, sampling: SamplingConfig | None = None

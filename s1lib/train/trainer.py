@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.attention import S1_SDPA
+from s1lib.results import StageResult
 from s1lib.text_format import save_prompt_format
 from s1lib.train.config import TrainConfig
 from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
@@ -29,8 +30,8 @@ ADAPTER_DIR = "adapter"
 
 
 @dataclass
-class TrainResult:
-    """Where a run left its model and logs, and what it measured."""
+class TrainResult(StageResult):
+    """Where a run left its model and logs, and what it measured (``trainer_metrics``: the Trainer's own)."""
 
     output_dir: str
     model_dir: str
@@ -39,11 +40,28 @@ class TrainResult:
     final_loss: float | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     lengths: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    trainer_metrics: dict[str, Any] = field(default_factory=dict)
     resumed_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "rows"}
+        """Every field but the log rows; the Trainer's metrics under ``metrics``, as earlier runs stored them."""
+        values = {k: v for k, v in self.__dict__.items() if k != "rows"}
+        values["metrics"] = values.pop("trainer_metrics")
+        return values
+
+    def metrics(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def figures(self) -> dict[str, Any]:
+        """``loss_curve``: the training loss per logged step."""
+        from s1lib import viz
+
+        return {"loss_curve": viz.loss_curve(self.rows)}
+
+    def table(self) -> str:
+        seconds, tokens = self.trainer_metrics.get("wall_seconds"), self.trainer_metrics.get("real_tokens")
+        rate = f", {tokens / seconds:.0f} tokens/s" if seconds and tokens else ""
+        return f"{self.global_step} steps, final loss {self.final_loss}{rate}; model in {self.model_dir}"
 
 
 def world_size() -> int:
@@ -326,7 +344,7 @@ def run_training(
         final_loss=callback.rows[-1]["loss"] if callback.rows else None,
         rows=callback.rows,
         lengths=report.to_dict(),
-        metrics={
+        trainer_metrics={
             **output.metrics,
             "wall_seconds": round(seconds, 2),
             "real_tokens": counter.total_tokens,

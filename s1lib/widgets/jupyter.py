@@ -19,7 +19,7 @@ WIDGET_START = {"num_ignore": 1, "max_answer_tokens": 32}
 Run shows a forced one, and a short answer."""
 
 CSS_CLASSES = {"max_thinking_tokens": "s1-budget", "num_ignore": "s1-num-ignore", "adaptive": "s1-adaptive"}
-"""The classes a browser (and tests/test_browser.py) finds the controls by."""
+"""The classes a browser (and tests/widgets/test_browser.py) finds the controls by."""
 
 ROWS = (("probe_every", "agree"), ("temperature_thinking", "temperature"))
 """Controls shown side by side."""

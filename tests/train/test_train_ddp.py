@@ -12,7 +12,7 @@ import pytest
 
 from s1lib.train.runlog import read_log
 
-ACCELERATE_DIR = Path(__file__).resolve().parents[1] / "env" / "accelerate"
+ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "env" / "accelerate"
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from s1lib.curation.chainscore import ChainScoreConfig, chain_score
 from s1lib.curation.config import CurationConfig
 from s1lib.curation.passrate import PassBand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIMO_TOY = ROOT / "env" / "curation" / "limo-toy.yaml"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-MARIMO = Path(__file__).resolve().parents[1] / "notebooks" / "marimo"
+MARIMO = Path(__file__).resolve().parents[2] / "notebooks" / "marimo"
 VENV_BIN = Path(sys.executable).parent
 
 

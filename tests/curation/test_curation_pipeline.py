@@ -18,7 +18,7 @@ from s1lib.curation.schema import SourceSpec, load_source
 from s1lib.curation.tokencount import trace_lengths
 from s1lib.toy import parse_question, toy_benchmark, toy_pool, toy_solver
 
-TOY = CurationConfig.from_file(Path(__file__).resolve().parents[1] / "env" / "curation" / "toy.yaml")
+TOY = CurationConfig.from_file(Path(__file__).resolve().parents[2] / "env" / "curation" / "toy.yaml")
 
 
 def _read_jsonl(path) -> list[dict]:

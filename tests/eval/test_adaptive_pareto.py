@@ -179,7 +179,7 @@ def test_the_overthinking_grid_and_its_bench_config_build_their_sweeps(tmp_path)
     from s1lib.benches.adaptive_config import AdaptiveBenchConfig
     from s1lib.eval.sweep import build_settings
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     grid = load_grid(root / "env/batch/overthink.yaml", output_root=tmp_path)
     (run,) = [r for r in grid.runs if r.run_id == "adaptive"]
     names = {k: v for k, v in run.parameters.items() if k in AdaptiveParams.__dataclass_fields__}

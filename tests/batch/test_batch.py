@@ -390,7 +390,7 @@ def test_cli_dry_run_and_errors(workdir: Path):
 
 
 # ------------------------------------------------------------------------------------------------ the shipped grids
-GRIDS = sorted((Path(__file__).resolve().parents[1] / "env" / "batch").glob("*.yaml"))
+GRIDS = sorted((Path(__file__).resolve().parents[2] / "env" / "batch").glob("*.yaml"))
 
 
 def _profiles(path: Path) -> list[str | None]:
@@ -448,7 +448,7 @@ def test_s1_vs_limo_runs_each_model_in_its_own_format(tmp_path: Path):
     from s1lib.notebook_params import ScalingParams
     from s1lib.text_format import LIMO_SYSTEM_PROMPT
 
-    grid = load_grid(Path(__file__).resolve().parents[1] / "env/batch/s1-vs-limo.yaml", output_root=tmp_path)
+    grid = load_grid(Path(__file__).resolve().parents[2] / "env/batch/s1-vs-limo.yaml", output_root=tmp_path)
     seen = set()
     for run in grid.runs:
         p = dict(run.parameters)

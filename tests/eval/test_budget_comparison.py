@@ -38,7 +38,7 @@ def test_metrics_have_control_thinking_and_answers(comparison):
     assert metrics["control"] == result.control == 1.0  # the caps are exact
     assert metrics["thinking_tokens"] == {4: 4, 8: 8}
     assert metrics["answers"] == {r.budget: r.trace.answer_text for r in result.runs}
-    assert [row["budget"] for row in result.table()] == [4, 8]
+    assert [row["budget"] for row in result.rows()] == [4, 8]
 
 
 def test_save_writes_what_both_notebooks_write(comparison, tmp_path: Path):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,18 @@ S1 = [sys.executable, "-m", "s1lib.cli"]
 def run_s1(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run([*S1, *args], capture_output=True, text=True, timeout=600, env=full_env)
+
+
+def run_s1_here(capsys: pytest.CaptureFixture, *args: str) -> SimpleNamespace:
+    """``s1 ARGS`` in this process (an error case needs no interpreter of its own): exit code, stdout, stderr."""
+    from s1lib.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
 
 
 def test_generate_json_on_tiny_model(tiny_model_dir):
@@ -80,14 +93,14 @@ def test_generate_streams_with_marked_insertions():
         (["--model", "/tmp/definitely-missing.gguf"], "does not exist"),
     ],
 )
-def test_generate_errors_are_clear(flags, message):
-    result = run_s1("generate", "q", *flags)
+def test_generate_errors_are_clear(flags, message, capsys):
+    result = run_s1_here(capsys, "generate", "q", *flags)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_budget_beyond_context_is_an_error(tiny_model_dir):
-    result = run_s1("generate", "q", "--model", str(tiny_model_dir), "--max-thinking-tokens", "100000")
+def test_budget_beyond_context_is_an_error(tiny_model_dir, capsys):
+    result = run_s1_here(capsys, "generate", "q", "--model", str(tiny_model_dir), "--max-thinking-tokens", "100000")
     assert result.returncode == 2 and "context" in result.stderr
 
 

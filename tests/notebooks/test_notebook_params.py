@@ -19,7 +19,7 @@ from s1lib.notebook_params import (
     SFTParams,
 )
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def parameters_cell(name: str) -> dict[str, object]:
