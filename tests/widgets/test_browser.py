@@ -167,7 +167,8 @@ def test_jupyterlab_budget_widget(browser, tmp_path: Path):
 
     root = tmp_path / "notebooks"
     # Without the jupytext sources: the parameterized copy would differ from its paired .py, which jupytext reports
-    # (a user opening the repository's notebooks sees no dialog: tests/notebooks/test_notebooks.py keeps the pair equal).
+    # (a user opening the repository's notebooks sees no dialog: tests/notebooks/test_notebooks.py keeps the pair
+    # equal).
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("marimo", "__pycache__", "*.py"))
     nb = load_notebook_node(str(root / "03_budget_forcing.ipynb"))
     params = {
