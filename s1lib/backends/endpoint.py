@@ -37,6 +37,7 @@ from s1lib.backends.endpoint_replay import (
     OutOfChoices,
     SingleCallChoices,
     ignore_starts,
+    most_likely_ids,
 )
 from s1lib.backends.vllm_request import served_xargs
 from s1lib.forcing.engine import EngineBase, Processor, Request, done_event, step_events
@@ -186,7 +187,7 @@ class ServerForcingClient(EngineBase):
             # Servers that drop the stop token from token_ids: report which one from stop_reason.
             reason = choice.get("stop_reason")
             stop_token = int(reason) if isinstance(reason, int) else min(stop)
-        return _Call(out, stop_token, top_ids(choice) if top_ids else None)
+        return _Call(out, stop_token, most_likely_ids(choice) if top_ids else None)
 
     # -- the multi-call loop ------------------------------------------------------------------------------------
     def _room(self, length: int) -> int:

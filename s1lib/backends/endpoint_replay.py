@@ -57,7 +57,7 @@ class GreedyChoices:
         return self.generated[position] if top in banned else top
 
 
-def top_ids(choice: dict[str, Any]) -> list[int] | None:
+def most_likely_ids(choice: dict[str, Any]) -> list[int] | None:
     """The most likely token id at each position from a completion's ``logprobs`` (ids as ``token_id:N``)."""
     try:
         tops = choice["logprobs"]["top_logprobs"]

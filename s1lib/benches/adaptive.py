@@ -68,6 +68,7 @@ from s1lib.benches.adaptive_measures import (
     wall_clock,
 )
 from s1lib.eval.adaptive_summary import hindsight_share, reaches
+from s1lib.eval.pareto import calibration_lines
 from s1lib.forcing.engine import Engine
 
 
@@ -332,21 +333,8 @@ def report(results: Mapping[str, Any]) -> str:
         )
     timing = results["timing"]
     lines += ["", f"({results['definition']}; * = no cap reaches its accuracy)", ""]
-    calibration = results.get("calibration")
-    if calibration:
-        target = calibration["target"]
-        lines.append(
-            f"calibration on {calibration['problems']} problems apart (full budget "
-            f"{_pct(calibration['reference_accuracy'])}): harm rate <= {target['max_accuracy_drop']:g} with "
-            f"confidence {target['confidence']:g}, {calibration['method']}"
-        )
-        for t in calibration["tests"]:
-            verdict = "certified" if t["certified"] else ("not certified" if t["tested"] else "not tested")
-            lines.append(
-                f"  {t['label']:24} harms {t['harms']:3d}  p {t['p_value']:.3g}  thinking {t['thinking_tokens']:5.1f}  "
-                f"probe {t['probe_tokens']:5.1f}  {verdict}"
-            )
-        lines.append("")
+    if results.get("calibration"):
+        lines += [*calibration_lines(results), ""]  # the notebook's lines: one report of how it was chosen
     lines.append(
         f"{'reported':26} {results['reported']}  ({results['chosen_by']}; best on these problems: {results['best']})"
     )

@@ -77,7 +77,7 @@ def _cmd_showcase(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------ the main job
-DEMO_GRID = Path(__file__).resolve().parents[1] / "env" / "batch" / "demo.yaml"
+DEMO_GRID = Path(__file__).resolve().parents[2] / "env" / "batch" / "demo.yaml"
 DEMO_TITLE = "s1 on two CPU cores: curation → SFT → budget forcing → test-time scaling → adaptive budgets"
 SIZES = {"quick": "quick", "default": None, "full": "full"}
 

@@ -138,7 +138,7 @@ def import_s1k_11(r: Row, spec: SourceSpec) -> dict:
     t = spec.trace
     rec["thinking_trajectories"] = trace_list(r, f"{t}_thinking_trajectory")
     rec["attempt"] = r.text(f"{t}_attempt", required=False)
-    rec["trace_grade"] = grade_of(r.row.get(f"{t}grade_of"), r, f"{t}grade_of")
+    rec["trace_grade"] = grade_of(r.row.get(f"{t}_grade"), r, f"{t}_grade")
     return rec
 
 

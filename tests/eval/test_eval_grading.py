@@ -347,7 +347,7 @@ def test_grade_choice_and_judge_fallback(verifier):
 def test_grade_cli(tmp_path, shared_data, capsys):
     import argparse
 
-    from s1lib.eval import register_cli
+    from s1lib.cli.eval import register_cli
 
     parser = argparse.ArgumentParser(prog="s1")
     register_cli(parser.add_subparsers(dest="command"))
