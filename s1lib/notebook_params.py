@@ -8,6 +8,7 @@ unknown or ill-typed argument. A test keeps every dataclass equal to its noteboo
 
 from __future__ import annotations
 
+import copy
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -43,6 +44,14 @@ class NotebookParams:
     def config_field(cls, name: str) -> tuple[type, str] | None:
         """The config field a parameter sets, or None for one of :attr:`OWN`."""
         return next(((c, name) for c in cls.CONFIGS if name in {f.name for f in fields(c)}), None)
+
+    def config_values(self, config: type) -> dict[str, Any]:
+        """The parameters that set fields of ``config``, by field name (copies: a config never shares a list)."""
+        return {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in fields(self)
+            if self.config_field(f.name) == (config, f.name)
+        }
 
     @classmethod
     def help(cls) -> dict[str, str]:
@@ -138,21 +147,11 @@ class SFTParams(NotebookParams):
     def train_config(self, **overrides: Any) -> Any:
         """The :class:`~s1lib.train.TrainConfig` these parameters describe: the ``cpu-demo`` preset with them (one
         packed batch per step, the final model in ``output_dir/model``); ``overrides`` win (marimo's slider)."""
-        from s1lib.train import TrainConfig
-
-        values = dict(
-            model=self.model,
-            data=self.data,
-            toy_examples=self.toy_examples,
-            max_steps=self.max_steps,
-            num_train_epochs=self.num_train_epochs,
-            learning_rate=self.learning_rate,
-            global_batch_size=self.global_batch_size,
-            per_device_batch_size=self.global_batch_size,
-            block_size=self.block_size,
-            bf16=self.bf16,
-            output_dir=str(Path(self.output_dir) / "model"),
-        )
+        values = {
+            **self.config_values(TrainConfig),
+            "per_device_batch_size": self.global_batch_size,
+            "output_dir": str(Path(self.output_dir) / "model"),
+        }
         return TrainConfig.from_preset("cpu-demo", **{**values, **overrides})
 
 
@@ -221,24 +220,8 @@ class ScalingParams(NotebookParams):
     def sweep_config(self, **overrides: Any) -> Any:
         """The :class:`~s1lib.eval.sweep_config.SweepConfig` these parameters describe (``sweep_options`` holds any
         other SweepConfig field; ``dtype`` goes to the engine); ``overrides`` win (marimo's slider)."""
-        from s1lib.eval.sweep_config import SweepConfig
-
         engine_options = {"dtype": self.dtype, **self.sweep_options.get("engine_options", {})}
-        values = dict(
-            benchmark=self.benchmark,
-            model=self.model,
-            data=self.benchmark_data(),
-            caps=list(self.caps),
-            fill_budget=self.fill_budget,
-            waits=list(self.waits),
-            wait_cap=self.wait_cap,
-            baselines=list(self.baselines),
-            token_budgets=list(self.token_budgets),
-            max_answer_tokens=self.max_answer_tokens,
-            limit=self.limit,
-            batch_size=self.batch_size,
-            output_dir=self.output_dir,
-        )
+        values = {**self.config_values(SweepConfig), "data": self.benchmark_data()}
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
 
@@ -280,20 +263,9 @@ class AdaptiveParams(NotebookParams):
         """The :class:`~s1lib.eval.sweep_config.SweepConfig`: the budgets as caps, the rules as ``adaptive``, the
         model resolved (``sweep_options`` holds any other SweepConfig field; ``overrides`` win)."""
         from s1lib.eval.pareto import resolve_model
-        from s1lib.eval.sweep_config import SweepConfig
 
         engine_options = {"dtype": self.dtype, **self.sweep_options.get("engine_options", {})}
-        values = dict(
-            benchmark=self.benchmark,
-            model=resolve_model(self.model),
-            data=self.data,
-            caps=list(self.budgets),
-            adaptive=[dict(rule) for rule in self.adaptive],
-            max_answer_tokens=self.max_answer_tokens,
-            limit=self.limit,
-            batch_size=self.batch_size,
-            output_dir=self.output_dir,
-        )
+        values = {**self.config_values(SweepConfig), "model": resolve_model(self.model), "caps": list(self.budgets)}
         return SweepConfig(**{**values, **self.sweep_options, "engine_options": engine_options, **overrides})
 
     def live_controls(self, strategy: str = "probe_consistency") -> dict[str, Any]:
