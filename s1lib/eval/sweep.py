@@ -12,7 +12,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class SweepRun(StageResult):
     output_dir: Path
     stats: dict[str, Any]
     torn_lines: int = 0
+    _figures: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def records(self) -> list[dict[str, Any]]:
         """The stored samples of this run's settings."""
@@ -73,7 +74,9 @@ class SweepRun(StageResult):
         return self.results["methods"]
 
     def figures(self) -> dict[str, Any]:
-        return sweep_figures(self.results, self.records())
+        if self._figures is None:  # the results are final: build them once for save and for showing
+            self._figures = sweep_figures(self.results, self.records())
+        return self._figures
 
     def table(self) -> str:
         from s1lib.eval.summary import headline, scaling_summary
