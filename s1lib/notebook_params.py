@@ -9,6 +9,8 @@ unknown or ill-typed argument. A test keeps every dataclass equal to its noteboo
 from __future__ import annotations
 
 import copy
+import json
+import shlex
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,12 +20,29 @@ from typing import Any, ClassVar, Literal, TypeVar
 from s1lib.configfile import coerce, describe
 from s1lib.curation.config import CurationConfig
 from s1lib.eval.sweep_config import SweepConfig
-from s1lib.forcing.adaptive import BOXED_OPENING
+from s1lib.forcing.adaptive import BOXED_OPENING, StopStrategy
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.paths import data_dir
 from s1lib.train.config import TrainConfig
 
 ParamsT = TypeVar("ParamsT", bound="NotebookParams")
+
+
+def flag_value(value: Any) -> str:
+    """``value`` as a shell gives it to :meth:`NotebookParams.from_cli_args`: lists comma-separated (JSON where an
+    item is a mapping or holds a comma or a space), mappings as JSON, None as ``none``, quoted for the shell."""
+    if value is None:
+        text = "none"
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, dict):
+        text = json.dumps(value)
+    elif isinstance(value, list):
+        plain = all(isinstance(v, (int, float, str)) and not any(c in str(v) for c in ", ") for v in value)
+        text = ",".join(str(v) for v in value) if plain and value else json.dumps(value)
+    else:
+        text = str(value)
+    return shlex.quote(text)
 
 
 class NotebookParamsError(ValueError):
@@ -39,6 +58,8 @@ class NotebookParams:
     """The stage's configs: a parameter named like one of their fields sets that field (its help is the field's)."""
     OWN: ClassVar[dict[str, str]] = {}
     """The notebook's own parameters, which no config holds, each with what it is."""
+    NOTES: ClassVar[dict[str, str]] = {}
+    """What a config field's help does not say about the notebook's use of it (a value only the notebook knows)."""
 
     @classmethod
     def config_field(cls, name: str) -> tuple[type, str] | None:
@@ -61,8 +82,21 @@ class NotebookParams:
             source = cls.config_field(f.name)
             found[f.name] = (
                 cls.OWN[f.name] if source is None else source[0].__dataclass_fields__[f.name].metadata["help"]
-            )
+            ) + (f" ({cls.NOTES[f.name]})" if f.name in cls.NOTES else "")
         return found
+
+    def usage(self) -> str:
+        """The parameters as Markdown, for a marimo notebook to show: each one's flag, the value in effect and its
+        help, so that no notebook's prose repeats them (or drifts from them)."""
+        notebook = f"{self.NOTEBOOK}.py"
+        lines = [
+            f"Parameters (the Jupyter notebook's `parameters` cell): `python {notebook} --name VALUE` as a script, "
+            f"`marimo run {notebook} -- --name VALUE` as an app.",
+            "",
+        ]
+        for name, text in self.help().items():
+            lines.append(f"- `--{name.replace('_', '-')} {flag_value(getattr(self, name))}`: {text}")
+        return "\n".join(lines)
 
     @classmethod
     def from_cli_args(cls: type[ParamsT], args: Mapping[str, Any]) -> ParamsT:
@@ -241,6 +275,9 @@ class AdaptiveParams(NotebookParams):
         "dtype": "the engine's precision: auto (this device's fastest), float32 or bfloat16",
         "sweep_options": "any other SweepConfig field, by name",
     }
+    NOTES: ClassVar[dict[str, str]] = {
+        "model": "here also 'demo': the model `make demo` fine-tuned, if there is one, else the embedded model",
+    }
 
     output_dir: str = "runs/notebooks/05_adaptive_budget"
     model: str = "demo"
@@ -276,7 +313,7 @@ class AdaptiveParams(NotebookParams):
         rule = next((r for r in self.adaptive if r.get("strategy", "probe_consistency") == strategy), {})
         stop = AdaptiveStop(**{k: v for k, v in rule.items() if k not in ("num_ignore", "min_thinking_tokens")})
         # the rule's num_ignore, as the sweep ran it; else 0, or 2 Waits where confidence probes only at suppressed ends
-        needs_waits = strategy == "answer_confidence" and not stop.probe_transitions
+        needs_waits = strategy == StopStrategy.ANSWER_CONFIDENCE and not stop.probe_transitions
         waits = rule.get("num_ignore", 2 if needs_waits else 0)
         return {
             "adaptive": strategy,

@@ -57,3 +57,33 @@ def test_a_misspelt_control_is_refused():
         policy_from_controls(8, num_ignores=2)
     with pytest.raises(TypeError, match="unknown control"):
         BudgetForcingWidget(FakeEngine(), max_thinking=8)
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_PARAMS))
+def test_a_notebooks_usage_lists_every_parameter_as_a_command_line_reads_it(notebook):
+    import shlex
+
+    from s1lib.notebook_params import flag_value
+
+    params = NOTEBOOK_PARAMS[notebook]
+    usage = params().usage()
+    for name, text in params.help().items():
+        assert f"`--{name.replace('_', '-')} " in usage and text in usage, name
+    defaults = params()
+    spelled = {f.name: shlex.split(flag_value(getattr(defaults, f.name)))[0] for f in dataclasses.fields(params)}
+    assert params.from_cli_args(spelled) == defaults  # the values shown read back as the same parameters
+    changed = dataclasses.replace(defaults, output_dir="elsewhere")
+    assert "`--output-dir elsewhere`" in changed.usage()  # the values in effect, not the defaults
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_PARAMS))
+def test_a_marimo_notebook_shows_its_parameters_instead_of_listing_them(notebook):
+    """The prose names no parameter with a value (the generated list shows them), so it cannot drift."""
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).parents[1] / "notebooks" / "marimo" / f"{notebook}.py").read_text()
+    assert "params.usage()" in source
+    flags = "|".join(f.name.replace("_", "-") for f in dataclasses.fields(NOTEBOOK_PARAMS[notebook]))
+    spelled = re.findall(rf"--(?:{flags})[ =](?!none\b)[^\s`]+", source)
+    assert spelled == [], f"{notebook}: its prose spells parameter values"

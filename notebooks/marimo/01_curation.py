@@ -19,8 +19,8 @@ def _(mo):
     The paper builds **s1K** (1,000 questions with reasoning traces) from 59K candidates with three filters:
     **quality** (missing traces, formatting problems), **difficulty** (drop what Qwen2.5-7B/32B already solves,
     prefer long traces) and **diversity** (sample uniformly over domains). Here the same pipeline runs on a
-    generated toy pool with a simulated attempt model (`env/curation/toy.yaml`). Parameters: the Jupyter
-    notebook's, as `--output-dir DIR --config-path YAML --toy-n 600 --total 200 --tokenizer default|estimate`.
+    generated toy pool with a simulated attempt model (`env/curation/toy.yaml`). The parameters are the Jupyter
+    notebook's (listed under **Parameters** below).
     """)
     return
 
@@ -54,6 +54,12 @@ def _(mo):
     return base, load_config, params, run, run_curation, script_mode, total, toy_n
 
 
+@app.cell(hide_code=True)
+def _(mo, params):
+    mo.accordion({"Parameters": mo.md(params.usage())})  # each flag with the value in effect and its help
+    return
+
+
 @app.cell
 def _(base, load_config, mo, params, run, run_curation, script_mode, total, toy_n):
     mo.stop(not (run.value or script_mode), mo.md("Press **Curate** to run the pipeline."))
@@ -84,7 +90,7 @@ def _(mo):
     mo.md(r"""
     ## s1 and LIMO on the same pool
 
-    LIMO's recipe (`--limo-config-path`, default `env/curation/limo-toy.yaml`; `none` skips it) curates the same
+    LIMO's recipe (`--limo-config-path`; `none` skips it) curates the same
     pool: pass-rate bands, the best chain per question by its chain score, the top K. `compare_selections` matches
     both sets by row id: overlap, where the other recipe dropped each row only one kept, thinking lengths, domain
     and family mix, both funnels.

@@ -19,8 +19,7 @@ def _(mo):
     s1-32B is Qwen2.5-32B-Instruct fine-tuned on s1K for 5 epochs (lr 1e-5, cosine, batch 16, loss on thinking
     and answer only), so that it writes `<|im_start|>think` … `<|im_start|>answer`, which budget forcing then
     controls. Here the embedded SmolLM2-135M trains for a few steps on synthetic s1-format records (the
-    `cpu-demo` preset). Parameters: the Jupyter notebook's, as `--model NAME --data toy|FILE --output-dir DIR
-    --max-steps 20 --toy-examples 32 --block-size 512 --learning-rate 3e-4 --eval-questions "What is 2 + 3?"`.
+    `cpu-demo` preset). The parameters are the Jupyter notebook's (listed under **Parameters** below).
     """)
     return
 
@@ -35,6 +34,12 @@ def _(mo):
     train = mo.ui.run_button(label="Train")
     mo.vstack([max_steps, train])
     return max_steps, params, script_mode, train
+
+
+@app.cell(hide_code=True)
+def _(mo, params):
+    mo.accordion({"Parameters": mo.md(params.usage())})  # each flag with the value in effect and its help
+    return
 
 
 @app.cell

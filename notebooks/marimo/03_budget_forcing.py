@@ -25,10 +25,8 @@ def _(mo):
     The default question is for the model fine-tuned in notebook 2: at 8 thinking tokens the running maximum has
     read one number when the cap forces the answer (wrong); from about 32 it answers 95 (right).
     **Stop** interrupts within a token. **Adaptive stop** turns on a probe rule (notebook 5): each probe appears as
-    a badge with its answer and confidence, and the stop as "stopped: answer settled". Parameters: the Jupyter
-    notebook's, as `--model NAME_OR_FOLDER --output-dir DIR --budgets 8,16,32 --max-thinking-tokens 32
-    --max-answer-tokens 12 --question TEXT` (as a script: `python 03_budget_forcing.py --model ...`; as an app:
-    `marimo run 03_budget_forcing.py -- --model ...`).
+    a badge with its answer and confidence, and the stop as "stopped: answer settled". The parameters are the
+    Jupyter notebook's (listed under **Parameters** below).
     """)
     return
 
@@ -40,6 +38,12 @@ def _(mo):
     params = BudgetForcingParams.from_cli_args(mo.cli_args())  # the Jupyter notebook's parameters
     script_mode = mo.app_meta().mode == "script"
     return params, script_mode
+
+
+@app.cell(hide_code=True)
+def _(mo, params):
+    mo.accordion({"Parameters": mo.md(params.usage())})  # each flag with the value in effect and its help
+    return
 
 
 @app.cell

@@ -19,10 +19,8 @@ def _(mo):
     The paper's Figure 1: accuracy rises with thinking tokens under budget forcing, by capping (fewer tokens) and
     by forcing "Wait" (more). Table 3 scores a method by **Control** (share of runs inside the budget),
     **Scaling** (slope of accuracy vs thinking) and **Performance** (best accuracy). A tiny AIME24 sweep on the
-    embedded model shows the mechanics (a 135M model solves no AIME problem). Parameters: the Jupyter notebook's,
-    as `--model NAME --output-dir DIR --benchmark aime24|math500|gpqa_diamond|toy --data PATH
-    --caps 16,32,64 --fill-budget true --waits 0,1,2 --wait-cap 64 --baselines token_conditional
-    --token-budgets 32,64 --limit 3 --batch-size 8 --max-answer-tokens 24 --sweep-options JSON`.
+    embedded model shows the mechanics (a 135M model solves no AIME problem). The parameters are the Jupyter
+    notebook's (listed under **Parameters** below).
     """)
     return
 
@@ -40,6 +38,12 @@ def _(mo):
     summary = f"Caps **{params.caps}**, Waits **{params.waits}** (under cap {params.wait_cap})"
     mo.vstack([mo.md(summary), limit, run])
     return limit, params, run, script_mode
+
+
+@app.cell(hide_code=True)
+def _(mo, params):
+    mo.accordion({"Parameters": mo.md(params.usage())})  # each flag with the value in effect and its help
+    return
 
 
 @app.cell

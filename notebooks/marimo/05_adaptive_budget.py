@@ -25,9 +25,8 @@ def _(mo):
     `num_ignore` > 0). Budget forcing still bounds both: no probe runs before `min_thinking_tokens`, and the cap ends
     thinking where no probe did; each rule runs at every budget. Probe tokens are never counted as thinking tokens:
     they are reported apart, and the figure draws each adaptive point at its thinking tokens (filled) and at
-    thinking + probe tokens (open). Parameters: the Jupyter notebook's, as `--model demo|default|FOLDER
-    --output-dir DIR --limit 40 --budgets 8,16,32,64 --adaptive JSON --max-answer-tokens 10 --batch-size 40
-    --sweep-options JSON` (`demo`: the model `make demo` fine-tuned, if there is one, else the embedded model).
+    thinking + probe tokens (open). The parameters are the Jupyter notebook's (listed under
+    **Parameters** below).
     """)
     return
 
@@ -41,6 +40,12 @@ def _(mo):
     config = params.sweep_config()
     mo.md(f"Model **{config.model}**; budgets **{params.budgets}**; rules: " + "; ".join(map(str, params.adaptive)))
     return config, params, script_mode
+
+
+@app.cell(hide_code=True)
+def _(mo, params):
+    mo.accordion({"Parameters": mo.md(params.usage())})  # each flag with the value in effect and its help
+    return
 
 
 @app.cell

@@ -106,12 +106,12 @@ def processor_for_runner() -> str:
 
 def resolve_vllm_model(name: str) -> str:
     """A model folder (or hub id) vLLM can load, checked before vLLM starts so errors name the path."""
-    from s1lib.models import prepare_default_model, resolve_model
+    from s1lib.models import SourceKind, prepare_default_model, resolve_model
 
     if name == "default":
         return str(prepare_default_model())
     source = resolve_model(name)
-    if source.kind == "hub":
+    if source.kind == SourceKind.HUB:
         return source.path
     if source.gguf_file:
         raise ValueError(

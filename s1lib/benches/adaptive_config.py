@@ -9,6 +9,7 @@ from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
 from s1lib.forcing.adaptive import BOXED_OPENING as BOXED
+from s1lib.forcing.adaptive import StopStrategy
 
 GOALS = {"token_saving": 0.30, "wall_clock_ratio": 1.15}
 BEST_DEFINITION = (
@@ -93,8 +94,8 @@ class AdaptiveBenchConfig:
         default=None,
         metadata={"help": "Toy benchmark file of calibration problems (null = drawn apart from the held-out ones)."},
     )
-    calibration_strategy: str = field(
-        default="answer_confidence",
+    calibration_strategy: StopStrategy = field(
+        default=StopStrategy.ANSWER_CONFIDENCE,
         metadata={
             "help": "The rule calibrated: answer_confidence (DEER's threshold, probed where the model starts its "
             "check, as the demo) or probe_consistency (Dynasor-CoT: calibration_probe_every x calibration_agree)."
@@ -149,6 +150,7 @@ class AdaptiveBenchConfig:
                 self.calibration_strategy, self.calibration_probe_every, self.calibration_agree,
                 self.calibration_threshold, lambda name: f"AdaptiveBenchConfig.calibration_{name}",
             )  # fmt: skip
+            self.calibration_strategy = StopStrategy(self.calibration_strategy)
 
     def target(self) -> Any:
         """The calibration target (its errors name this config's fields)."""

@@ -20,10 +20,11 @@ from s1lib.eval.grading import extract_answer
 from s1lib.eval.metrics import control
 from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
+from s1lib.forcing.state import InsertionKind
 from s1lib.forcing.trace import Trace
 from s1lib.results import StageResult
 
-FORCED_KINDS = ("wait", "end", "final_answer")
+FORCED_KINDS = (InsertionKind.WAIT, InsertionKind.END, InsertionKind.FINAL_ANSWER)
 """The insertion kinds counted per cap (a forced "Wait", a forced end of thinking, the forced answer prefix)."""
 
 

@@ -31,7 +31,7 @@ from s1lib.eval.calibration import (
     cautious_order,
     replay,
 )
-from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop
+from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop, StopStrategy
 from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
 
@@ -61,8 +61,8 @@ class CalibrationConfig:
             "needs a file apart from its data)."
         },
     )
-    strategy: str = field(
-        default="probe_consistency",
+    strategy: StopStrategy = field(
+        default=StopStrategy.PROBE_CONSISTENCY,
         metadata={
             "help": "The rule calibrated: probe_consistency (Dynasor-CoT: probe_every x agree) or answer_confidence "
             "(DEER: threshold, probed where the model itself starts a Wait)."
@@ -90,6 +90,7 @@ class CalibrationConfig:
         if not isinstance(self.problems, int) or isinstance(self.problems, bool) or self.problems < 1:
             raise ValueError(f"{where}.problems must be a positive integer, got {self.problems!r}")
         check_grid(self.strategy, self.probe_every, self.agree, self.threshold, lambda name: f"{where}.{name}")
+        self.strategy = StopStrategy(self.strategy)
         try:
             target = self.target()
         except ValueError as exc:
@@ -105,7 +106,7 @@ class CalibrationConfig:
         return CalibrationTarget(self.max_accuracy_drop, self.confidence, self.procedure)
 
     def grid_size(self) -> int:
-        if self.strategy == "answer_confidence":
+        if self.strategy == StopStrategy.ANSWER_CONFIDENCE:
             return len(self.threshold)
         return len(self.probe_every) * len(self.agree)
 
@@ -114,7 +115,9 @@ class CalibrationConfig:
         return grid_rules(self.strategy, self.probe_every, self.agree, self.threshold, probe_tokens)
 
 
-def check_grid(strategy: str, probe_every: Any, agree: Any, threshold: Any, field_name: Callable[[str], str]) -> None:
+def check_grid(
+    strategy: StopStrategy | str, probe_every: Any, agree: Any, threshold: Any, field_name: Callable[[str], str]
+) -> None:
     """Check a grid's settings, naming each by ``field_name`` (``"agree"`` -> the caller's own field name) in its
     error: shared by every config that declares a grid."""
     if strategy not in STRATEGIES:
@@ -128,11 +131,15 @@ def check_grid(strategy: str, probe_every: Any, agree: Any, threshold: Any, fiel
 
 
 def grid_rules(
-    strategy: str, probe_every: Sequence[int], agree: Sequence[int], threshold: Sequence[float], probe_tokens: int
+    strategy: StopStrategy | str,
+    probe_every: Sequence[int],
+    agree: Sequence[int],
+    threshold: Sequence[float],
+    probe_tokens: int,
 ) -> list[dict[str, Any]]:
     """The settings a grid calibrates, most cautious first, each probing with the cap's own answer (replayable):
     DEER's thresholds for ``answer_confidence``, else Dynasor-CoT's intervals x agreements."""
-    if strategy == "answer_confidence":
+    if strategy == StopStrategy.ANSWER_CONFIDENCE:
         return confidence_grid(threshold, probe_tokens)
     return consistency_grid(probe_every, agree, probe_tokens)
 
@@ -145,7 +152,12 @@ def consistency_grid(probe_every: Sequence[int], agree: Sequence[int], probe_tok
     """``probe_consistency`` rules over ``probe_every`` x ``agree``, each probing with the cap's own forced answer
     (``probe_tokens`` = the answer budget, no opening: replayable), in :func:`cautious_order`."""
     rules = [
-        {"strategy": "probe_consistency", "probe_every": int(p), "agree": int(a), "probe_tokens": int(probe_tokens)}
+        {
+            "strategy": StopStrategy.PROBE_CONSISTENCY,
+            "probe_every": int(p),
+            "agree": int(a),
+            "probe_tokens": int(probe_tokens),
+        }
         for p in probe_every
         for a in agree
     ]
@@ -156,7 +168,7 @@ def confidence_grid(thresholds: Sequence[float], probe_tokens: int) -> list[dict
     """``answer_confidence`` rules (DEER at the model's own Waits) over ``thresholds``, each probing with the cap's
     own forced answer, in :func:`cautious_order` (the highest threshold first)."""
     rules = [
-        {"strategy": "answer_confidence", "threshold": float(t), "probe_transitions": True,
+        {"strategy": StopStrategy.ANSWER_CONFIDENCE, "threshold": float(t), "probe_transitions": True,
          "probe_tokens": int(probe_tokens)}
         for t in thresholds
     ]  # fmt: skip
@@ -168,16 +180,19 @@ def dense_policy(
     max_answer_tokens: int,
     stride: int | None,
     min_thinking_tokens: int = 0,
-    strategy: str = "probe_consistency",
+    strategy: StopStrategy | str = StopStrategy.PROBE_CONSISTENCY,
     num_ignore: int = 0,
 ) -> Any:
     """The cap probed every ``stride`` thinking tokens by a rule that never stops (the full budget's own run); or,
     for ``answer_confidence``, probed at each of the model's own Waits (and at each end that ``num_ignore``
     suppresses) by DEER with threshold 1, replayable for every threshold."""
 
-    if strategy == "answer_confidence":
+    if strategy == StopStrategy.ANSWER_CONFIDENCE:
         never = AdaptiveStop(
-            strategy="answer_confidence", threshold=1.0, probe_transitions=True, probe_tokens=max_answer_tokens
+            strategy=StopStrategy.ANSWER_CONFIDENCE,
+            threshold=1.0,
+            probe_transitions=True,
+            probe_tokens=max_answer_tokens,
         )
     else:
         never = AdaptiveStop(probe_every=stride, probe_tokens=max_answer_tokens, agree=NEVER)
@@ -235,7 +250,7 @@ def calibrate_on(
     if len(strategies) > 1:
         raise ValueError(f"calibrate_on: the grid mixes strategies {sorted(strategies)}; calibrate one at a time")
     strategy = strategies.pop()
-    stride = math.gcd(*(rule.probe_every for rule in rules)) if strategy == "probe_consistency" else None
+    stride = math.gcd(*(rule.probe_every for rule in rules)) if strategy == StopStrategy.PROBE_CONSISTENCY else None
     probing = f"a probe every {stride} tokens" if stride else "DEER's probe at each of the model's own Waits"
     print(
         f"calibration: {len(rules)} settings on {len(problems)} problems apart, from one decode at cap {cap} "

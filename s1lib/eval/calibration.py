@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from s1lib.forcing.adaptive import AdaptiveStop, Probe, should_stop
+from s1lib.forcing.adaptive import AdaptiveStop, Probe, ProbeTrigger, StopStrategy, should_stop
 
 PROCEDURES = ("fixed_sequence", "bonferroni")
 CITATION = (
@@ -146,7 +146,7 @@ def cautious_order(rules: Sequence[Mapping[str, Any]]) -> list[int]:
 
     def key(index: int) -> tuple[float, float]:
         rule = AdaptiveStop(**rules[index])
-        if rule.strategy == "probe_consistency":
+        if rule.strategy == StopStrategy.PROBE_CONSISTENCY:
             return (-float(rule.agree * rule.probe_every), -float(rule.agree))
         return (-float(rule.threshold), 0.0)
 
@@ -220,7 +220,8 @@ Grader = Callable[[str, str | None], bool]
 
 def _probe(entry: Mapping[str, Any]) -> Probe:
     return Probe(
-        position=int(entry["position"]), thinking_tokens=int(entry["thinking_tokens"]), trigger=str(entry["trigger"]),
+        position=int(entry["position"]), thinking_tokens=int(entry["thinking_tokens"]),
+        trigger=ProbeTrigger(entry["trigger"]),
         token_ids=(), num_tokens=int(entry["num_tokens"]), text=str(entry.get("text") or ""),
         answer=entry.get("answer"), confidence=float(entry.get("confidence") or 0.0),
     )  # fmt: skip
@@ -237,7 +238,7 @@ def replay_consistency(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop,
     policy = records[0]["policy"]
     dense = AdaptiveStop(**policy["adaptive"])
     same_probe = (rule.probe_tokens, rule.probe_opening) == (dense.probe_tokens, dense.probe_opening)
-    if rule.strategy != "probe_consistency" or rule.probe_every % dense.probe_every or not same_probe:
+    if rule.strategy != StopStrategy.PROBE_CONSISTENCY or rule.probe_every % dense.probe_every or not same_probe:
         raise ValueError(
             f"replay_consistency: {rule.label()} (probe_tokens {rule.probe_tokens}) does not probe like the run "
             f"({dense.label()}, probe_tokens {dense.probe_tokens}): a probe_consistency rule with the same probe on "
@@ -286,7 +287,8 @@ def replay_confidence(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop, 
     same_probe = (rule.probe_tokens, rule.probe_opening, rule.probe_transitions) == (
         dense.probe_tokens, dense.probe_opening, dense.probe_transitions,
     )  # fmt: skip
-    if rule.strategy != "answer_confidence" or dense.strategy != "answer_confidence" or not same_probe:
+    confidence = StopStrategy.ANSWER_CONFIDENCE
+    if rule.strategy != confidence or dense.strategy != confidence or not same_probe:
         raise ValueError(
             f"replay_confidence: {rule.label()} (probe_tokens {rule.probe_tokens}) does not probe like the run "
             f"({dense.label()}, probe_tokens {dense.probe_tokens}): an answer_confidence rule with the same probe "
@@ -316,6 +318,6 @@ def replay_confidence(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop, 
 
 def replay(records: Sequence[Mapping[str, Any]], rule: AdaptiveStop, grader: Grader) -> dict[str, Outcome]:
     """:func:`replay_consistency` or :func:`replay_confidence`, by the rule's strategy."""
-    if rule.strategy == "answer_confidence":
+    if rule.strategy == StopStrategy.ANSWER_CONFIDENCE:
         return replay_confidence(records, rule, grader)
     return replay_consistency(records, rule, grader)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
-from s1lib.eval.benchmarks import BENCHMARKS, KINDS, FieldNames
+from s1lib.eval.benchmarks import BENCHMARKS, KINDS, AnswerKind, FieldNames
 from s1lib.forcing.adaptive import AdaptiveStop
 from s1lib.forcing.baselines import (
     BASELINES,
@@ -44,7 +44,7 @@ class SweepConfig:
     answer_field: str | None = field(
         default=None, metadata={"help": "A benchmark file by path: its gold-answer column (default 'answer')."}
     )
-    kind: str | None = field(
+    kind: AnswerKind | None = field(
         default=None,
         metadata={
             "help": f"A benchmark file by path: how every answer is graded, one of {list(KINDS)} (default math)."
@@ -176,6 +176,8 @@ class SweepConfig:
             )
         if self.kind is not None and self.kind not in KINDS:
             raise ValueError(f"SweepConfig.kind must be one of {list(KINDS)} or null, got {self.kind!r}")
+        if self.kind is not None:
+            self.kind = AnswerKind(self.kind)
         if self.kind is not None and self.kind_field is not None:
             raise ValueError("SweepConfig: give kind or kind_field, not both")
         if self.backend not in ("transformers", "hf", "vllm"):

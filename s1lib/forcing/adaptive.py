@@ -24,13 +24,29 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from s1lib.answers import last_boxed
+from s1lib.named import Named
 
-STRATEGIES = ("probe_consistency", "answer_confidence")
+
+class StopStrategy(Named):
+    """Which rule reads the probes (:attr:`AdaptiveStop.strategy`)."""
+
+    PROBE_CONSISTENCY = "probe_consistency"  # Dynasor-CoT: the last `agree` periodic probes agree
+    ANSWER_CONFIDENCE = "answer_confidence"  # DEER: the probed answer's mean token probability reaches `threshold`
+
+
+class ProbeTrigger(Named):
+    """Why a probe ran: every ``probe_every`` tokens (probe_consistency), at a suppressed end attempt or, with
+    ``probe_transitions``, where the model itself starts a "Wait" (answer_confidence)."""
+
+    INTERVAL = "interval"
+    END_ATTEMPT = "end_attempt"
+    TRANSITION = "transition"
+
+
+STRATEGIES = tuple(s.value for s in StopStrategy)
+TRIGGERS = tuple(t.value for t in ProbeTrigger)
 BOXED_OPENING = " \\boxed{"
 """Dynasor-CoT's probe opening: a probe then decodes only the answer and its closing brace."""
-TRIGGERS = ("interval", "end_attempt", "transition")
-"""Why a probe ran: every ``probe_every`` tokens (probe_consistency), at a suppressed end attempt or, with
-``probe_transitions``, where the model itself starts a "Wait" (answer_confidence)."""
 
 
 @dataclass
@@ -38,8 +54,8 @@ class AdaptiveStop:
     """When thinking may stop early. Defaults follow the papers (Dynasor-CoT: 32-token interval, 3 agreeing probes;
     DEER: 0.95 confidence)."""
 
-    strategy: str = field(
-        default="probe_consistency",
+    strategy: StopStrategy = field(
+        default=StopStrategy.PROBE_CONSISTENCY,
         metadata={
             "help": "probe_consistency: stop when the last `agree` periodic probes give the same answer (Dynasor-CoT); "
             "answer_confidence: at each suppressed end attempt, stop when the probed answer's mean token "
@@ -88,6 +104,7 @@ class AdaptiveStop:
         name = "BudgetPolicy.adaptive"
         if self.strategy not in STRATEGIES:
             raise ValueError(f"{name}.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        self.strategy = StopStrategy(self.strategy)
         for key, least in (("probe_every", 1), ("probe_tokens", 1), ("agree", 1)):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
@@ -105,7 +122,7 @@ class AdaptiveStop:
 
     def label(self) -> str:
         opening = f" open={self.probe_opening.strip()}" if self.probe_opening else ""
-        if self.strategy == "probe_consistency":
+        if self.strategy == StopStrategy.PROBE_CONSISTENCY:
             return f"agree={self.agree}/{self.probe_every}{opening}"
         transitions = " +waits" if self.probe_transitions else ""
         return f"conf≥{self.threshold:g}{transitions}{opening}"
@@ -120,7 +137,7 @@ class ProbeRequest:
 
     position: int
     thinking_tokens: int
-    trigger: str
+    trigger: ProbeTrigger
     prefix_ids: tuple[int, ...]
     max_tokens: int
     complete: Callable[[Sequence[int]], bool] | None = field(default=None, compare=False, repr=False)
@@ -146,7 +163,7 @@ class Probe:
 
     position: int
     thinking_tokens: int
-    trigger: str
+    trigger: ProbeTrigger
     token_ids: tuple[int, ...]
     num_tokens: int
     text: str
@@ -188,7 +205,7 @@ def mean_probability(probs: Sequence[float]) -> float:
 
 def should_stop(rule: AdaptiveStop, probes: Sequence[Probe], latest: Probe) -> bool:
     """The stop rule, given the earlier probes and the latest one (not yet in ``probes``)."""
-    if rule.strategy == "answer_confidence":
+    if rule.strategy == StopStrategy.ANSWER_CONFIDENCE:
         return latest.confidence >= rule.threshold
     window = [*probes, latest][-rule.agree :]
     if len(window) < rule.agree or not latest.answer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from s1lib.answers import extract_answer
-from s1lib.forcing.adaptive import AdaptiveStop, answer_closed
+from s1lib.forcing.adaptive import AdaptiveStop, StopStrategy, answer_closed
 from s1lib.text_format import FINAL_ANSWER, Delimiters, encode_delimiter, get_delimiters
 
 
@@ -151,12 +151,12 @@ class BudgetPolicy:
         if not self.thinking_phase:
             raise ValueError("BudgetPolicy.adaptive needs a thinking phase, but thinking_phase is false")
         rule = self.adaptive
-        if rule.strategy == "answer_confidence" and self.num_ignore == 0 and not rule.probe_transitions:
+        if rule.strategy == StopStrategy.ANSWER_CONFIDENCE and self.num_ignore == 0 and not rule.probe_transitions:
             raise ValueError(
                 "BudgetPolicy.adaptive.strategy answer_confidence probes at suppressed end attempts, "
                 "so it needs num_ignore > 0 (or probe_transitions, to probe at the model's own Waits)"
             )
-        if rule.strategy == "answer_confidence" and rule.probe_transitions and not self.ignore_list():
+        if rule.strategy == StopStrategy.ANSWER_CONFIDENCE and rule.probe_transitions and not self.ignore_list():
             raise ValueError(
                 "BudgetPolicy.adaptive.probe_transitions probes where the model starts an ignore string, "
                 "but ignore_strings is empty"

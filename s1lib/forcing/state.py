@@ -35,6 +35,8 @@ from s1lib.forcing.adaptive import (
     Probe,
     ProbeOutput,
     ProbeRequest,
+    ProbeTrigger,
+    StopStrategy,
     mean_probability,
     should_stop,
     truncate_at_answer,
@@ -180,16 +182,16 @@ class ForcingState:
             return None
         if self._at_cap() or self.thinking_tokens < self.policy.min_thinking_tokens:
             return None  # the cap ends thinking anyway; before the minimum no probe could stop it
-        if rule.strategy == "probe_consistency":
+        if rule.strategy == StopStrategy.PROBE_CONSISTENCY:
             if self.thinking_tokens < self._next_probe_at:
                 return None
-            trigger = "interval"
+            trigger = ProbeTrigger.INTERVAL
         else:
             self._candidate = choose(_NO_BAN)
             if self._candidate in self.compiled.end_attempt_ids and not self._may_end_thinking():
-                trigger = "end_attempt"  # an end attempt the policy would suppress is a decision point
+                trigger = ProbeTrigger.END_ATTEMPT  # an end attempt the policy would suppress is a decision point
             elif rule.probe_transitions and self._candidate in self.compiled.transition_ids:
-                trigger = "transition"  # the model itself starts a re-check: probe before it
+                trigger = ProbeTrigger.TRANSITION  # the model itself starts a re-check: probe before it
             else:
                 return None
         prefix = self.compiled.probe_prefix_ids
@@ -227,7 +229,7 @@ class ForcingState:
         self.probes.append(probe)
         self.probe_tokens += probe.num_tokens
         self._probed_at = request.position
-        if request.trigger == "interval":
+        if request.trigger == ProbeTrigger.INTERVAL:
             self._next_probe_at = (self.thinking_tokens // rule.probe_every + 1) * rule.probe_every
         return probe
 
@@ -322,10 +324,10 @@ class ForcingState:
             return self._emit(self._queue.popleft(), forced=True)
         cap = self.policy.max_answer_tokens
         if cap is not None and self.answer_tokens >= cap:
-            return self._finish(min(c.eos_token_ids), "length", forced=True)
+            return self._finish(min(c.eos_token_ids), FinishReason.LENGTH, forced=True)
         candidate = choose(_NO_BAN)
         if candidate in c.eos_token_ids:
-            return self._finish(candidate, "stop", forced=False)
+            return self._finish(candidate, FinishReason.STOP, forced=False)
         return self._emit(candidate, forced=False)
 
     def _suppress(self, choose: ChooseFn) -> Step:
@@ -340,13 +342,13 @@ class ForcingState:
         self._queue.extend(ids)
         return self._emit(self._queue.popleft(), forced=True, insertion=insertion)
 
-    def _finish(self, token_id: int, reason: str, forced: bool) -> Step:
+    def _finish(self, token_id: int, reason: FinishReason, forced: bool) -> Step:
         self.generated.append(int(token_id))
         self.phase = Phase.DONE
         self.finish_reason = FinishReason(reason)
         return Step(int(token_id), forced, Phase.DONE, phase_changed=True)
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: FinishReason | str) -> None:
         """End the sequence from outside (user stop, context full)."""
         if self.phase is not Phase.DONE:
             self.phase = Phase.DONE

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.eval.benchmarks import Problem, load_benchmark
-from s1lib.models import load_tokenizer, resolve_model
+from s1lib.models import SourceKind, load_tokenizer, resolve_model
 from s1lib.text_format import build_prompt, get_delimiters, load_prompt_format
 
 UTILS = '''"""Grading for an s1 lm-eval task (written by s1lib.serve.lm_eval_task): the same as ``s1 eval``."""
@@ -80,7 +80,7 @@ def write_task(
     problems: list[Problem] = load_benchmark(benchmark, data, limit=limit, seed=seed)
     tokenizer = load_tokenizer(model)
     source = resolve_model(model)  # the system line a model trained here records (as HFEngine.from_name reads it)
-    system = load_prompt_format(source.path if source.kind != "hub" else None).get("system")
+    system = load_prompt_format(source.path if source.kind != SourceKind.HUB else None).get("system")
     delims = get_delimiters(delimiters)
     name = task_name(benchmark)
     out = Path(out_dir)

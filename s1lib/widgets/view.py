@@ -10,8 +10,10 @@ import html
 from dataclasses import dataclass, field
 
 from s1lib.eval.grading import extract_answer
-from s1lib.forcing.adaptive import AdaptiveStop, Probe
-from s1lib.forcing.trace import Event, Trace
+from s1lib.forcing.adaptive import AdaptiveStop, Probe, StopStrategy
+from s1lib.forcing.state import InsertionKind
+from s1lib.forcing.trace import Event, EventKind, Trace
+from s1lib.named import Named
 
 DEMO_QUESTION = "Largest of: 47 83 12 95 38"
 """The notebooks' default question. For the model the demo fine-tunes it is answered wrongly at 8 thinking tokens
@@ -24,7 +26,21 @@ SUPPRESSED_MARK = "⟲"
 STOP_MARK = "stopped: answer settled"
 """Shown after the probe whose answer ended thinking (the rule, not the cap or the model, stopped it)."""
 
-FORCED_LABELS = {"wait": "forced Wait", "end": "forced end of thinking", "final_answer": "forced Final Answer"}
+FORCED_LABELS = {
+    InsertionKind.WAIT: "forced Wait",
+    InsertionKind.END: "forced end of thinking",
+    InsertionKind.FINAL_ANSWER: "forced Final Answer",
+}
+
+
+class SegmentKind(Named):
+    """What a run of streamed text is."""
+
+    THINKING = "thinking"  # model text before the end of thinking
+    ANSWER = "answer"  # model text after it
+    FORCED = "forced"  # one forced insertion (its InsertionKind in Segment.insertion)
+    PROBE = "probe"  # a probe's badge, off the sequence
+    ADAPTIVE_STOP = "adaptive_stop"  # the marker after the probe that ended thinking
 
 
 CSS = """
@@ -65,35 +81,39 @@ def stop_title(rule: AdaptiveStop | None, probe: Probe) -> str:
     """The stop marker's tooltip: which rule ended thinking, and why."""
     if rule is None:
         return f"the adaptive rule ended thinking at {probe.thinking_tokens} tokens"
-    if rule.strategy == "answer_confidence":
+    if rule.strategy == StopStrategy.ANSWER_CONFIDENCE:
         return f"answer_confidence: p={probe.confidence:.2f} >= {rule.threshold:g}, thinking ended"
     return f"probe_consistency: the last {rule.agree} probes agree on {probe.answer!r}, thinking ended"
 
 
 @dataclass
 class Segment:
-    """A run of streamed text: model text (``kind`` ``thinking``/``answer``), one forced insertion, or a marker that
-    is not part of the sequence (``probe``, ``adaptive_stop``: no ``text``, so :attr:`StreamView.text` stays the
-    generated text)."""
+    """A run of streamed text: model text (``thinking``/``answer``), one forced insertion (``forced``, its kind in
+    ``insertion``), or a marker that is not part of the sequence (``probe``, ``adaptive_stop``: no ``text``, so
+    :attr:`StreamView.text` stays the generated text)."""
 
-    kind: str
+    kind: SegmentKind
     text: str = ""
-    forced: bool = False
+    insertion: InsertionKind | None = None
     probe: Probe | None = None
     title: str = ""
 
+    @property
+    def forced(self) -> bool:
+        return self.kind == SegmentKind.FORCED
+
     def html(self) -> str:
-        if self.kind == "probe" and self.probe is not None:
+        if self.kind == SegmentKind.PROBE and self.probe is not None:
             p = self.probe
             title = html.escape(f"{p.trigger} probe, {p.num_tokens} probe tokens: {p.text!r}", quote=True)
             return f'<span class="s1-probe" title="{title}">{html.escape(probe_badge(p))}</span>'
-        if self.kind == "adaptive_stop":
+        if self.kind == SegmentKind.ADAPTIVE_STOP:
             return f'<span class="s1-adaptive-stop" title="{html.escape(self.title, quote=True)}">{STOP_MARK}</span>'
         text = html.escape(self.text)
         if self.forced:
-            title = FORCED_LABELS.get(self.kind, self.kind)
-            return f'<span class="s1-forced s1-forced-{self.kind}" title="{title}">{text}</span>'
-        if self.kind == "answer":
+            title = FORCED_LABELS.get(self.insertion, str(self.insertion))
+            return f'<span class="s1-forced s1-forced-{self.insertion}" title="{title}">{text}</span>'
+        if self.kind == SegmentKind.ANSWER:
             return f'<span class="s1-answer-text">{text}</span>'
         return text
 
@@ -119,33 +139,33 @@ class StreamView:
         self.num_events += 1
         self.thinking_tokens = event.thinking_tokens
         self.answer_tokens = event.answer_tokens
-        if event.kind == "done":
+        if event.kind == EventKind.DONE:
             self.done = True
             self.trace = event.trace
             self.phase = "done"
             self.stopped = event.trace is not None and event.trace.finish_reason == "stopped"
             return
-        if event.kind == "phase":
+        if event.kind == EventKind.PHASE:
             self.phase = event.phase
             return
-        if event.kind == "probe":  # off the sequence: a badge where it ran, and the stop marker if it ended thinking
+        if event.kind == EventKind.PROBE:  # off the sequence: a badge where it ran, a stop marker if it ended thinking
             if event.probe is not None:
-                self.segments.append(Segment("probe", probe=event.probe))
+                self.segments.append(Segment(SegmentKind.PROBE, probe=event.probe))
                 if event.probe.stop:
-                    self.segments.append(Segment("adaptive_stop", title=stop_title(self.rule, event.probe)))
+                    self.segments.append(Segment(SegmentKind.ADAPTIVE_STOP, title=stop_title(self.rule, event.probe)))
             return
-        if event.kind == "token" and event.insertion is not None and event.insertion.kind == "wait":
+        if event.kind == EventKind.TOKEN and event.insertion is not None and event.insertion.kind == InsertionKind.WAIT:
             # Suppressed without an ignore string: nothing was inserted, so mark the spot itself.
-            self.segments.append(Segment("wait", SUPPRESSED_MARK, forced=True))
-        if event.kind == "forced":
+            self.segments.append(Segment(SegmentKind.FORCED, SUPPRESSED_MARK, insertion=InsertionKind.WAIT))
+        if event.kind == EventKind.FORCED:
             if event.insertion is not None:
-                self.segments.append(Segment(event.insertion.kind, event.text, forced=True))
+                self.segments.append(Segment(SegmentKind.FORCED, event.text, insertion=event.insertion.kind))
                 return
             last = self.segments[-1] if self.segments else None
             if last is not None and last.forced:  # the rest of a multi-token insertion
                 last.text += event.text
                 return
-        kind = "answer" if self.phase == "answer" else "thinking"
+        kind = SegmentKind.ANSWER if self.phase == "answer" else SegmentKind.THINKING
         if self.segments and not self.segments[-1].forced and self.segments[-1].kind == kind:
             self.segments[-1].text += event.text
         else:
@@ -162,7 +182,7 @@ class StreamView:
         counts: dict[str, int] = {}
         for s in self.segments:
             if s.forced:
-                counts[s.kind] = counts.get(s.kind, 0) + 1
+                counts[str(s.insertion)] = counts.get(str(s.insertion), 0) + 1
         return counts
 
     @property
@@ -172,7 +192,7 @@ class StreamView:
 
     @property
     def stopped_by_rule(self) -> bool:
-        return any(s.kind == "adaptive_stop" for s in self.segments)
+        return any(s.kind == SegmentKind.ADAPTIVE_STOP for s in self.segments)
 
     @property
     def answer(self) -> str | None:
