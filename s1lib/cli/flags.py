@@ -78,6 +78,8 @@ def field_flag(
     if "action" not in kwargs and "type" not in kwargs:
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif all(isinstance(c, str) for c in kwargs.get("choices") or [0]):
+            kwargs["type"] = str  # argparse checks the names ("invalid choice"); the config makes them its enum
         else:
             kwargs["type"] = _typed(hint)
     if kwargs.get("action") not in ("store_true", "store_false"):
