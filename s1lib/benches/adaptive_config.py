@@ -142,15 +142,14 @@ class AdaptiveBenchConfig:
             raise ValueError(
                 f"AdaptiveBenchConfig.calibration_problems must be an integer >= 0, got {self.calibration_problems!r}"
             )
+        where = "AdaptiveBenchConfig.calibration_"
+        self.calibration_strategy = StopStrategy.checked(self.calibration_strategy, f"{where}strategy")
         if self.calibration_problems:
             from s1lib.eval.calibrated_stop import check_grid
 
             self.target()
-            check_grid(
-                self.calibration_strategy, self.calibration_probe_every, self.calibration_agree,
-                self.calibration_threshold, lambda name: f"AdaptiveBenchConfig.calibration_{name}",
-            )  # fmt: skip
-            self.calibration_strategy = StopStrategy(self.calibration_strategy)
+            check_grid(self.calibration_probe_every, self.calibration_agree, self.calibration_threshold,
+                       lambda name: f"{where}{name}")  # fmt: skip
 
     def target(self) -> Any:
         """The calibration target (its errors name this config's fields)."""

@@ -75,10 +75,11 @@ def field_flag(
     text = prefix + field_help(config, name) + (f" {note}" if note else "")
     hint = typing.get_type_hints(config)[name]
     shown = field_default(config, name) if default is FIELD_DEFAULT else default
+    choices = kwargs.get("choices")
     if "action" not in kwargs and "type" not in kwargs:
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif all(isinstance(c, str) for c in kwargs.get("choices") or [0]):
+        elif choices and all(isinstance(choice, str) for choice in choices):
             kwargs["type"] = str  # argparse checks the names ("invalid choice"); the config makes them its enum
         else:
             kwargs["type"] = _typed(hint)

@@ -205,8 +205,8 @@ def load_generic(
     """
     if (kind is None) == (kind_field is None):
         raise ValueError(f"load_generic: give kind (one of {KINDS}) or kind_field, not both or neither")
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"load_generic: kind must be one of {KINDS}, got {kind!r}")
+    if kind is not None:
+        kind = AnswerKind.checked(kind, "load_generic: kind")
     file = Path(path)
     bench = benchmark or file.stem
     problems = []

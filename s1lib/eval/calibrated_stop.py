@@ -31,7 +31,7 @@ from s1lib.eval.calibration import (
     cautious_order,
     replay,
 )
-from s1lib.forcing.adaptive import STRATEGIES, AdaptiveStop, StopStrategy
+from s1lib.forcing.adaptive import AdaptiveStop, StopStrategy
 from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
 
@@ -89,8 +89,8 @@ class CalibrationConfig:
         where = "SweepConfig.calibration"
         if not isinstance(self.problems, int) or isinstance(self.problems, bool) or self.problems < 1:
             raise ValueError(f"{where}.problems must be a positive integer, got {self.problems!r}")
-        check_grid(self.strategy, self.probe_every, self.agree, self.threshold, lambda name: f"{where}.{name}")
-        self.strategy = StopStrategy(self.strategy)
+        self.strategy = StopStrategy.checked(self.strategy, f"{where}.strategy")
+        check_grid(self.probe_every, self.agree, self.threshold, lambda name: f"{where}.{name}")
         try:
             target = self.target()
         except ValueError as exc:
@@ -115,13 +115,9 @@ class CalibrationConfig:
         return grid_rules(self.strategy, self.probe_every, self.agree, self.threshold, probe_tokens)
 
 
-def check_grid(
-    strategy: StopStrategy | str, probe_every: Any, agree: Any, threshold: Any, field_name: Callable[[str], str]
-) -> None:
+def check_grid(probe_every: Any, agree: Any, threshold: Any, field_name: Callable[[str], str]) -> None:
     """Check a grid's settings, naming each by ``field_name`` (``"agree"`` -> the caller's own field name) in its
     error: shared by every config that declares a grid."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"{field_name('strategy')} must be one of {STRATEGIES}, got {strategy!r}")
     for name, values in (("probe_every", probe_every), ("agree", agree)):
         if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
             raise ValueError(f"{field_name(name)} must be a non-empty list of positive integers, got {values!r}")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from s1lib.answers import _answer_section, extract_answer, last_boxed
-from s1lib.eval.benchmarks import CHOICE_LETTERS, KINDS, Problem
+from s1lib.eval.benchmarks import CHOICE_LETTERS, AnswerKind, Problem
 from s1lib.text_format import Delimiters
 
 logger = logging.getLogger(__name__)
@@ -289,8 +289,7 @@ def _normalise(text: str) -> str:
 
 def compare(gold: str, prediction: str | None, kind: str, verifier: MathVerifier | None = None) -> str:
     """``"correct"``, ``"wrong"``, ``"unparsed"`` (no usable prediction) or ``"timeout"`` (math-verify hung)."""
-    if kind not in KINDS:
-        raise ValueError(f"compare: kind must be one of {KINDS}, got {kind!r}")
+    kind = AnswerKind.checked(kind, "compare: kind")
     if prediction is None or not str(prediction).strip():
         return "unparsed"
     prediction = str(prediction)

@@ -49,9 +49,7 @@ class Problem:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"Problem {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "kind", AnswerKind(self.kind))
+        object.__setattr__(self, "kind", AnswerKind.checked(self.kind, f"Problem {self.id!r}: kind"))
 
 
 def get_field(row: dict[str, Any], names: str | tuple[str, ...], where: str, expected: str) -> Any:

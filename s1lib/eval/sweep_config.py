@@ -174,10 +174,8 @@ class SweepConfig:
                 f"SweepConfig.benchmark: unknown benchmark {self.benchmark!r} (known: {known}) and no file; give a "
                 "table's path, or data with question_field / answer_field / kind"
             )
-        if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"SweepConfig.kind must be one of {list(KINDS)} or null, got {self.kind!r}")
         if self.kind is not None:
-            self.kind = AnswerKind(self.kind)
+            self.kind = AnswerKind.checked(self.kind, "SweepConfig.kind")
         if self.kind is not None and self.kind_field is not None:
             raise ValueError("SweepConfig: give kind or kind_field, not both")
         if self.backend not in ("transformers", "hf", "vllm"):

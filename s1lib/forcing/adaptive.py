@@ -102,9 +102,7 @@ class AdaptiveStop:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field for any invalid setting."""
         name = "BudgetPolicy.adaptive"
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"{name}.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        self.strategy = StopStrategy(self.strategy)
+        self.strategy = StopStrategy.checked(self.strategy, f"{name}.strategy")
         for key, least in (("probe_every", 1), ("probe_tokens", 1), ("agree", 1)):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
