@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s1lib.forcing.engine import Engine, Processor
 from s1lib.forcing.policy import BudgetPolicy
 from s1lib.forcing.trace import SamplingConfig, Trace
+
+if TYPE_CHECKING:  # the engine imports torch; the CLI reads the baselines' names without it
+    from s1lib.forcing.engine import Engine, Processor
 
 TOKEN_CONDITIONAL = "\n\nThink for up to {n} tokens."
 STEP_CONDITIONAL = "\n\nThink for up to {n} steps."
