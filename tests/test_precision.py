@@ -99,6 +99,36 @@ def test_probe_is_cached_per_machine(monkeypatch, tmp_path):
     assert calls == [1, 1]
 
 
+@pytest.mark.parametrize(
+    ("rounds", "expected"),
+    [
+        ([(100.0, 0.86), (98.0, 400.0), (99.0, 395.0)], (100.0, 400.0)),  # one stalled bf16 sample (the EPYC's)
+        ([(20.0, 1.2), (118.0, 1.4), (117.0, 1.3)], (118.0, 1.4)),  # a stalled float32 sample; bf16 slow throughout
+    ],
+    ids=["stalled-bf16", "stalled-float32"],
+)
+def test_the_probe_keeps_each_precisions_fastest_round(monkeypatch, rounds, expected):
+    import torch
+
+    samples = iter(value for pair in rounds for value in pair)  # float32 then bf16, round after round
+    seen = []
+
+    def fake_gflops(dtype, min_seconds):
+        seen.append(dtype)
+        return next(samples)
+
+    monkeypatch.setattr(precision, "_gflops", fake_gflops)
+    probe = precision.run_probe(rounds=len(rounds))
+    assert (probe.float32_gflops, probe.bfloat16_gflops) == expected
+    assert seen == [torch.float32, torch.bfloat16] * len(rounds)  # interleaved, so a stall hits one round
+
+
+def test_entries_of_the_single_sample_probe_are_measured_again(monkeypatch):
+    current = precision.machine_key()
+    monkeypatch.setattr(precision, "PROBE_VERSION", 1)
+    assert precision.machine_key() != current
+
+
 def test_real_probe_measures_both_precisions():
     probe = precision.run_probe(min_seconds=0.01)
     assert probe.float32_gflops > 0 and probe.bfloat16_gflops > 0 and probe.key == precision.machine_key()
