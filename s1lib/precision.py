@@ -119,10 +119,12 @@ def machine_key() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _gflops(dtype: Any, min_seconds: float) -> float:
+def matmul_gflops(dtype: Any, min_seconds: float, shape: tuple[int, int, int] = PROBE_SHAPE) -> float:
+    """GFLOP/s of an ``(m, k) @ (k, n)`` product in ``dtype`` over at least ``min_seconds`` (one call at minimum):
+    the probe's measurement, and ``s1 bench precision``'s at its larger shape."""
     import torch
 
-    m, k, n = PROBE_SHAPE
+    m, k, n = shape
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(m, k, generator=generator).to(dtype)
     b = torch.randn(k, n, generator=generator).to(dtype)
@@ -150,8 +152,8 @@ def run_probe(min_seconds: float = 0.05, rounds: int = PROBE_ROUNDS) -> Probe:
 
     f32, bf16 = 0.0, 0.0
     for _ in range(max(1, rounds)):
-        f32 = max(f32, _gflops(torch.float32, min_seconds))
-        bf16 = max(bf16, _gflops(torch.bfloat16, min_seconds))
+        f32 = max(f32, matmul_gflops(torch.float32, min_seconds))
+        bf16 = max(bf16, matmul_gflops(torch.bfloat16, min_seconds))
     return Probe(round(f32, 2), round(bf16, 2), machine_key(), round(time.perf_counter() - start, 3))
 
 

@@ -113,11 +113,11 @@ def test_the_probe_keeps_each_precisions_fastest_round(monkeypatch, rounds, expe
     samples = iter(value for pair in rounds for value in pair)  # float32 then bf16, round after round
     seen = []
 
-    def fake_gflops(dtype, min_seconds):
+    def fake_gflops(dtype, min_seconds, shape=precision.PROBE_SHAPE):
         seen.append(dtype)
         return next(samples)
 
-    monkeypatch.setattr(precision, "_gflops", fake_gflops)
+    monkeypatch.setattr(precision, "matmul_gflops", fake_gflops)
     probe = precision.run_probe(rounds=len(rounds))
     assert (probe.float32_gflops, probe.bfloat16_gflops) == expected
     assert seen == [torch.float32, torch.bfloat16] * len(rounds)  # interleaved, so a stall hits one round

@@ -24,19 +24,8 @@ MAIN_JOB_TOKENS = {"sft": 19_000, "decode_batch8": 30_000, "decode_batch1": 400}
 """Tokens of each kind of work in ``make demo`` (SFT; the sweep's batched decoding; notebook 03's single prompts)."""
 
 
-def _matmul_gflops(dtype: Any, min_seconds: float = 0.3) -> float:
-    import torch
-
-    m, k, n = 2048, 576, 1536
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
-    a @ b
-    calls, start = 0, time.perf_counter()
-    while True:
-        a @ b
-        calls += 1
-        if time.perf_counter() - start >= min_seconds:
-            break
-    return 2 * m * k * n * calls / (time.perf_counter() - start) / 1e9
+MATMUL_SHAPE = (2048, 576, 1536)
+"""The product of the machine notes (the probe's, at 2048 rows)."""
 
 
 def _decode_tokens_per_s(model: Any, tokenizer: Any, batch: int, new_tokens: int) -> float:
@@ -96,7 +85,7 @@ def run_bench(
 
     from s1lib.machine import configure_threads, cpu_info
     from s1lib.models import load_model, resolve_model
-    from s1lib.precision import cached_probe, resolve_precision
+    from s1lib.precision import cached_probe, matmul_gflops, resolve_precision
 
     threads = configure_threads()
     auto = resolve_precision("auto", "cpu")
@@ -105,7 +94,7 @@ def run_bench(
     speeds: dict[str, dict[str, float]] = {name: {} for name in names}
     models = {name: load_model(model_name, dtype=name) for name in names}
     for name, dtype in names.items():
-        speeds[name]["matmul_gflops"] = round(_matmul_gflops(dtype, matmul_seconds), 2)
+        speeds[name]["matmul_gflops"] = round(matmul_gflops(dtype, matmul_seconds, MATMUL_SHAPE), 2)
     for batch in (1, 8):
         key = f"decode_batch{batch}_tokens_per_s"
         for _ in range(2):  # interleaved, the faster of two runs each
