@@ -37,9 +37,101 @@ def test_auto_follows_the_probe_on_cpu(probe, expected):
     assert resolution.to_dict()["probe"]["bf16_speedup"] == round(probe.bfloat16_gflops / probe.float32_gflops, 3)
 
 
-def test_equal_speed_counts_as_fast_enough():
+def cpu_flags(monkeypatch, *bf16_flags: str) -> None:
+    """This test's CPU: native bf16 units or none, whatever the machine running the test has."""
+    monkeypatch.setattr(precision, "cpu_info", lambda: machine.CPUInfo("test cpu", 2, 2, bf16_flags, "avx512"))
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(("avx512_bf16",), "bfloat16"), ((), "float32")])
+def test_equal_speed_leaves_the_choice_to_the_flags(monkeypatch, flags, expected):
+    cpu_flags(monkeypatch, *flags)
     tie = Probe(100.0, 100.0, "tie", 0.1)
-    assert resolve_precision("auto", "cpu", probe=tie).dtype == "bfloat16"
+    assert resolve_precision("auto", "cpu", probe=tie).dtype == expected
+
+
+def probe(f32: tuple[float, ...], bf16: tuple[float, ...]) -> Probe:
+    return Probe(max(f32), max(bf16), "scripted", 0.1, f32, bf16)
+
+
+LOADED = probe((30.0, 38.9, 36.0), (30.5, 12.0, 25.0))  # the EPYC's first probe beside other work: bf16 looks slow
+LOADED_EVENLY = probe((38.0, 38.9, 37.0), (30.5, 30.0, 29.0))  # slowed alike in every round: steady but wrong
+IDLE_NATIVE = probe((175.0, 178.0, 176.0), (389.0, 409.0, 400.0))
+NO_UNITS = probe((77.0, 76.0, 75.0), (1.2, 1.2, 1.1))  # the scalar bf16 path: 64x slower
+NO_UNITS_STALLED = probe((0.9, 1.0, 0.5), (1.2, 1.1, 1.2))  # float32's rounds stalled: bf16 looks faster
+NO_UNITS_STALLED_EVENLY = probe((1.0, 0.9, 1.0), (1.2, 1.1, 1.2))
+CLEARLY_FAST_BF16 = probe((100.0, 101.0, 99.0), (400.0, 390.0, 395.0))  # no flag read, bf16 units all the same
+
+
+@pytest.mark.parametrize(
+    ("flags", "measured", "dtype", "confirmed", "how"),
+    [
+        (("avx512_bf16",), LOADED, "bfloat16", False, "unsteady"),
+        (("avx512_bf16",), LOADED_EVENLY, "bfloat16", False, "not clearly"),
+        (("avx512_bf16",), IDLE_NATIVE, "bfloat16", True, "the probe agrees"),
+        (("amx_bf16",), NO_UNITS, "float32", True, "overrules"),
+        ((), NO_UNITS, "float32", True, "the probe agrees"),
+        ((), NO_UNITS_STALLED, "float32", False, "unsteady"),
+        ((), NO_UNITS_STALLED_EVENLY, "float32", False, "not clearly"),
+        ((), CLEARLY_FAST_BF16, "bfloat16", True, "overrules"),
+    ],
+    ids=[
+        "native-loaded", "native-loaded-evenly", "native-idle", "flag-without-speed", "no-units", "no-units-stalled",
+        "no-units-stalled-evenly", "no-flag-but-fast",
+    ],
+)  # fmt: skip
+def test_the_cpu_decides_and_a_steady_probe_confirms(flags, measured, dtype, confirmed, how):
+    decision = precision.decide_cpu_precision(measured, flags)
+    assert (decision.dtype, decision.confirmed) == (dtype, confirmed)
+    assert how in decision.how and "GFLOP/s" in decision.how
+
+
+def test_a_probe_under_load_on_a_bf16_native_cpu_keeps_bf16(monkeypatch):
+    cpu_flags(monkeypatch, "avx512_bf16")
+    monkeypatch.setattr(precision, "cached_probe", lambda: LOADED)
+    resolution = resolve_precision("auto", "cpu")
+    assert resolution.dtype == "bfloat16" and "avx512_bf16" in resolution.reason
+
+
+def test_a_cpu_without_bf16_units_keeps_float32_when_the_probe_stalls(monkeypatch):
+    cpu_flags(monkeypatch)
+    monkeypatch.setattr(precision, "cached_probe", lambda: NO_UNITS_STALLED)
+    assert resolve_precision("auto", "cpu").dtype == "float32"
+
+
+def test_an_unconfirmed_decision_is_measured_again_until_an_idle_probe_confirms_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("S1_CACHE_DIR", str(tmp_path))
+    cpu_flags(monkeypatch, "avx512_bf16")
+    runs = iter([LOADED, IDLE_NATIVE])
+    calls = []
+
+    def scripted_probe() -> Probe:
+        calls.append(1)
+        measured = next(runs)
+        return Probe(*(getattr(measured, f) for f in ("float32_gflops", "bfloat16_gflops")), precision.machine_key(),
+                     0.1, measured.float32_rounds, measured.bfloat16_rounds)  # fmt: skip
+
+    monkeypatch.setattr(precision, "run_probe", scripted_probe)
+    first = precision.cached_probe()  # under load: bf16 from the flags, not confirmed
+    entry = json.loads((tmp_path / precision.CACHE_FILE).read_text())[precision.machine_key()]
+    assert (entry["decision"], entry["confirmed"]) == ("bfloat16", False) and "unsteady" in entry["how"]
+    assert first.bfloat16_gflops == 30.5
+    second = precision.cached_probe()  # the next process measures again; figures are the best seen
+    assert len(calls) == 2 and (second.float32_gflops, second.bfloat16_gflops) == (178.0, 409.0)
+    entry = json.loads((tmp_path / precision.CACHE_FILE).read_text())[precision.machine_key()]
+    assert (entry["decision"], entry["confirmed"]) == ("bfloat16", True)
+    assert precision.cached_probe() == second and len(calls) == 2  # confirmed: never measured again
+
+
+def test_the_refresh_command_measures_again_and_says_how(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("S1_CACHE_DIR", str(tmp_path))
+    cpu_flags(monkeypatch, "avx512_bf16")
+    calls = []
+    monkeypatch.setattr(precision, "run_probe", lambda: calls.append(1) or IDLE_NATIVE)
+    precision.main([])
+    precision.main(["--refresh"])
+    assert len(calls) == 2
+    assert "auto precision on test cpu: bfloat16 (CPU flags avx512_bf16" in capsys.readouterr().out
+    assert precision.REFRESH_COMMAND == "python -m s1lib.precision --refresh"
 
 
 @pytest.mark.parametrize(("supported", "expected"), [(True, "bfloat16"), (False, "float32")])
@@ -79,9 +171,10 @@ def test_unknown_precisions_are_named(bad):
 
 def test_probe_is_cached_per_machine(monkeypatch, tmp_path):
     monkeypatch.setenv("S1_CACHE_DIR", str(tmp_path))
+    cpu_flags(monkeypatch)
     calls = []
 
-    def fake_probe(min_seconds: float = 0.05) -> Probe:
+    def fake_probe() -> Probe:
         calls.append(1)
         return Probe(50.0, 25.0, precision.machine_key(), 0.1)
 
@@ -265,3 +358,14 @@ def test_precision_bench_reports_both_precisions_and_auto(tiny_model_dir, capsys
     )
     assert set(printed["auto_over_best_per_workload"]) == {"decode_batch1", "decode_batch8", "sft"}
     assert printed["cpu"] and printed["probe"]["float32_gflops"] > 0
+
+
+def test_the_demo_says_its_precision_and_how_to_measure_again_first(monkeypatch):
+    from s1lib.cli.demo import precision_line
+
+    cpu_flags(monkeypatch, "avx512_bf16")
+    monkeypatch.setattr(precision, "cached_probe", lambda: LOADED)
+    monkeypatch.setattr(precision, "default_device", lambda: "cpu")
+    line = precision_line()
+    assert line.startswith("precision: bfloat16 on cpu (CPU flags avx512_bf16")
+    assert line.endswith("to measure again: python -m s1lib.precision --refresh")
