@@ -125,6 +125,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"s1 demo ({size}): papermill runs notebooks/01-05 as one grid ({DEMO_GRID.name}) on the embedded model",
         file=sys.stderr,
     )
+    print(precision_line(), file=sys.stderr)
     result = run_demo(size, args.output_root or "runs", args)
     code = report_result(result, args.json)
     if not args.json:
@@ -135,6 +136,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         for line in stage_headlines(result.grid):
             print(line)
     return code
+
+
+def precision_line() -> str:
+    """What ``auto`` precision chose for the demo's stages, how, and the one command that measures it again (a
+    first probe taken while the machine was busy is the usual reason to)."""
+    from s1lib.precision import REFRESH_COMMAND, resolve_precision
+
+    resolution = resolve_precision("auto", "auto")
+    return (
+        f"precision: {resolution.dtype} on {resolution.device} ({resolution.reason}); "
+        f"to measure again: {REFRESH_COMMAND}"
+    )
 
 
 def stage_headlines(grid: Any) -> list[str]:
