@@ -6,8 +6,10 @@ these are whole lines, printed at most every few seconds (and always at the end)
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 
@@ -21,10 +23,27 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+BEAT_SECONDS = 10.0
+"""While work between two updates runs long (a batch of problems decoded together reports when all are done), the
+active progress prints a heartbeat line at most this often, so no stage is silent for more than about this long."""
+
+_ACTIVE: list[LineProgress] = []
+
+
+def beat(tokens: int = 0) -> None:
+    """Called by decoding loops once a step with the tokens just decided: the innermost active progress (see
+    :meth:`LineProgress.active`) counts them and prints a heartbeat line when it has been quiet for
+    :data:`BEAT_SECONDS`. Nothing is active, nothing happens: cheap enough to call on every step."""
+    if _ACTIVE:
+        _ACTIVE[-1].beat(tokens)
+
+
 class LineProgress:
-    """``done/total`` progress printed as lines, throttled to one every ``every`` seconds (plus the last)."""
+    """``done/total`` progress printed as lines, throttled to one every ``every`` seconds (plus the last); inside
+    ``with progress.active():`` the decoding loops' :func:`beat` adds heartbeat lines with the tokens decoded."""
 
     def __init__(self, total: int, desc: str, unit: str = "", every: float = 5.0, stream: TextIO | None = None):
+        self.tokens = 0
         self.total = max(int(total), 0)
         self.desc = desc
         self.unit = unit
@@ -50,6 +69,22 @@ class LineProgress:
         if self.done < self.total:
             parts.append(f"ETA {format_seconds(self.eta())}")
         return " · ".join(parts)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[LineProgress]:
+        """Make this the progress that :func:`beat` reports to, for the duration of the block."""
+        _ACTIVE.append(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.remove(self)
+
+    def beat(self, tokens: int = 0) -> None:
+        self.tokens += tokens
+        now = time.perf_counter()
+        if now - max(self._last_print, self.start) >= BEAT_SECONDS:
+            self._last_print = now
+            print(self.line(f"decoding, {self.tokens} tokens so far"), file=self.stream or sys.stdout, flush=True)
 
     def update(self, n: int = 1, detail: str = "", force: bool = False) -> None:
         self.done = min(self.done + n, self.total) if self.total else self.done + n

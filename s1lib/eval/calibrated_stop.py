@@ -34,6 +34,7 @@ from s1lib.eval.calibration import (
 from s1lib.forcing.adaptive import AdaptiveStop, StopStrategy
 from s1lib.forcing.engine import Engine
 from s1lib.forcing.policy import BudgetPolicy
+from s1lib.progress import LineProgress
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATED_METHOD = "adaptive (calibrated)"
@@ -207,7 +208,10 @@ def dense_records(
 
     plain = policy.replace(adaptive=None)  # the prompt a fixed cap would see
     prompts = [engine.prompt_for(p.question, plain) for p in problems]
-    traces = engine.generate(prompts, policy, batch_size=batch_size)
+    bar = LineProgress(len(problems), "calibration decode", unit="problems")
+    with bar.active():  # one long decode: heartbeat lines with the tokens decoded so far
+        traces = engine.generate(prompts, policy, batch_size=batch_size)
+    bar.update(len(problems))
     return [
         {
             "problem_id": p.id, "correct": grade(p, t.text, policy.delimiters).correct,
