@@ -4,7 +4,10 @@ spell the string keep working, while a typo inside the library is an AttributeEr
 from __future__ import annotations
 
 from enum import Enum
-from typing import Self
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; the project runs on 3.10 too
+    from typing import Self
 
 
 class Named(str, Enum):

@@ -81,6 +81,45 @@ def test_pass_and_cov_at_k_by_hand():
         pass_at_k(3, 4, 1)
 
 
+@pytest.mark.parametrize(
+    ("n", "c", "k", "expected"),
+    [
+        (1, 1, 1, 1.0),
+        (1, 0, 1, 0.0),
+        (4, 1, 1, 1 / 4),
+        (4, 1, 2, 1 - 3 / 6),  # 1 - C(3,2)/C(4,2)
+        (4, 1, 4, 1.0),
+        (5, 2, 2, 1 - 3 / 10),  # 1 - C(3,2)/C(5,2)
+        (10, 3, 5, 1 - 21 / 252),  # 1 - C(7,5)/C(10,5)
+        (64, 30, 1, 30 / 64),
+        (64, 0, 64, 0.0),
+        (64, 1, 64, 1.0),
+    ],
+)
+def test_pass_at_k_table(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16, 64])
+def test_pass_at_k_never_falls_as_k_grows(n):
+    for c in range(n + 1):
+        values = [pass_at_k(n, c, k) for k in range(1, n + 1)]
+        assert values == sorted(values), (n, c)
+        assert values[0] == pytest.approx(c / n)
+
+
+@pytest.mark.parametrize("k_samples", [1, 2, 4, 8, 16, 32, 64])
+def test_pass_at_1_from_k_samples_stays_the_mean_correctness(k_samples):
+    """lighteval's ``pass@1:k_samples`` fell from 0.47 at k = 1 to 0.05 at k = 64 (lighteval issue 771, open-r1
+    issue 655): pass@1 estimated from k samples must stay the mean of per-sample correctness however many samples
+    there are. Each problem here has 47% of its samples right, spread over the first k."""
+    rows = [[(j * 47 + p) % 100 < 47 for j in range(k_samples)] for p in range(100)]
+    mean = sum(map(sum, rows)) / (100 * k_samples)
+    assert cov_at_k(rows, 1) == pytest.approx(mean)
+    assert cov_at_k(rows, 1) == pytest.approx(avg_at_n(rows).mean)
+    assert abs(mean - 0.47) < 0.5 / k_samples + 0.01  # the share right is about 47% at every k
+
+
 def test_majority_vote_and_maj_at_k_by_hand():
     assert majority_vote(["7", "5", "5", None, None, None]) == "5"  # None never wins
     assert majority_vote(["a", "b", "b", "a"]) == "a"  # tie -> first seen
