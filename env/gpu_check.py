@@ -3,12 +3,17 @@
     PYTHONPATH=. python env/gpu_check.py          # on a CUDA machine (no internet, no model files needed)
     PYTHONPATH=. python env/gpu_check.py --cpu    # the same checks on this CPU: to try the script itself
 
+It starts with what decides whether the GPU stack can run here, in ``INFO`` lines: the NVIDIA driver (and the
+newest CUDA it runs), the CUDA runtime torch was built for, torch, and each GPU with its memory. A driver older
+than torch's CUDA (vLLM 0.33's default wheels are CUDA 13: driver 580 or newer) is a ``FAIL`` that names the CUDA 12
+route (docs/gpu.md), since torch then only says it sees no GPU.
 Everything is built here: a byte-level BPE tokenizer with ChatML's special tokens (trained in memory on a few
 lines) and tiny random Llamas. One line per check, ``PASS``/``FAIL`` and what was measured; the exit code is the
 number of failures. Checks: what ``auto`` precision chose; greedy forcing (a cap, forced Waits) gives the same
 tokens batched as alone; sampled forcing runs on the device, a seed reproduces its rows, and a row's tokens do not
 depend on what else is in its batch; the prefix-sharing sweep equals the per-policy runs; adaptive probes branch
-off the device's KV cache (batched as alone); one SFT step in bf16 on s1lib's loss mask. It needs no wheel beyond
+off the device's KV cache (batched as alone); one SFT step in bf16 on s1lib's loss mask; the forcing processor's
+cost a step (``s1 bench processor`` without vLLM: syncs a step and µs a row on the device). It needs no wheel beyond
 torch, transformers (with its tokenizers) and accelerate; s1lib's own imports on this path are those three and the
 standard library, plus numpy and tqdm, which torch and transformers bring.
 """
@@ -16,6 +21,9 @@ standard library, plus numpy and tqdm, which torch and transformers bring.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -99,23 +107,101 @@ def ids(traces) -> list[list[int]]:
     return [t.generated_ids for t in traces]
 
 
+def driver_version() -> str | None:
+    """The NVIDIA driver's version, from ``nvidia-smi`` (None where there is none, or it fails)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
+def driver_cuda() -> tuple[int, int] | None:
+    """The newest CUDA the installed driver runs (``cuDriverGetVersion`` of libcuda), or None without a driver."""
+    try:
+        version = ctypes.c_int()
+        if ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(version)) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return version.value // 1000, version.value % 1000 // 10
+
+
+def describe_stack() -> list[str]:
+    """``INFO`` lines on the driver, CUDA, torch and GPUs, and a ``FAIL`` line where the driver is older than the
+    CUDA torch was built for (torch then reports no GPU, which hides the reason)."""
+    import transformers
+
+    runs = driver_cuda()
+    built = torch.version.cuda
+    lines = [
+        f"INFO driver {driver_version() or 'none found (no nvidia-smi)'}"
+        + (f", runs CUDA up to {runs[0]}.{runs[1]}" if runs else ""),
+        f"INFO torch {torch.__version__}, CUDA runtime {built or 'none (a CPU build of torch)'}, "
+        f"cuDNN {torch.backends.cudnn.version() if built else None}, transformers {transformers.__version__}",
+    ]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            lines.append(
+                f"INFO GPU {index}: {props.name}, {props.total_memory / 2**30:.1f} GiB, "
+                f"compute capability {props.major}.{props.minor}"
+            )
+    else:
+        lines.append("INFO no GPU that torch can use")
+    if built and runs and tuple(int(part) for part in built.split(".")[:2]) > runs:
+        lines.append(
+            f"FAIL driver: torch is built for CUDA {built}, the driver runs CUDA up to {runs[0]}.{runs[1]}: update "
+            "the driver (CUDA 13 needs 580 or newer), or install the CUDA 12 build: "
+            "make setup GPU=1 CUDA=12 FLAVOUR_CHANGE=1 (docs/gpu.md)"
+        )
+    return lines
+
+
+def processor_check(device: str) -> None:
+    """``s1 bench processor``'s measurement without vLLM: the rows both of vLLM's processor classes keep, every row
+    forced, decided on random logits (vocabulary 49,152) on the device, greedy and sampled. PASS when a step makes
+    at most 2 calls that block on the GPU; the line gives each batch's time a row (the step, device work included)
+    and the ratio to the same batch picked without forcing."""
+
+    @check("processor cost a step (s1 bench processor, rows)")
+    def _():
+        from s1lib.benches import processor as bench
+
+        batches = (1, 64, 256) if device == "cuda" else (1, 16)
+        results = bench.run_bench(device=device, batches=batches, steps=3, classes=[bench.Rows], say=lambda _: None)
+        worst = max(r["syncs_per_step"] for r in results["runs"])
+        assert worst <= bench.GOAL_SYNCS, f"{worst} syncs a step (goal {bench.GOAL_SYNCS}): {results['runs']}"
+        return f"syncs a step: at most {worst}; " + ", ".join(
+            f"{r['mode']} b{r['batch']} {r['step_us'] / r['batch']:.1f} µs/row x{r['forced_over_unforced']}"
+            for r in results["runs"]
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="run on the CPU (to try the script without a GPU)")
     args = parser.parse_args(argv)
     device = "cpu" if args.cpu else "cuda"
+    stack = describe_stack()
+    print("\n".join(stack), flush=True)
+    if device == "cuda" and any(line.startswith("FAIL") for line in stack):
+        return 1
     if device == "cuda" and not torch.cuda.is_available():
         print("FAIL device: torch sees no CUDA device (use --cpu to try the script on a CPU)")
         return 1
-    import transformers
+    if device == "cpu":
+        print("INFO --cpu: the checks run on this CPU, no GPU is used", flush=True)
 
-    name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-    print(f"INFO {name}; torch {torch.__version__}, transformers {transformers.__version__}", flush=True)
-
-    from s1lib.forcing import BudgetPolicy, SamplingConfig
-    from s1lib.forcing.adaptive import AdaptiveStop
     from s1lib.backends.hf import HFEngine
     from s1lib.backends.prefix_sharing import generate_sweep
+    from s1lib.forcing import BudgetPolicy, SamplingConfig
+    from s1lib.forcing.adaptive import AdaptiveStop
     from s1lib.precision import resolve_precision
 
     tok = tokenizer()
@@ -206,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         moved = float((model.model.embed_tokens.weight.detach().float() - before).abs().max())
         assert moved > 0, "the step changed no weight"
         return f"loss {losses[0]:.3f} -> {losses[1]:.3f}, {masked} of {labels.numel()} tokens masked, bf16"
+
+    processor_check(device)
 
     if device == "cuda":
         print(f"INFO peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -22,7 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib  # Python 3.11+
+except ModuleNotFoundError:  # Python 3.10, which the project allows: tomli where installed, else _read_project
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        tomllib = None
 
 ROOT = Path(__file__).resolve().parents[1]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the system's CAs, which --isolated would not read from pip.conf
@@ -32,9 +38,58 @@ WATCHED = ("vllm", "torch", "transformers", "flashinfer-python", "trl", "peft")
 PLATFORMS = ["manylinux2014_x86_64", *(f"manylinux_2_{n}_x86_64" for n in range(17, 40)), "linux_x86_64"]
 
 
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'')
+"""A TOML basic string (with its escapes) or a literal one."""
+
+
+def _uncommented(line: str) -> str:
+    """``line`` without its TOML comment: from a ``#`` outside quotes."""
+    bare = _STRING.sub(lambda m: " " * len(m.group(0)), line)  # strings blanked, so a # in one is no comment
+    return line[: bare.index("#")] if "#" in bare else line
+
+
+def _strings(text: str) -> list[str]:
+    """The quoted strings in ``text``, unescaped."""
+    return [json.loads(f'"{basic}"') if literal == "" else literal for basic, literal in _STRING.findall(text)]
+
+
+def _read_project(text: str) -> dict:
+    """``[project]``'s strings and arrays of strings, and ``[project.optional-dependencies]``, from a pyproject's
+    text without a TOML library (Python 3.10 without tomli): the subset those two tables use (``key = "text"``,
+    ``key = [...]`` over one line or several, comments); other values are kept as their text."""
+    project: dict = {"optional-dependencies": {}}
+    table, key, value = None, None, ""
+    for line in (_uncommented(raw).strip() for raw in text.splitlines()):
+        if key is not None:  # an array that opened on an earlier line
+            value += " " + line
+        elif line.startswith("["):
+            table = line.strip("[] ")
+            continue
+        elif "=" in line and table in ("project", "project.optional-dependencies"):
+            key, _, value = (part.strip() for part in line.partition("="))
+            key = key.strip("\"'")
+        else:
+            continue
+        bare = _STRING.sub("", value)
+        if bare.count("[") > bare.count("]"):
+            continue  # the array goes on
+        target = project if table == "project" else project["optional-dependencies"]
+        strings = _strings(value)
+        target[key] = strings if value.startswith("[") else strings[0] if value[:1] in "\"'" and strings else value
+        key, value = None, ""
+    return project
+
+
+def read_project(pyproject: Path = ROOT / "pyproject.toml") -> dict:
+    """``pyproject.toml``'s ``[project]`` table: through tomllib (or tomli) where there is one, else
+    :func:`_read_project`, so this script runs on every Python the project allows (``requires-python``)."""
+    text = pyproject.read_text()
+    return tomllib.loads(text)["project"] if tomllib is not None else _read_project(text)
+
+
 def requirements(extra: str, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     """The requirement strings of ``s1lib[extra]``: core dependencies plus the extra, self-references expanded."""
-    project = tomllib.loads(pyproject.read_text())["project"]
+    project = read_project(pyproject)
     extras: dict[str, list[str]] = project.get("optional-dependencies", {})
     name = project["name"]
     out, seen = list(project.get("dependencies", [])), set()

@@ -14,9 +14,12 @@ Checks, with vLLM's engine core in this process and in its own (both layouts vLL
 - sampled requests: a seed reproduces them, and they equal transformers' rows of the same seeds;
 - ``n = 2`` through vLLM's own parallel sampling: two sequences, each one the policy can produce;
 - a forced preemption: a KV cache of 512 tokens for 4 rows of about 270, re-filled in chunks of 64 tokens; the
-  traces equal those of transformers.
-Then tensor parallelism 2 (a tiny random model whose heads divide by 2) where two GPUs exist, and one forced
-request through ``s1 serve`` with the ``openai`` client.
+  traces equal those of transformers;
+- (engine core in this process) an adaptive policy through ``VLLMEngine``: rows pause at probe points and resume,
+  under async scheduling where vLLM turns it on (GPUs); traces, probes and stop points equal transformers'.
+Then tensor parallelism 2 (a tiny random model whose heads divide by 2) where two GPUs exist: greedy traces, and
+sampled, unseeded served requests (one, and ``n = 2``) equal to transformers' rows of the seeds every rank derives
+from the request's key; and one forced request through ``s1 serve`` with the ``openai`` client.
 """
 
 from __future__ import annotations
@@ -41,9 +44,13 @@ N_POLICY = {"max_thinking_tokens": 24, "min_thinking_tokens": 16, "num_ignore": 
 PREEMPT_POLICY = {"max_thinking_tokens": 160, "min_thinking_tokens": 150, "num_ignore": 3, "max_answer_tokens": 16}
 LONG = "Please think about this question carefully and explain every step of your reasoning in detail: " * 3
 PREEMPT_QUESTIONS = [f"{LONG} What is {i} + {i + 2}?" for i in range(4)]
+ADAPTIVE_POLICY = {
+    "max_thinking_tokens": 48, "max_answer_tokens": 8, "adaptive": {"probe_every": 8, "probe_tokens": 6, "agree": 2},
+}  # fmt: skip
+SERVED_KEYS = [("smoke-1", 0), ("smoke-2", 0), ("smoke-2", 1)]  # (family key, child index) of the sampled TP rows
 
 CHILD = """
-import json, sys
+import json, os, sys
 from s1lib.forcing import BudgetPolicy, SamplingConfig
 from s1lib.backends.vllm import VLLMEngine
 from s1lib.backends.endpoint import served_xargs
@@ -76,6 +83,19 @@ if __name__ == "__main__":  # vLLM's workers are spawned and re-import __main__
             prompt = engine.encode_prompts([engine.prompt_for(questions[1], n_policy)])[0]
             output = engine.llm.generate([{"prompt_token_ids": prompt}], params)[0]
             out["n2"] = [list(o.token_ids) for o in output.outputs]
+            if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0":  # adaptive reads the live states
+                scheduler = engine.llm.llm_engine.vllm_config.scheduler_config
+                out["async_scheduling"] = bool(scheduler.async_scheduling)
+                out["adaptive"] = traces(engine, BudgetPolicy(**setup["adaptive_policy"]), questions)
+        if what == "tp":  # sampled, unseeded, served: every rank must seed alike
+            from vllm import SamplingParams
+            from s1lib.backends.vllm_request import SERVED_KEY
+            policy = BudgetPolicy(**setup["policies"][1])
+            prompt = engine.encode_prompts([engine.prompt_for(questions[0], policy)])[0]
+            served = [SamplingParams(n=n, temperature=0.8, max_tokens=120, skip_special_tokens=False,
+                                     extra_args={**served_xargs(policy), SERVED_KEY: f"smoke-{n}"}) for n in (1, 2)]
+            outputs = engine.llm.generate([{"prompt_token_ids": prompt}] * 2, served)
+            out["served"] = [[list(o.token_ids) for o in output.outputs] for output in outputs]
     engine.close()
     print("RESULT " + json.dumps(out))
 """
@@ -84,7 +104,7 @@ if __name__ == "__main__":  # vLLM's workers are spawned and re-import __main__
 def setup_json() -> str:
     return json.dumps(
         {"questions": QUESTIONS, "policies": POLICIES, "sampling": SAMPLING, "n_policy": N_POLICY,
-         "preempt_policy": PREEMPT_POLICY, "preempt_questions": PREEMPT_QUESTIONS}
+         "preempt_policy": PREEMPT_POLICY, "preempt_questions": PREEMPT_QUESTIONS, "adaptive_policy": ADAPTIVE_POLICY}
     )  # fmt: skip
 
 
@@ -151,8 +171,8 @@ class Reference:
 
 def policy_can_make(ids: list[int], values: dict, reference: Reference) -> str | None:
     """None when the policy can produce ``ids`` within its budgets, else why not."""
-    from s1lib.forcing import BudgetPolicy
     from s1lib.backends.endpoint import ServerForcingClient
+    from s1lib.forcing import BudgetPolicy
 
     engine = reference.engine
     compiled = BudgetPolicy(**values).compile(engine.tokenizer, engine.eos_token_ids)
@@ -164,6 +184,33 @@ def policy_can_make(ids: list[int], values: dict, reference: Reference) -> str |
     if not low <= state.thinking_tokens <= high or state.answer_tokens > values["max_answer_tokens"]:
         return f"thinking {state.thinking_tokens} outside [{low}, {high}] or answer {state.answer_tokens} too long"
     return None
+
+
+def adaptive_check(run: dict, reference: Reference, layout: str) -> tuple[str, str, str]:
+    """An adaptive policy through ``VLLMEngine``: each row ends its request at a probe point and resumes after
+    its probe (with async scheduling, vLLM runs it one more step after each of those ends)."""
+    expected = reference.traces(ADAPTIVE_POLICY, QUESTIONS)
+    probes = sum(len(t.get("probes") or []) for t in run["adaptive"])
+    detail = f"async scheduling {'on' if run['async_scheduling'] else 'off'}, {probes} probes"
+    ok = run["adaptive"] == expected and probes > 0
+    return ("PASS" if ok else "FAIL"), f"{layout}: adaptive policy equal to transformers", detail
+
+
+def served_sampled_check(served: list[list[list[int]]], reference: Reference) -> tuple[str, str, str]:
+    """Sampled, unseeded served requests under tensor parallelism 2: each sequence is transformers' row of the
+    seed every rank derives from the request's key and the child's index (a rank that drew its own seed feeds its
+    forward pass another token, and the all-reduce mixes two sequences)."""
+    from s1lib.backends.vllm_request import SERVED_KEY, served_seed
+    from s1lib.forcing import BudgetPolicy, SamplingConfig
+
+    policy = BudgetPolicy(**POLICIES[1])
+    seeds = [served_seed({SERVED_KEY: key}, [], index, None) for key, index in SERVED_KEYS]
+    prompt = reference.engine.prompt_for(QUESTIONS[0], policy)
+    rows = reference.engine.generate([prompt] * 3, policy, SamplingConfig(temperature=0.8), seeds=seeds)
+    rows_ids = [t.generated_ids for t in rows]
+    ok = served[0] == rows_ids[:1] and sorted(served[1]) == sorted(rows_ids[1:]) and served[1][0] != served[1][1]
+    detail = f"3 sampled rows, equal transformers' rows of the shared seeds: {ok}"
+    return ("PASS" if ok else "FAIL"), "tensor parallel 2: sampled, unseeded served requests", detail
 
 
 def serve_check(expected: dict, folder: Path) -> tuple[str, str, str]:
@@ -231,6 +278,8 @@ def main() -> int:
         detail = f"{len(run['n2'])} sequences, distinct: {run['n2'][0] != run['n2'][-1]}"
         ok = len(run["n2"]) == 2 and not problems and run["n2"][0] != run["n2"][1]
         report(verdict(ok), f"{layout}: n = 2", detail + (f"; {problems[0]}" if problems else ""))
+        if "adaptive" in run:
+            report(*adaptive_check(run, reference, layout))
         try:
             pre, _ = vllm_run("default", 1, multiprocessing, folder, "preempt")
         except Exception as exc:
@@ -244,10 +293,11 @@ def main() -> int:
     if (gpus >= 2 and not args.cpu) or (args.cpu and len(os.sched_getaffinity(0)) >= 2):
         model = tensor_parallel_model(folder)
         try:
-            run, runner = vllm_run(model, 2, True, folder, "greedy")
+            run, runner = vllm_run(model, 2, True, folder, "tp")
             tp_ref = Reference(model, device)
             same = run["greedy"] == [tp_ref.traces(values, QUESTIONS) for values in POLICIES]
             report(verdict(same), "tensor parallel 2: token-identical to transformers", f"runner {runner}")
+            report(*served_sampled_check(run["served"], tp_ref))
         except Exception as exc:
             report("FAIL", "tensor parallel 2", f"vLLM did not run: {exc}")
     else:

@@ -40,6 +40,7 @@ num_ignore = 0
 max_answer_tokens = 12
 budgets = [8, 16, 32, 64]  # the non-interactive comparison below
 dtype = "auto"  # the fastest precision on this machine (measured), or "float32" or "bfloat16"
+device = "auto"  # the GPU where torch sees one, else the CPU; or "cpu", "cuda", "cuda:1"
 
 # %%
 from pathlib import Path
@@ -51,7 +52,7 @@ out.mkdir(parents=True, exist_ok=True)
 from s1lib.backends.hf import HFEngine
 from s1lib.widgets import BudgetForcingWidget
 
-engine = HFEngine.from_name(model, dtype=dtype)
+engine = HFEngine.from_name(model, dtype=dtype, device=device)
 widget = BudgetForcingWidget(
     engine, question=question, max_thinking_tokens=max_thinking_tokens, max_budget=max(256, max(budgets)),
     num_ignore=num_ignore, max_answer_tokens=max_answer_tokens,

@@ -39,6 +39,7 @@ max_answer_tokens = 24
 limit = 3
 batch_size = 8
 dtype = "auto"  # the fastest precision on this machine (measured), or "float32" (the paper's evaluation)
+device = "auto"  # the GPU where torch sees one, else the CPU; or "cpu", "cuda", "cuda:1"
 sweep_options = {}  # any other SweepConfig field, e.g. {"backend": "vllm", "ignore_strings": ["Wait", "Hmm"]}
 
 # %%

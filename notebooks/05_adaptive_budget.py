@@ -48,6 +48,7 @@ adaptive = [  # probes opened with Dynasor's " \\boxed{": 6 answer tokens hold "
 max_answer_tokens = 10
 batch_size = 40
 dtype = "auto"  # the fastest precision on this machine (measured), or "float32"
+device = "auto"  # the GPU where torch sees one, else the CPU; or "cpu", "cuda", "cuda:1"
 sweep_options = {}  # any other SweepConfig field, e.g. {"delimiters": "think-tags", "seed": 1}
 
 # %%

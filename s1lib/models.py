@@ -175,23 +175,26 @@ def load_tokenizer(name: str = DEFAULT_MODEL, trust_remote_code: bool = False) -
 def load_model(
     name: str = DEFAULT_MODEL,
     dtype: str | Any = "auto",
-    device: str = "cpu",
+    device: str = "auto",
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
 ) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` in eval mode.
 
     ``name`` is ``default`` (the embedded SmolLM2-135M-Instruct), a local folder, a ``.gguf`` file, or a hub id
-    (only a hub id may download). ``dtype`` ``"auto"`` is the precision that runs fastest on ``device``
+    (only a hub id may download). ``device`` ``"auto"`` is CUDA where torch sees a GPU, else the CPU
+    (:func:`s1lib.device.resolve_device`); ``dtype`` ``"auto"`` is the precision that runs fastest on it
     (:mod:`s1lib.precision`: bf16 only where it was measured at least as fast as float32). ``trust_remote_code``
     stays off unless asked for.
     """
     from transformers import AutoModelForCausalLM
 
+    from s1lib.device import resolve_device
     from s1lib.machine import configure_threads
     from s1lib.precision import torch_dtype as resolve_dtype
 
     configure_threads()
+    device = resolve_device(device)
     source = resolve_model(name)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch_dtype}

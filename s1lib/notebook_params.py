@@ -212,6 +212,7 @@ class BudgetForcingParams(NotebookParams):
     max_answer_tokens: int = 12
     budgets: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
     dtype: str = "auto"
+    device: str = "auto"
 
 
 @dataclass
@@ -239,6 +240,7 @@ class ScalingParams(NotebookParams):
     limit: int = 3
     batch_size: int = 8
     dtype: str = "auto"
+    device: str = "auto"
     sweep_options: dict[str, Any] = field(default_factory=dict)
 
     def benchmark_data(self) -> str | None:
@@ -294,6 +296,7 @@ class AdaptiveParams(NotebookParams):
     max_answer_tokens: int = 10
     batch_size: int = 40
     dtype: str = "auto"
+    device: str = "auto"
     sweep_options: dict[str, Any] = field(default_factory=dict)
 
     def sweep_config(self, **overrides: Any) -> Any:

@@ -104,3 +104,15 @@ def sft_step_line(row: dict[str, Any]) -> str:
     if row.get("eta_seconds") is not None:
         parts.append(f"ETA {format_seconds(row['eta_seconds'])}")
     return " · ".join(parts)
+
+
+def sft_loss_line(rows: list[dict[str, Any]]) -> str:
+    """A whole SFT log (``train_log.jsonl`` rows) as one line, ``loss 1.96 → 0.31 over 60 steps``: where the loss
+    started and ended is what says whether training took, where :func:`sft_step_line` says how far it has got."""
+    if not rows:
+        return "no loss logged"
+    first, last = rows[0], rows[-1]
+    steps = int(last["step"])
+    if len(rows) == 1:
+        return f"loss {last['loss']:.2f} after {steps} step{'s' * (steps != 1)}"
+    return f"loss {first['loss']:.2f} → {last['loss']:.2f} over {steps} steps"

@@ -232,7 +232,7 @@ def metrics_table(
     optionally ``performance_interval`` ``[low, high]``.
     """
     methods = [str(_row_value(r, "method")) for r in rows]
-    control = [_fmt(100 * float(_row_value(r, "control")), ".0f") + "%" for r in rows]
+    control = ["—" if c != c else f"{100 * c:.0f}%" for c in (float(_row_value(r, "control")) for r in rows)]
     scaling = [_fmt(100 * float(_row_value(r, "scaling")), ".3g") for r in rows]
     performance = []
     for r in rows:
@@ -247,7 +247,9 @@ def metrics_table(
             cells={"values": [methods, control, scaling, performance], "align": "left"},
         )
     )
-    return _layout(fig, title)
+    if "—" in control:  # Control is the share of runs within an enforced thinking budget: say why a row has none
+        title = f"{title or ''}<br><sup>Control —: the method sets no token budget to stay within (e.g. Waits)</sup>"
+    return _layout(fig, title, height=200 + 40 * len(rows))  # tall enough for every row: no scrolling inside it
 
 
 def sweep_figures(

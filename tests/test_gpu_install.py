@@ -36,6 +36,50 @@ def test_the_gpu_requirement_set_is_the_gpu_extra_without_the_cpu_pins():
         gpu_resolve.requirements("gpus")
 
 
+def test_the_extras_are_read_without_tomllib_as_on_python_3_10(monkeypatch):
+    """The project allows Python 3.10, which has no tomllib (and may lack tomli): the script then reads
+    pyproject.toml's two tables itself, to the same requirement sets."""
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises ModuleNotFoundError, as on 3.10
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    spec310 = importlib.util.spec_from_file_location("gpu_resolve_310", ROOT / "env" / "gpu_resolve.py")
+    on310 = importlib.util.module_from_spec(spec310)
+    spec310.loader.exec_module(on310)
+    assert on310.tomllib is None
+    for extra in ("gpu-all", "all", "gpu", "vllm", "dev"):
+        assert on310.requirements(extra) == gpu_resolve.requirements(extra), extra
+
+
+def test_the_fallback_reader_takes_comments_brackets_and_both_kinds_of_string():
+    text = """
+[build-system]
+requires = ["setuptools"]
+[project]
+name = "s1lib"  # a comment
+dependencies = [
+  # a comment line, with a ] in it
+  "torch>=2.11",  # trailing
+  'gguf>=0.10', "a-b[x,y]>=1; platform_system == 'Linux'",
+  "esc\\"aped#",
+]
+[project.optional-dependencies]
+gpu-all = ["s1lib[eval,gpu]"]
+"eval" = [
+  "plotly"]
+[project.scripts]
+s1 = "s1lib.cli:main"
+"""
+    project = gpu_resolve._read_project(text)
+    assert project["name"] == "s1lib"
+    assert project["dependencies"] == [
+        "torch>=2.11", "gguf>=0.10", "a-b[x,y]>=1; platform_system == 'Linux'", 'esc"aped#'
+    ]  # fmt: skip
+    assert project["optional-dependencies"] == {"gpu-all": ["s1lib[eval,gpu]"], "eval": ["plotly"]}
+    import tomllib
+
+    read = tomllib.loads(text)["project"]
+    assert {key: value for key, value in read.items() if key != "scripts"} == project
+
+
 def _index_reachable() -> bool:
     try:
         socket.create_connection(("pypi.org", 443), timeout=10).close()

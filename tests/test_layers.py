@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
         "s1lib.versions",
         "s1lib.named",
     },
-    {"s1lib.configfile", "s1lib.toy"},
+    {"s1lib.configfile", "s1lib.toy", "s1lib.device"},
     {"s1lib.precision", "s1lib.text_format", "s1lib.attention", "s1lib.viz"},
     {"s1lib.answers", "s1lib.results"},
     {"s1lib.models"},

@@ -36,6 +36,16 @@ def test_metrics_table_from_dicts_and_dataclasses():
     assert list(cells[1]) == ["100%", "100%", "50%"]
     assert list(cells[2]) == ["15", "-35", "n/a"]
     assert list(cells[3]) == ["56.7", "40.0", "30.0"]
+    assert "Control —" not in fig.layout.title.text
+
+
+def test_metrics_table_says_why_a_method_has_no_control():
+    """A method with no token budget (forced Waits) has no Control: a dash and a footnote, never ``n/a%``."""
+    rows = [{"method": "wait", "control": float("nan"), "scaling": 0.1, "performance": 0.5}]
+    fig = viz.metrics_table(rows)
+    assert list(fig.data[0].cells.values[1]) == ["—"]
+    assert "Control —: the method sets no token budget" in fig.layout.title.text
+    assert viz.metrics_table(rows * 12).layout.height > fig.layout.height  # every row shows, none scrolls inside
 
 
 def test_histogram_and_forced_insertions():

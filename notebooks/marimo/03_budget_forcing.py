@@ -51,7 +51,7 @@ def _(mo, params):
     from s1lib.backends.hf import HFEngine
 
     with mo.status.spinner(title=f"Loading {params.model} ..."):
-        engine = HFEngine.from_name(params.model, dtype=params.dtype)
+        engine = HFEngine.from_name(params.model, dtype=params.dtype, device=params.device)
     return (engine,)
 
 

@@ -33,8 +33,10 @@ from s1lib.forcing.engine import (
     step_events,
 )
 from s1lib.forcing.policy import CompiledPolicy
-from s1lib.forcing.state import ForcingState, Step
+from s1lib.forcing.sampling import draw_rows
+from s1lib.forcing.state import ForcingState, Phase, Step
 from s1lib.forcing.trace import Event, IncrementalDetokenizer, SamplingConfig, Trace
+from s1lib.progress import beat
 
 StepCallback = Callable[[int, Step, ForcingState], None]
 ProbeCallback = Callable[[int, Probe, ForcingState], None]
@@ -71,6 +73,8 @@ class HFForcingProcessor:
             scores = processor(input_ids, scores)
         scores = scores.float()
         greedy = scores.argmax(dim=-1).tolist() if self.sampling.greedy else [None] * len(self.states)
+        if not self.sampling.greedy:
+            self._offer_draws(scores)
         stopping = self.stop_event is not None and self.stop_event.is_set()
         if self.probes is not None and not stopping:
             self._probe(input_ids, scores, greedy)
@@ -85,9 +89,22 @@ class HFForcingProcessor:
             chosen.append(step.token_id)
             if self.on_step is not None:
                 self.on_step(row, step, state)
+        for chooser in self.choosers:
+            chooser.withdraw()
+        beat(len(chosen))  # a heartbeat line for the active progress, when it has been quiet a while
         forced = torch.full_like(scores, float("-inf"))
         forced[torch.arange(len(chosen)), torch.tensor(chosen)] = 0.0
         return forced
+
+    def _offer_draws(self, scores: torch.Tensor) -> None:
+        """Every unfinished row's next draw, as one batched draw and one transfer (the vLLM processor draws so too;
+        a row drawn alone gets the same token): each row's chooser returns it when the row asks."""
+        live = [r for r, state in enumerate(self.states) if not state.done]
+        thinking = [self.states[r].phase is Phase.THINKING for r in live]
+        own = scores if len(live) == len(self.states) else scores[live]
+        drawn = draw_rows([self.choosers[r] for r in live], own, thinking).tolist() if live else []
+        for r, token, phase in zip(live, drawn, thinking):
+            self.choosers[r].offer(token, phase)
 
     def _probe(self, input_ids: torch.Tensor, scores: torch.Tensor, greedy: list[int | None]) -> None:
         """Probe every row at a probe point, as one batch, and feed the results back before the rows decide."""
@@ -148,15 +165,19 @@ class HFEngine(EngineBase):
         """Running counts of the probes' forward passes and of drafted and accepted draft tokens."""
 
     @classmethod
-    def from_name(cls, name: str = "default", dtype: Any = "auto", device: str = "cpu", **kwargs: Any) -> HFEngine:
-        """Load a model (see :func:`s1lib.models.load_model`); ``dtype="auto"`` is this device's fastest precision."""
+    def from_name(cls, name: str = "default", dtype: Any = "auto", device: str = "auto", **kwargs: Any) -> HFEngine:
+        """Load a model (see :func:`s1lib.models.load_model`); ``device="auto"`` is CUDA where torch sees a GPU, else
+        the CPU (:func:`s1lib.device.resolve_device`), and ``dtype="auto"`` that device's fastest precision. The
+        engine's ``precision`` records the device resolved, as every result that stores it does."""
+        from s1lib.device import resolve_device
         from s1lib.models import load_model, resolve_model
         from s1lib.precision import resolve_precision
         from s1lib.text_format import load_prompt_format
 
+        device = resolve_device(device)
         model, tokenizer = load_model(name, dtype=dtype, device=device, **kwargs)
         resolution = resolve_precision(dtype, device) if isinstance(dtype, str) else None
-        engine = cls(model, tokenizer, resolution.to_dict() if resolution else None)
+        engine = cls(model, tokenizer, {**resolution.to_dict(), "device": device} if resolution else None)
         engine.default_system = load_prompt_format(resolve_model(name).path).get("system")
         return engine
 

@@ -226,6 +226,16 @@ class VLLMEngine(EngineBase):
             f"logits_processors=[{PROCESSOR_FQCN_ANY!r}]?"
         )
 
+    def _forget(self, keys: list[str]) -> None:
+        """Let go of these requests' rows wherever they are (the registry, this process's processors, the record
+        folder): a call that ends, well or not, leaves nothing behind."""
+        for key in keys:
+            LOCAL_PROCESSORS.pop(key, None)
+            REGISTRY.pop(key, None)
+            if self._record_dir is not None:
+                (Path(self._record_dir) / f"{key}.json").unlink(missing_ok=True)
+        release(keys)
+
     def _generate(
         self, request: Request, batch_size: int, extra_processors: list[Processor], progress: bool
     ) -> list[Trace]:
@@ -262,8 +272,7 @@ class VLLMEngine(EngineBase):
                         )
                     traces.append(request.trace(i, state, self.tokenizer))
         finally:
-            for key in keys:
-                LOCAL_PROCESSORS.pop(key, None)
+            self._forget(keys)  # what a failed prompt left of the others (their rows, their records)
         return traces
 
     def _generate_adaptive(
@@ -307,9 +316,7 @@ class VLLMEngine(EngineBase):
                 pending = [i for i in pending if rows[i].paused is not None]
                 self._run_probes(encoded, [(i, rows[i]) for i in pending])
         finally:
-            for key in keys:
-                REGISTRY.pop(key, None)
-            release(keys)  # rows still paused when a round failed
+            self._forget(keys)  # rows still paused when a round failed
         return [request.trace(i, rows[i].state, self.tokenizer) for i in range(len(encoded))]
 
     def _run_probes(self, encoded: list[list[int]], paused: list[tuple[int, Any]]) -> None:
@@ -403,6 +410,9 @@ class VLLMEngine(EngineBase):
                         done = row.state.done and step.token_id in compiled.eos_token_ids
                         yield from step_events(step, "" if done else detok.push(step.token_id), thinking, answer)
                     emitted = len(tokens)
+        except BaseException:  # an error, or a consumer that stopped reading: no state stays behind
+            self._forget([key])
+            raise
         finally:
             if not finished:
                 engine.abort_request([key])

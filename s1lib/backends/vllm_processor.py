@@ -14,15 +14,18 @@ What the processor must get right, since vLLM tells it little:
   slot, the processor finds the state of that very sequence (its prompt and the tokens it has so far): a request
   preempted and re-filled gets its state back, a new child gets a new one.
 - **Which steps sample.** A chunk of a prefill or re-prefill (``seq_len < prefill_len``) samples nothing; vLLM may
-  also run the sampler for a step it throws away, which is rolled back (the output did not grow).
+  also run the sampler for a step it throws away, which is rolled back (the output did not grow), and run a request
+  one step past its end (async scheduling), which decides nothing (:attr:`~s1lib.backends.vllm_rows.Row.ended`).
 - **Nothing raised inside vLLM.** ``apply`` runs inside ``execute_model``: an exception there kills the engine.
   A request whose decision fails, or whose emitted token is not the one forced (something overrode the mask), is
   failed alone: it ends, its error is logged and returned (the engine raises it; a served request ends with an
   ``[s1 forcing error: ...]`` line). Speculative decoding is refused when the engine starts.
 - **No leaks.** A state is freed when its sequence finishes, or when vLLM has dropped the request (aborted, client
   gone, ended by a stop string): the processor holds a weak reference to the request's params, which the engine
-  core frees with the request. A preempted request keeps its params, and so its state. The count held is logged
-  (``s1 forcing: N request states held``) whenever it changes, at most once a second, and always at zero.
+  core frees with the request. A preempted request keeps its params, and so its state; where params say nothing
+  (parallel workers, V2's worker in its own process) idle states are bounded (:mod:`s1lib.backends.vllm_freeing`).
+  The count held is logged (``s1 forcing: N request states held``) whenever it changes, at most once a second,
+  and always at zero.
 
 In the driver's own process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, s1lib's default) the engine reads the states
 from :data:`REGISTRY`; otherwise (another process, tensor parallel workers) the processor writes each finished
@@ -174,7 +177,7 @@ def _build_v2_class() -> type:
         def __init__(self, vllm_config: Any, req_states: Any) -> None:
             self.req_states = req_states
             self.slots: dict[int, Row | _Admitted] = {}
-            self.requests = LiveRows(vllm_config)
+            self.requests = LiveRows(vllm_config, runner="v2")
 
         @property
         def live(self) -> dict[str, Row]:
@@ -208,16 +211,20 @@ def _build_v2_class() -> type:
 
         def _rows_of(self, ctx: Any) -> list[tuple[int, Row]]:
             try:
-                slots = ctx.expanded_idx_mapping.tolist()
+                slots = ctx.idx_mapping_np.tolist()  # on the host (rows are requests: no speculative decoding)
             except Exception:
                 return []
             return [(r, row) for r, slot in enumerate(slots) if isinstance(row := self.slots.get(slot), Row)]
 
-        def _pick(self, ctx: Any) -> tuple[list[tuple[int, Row]], list[int | None]]:
-            slots = ctx.expanded_idx_mapping.tolist()
-            if len(slots) != len(ctx.idx_mapping_np):
+        def _pick(self, ctx: Any) -> tuple[list[tuple[int, Row]], Any]:
+            """The forced rows and their sequences, read from what vLLM keeps on the host (no device sync): without
+            speculative decoding (refused) each request has one logits row, so rows are ``idx_mapping_np`` and a
+            row's sequence length (``pos + 1``) is ``seq_lens_upper_bound_np``, exact there. The token vLLM fed
+            each row stays on the device (``ctx.input_ids``): :func:`force_rows` brings it with its one transfer."""
+            slots = ctx.idx_mapping_np.tolist()
+            if ctx.expanded_idx_mapping.shape[0] != len(slots):
                 raise RuntimeError("s1 forcing does not support speculative decoding (several logits rows a request)")
-            positions = ctx.pos.tolist()
+            positions = (ctx.seq_lens_upper_bound_np - 1).tolist()
             prompt_len, prefill_len = self.req_states.prompt_len.np, self.req_states.prefill_len.np
             running = {slot for slot in slots}
             picked = []
@@ -234,11 +241,7 @@ def _build_v2_class() -> type:
                         continue
                 entry.emitted_count = seq_len - prompt  # emitted() adds the offset of a resumed request
                 picked.append((r, entry))
-            last: list[int | None] = [None] * len(picked)
-            if picked:
-                fed = ctx.input_ids.tolist()  # the token at each row's position: the last one committed
-                last = [int(fed[r]) for r, _ in picked]
-            return picked, last
+            return picked, ctx.input_ids  # the token at each row's position: the last one committed
 
         def _attach(self, slot: int, admitted: _Admitted, prompt: int, seq_len: int, running: set[int]) -> Row | None:
             ids = self.req_states.all_token_ids.gpu[slot, :seq_len].tolist()

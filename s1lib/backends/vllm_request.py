@@ -9,6 +9,7 @@ the engine. The state records and snapshots here let a state cross processes and
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import uuid
@@ -87,6 +88,22 @@ def served_sampling(extra_args: dict[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"s1 forcing, vllm_xargs: {name} must be a number {bound}, got {value!r}")
         out[name] = int(value) if name == "top_k" else float(value)
     return out
+
+
+def served_seed(extra_args: dict[str, Any] | None, prompt_ids: list[int], index: int, seed: int | None) -> int:
+    """The seed of a served sequence: the request's own ``seed`` where it has one (vLLM gives each of ``n`` seeded
+    children ``seed + index`` already), else a digest of what every tensor-parallel rank shares.
+
+    Each rank runs its own processor and feeds its own sample to its next forward pass, so a seed drawn per process
+    (the OS, or Python's ``hash``, salted per process) makes ranks diverge silently. What is shared: the request's
+    family key (:data:`SERVED_KEY`, set once in the front end and sent to every rank; a digest of the prompt where
+    a request came without one) and the sequence's ``index`` in its family (ranks see the same requests in the
+    same order), so the ``n`` children of one request differ from each other and agree across ranks."""
+    if seed is not None:
+        return int(seed)
+    family = (extra_args or {}).get(SERVED_KEY) or "prompt:" + ",".join(map(str, prompt_ids))
+    digest = hashlib.blake2b(f"{family}\x00{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # 63 bits, as a torch seed takes them
 
 
 # -- what travels with a request ----------------------------------------------------------------------------------

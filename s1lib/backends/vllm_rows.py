@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
-import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s1lib.backends.vllm_freeing import RowFreeing, refuse_unsupported
 from s1lib.backends.vllm_request import (
     EXTRA_KEY,
     SERVED_KEY,
@@ -23,13 +21,15 @@ from s1lib.backends.vllm_request import (
     restore_state,
     served_policy,
     served_sampling,
+    served_seed,
     snapshot_state,
     state_to_record,
 )
+from s1lib.backends.vllm_step import fetch_step, forced_scores, mask_rows, run_processors
 from s1lib.forcing.adaptive import ProbeRequest
 from s1lib.forcing.engine import Chooser, decide
 from s1lib.forcing.policy import BudgetPolicy
-from s1lib.forcing.state import ForcingState, Step
+from s1lib.forcing.state import ForcingState, Phase, Step
 from s1lib.forcing.trace import SamplingConfig
 
 LOG = logging.getLogger("vllm.s1lib.forcing")  # under vLLM's logger, so its handlers show it in vLLM's log
@@ -77,9 +77,11 @@ class Row:
     steps: list[tuple[Step, int, int]] | None = None  # (step, thinking, answer) per position, for streaming
     offset: int = 0  # tokens decided before this vLLM request began (a request resumed after its probes)
     paused: ProbeRequest | None = None  # the probe this row waits for: it ended its request to let the driver run it
+    pause_ended: bool = False  # this vLLM request ended with the end of sequence of a pause (not a decision)
     error: str | None = None  # why this sequence was failed; it then emits ``error_ids`` and ends
     error_ids: list[int] = field(default_factory=list)
     params_ref: Any = None  # a weak reference to the params vLLM holds while it holds the request
+    last_run: int = 0  # the processor's step count when vLLM last ran it (how long it has been idle)
 
     def see_prompt(self) -> None:
         """A served request's prompt: one that does not end with the think-start delimiter (a chat turn, whose
@@ -111,6 +113,15 @@ class Row:
             return not self.error_ids
         return self.state.done or (self.max_tokens is not None and len(self.state.generated) >= self.max_tokens)
 
+    @property
+    def ended(self) -> bool:
+        """Its vLLM request has ended (the policy is done or at ``max_tokens``, or the row paused for a probe). vLLM
+        may still run it: async scheduling (vLLM's default on GPUs) schedules step k+1 before it reads step k's
+        end, and pipeline parallelism keeps several steps in flight. Those steps decide nothing, and what vLLM
+        holds past the end is not a decision (a pause's end of sequence is not in the state: the row resumes
+        before it)."""
+        return self.pause_ended or self.finished
+
     def sync(self, last_token: int | None) -> None:
         """Roll back a decision vLLM threw away (chunked prefill, recompute after preemption), then check that
         the last token vLLM committed is the one decided (``last_token``: None where the runner does not say)."""
@@ -121,6 +132,9 @@ class Row:
                 del self.steps[emitted:]
             self.chooser.set_state(self.generator_state)
             decided = emitted
+        if emitted > decided and self.ended:
+            self._check_past_end(emitted, decided, last_token)
+            return
         if decided != emitted:
             raise RuntimeError(
                 f"vLLM holds {emitted} output tokens but the policy decided {decided}; the forcing state lost "
@@ -134,6 +148,17 @@ class Row:
                     f"{forced}; something after the processor overrode it (a grammar, vLLM's "
                     "thinking_token_budget, another logits processor)"
                 )
+
+    def _check_past_end(self, emitted: int, decided: int, last_token: int | None) -> None:
+        """A step after the end (see :attr:`ended`): the token right after a pause's decisions must be its end of
+        sequence; later ones are vLLM's samples of steps it throws away."""
+        eos = self.state.compiled.eos_token_ids
+        at_pause = self.pause_ended and emitted == decided + 1
+        if at_pause and last_token is not None and last_token >= 0 and last_token not in eos:
+            raise RuntimeError(
+                f"vLLM emitted token {last_token} where this row ended its request for a probe (end of sequence "
+                f"{min(eos)}); something after the processor overrode it"
+            )
 
     def before_decision(self) -> None:
         self.snapshot = snapshot_state(self.state)
@@ -165,40 +190,18 @@ class Row:
         return token
 
 
-def _parallel_workers(vllm_config: Any) -> bool:
-    parallel = getattr(vllm_config, "parallel_config", None)
-    return bool(parallel is not None and getattr(parallel, "world_size", 1) > 1)
+class LiveRows(RowFreeing):
+    """The sequences a processor is forcing, by key, and the families they belong to (when they are let go:
+    :class:`~s1lib.backends.vllm_freeing.RowFreeing`)."""
 
-
-def refuse_speculative_decoding(vllm_config: Any) -> None:
-    """Speculative decoding gives a request several logits rows a step, and budget forcing decides one token at a
-    time: refused when the engine starts, with the reason, not on the first forced step."""
-    if getattr(vllm_config, "speculative_config", None) is not None:
-        raise ValueError(
-            "s1 forcing does not support speculative decoding (a forced sequence is decided one token a step); "
-            "start vLLM without --speculative-config to serve budget forcing"
-        )
-
-
-class LiveRows:
-    """The sequences a processor is forcing, by key, and the families they belong to."""
-
-    def __init__(self, vllm_config: Any = None) -> None:
-        refuse_speculative_decoding(vllm_config)
+    def __init__(self, vllm_config: Any = None, runner: str = "legacy") -> None:
+        refuse_unsupported(vllm_config)
         self.live: dict[str, Row] = {}
         self.vllm_config = vllm_config
-        # Tensor or pipeline parallel workers get their params afresh in every message: their lifetime says
-        # nothing there, so only finished sequences are freed (and the parked ones are bounded).
-        self.track_params = not _parallel_workers(vllm_config)
+        self._init_freeing(vllm_config, runner)
         self._tokenizer: Any = None
-        self._families: dict[str, list[int]] = {}  # family -> [sequences made in it, of them still held]
-        self._lock = threading.RLock()
         self.made = 0  # sequences this processor has held, for the log line
-        self._reported: tuple[int, int, float] = (0, 0, 0.0)
         _ALL_ROWS.add(self)
-
-    PARKED_LIMIT = 4096
-    """Unfinished sequences kept while vLLM does not run them (preempted), where params cannot tell (parallel)."""
 
     def tokenizer(self) -> Any:
         """The served model's tokenizer (loaded on the first served request: the engine's own requests carry ids)."""
@@ -214,7 +217,7 @@ class LiveRows:
         """The row of the sequence vLLM just put in a slot (None: not forced). ``prompt_ids`` and ``so_far`` are
         what vLLM holds for it (its prompt, its output before this fill); ``busy`` are the ids of rows other
         slots run now. A sequence seen before (preempted, or resumed after its probes) gets its state back."""
-        with self._lock:
+        with self._safe():
             extra = params.extra_args or {}
             config = extra.get(EXTRA_KEY)
             policy = served_policy(extra) if config is None else None
@@ -225,12 +228,13 @@ class LiveRows:
             row = next(
                 (
                     r
-                    for r in self.live.values()
+                    for r in list(self.live.values())  # a snapshot: a finalizer may run in the loop
                     if r.family == family and id(r) not in busy and not r.finished and r.sequence() == whole
                 ),
                 None,
             )
             if row is not None:
+                row.pause_ended = False  # a new vLLM request (resumed after its probes, or re-filled)
                 if config is not None:
                     row.offset = int(config.get("resume_at", 0))
             elif so_far or (config is not None and int(config.get("resume_at", 0))):
@@ -248,10 +252,7 @@ class LiveRows:
     def _new_row(
         self, family: str, config: dict[str, Any] | None, params: Any, policy: BudgetPolicy | None, prompt: list[int]
     ) -> Row:
-        counts = self._families.setdefault(family, [0, 0])
-        made = counts[0]
-        counts[0] += 1
-        counts[1] += 1
+        made = self._index_in_family(family)
         key = family if made == 0 and config is not None else f"{family}#{made}"
         if config is None:  # a request of `s1 serve`: the policy from vllm_xargs, compiled here
             from s1lib.forcing.engine import eos_token_ids
@@ -259,8 +260,7 @@ class LiveRows:
             assert policy is not None
             tokenizer = self.tokenizer()
             compiled = policy.compile(tokenizer, eos_token_ids(tokenizer, self.vllm_config.model_config.hf_config))
-            # vLLM gives each seeded child its own seed; an unseeded request samples a fresh seed per sequence.
-            seed = int(params.seed) if params.seed is not None else secrets.randbits(63)
+            seed = served_seed(params.extra_args, prompt, made, params.seed)  # alike on every parallel rank
             fields = {
                 "temperature": float(params.temperature or 0.0),
                 "top_p": float(params.top_p or 1.0),
@@ -299,62 +299,11 @@ class LiveRows:
         except Exception:
             return eos
 
-    # -- freeing ------------------------------------------------------------------------------------------------
-    def _watch(self, row: Row, params: Any) -> None:
-        """Free the row once vLLM drops its request (the params go with it), unless the driver paused it."""
-        if not self.track_params:
-            return
-        try:
-            ref = weakref.ref(params)
-        except TypeError:
-            return
-        row.params_ref = ref
-        weakref.finalize(params, self._params_gone, row.key, ref).atexit = False  # nothing to free at exit
-
-    def _params_gone(self, key: str, ref: Any) -> None:
-        with self._lock:
-            row = self.live.get(key)
-            if row is not None and row.params_ref is ref and row.paused is None:
-                self.drop(key)
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            row = self.live.pop(key, None)
-            if row is None:
-                return
-            counts = self._families.get(row.family)
-            if counts is not None:
-                counts[1] -= 1
-                if counts[1] <= 0:
-                    del self._families[row.family]
-            self.report()
-
-    def forget_if_finished(self, row: Row) -> None:
-        if row.finished:
-            self.drop(row.key)
-
-    def park(self, busy: set[int]) -> None:
-        """Where params cannot tell when vLLM dropped a request, keep at most ``PARKED_LIMIT`` idle sequences."""
-        if self.track_params:
-            return
-        with self._lock:
-            idle = [key for key, row in self.live.items() if id(row) not in busy and row.paused is None]
-            for key in idle[: max(0, len(idle) - self.PARKED_LIMIT)]:
-                self.drop(key)
-
-    def report(self) -> None:
-        """Log the number of states held when it changed: at most once a second, and always when it reaches
-        zero (with the number made so far, so a request that came and went is seen)."""
-        count, now = len(self.live), time.monotonic()
-        last, made, at = self._reported
-        if (count, self.made) != (last, made) and (count == 0 or now - at >= 1.0):
-            self._reported = (count, self.made, now)
-            LOG.info("s1 forcing: %d request states held (%d made)", count, self.made)
-
     # -- deciding -----------------------------------------------------------------------------------------------
-    def force(self, logits: Any, picked: list[tuple[int, Row]], last_tokens: list[int | None]) -> Any:
+    def force(self, logits: Any, picked: list[tuple[int, Row]], last_tokens: Any) -> Any:
         """:func:`force_rows`, with any failure confined to the sequence it concerns."""
-        with self._lock:
+        with self._safe():
+            self.ran([row for _, row in picked])
             self.report()
             try:
                 return force_rows(logits, picked, last_tokens, self._error_ids)
@@ -364,73 +313,67 @@ class LiveRows:
     def fail_all(self, logits: Any, picked: list[tuple[int, Row]], reason: str) -> Any:
         for _, row in picked:
             row.fail(reason, self._error_ids(row, reason))
-        return _mask(logits, [(i, row.next_error_token()) for i, row in picked])
+        return mask_rows(logits, [(i, row.next_error_token()) for i, row in picked])
 
 
-def _mask(logits: Any, chosen: list[tuple[int, int]]) -> Any:
-    """Leave only each chosen token possible in its row."""
-    import torch
-
-    if not chosen:
-        return logits
-    index = torch.tensor([i for i, _ in chosen], dtype=torch.long, device=logits.device)
-    logits.index_fill_(0, index, float("-inf"))
-    logits[index, torch.tensor([t for _, t in chosen], dtype=torch.long, device=logits.device)] = 0.0
-    return logits
-
-
-def force_rows(
-    logits: Any, picked: list[tuple[int, Row]], last_tokens: list[int | None] | None = None, error_ids: Any = None
-) -> Any:
+def force_rows(logits: Any, picked: list[tuple[int, Row]], last_tokens: Any = None, error_ids: Any = None) -> Any:
     """Decide the next token of each ``(logits row, sequence)`` and mask every other logit of those rows, in place.
 
     Both runners' processors end here, so they make the same decisions on the same sequences. ``last_tokens`` are
-    the tokens vLLM committed last for each (checked against the decisions); a sequence whose checks or decision
-    raise is failed alone (``error_ids(row, reason)``: what it emits then)."""
+    the tokens vLLM committed last for each (checked against the decisions; a list, or V2's device tensor of each
+    batch row's fed token); a sequence whose checks or decision raise is failed alone (``error_ids(row, reason)``:
+    what it emits then). One transfer to the host a step (:func:`fetch_step`)."""
     if not picked:
         return logits
     error_ids = error_ids or (lambda row, reason: [min(row.state.compiled.eos_token_ids)])
-    last_tokens = last_tokens or [None] * len(picked)
 
     def fail(row: Row, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"
         row.fail(reason, error_ids(row, reason))
 
-    import torch
-
-    index = torch.tensor([i for i, _ in picked], dtype=torch.long, device=logits.device)
-    scores = logits.index_select(0, index).float()
+    index, scores = forced_scores(logits, [i for i, _ in picked])
     for j, (_, row) in enumerate(picked):
         if row.error is not None:
             continue
         try:
-            row.sync(last_tokens[j])
+            row.sync(None)  # roll a discarded decision back first: the draws below count from there
             if row.processors:  # a request's own processors see its ids, as in transformers
-                ids = torch.tensor([row.prompt_ids + row.state.generated], device=scores.device)
-                adjusted = scores[j : j + 1]
-                for processor in row.processors:
-                    adjusted = processor(ids, adjusted)
-                scores[j] = adjusted[0]
+                run_processors(row.processors, row.prompt_ids + row.state.generated, scores, j)
         except Exception as exc:
             fail(row, exc)
-    greedy = scores.argmax(dim=-1).tolist()
+    draws = [
+        (r.chooser, r.state.phase is Phase.THINKING) if r.error is None and not r.greedy and not r.state.done else None
+        for _, r in picked
+    ]
+    greedy, drawn, last = fetch_step(scores, index, [r.greedy for _, r in picked], draws, last_tokens)
     chosen: list[tuple[int, int]] = []
     for j, (i, row) in enumerate(picked):
+        if row.error is None and last[j] is not None:
+            try:
+                row.sync(last[j])  # the check of the token vLLM committed, now on the host
+            except Exception as exc:
+                fail(row, exc)
+        if drawn[j] is not None:
+            row.chooser.offer(drawn[j], draws[j][1])  # type: ignore[index]
         chosen.append((i, _decide(row, scores[j], greedy[j], fail)))
-    return _mask(logits, chosen)
+        row.chooser.withdraw()
+    return mask_rows(logits, chosen)
 
 
 def _decide(row: Row, scores: Any, greedy: int, fail: Any) -> int:
     """One sequence's next token: the policy's decision, end of sequence once it is done, or its error's tokens."""
     if row.error is None:
         try:
-            row.before_decision()
             state = row.state
+            if row.ended:  # a step vLLM runs after the end (async scheduling): nothing to decide
+                return min(state.compiled.eos_token_ids)
+            row.before_decision()
             greedy_choice = greedy if row.greedy else None
             if row.pauses_for_probes and not state.done:
                 if row.paused is None:
                     row.paused = state.probe_request(lambda banned: row.chooser(scores, banned, greedy_choice, True))
                 if row.paused is not None:  # end this request here; the driver probes, then resumes the row
+                    row.pause_ended = True
                     return min(state.compiled.eos_token_ids)
             step = decide(state, row.chooser, scores, greedy_choice)
             if step is None:

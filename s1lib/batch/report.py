@@ -4,7 +4,8 @@ offline HTML page (``report.html``), plus ``summary.json``, ``summary.csv`` and 
 
 Runs report through files in their folder: ``metrics.json`` (scalars are tabulated; a list of scaling methods,
 as notebook 04 writes, feeds the combined figure), a sweep's ``results.json`` (each setting's pass@1, maj@k, cov@k)
-and ``*.plotly.json`` figures (written by ``viz.save_figure``).
+and ``*.plotly.json`` figures (written by ``viz.save_figure``). A run's row heads with its stage's headline in words
+(:mod:`s1lib.batch.headlines`) so the table reads at a glance; the tabulated scalars sit one click away under it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib import viz
+from s1lib.batch.headlines import stage_headline
 from s1lib.batch.runner import EXECUTED_NOTEBOOK, read_status, write_json_atomic
 from s1lib.versions import software_versions
 
@@ -80,9 +82,9 @@ def _varying(grid: Any) -> dict[str, list[str]]:
     return out
 
 
-def run_precision(run_dir: Path, metrics: Any) -> str | None:
-    """The precision a run computed in, from what it recorded: the trainer's resolved precision (notebook 02's
-    ``metrics.json``) or the sweep engine's (``results.json``)."""
+def precision_recorded(run_dir: Path, metrics: Any) -> Any:
+    """The precision record a run wrote: the trainer's resolved precision (notebook 02's ``metrics.json``) or the
+    sweep engine's (``results.json``); None where it wrote neither."""
     record = None
     if isinstance(metrics, dict):
         record = metrics.get("precision") or (metrics.get("metrics") or {}).get("precision")
@@ -91,6 +93,20 @@ def run_precision(run_dir: Path, metrics: Any) -> str | None:
             record = (json.loads((run_dir / "results.json").read_text()).get("run") or {}).get("precision")
         except json.JSONDecodeError:
             record = None
+    return record
+
+
+def run_device(run_dir: Path, metrics: Any) -> str | None:
+    """Where a run computed (``cpu``, ``cuda``, ``cuda:1``: ``auto`` resolved), from its precision record."""
+    record = precision_recorded(run_dir, metrics)
+    if not isinstance(record, dict):
+        return None
+    return record.get("device") or (record.get("resolution") or {}).get("device")
+
+
+def run_precision(run_dir: Path, metrics: Any) -> str | None:
+    """The precision a run computed in, from what it recorded (:func:`precision_recorded`)."""
+    record = precision_recorded(run_dir, metrics)
     if isinstance(record, dict):
         if "bf16" in record and "model_dtype" in record:  # training: weights and autocast
             weights = "the checkpoint's dtype" if record["model_dtype"] == "auto" else record["model_dtype"]
@@ -133,7 +149,9 @@ def collect(grid: Any, statuses: dict[str, dict[str, Any]] | None = None) -> dic
                 "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
                 "parameters": {k: run.parameters.get(k) for k in varying[run.run_id]},
                 "precision": run_precision(run_dir, metrics),
+                "ran_on": run_device(run_dir, metrics),
                 "versions": run_versions(run_dir),
+                "headline": stage_headline(run_dir, metrics),
                 "metrics": {**flatten_metrics(metrics), **setting_metrics(run_dir)},
                 "folder": str(run_dir),
             }
@@ -166,12 +184,22 @@ def _figures(run_dir: Path) -> list[tuple[str, Any]]:
     return [(p.name[: -len(viz.FIGURE_JSON_SUFFIX)], pio.from_json(p.read_text())) for p in paths]
 
 
-MAX_METRICS = 10
-"""Metrics shown per run in the report's table (all of them are in summary.json and summary.csv)."""
-
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}th{background:#f4f4f4}
-.done{color:#1a7f37}.failed,.skipped{color:#cf222e}.error{color:#cf222e;font-size:12px}h2{margin-top:2em}"""
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:14px}th{background:#f4f4f4}
+.done{color:#1a7f37}.failed,.skipped{color:#cf222e}.error{color:#cf222e;font-size:12px}h2{margin-top:2em}
+.scroll{overflow-x:auto;max-width:100%}.headline{margin:0 0 2px}summary{color:#57606a;font-size:12px;cursor:pointer}
+table.raw{margin:4px 0}table.raw td{font-size:12px;padding:1px 6px}"""
+
+
+def _headline_cell(row: dict[str, Any]) -> str:
+    """A stage's headline in words, and its raw figures (every flattened key, as summary.csv has them) one click
+    away in a ``<details>``, so the row reads at a glance and hides nothing."""
+    lines = "".join(f"<div class='headline'>{html.escape(line)}</div>" for line in row.get("headline") or [])
+    raw = row["metrics"]
+    if not raw:
+        return lines
+    table = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_short(v))}</td></tr>" for k, v in raw.items())
+    return f"{lines}<details><summary>{len(raw)} raw figures</summary><table class='raw'>{table}</table></details>"
 
 
 def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) -> str:
@@ -210,9 +238,10 @@ def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) ->
         others = {json.dumps(r.get("versions"), sort_keys=True) for r in rows if r.get("versions")}
         note = f" Runs recorded {len(others)} different sets of versions (see summary.json)." if len(others) > 1 else ""
         parts.append(f"<p>Software: {html.escape(named)}.{html.escape(note)}</p>")
-    head = ["run", "status", "wall s", "precision", "parameters", "metrics"]
+    head = ["run", "status", "wall s", "precision", "parameters", "headline"]
     parts.append(
-        "<h2>Runs and wall time per stage</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        "<h2>Runs and wall time per stage</h2><div class='scroll'><table><tr>"
+        + "".join(f"<th>{html.escape(h)}</th>" for h in head)
     )
     for r in rows:
         params = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in r["parameters"].items())
@@ -221,12 +250,12 @@ def render_html(summary: dict[str, Any], grid: Any, title: str | None = None) ->
             f"<span class='{html.escape(str(r['status']))}'>{html.escape(str(r['status']))}</span>"
             + (f"<div class='error'>{html.escape(str(r['error']))[:300]}</div>" if r["error"] else ""),
             "" if r["wall_seconds"] is None else f"{r['wall_seconds']:.1f}",
-            html.escape(str(r.get("precision") or "")),
+            html.escape(str(r.get("precision") or "") + (f" on {r['ran_on']}" if r.get("ran_on") else "")),
             html.escape(params),
-            "<br>".join(html.escape(f"{k} = {_short(v)}") for k, v in list(r["metrics"].items())[:MAX_METRICS]),
+            _headline_cell(r),
         ]
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     combined = combined_scaling(summary["methods"])
     if combined:
         parts.append("<h2>Test-time scaling (all runs)</h2>")
@@ -269,6 +298,7 @@ def write_report(grid: Any, result: Any = None, title: str | None = None) -> dic
         "grid_wall_seconds": summary["wall_seconds"],
         "stages": {r["run_id"]: r["wall_seconds"] for r in summary["rows"]},
         "precision": {r["run_id"]: r.get("precision") for r in summary["rows"]},
+        "device": {r["run_id"]: r.get("ran_on") for r in summary["rows"]},
         "machine": summary["machine"],
         "versions": summary["versions"],
         "reused": summary["reused"],

@@ -12,6 +12,7 @@ from typing import Any
 from s1lib.batch.executors import LocalExecutor, SlurmOptions, SubmititExecutor
 from s1lib.batch.grid import GridError, load_grid
 from s1lib.batch.scheduler import GridResult, run_grid
+from s1lib.cli.commands import add_command
 from s1lib.cli.flags import field_flag, run_flag
 
 
@@ -169,9 +170,9 @@ def report_result(result: GridResult, as_json: bool) -> int:
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "batch",
-        help="run a grid of notebooks through papermill (resumable)",
         description="Execute every run of GRID (a YAML/JSON file) into <output-root>/<grid>/<run-id>/, skipping "
         "finished runs, recording failures, and writing report.html + summary.json at the end.",
     )

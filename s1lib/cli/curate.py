@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from s1lib.cli.commands import add_command
 from s1lib.cli.flags import field_flag, run_flag
 from s1lib.curation.config import CurationConfig
 
@@ -30,7 +31,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the ``curate`` subcommand to an ``argparse`` subparsers object."""
-    parser = subparsers.add_parser("curate", help="curate a question pool into an s1K-style set (prints the funnel)")
+    parser = add_command(
+        subparsers,
+        "curate",
+    )
     run_flag(parser, "config", help="YAML or JSON curation config (see env/curation/toy.yaml)")
     run_flag(parser, "--json", action="store_true", help="print one JSON object (funnel, stats, paths)")
     field_flag(parser, CurationConfig, "output_dir", flag="--output", dest="output", default=None, type=str,

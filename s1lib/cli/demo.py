@@ -64,7 +64,7 @@ def run_showcase(
 
 
 def _cmd_showcase(args: argparse.Namespace) -> int:
-    print("s1 showcase: budget forcing on the embedded SmolLM2-135M-Instruct (CPU)")
+    print("s1 showcase: budget forcing on the embedded SmolLM2-135M-Instruct (device auto: the GPU where there is one)")
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     rows = run_showcase(args.model, color=color)
     if args.output:
@@ -175,12 +175,13 @@ def stage_headlines(grid: Any) -> list[str]:
 
 def register_cli(subparsers: Any) -> None:
     from s1lib.cli.batch import add_grid_arguments
+    from s1lib.cli.commands import add_command
     from s1lib.cli.flags import field_flag, run_flag
     from s1lib.eval.sweep_config import SweepConfig
 
-    demo = subparsers.add_parser(
+    demo = add_command(
+        subparsers,
         "demo",
-        help="the main job: curation → SFT → budget forcing → scaling → adaptive budgets, as one papermill grid",
         description="Run notebooks 01-05 on the embedded model as one grid (env/batch/demo.yaml): the toy pool "
         "curated, the model fine-tuned on it, budget forcing, a budget sweep against a baseline on held-out toy "
         "problems, and adaptive budgets calibrated on problems apart. Writes report.html and timings.json; "
@@ -192,7 +193,7 @@ def register_cli(subparsers: Any) -> None:
     add_grid_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
 
-    showcase = subparsers.add_parser("showcase", help="budget forcing on the untrained embedded model, traces marked")
+    showcase = add_command(subparsers, "showcase")
     field_flag(showcase, SweepConfig, "model")
     run_flag(showcase, "--output", default="runs/showcase", help="folder for the traces (JSON)")
     showcase.set_defaults(func=_cmd_showcase)

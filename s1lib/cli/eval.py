@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from s1lib.cli.commands import add_command
 from s1lib.cli.flags import field_flag, run_flag
 from s1lib.cli.policy_flags import add_policy_arguments
 from s1lib.eval.benchmarks import BENCHMARKS, KINDS, load_benchmark
@@ -137,7 +138,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         min_p=args.min_p, temperature_thinking=args.temperature_thinking,
         limit=args.limit, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
         output_dir=args.output or f"runs/eval-{Path(args.benchmark).stem}", max_answer_tokens=args.max_answer_tokens,
-        engine_options={"dtype": args.dtype} if args.dtype else {},
+        engine_options={"dtype": args.dtype} if args.dtype else {}, device=args.device,
         **{name: getattr(args, name) for name in FIELD_OPTIONS},
     )  # fmt: skip
     return _finish(run_sweep(config, progress=not args.no_progress), args.json)
@@ -148,6 +149,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     config = SweepConfig.from_file(args.grid)
     changes = {"limit": args.limit, "output_dir": args.output, "batch_size": args.batch_size, "data": args.data}
+    changes["device"] = args.device
     changes.update({name: getattr(args, name) for name in FIELD_OPTIONS})
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.no_share_prefix:
@@ -196,7 +198,10 @@ def _add_field_arguments(p: argparse.ArgumentParser) -> None:
 
 def register_cli(subparsers: Any) -> None:
     """Add ``grade``, ``benchmarks``, ``eval``, ``lm-eval-task`` and ``sweep`` to the ``s1`` command."""
-    p = subparsers.add_parser("grade", help="Grade a jsonl of completions ({id, completion}) against a benchmark")
+    p = add_command(
+        subparsers,
+        "grade",
+    )
     field_flag(p, SweepConfig, "benchmark", required=True, choices=sorted(BENCHMARKS), type=str)
     field_flag(p, SweepConfig, "data")
     run_flag(
@@ -213,11 +218,17 @@ def register_cli(subparsers: Any) -> None:
     field_flag(p, JudgeConfig, "base_url", flag="--judge-base-url", dest="judge_base_url")
     p.set_defaults(func=_cmd_grade)
 
-    b = subparsers.add_parser("benchmarks", help="List known benchmarks, or count the problems in a data folder")
+    b = add_command(
+        subparsers,
+        "benchmarks",
+    )
     field_flag(b, SweepConfig, "data", note="(a folder holding aime24.jsonl, math500.jsonl, ...)")
     b.set_defaults(func=_cmd_benchmarks)
 
-    e = subparsers.add_parser("eval", help="Evaluate one budget policy on a benchmark (graded, stored, figures)")
+    e = add_command(
+        subparsers,
+        "eval",
+    )
     field_flag(e, SweepConfig, "benchmark", flag="benchmark", type=str)
     field_flag(e, SweepConfig, "data")
     _add_field_arguments(e)
@@ -226,12 +237,13 @@ def register_cli(subparsers: Any) -> None:
     field_flag(e, SweepConfig, "samples")
     field_flag(e, SweepConfig, "batch_size")
     run_flag(e, "--dtype", default=None, help="auto (the default: this device's fastest), float32, bfloat16")
+    field_flag(e, SweepConfig, "device")
     _add_run_arguments(e)
     e.set_defaults(func=_cmd_eval)
 
-    t = subparsers.add_parser(
+    t = add_command(
+        subparsers,
         "lm-eval-task",
-        help="Write an lm-eval task over a benchmark for upstream lm_eval against s1 serve, and print the command",
     )
     field_flag(t, SweepConfig, "benchmark", flag="benchmark", choices=sorted(BENCHMARKS), type=str)
     run_flag(t, "--out", required=True, help="task folder (for lm_eval --include_path)")
@@ -243,10 +255,14 @@ def register_cli(subparsers: Any) -> None:
     add_policy_arguments(t)
     t.set_defaults(func=_cmd_lm_eval_task)
 
-    s = subparsers.add_parser("sweep", help="Run a grid of budgets / Waits / baselines from a YAML or JSON file")
+    s = add_command(
+        subparsers,
+        "sweep",
+    )
     run_flag(s, "grid", help="SweepConfig file (see env/sweeps/)")
     field_flag(s, SweepConfig, "data", default=None, shown_default="the grid's")
     field_flag(s, SweepConfig, "batch_size", default=None, shown_default="the grid's")
+    field_flag(s, SweepConfig, "device", default=None, shown_default="the grid's")
     field_flag(s, SweepConfig, "share_prefix", flag="--no-share-prefix", dest="no_share_prefix", action="store_true",
                prefix="Turn off: ")  # fmt: skip
     _add_field_arguments(s)

@@ -7,15 +7,16 @@ import os
 import sys
 from typing import Any
 
+from s1lib.cli.commands import add_command
 from s1lib.cli.flags import field_flag, run_flag
 from s1lib.serve import server
 from s1lib.serve.server import ServeConfig
 
 
 def register_cli(subparsers: Any) -> None:
-    serve = subparsers.add_parser(
+    serve = add_command(
+        subparsers,
         "serve",
-        help="vLLM's OpenAI-compatible server with budget forcing per request (policy in vllm_xargs)",
         description=server.__doc__.split("\n\n")[1] + " vLLM's own flags follow `--`: s1 serve MODEL -- -tp 8.",
     )
     field_flag(serve, ServeConfig, "model", flag="model", type=str)

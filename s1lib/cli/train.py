@@ -9,6 +9,7 @@ import sys
 import typing
 from typing import Any
 
+from s1lib.cli.commands import add_command
 from s1lib.cli.flags import field_flag, run_flag
 from s1lib.configfile import coerce, describe
 from s1lib.train.config import PRESETS, TrainConfig
@@ -124,9 +125,9 @@ def run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers: Any) -> None:
     """Add ``train`` to the ``s1`` command (``subparsers`` from ``parser.add_subparsers()``)."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
-        help="full SFT (or LoRA) on s1K-format data",
         description="Fine-tune a model on s1K-format data with the paper's recipe. "
         "Multi-GPU: accelerate launch --config_file env/accelerate/fsdp.yaml -m s1lib.train paper",
     )

@@ -100,6 +100,15 @@ class Funnel:
                 )
 
 
+def headline(funnel: dict[str, Any]) -> str:
+    """The funnel in one line, from :meth:`Funnel.to_dict` (``funnel.json``, a curation ``metrics.json``):
+    ``1,000 questions in → 300 selected (quality −120, difficulty −400, diversity −180)``; stages that dropped
+    nothing are left out, so the line names only where rows went."""
+    dropped = [f"{s['stage']} −{s['dropped']:,}" for s in funnel.get("stages", []) if s.get("dropped")]
+    text = f"{funnel['input']:,} questions in → {funnel['output']:,} selected"
+    return f"{text} ({', '.join(dropped)})" if dropped else text
+
+
 # ---------------------------------------------------------------- output
 
 S1K_COLUMNS = ("solution", "question", "cot_type", "source_type", "metadata", "cot", "thinking_trajectories", "attempt")

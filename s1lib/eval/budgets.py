@@ -28,6 +28,21 @@ FORCED_KINDS = (InsertionKind.WAIT, InsertionKind.END, InsertionKind.FINAL_ANSWE
 """The insertion kinds counted per cap (a forced "Wait", a forced end of thinking, the forced answer prefix)."""
 
 
+def cap_headline(budget: int | str, thinking_tokens: int, answer: str | None) -> str:
+    """One cap's run in words: ``cap 8: 7 thinking tokens, answer 47`` (``answer (none)`` where none was given)."""
+    return f"cap {budget}: {thinking_tokens} thinking tokens, answer {'(none)' if answer is None else answer}"
+
+
+def comparison_headline(metrics: dict[str, Any]) -> str:
+    """A comparison's ``metrics.json`` (:meth:`BudgetComparison.metrics`) in one line: each cap's thinking and the
+    answer it reached (read from its answer section), then Control, so a reader sees where the answer turns."""
+    answers = metrics.get("answers") or {}
+    caps = sorted(metrics.get("thinking_tokens") or {}, key=int)
+    parts = [cap_headline(c, metrics["thinking_tokens"][c], extract_answer(answers.get(c) or "")) for c in caps]
+    control = metrics.get("control")
+    return "; ".join([*parts, *([] if control is None else [f"Control {control:.0%}"])])
+
+
 @dataclass
 class BudgetRun:
     """The question's generation under one thinking cap."""
@@ -37,7 +52,7 @@ class BudgetRun:
     extracted_answer: str | None
 
     def headline(self) -> str:
-        return f"cap {self.budget}: {self.trace.thinking_tokens} thinking tokens, answer {self.extracted_answer}"
+        return cap_headline(self.budget, self.trace.thinking_tokens, self.extracted_answer)
 
     def forced_counts(self) -> dict[str, int]:
         return {kind: sum(f.kind == kind for f in self.trace.forced) for kind in FORCED_KINDS}

@@ -40,16 +40,26 @@ def _fmt(value: Any, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
 def results_table(results: Mapping[str, Any]) -> str:
-    """A plain-text table of the settings (accuracy with its interval, thinking and probe tokens, Control) and of
+    """A plain-text table of the settings (accuracy with its interval, thinking and probe tokens, Control, the
+    share the budget censored and the accuracy without them) and of
     the methods (Control, Scaling, Performance)."""
-    lines = [f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'probe':>6} {'ctrl%':>6}"]
+    lines = [
+        f"{'setting':28} {'method':26} {'n':>4} {'acc%':>6} {'95% CI':>13} {'think':>7} {'probe':>6} {'ctrl%':>6} "
+        f"{'cens%':>6} {'acc% uncens':>11}"
+    ]
     for s in results.get("settings", []):
         ci = f"{_fmt(s['ci_low'] and 100 * s['ci_low'], '.0f')}-{_fmt(s['ci_high'] and 100 * s['ci_high'], '.0f')}"
         control = None if s.get("control") is None else 100 * s["control"]
         lines.append(
             f"{s['setting'][:28]:28} {str(s['method'])[:26]:26} {s['n']:4d} {100 * s['accuracy']:6.1f} "
-            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {s.get('avg_probe_tokens') or 0:6.1f} {_fmt(control, '6.0f'):>6}"
+            f"{ci:>13} {s['avg_thinking_tokens']:7.1f} {s.get('avg_probe_tokens') or 0:6.1f} "
+            f"{_fmt(control, '6.0f'):>6} {_fmt(_pct(s.get('censored_rate')), '6.1f'):>6} "
+            f"{_fmt(_pct(s.get('accuracy_uncensored')), '11.1f'):>11}"
         )
     lines += [
         "",

@@ -162,7 +162,11 @@ def engine_for(config: SweepConfig) -> Engine:
     from s1lib.backends import load_engine
 
     return load_engine(
-        config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options
+        config.model,
+        config.backend,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
+        **config.engine_options,
     )
 
 

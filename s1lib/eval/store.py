@@ -144,6 +144,26 @@ def _nan_to_none(value: Any) -> Any:
 # Aggregation
 
 
+def is_censored(record: Mapping[str, Any]) -> bool:
+    """A sample the budget cut off before it said an answer (it ran into a cap, ``finish_reason`` ``length``, and
+    no answer can be read): scored wrong, but it says nothing about what the model would have answered."""
+    return record.get("finish_reason") == "length" and record.get("extracted") is None
+
+
+def censoring(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many samples the budget censored, and the accuracy with them left out beside the accuracy that counts
+    them wrong (None where every sample was censored): a harness that only scores them wrong hides how much of
+    a low score is the budget's (one report: 22% of answers empty at an 8,192-token budget)."""
+    censored = sum(is_censored(r) for r in records)
+    kept = [r for r in records if not is_censored(r)]
+    uncensored = sum(r["status"] == "correct" for r in kept) / len(kept) if kept else None
+    return {
+        "censored": censored,
+        "censored_rate": censored / len(records) if records else 0.0,
+        "accuracy_uncensored": uncensored,
+    }
+
+
 def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Accuracy with its 95% interval, thinking length, probe tokens, Control and insertion counts of one setting.
 
@@ -192,6 +212,7 @@ def summarize_setting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "avg_probes": sum(len(r.get("probes") or ()) for r in records) / len(records),
         "avg_thinking_plus_probe_tokens": (sum(thinking) + sum(probing)) / len(records),
         "status": dict(Counter(r["status"] for r in records)),
+        **censoring(records),
         "forced_counts": dict(forced),
         "budget": first.get("budget"),
         "efficiency": efficiency(records),  # overlong rates, where the first correct answer sits in the thinking

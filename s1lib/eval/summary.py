@@ -6,18 +6,21 @@ summary and by anyone comparing runs without parsing ``results.json``::
     {"n_problems": 100,
      "settings": [{"method": "budget_forcing_cap", "label": "cap=16", "budget": 16, "accuracy": 0.41,
                    "ci_low": 0.32, "ci_high": 0.51, "mean_thinking_tokens": 16.0,
-                   "mean_probe_tokens": 0.0, "efficiency": {"cut_by_cap_rate": 0.9, ...}}, ...],
+                   "mean_probe_tokens": 0.0, "censored_rate": 0.05, "accuracy_uncensored": 0.43,
+                   "efficiency": {"cut_by_cap_rate": 0.9, ...}}, ...],
      "changes": [{"method": "budget_forcing_cap", "from": "cap=4", "to": "cap=64", "difference": 0.4,
                   "ci_low": 0.3, "ci_high": 0.5}, ...],
-     "chance": {"all": 0.27, "count": 0.4, ...}, "precision": "float32"}
+     "chance": {"all": 0.27, "count": 0.4, ...}, "precision": "float32", "device": "cpu"}
 
 ``method`` is ``budget_forcing_cap`` (the cap sweep), ``budget_forcing_wait`` (forced "Wait"s) or the baseline's
 name (``token_conditional``, ...); an adaptive rule is ``adaptive_probe_consistency`` or
 ``adaptive_answer_confidence`` (hand-picked) or ``adaptive_calibrated`` (chosen on problems apart,
 :mod:`s1lib.eval.calibration`), and its probe tokens (``mean_probe_tokens``) are never part of its thinking tokens.
-``efficiency`` holds the overlong rates and where the first correct answer sits in the thinking
-(:mod:`s1lib.eval.efficiency`); ``versions`` the software the sweep ran under. Intervals are 95%: Wilson for each
-accuracy, Newcombe's paired interval for a change between two settings on the same problems.
+``censored_rate`` is the share of samples the budget cut off before any readable answer (scored wrong in
+``accuracy``), and ``accuracy_uncensored`` the accuracy with them left out. ``efficiency`` holds the overlong
+rates and where the first correct answer sits in the thinking (:mod:`s1lib.eval.efficiency`); ``versions`` the
+software the sweep ran under. Intervals are 95%: Wilson for each accuracy, Newcombe's paired interval for a change
+between two settings on the same problems.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def scaling_summary(results: dict[str, Any]) -> dict[str, Any]:
                 "ci_high": float(s["ci_high"]),
                 "mean_thinking_tokens": float(s["avg_thinking_tokens"]),
                 "mean_probe_tokens": float(s.get("avg_probe_tokens") or 0.0),
+                "censored_rate": s.get("censored_rate"),  # cut by the budget before any readable answer
+                "accuracy_uncensored": s.get("accuracy_uncensored"),  # accuracy with those samples left out
                 "efficiency": s.get("efficiency"),
             }
         )
@@ -71,12 +76,14 @@ def scaling_summary(results: dict[str, Any]) -> dict[str, Any]:
     ]
     run = results.get("run") or {}
     precision = (run.get("precision") or {}).get("dtype")
+    device = (run.get("precision") or {}).get("device")  # where the engine ran (auto resolved)
     return {
         "n_problems": int(run.get("problems") or max((s.get("problems") or 0) for s in results["settings"])),
         "settings": settings,
         "changes": changes,
         "chance": results.get("chance") or {},
         "precision": precision,
+        "device": device,
         "versions": run.get("versions"),
     }
 

@@ -8,6 +8,7 @@ records (:mod:`s1lib.eval.records`) go to a :class:`~s1lib.eval.store.ResultsSto
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -248,7 +249,11 @@ def run_sweep(
         from s1lib.backends import load_engine
 
         engine = load_engine(
-            config.model, config.backend, trust_remote_code=config.trust_remote_code, **config.engine_options
+            config.model,
+            config.backend,
+            device=config.device,
+            trust_remote_code=config.trust_remote_code,
+            **config.engine_options,
         )
     calibration = None
     if config.calibration is not None:  # before any reported problem is decoded; their ids only keep it apart
@@ -281,12 +286,13 @@ def run_sweep(
             flush=True,
         )
     try:
-        _run_plain(sweep, settings, stats)
-        for setting in settings:
-            if setting.decoding is Decoding.REJECTION:
-                _run_rejection(sweep, setting)
-            elif setting.decoding is Decoding.MAJORITY:
-                _run_majority(sweep, setting)
+        with sweep.bar.active() if sweep.bar is not None else contextlib.nullcontext():  # heartbeats while decoding
+            _run_plain(sweep, settings, stats)
+            for setting in settings:
+                if setting.decoding is Decoding.REJECTION:
+                    _run_rejection(sweep, setting)
+                elif setting.decoding is Decoding.MAJORITY:
+                    _run_majority(sweep, setting)
     finally:
         if own_verifier:
             verifier.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s1lib.configfile import config_from_dict, read_config
+from s1lib.device import DEVICE_HELP, check_device
 from s1lib.eval.benchmarks import BENCHMARKS, KINDS, AnswerKind, FieldNames
 from s1lib.forcing.adaptive import AdaptiveStop
 from s1lib.forcing.baselines import (
@@ -61,9 +62,11 @@ class SweepConfig:
     engine_options: dict[str, Any] = field(
         default_factory=dict,
         metadata={
-            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype, "
-            "device} (device: cpu, the default, or cuda)."
+            "help": "Engine options: vLLM's {tensor_parallel_size, dtype, max_model_len}; transformers' {dtype}."
         },
+    )
+    device: str = field(
+        default="auto", metadata={"help": f"Where transformers runs: {DEVICE_HELP}; vLLM runs where its build does."}
     )
     caps: list[int | None] = field(
         default_factory=lambda: [500, 1000, 2000, 4000, 8000, 16000],
@@ -178,6 +181,9 @@ class SweepConfig:
             self.kind = AnswerKind.checked(self.kind, "SweepConfig.kind")
         if self.kind is not None and self.kind_field is not None:
             raise ValueError("SweepConfig: give kind or kind_field, not both")
+        self.device = check_device(self.device, "SweepConfig.device")
+        if "device" in self.engine_options:
+            raise ValueError("SweepConfig.engine_options.device: set SweepConfig.device (a field of its own) instead")
         if self.backend not in ("transformers", "hf", "vllm"):
             raise ValueError(f"SweepConfig.backend must be 'transformers' or 'vllm', got {self.backend!r}")
         unknown = [b for b in self.baselines if b not in BASELINES]

@@ -6,9 +6,10 @@ prompts tokenized once, each policy compiled and fitted to the context, one seed
 that every layer below trusts (:meth:`EngineBase.run` decodes one, a sweep runs its rows in batches with
 :meth:`Request.rows`); the backend's ``_generate`` / ``_stream`` receive only checked requests.
 
-What the backends share lives here too: the model's choice for a row (:class:`Chooser`), one row's decision
-(:func:`decide`), the events a decision streams (:func:`step_events`) and the end-of-sequence ids
-(:func:`eos_token_ids`). Callers type against :class:`Engine` and never ask which backend they hold.
+What the backends share lives here too: the model's choice for a row (:class:`Chooser`, defined with its batched
+form in :mod:`s1lib.forcing.sampling`), one row's decision (:func:`decide`), the events a decision streams
+(:func:`step_events`) and the end-of-sequence ids (:func:`eos_token_ids`). Callers type against :class:`Engine` and
+never ask which backend they hold.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from s1lib.forcing.adaptive import Probe, ProbeRequest
 from s1lib.forcing.policy import BudgetPolicy, CompiledPolicy
+from s1lib.forcing.sampling import Chooser
 from s1lib.forcing.state import ForcingState, Phase, Step
 from s1lib.forcing.trace import Event, SamplingConfig, Trace
 from s1lib.text_format import build_prompt
@@ -280,74 +282,6 @@ def eos_token_ids(tokenizer: Any, *configs: Any) -> list[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     return sorted(ids)
-
-
-class Chooser:
-    """The model's choice for one row: greedy argmax or a seeded sample (temperature, top-k, top-p), optionally
-    excluding banned ids. Every backend samples with this, so a seed gives the same tokens on each.
-
-    The row's generator lives on the device of the logits it samples from (made there on first use): sampling
-    stays on the device, and a seed gives the same tokens on that device whatever else the batch holds. A CUDA
-    generator draws other numbers than a CPU one, so a seed reproduces a row per device type, not across them.
-    """
-
-    def __init__(self, sampling: SamplingConfig, seed: int | None = None):
-        self.sampling = sampling
-        self.seed = None if sampling.greedy or seed is None else int(seed)
-        self.generator: torch.Generator | None = None
-
-    def generator_for(self, device: torch.device) -> torch.Generator | None:
-        """This row's seeded generator on ``device`` (None: greedy, or sampled without a seed)."""
-        if self.seed is None:
-            return None
-        if self.generator is None:
-            self.generator = torch.Generator(device=device).manual_seed(self.seed)
-        elif torch.device(self.generator.device) != torch.device(device):
-            raise ValueError(
-                f"Chooser: this row samples on {self.generator.device}; its logits moved to {device} (a seeded row "
-                "stays on one device)"
-            )
-        return self.generator
-
-    def get_state(self) -> torch.Tensor | None:
-        """The generator's state, for rolling a discarded decision back (None: not drawn from yet)."""
-        return None if self.generator is None else self.generator.get_state()
-
-    def set_state(self, state: torch.Tensor | None) -> None:
-        if state is None:
-            self.generator = None  # made afresh from the seed on next use
-        elif self.generator is not None:
-            self.generator.set_state(state)
-
-    def __call__(
-        self, logits: torch.Tensor, banned: frozenset[int], greedy_choice: int | None, thinking: bool = False
-    ) -> int:
-        """The row's next token; ``thinking`` says which phase it is in (``temperature_thinking`` applies there).
-        Order: temperature, top-k, min-p, top-p, then one draw."""
-        if not banned and greedy_choice is not None:
-            return greedy_choice
-        row = logits.clone()
-        if banned:
-            row[list(banned)] = float("-inf")
-        temperature = self.sampling.temperature_for(thinking)
-        if temperature == 0:
-            return int(row.argmax())
-        row = row / temperature
-        if self.sampling.top_k:
-            kth = torch.topk(row, min(self.sampling.top_k, row.numel())).values[-1]
-            row[row < kth] = float("-inf")
-        probs = torch.softmax(row, dim=-1)
-        if self.sampling.min_p > 0:
-            probs = torch.where(probs >= self.sampling.min_p * probs.max(), probs, torch.zeros_like(probs))
-            probs = probs / probs.sum()
-        if self.sampling.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
-            mask = torch.zeros_like(probs, dtype=torch.bool)
-            mask[order[keep]] = True
-            probs = torch.where(mask, probs, torch.zeros_like(probs))
-            probs = probs / probs.sum()
-        return int(torch.multinomial(probs, 1, generator=self.generator_for(probs.device)))
 
 
 def decide(state: ForcingState, chooser: Chooser, scores: torch.Tensor, greedy_choice: int | None) -> Step | None:

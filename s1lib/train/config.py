@@ -166,7 +166,10 @@ class TrainConfig:
         default=None,
         metadata={"help": "'last' resumes from the newest checkpoint in output_dir, a path resumes from that one."},
     )
-    use_cpu: bool = field(default=False, metadata={"help": "Train on CPU even if a GPU is present."})
+    use_cpu: bool = field(
+        default=False,
+        metadata={"help": "Train on CPU even if a GPU is present (false: CUDA where torch sees a GPU, else the CPU)."},
+    )
     dataloader_num_workers: int = field(default=0, metadata={"help": "Data loader worker processes."})
 
     def __post_init__(self) -> None:
@@ -313,8 +316,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "global_batch_size": 8,
         "per_device_batch_size": 8,
         "padding_free": True,
-        "gradient_checkpointing": False,
-        "use_cpu": True,
+        "gradient_checkpointing": False,  # no use_cpu: on a GPU machine the demo trains there (`s1 demo --full`)
         "save_steps": 10,
         "keep_checkpoints": False,  # a crash mid-run still resumes; a finished run keeps only its model
         "output_dir": "runs/sft-cpu-demo",

@@ -20,6 +20,7 @@ from s1lib.results import StageResult
 from s1lib.text_format import save_prompt_format
 from s1lib.train.config import TrainConfig
 from s1lib.train.data import Fields, LengthReport, build_examples, choose_pad_token, load_records, to_dataset
+from s1lib.train.fsdp import distributed_record, full_state_dict, promote_cpu_fsdp
 from s1lib.train.runlog import LOG_NAME, JsonLogCallback, TokenCounter, loss_figure
 
 logger = logging.getLogger(__name__)
@@ -125,9 +126,11 @@ class TrainPrecision:
 
 
 def train_device(config: TrainConfig) -> str:
-    from s1lib.machine import default_device
+    """Where this process trains: the CPU when ``use_cpu`` says so, else CUDA where torch sees a GPU (``auto``);
+    :func:`sft_args` sets ``use_cpu`` from it, so training, its precision and its record agree."""
+    from s1lib.device import resolve_device
 
-    return "cpu" if config.use_cpu else default_device()
+    return "cpu" if config.use_cpu else resolve_device("auto")
 
 
 def resolve_train_precision(config: TrainConfig) -> TrainPrecision:
@@ -148,6 +151,7 @@ def resolve_train_precision(config: TrainConfig) -> TrainPrecision:
         if model_dtype == "bfloat16" and not bf16:
             resolve_precision("bfloat16", device)  # the one warning, if bf16 is slow here
     record = {
+        "device": device,
         "bf16": bf16,
         "model_dtype": model_dtype,
         "requested": {"bf16": config.bf16, "model_dtype": config.model_dtype},
@@ -231,7 +235,7 @@ def sft_args(config: TrainConfig, bf16: bool | None = None) -> Any:
         save_total_limit=config.save_total_limit,
         seed=config.seed,
         data_seed=config.seed,
-        use_cpu=config.use_cpu,
+        use_cpu=train_device(config) == "cpu",  # no CUDA: the CPU (not mps, which precision does not resolve)
         report_to="none",
         dataloader_num_workers=config.dataloader_num_workers,
         ddp_find_unused_parameters=False if world_size() > 1 else None,
@@ -245,6 +249,12 @@ def _trainer_class() -> type:
         """SFTTrainer that counts real tokens per micro-batch for the throughput log."""
 
         token_counter: TokenCounter | None = None
+
+        def create_accelerator_and_postprocess(self) -> None:
+            """On CPU processes launched for FSDP, run FSDP rather than accelerate's silent DDP (train/fsdp.py)."""
+            super().create_accelerator_and_postprocess()
+            if promote_cpu_fsdp(self.accelerator):
+                self.is_fsdp_enabled = True
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             if self.token_counter is not None:
@@ -293,8 +303,10 @@ def run_training(
 
     precision = resolve_train_precision(config)
     logger.info("precision: %s (%s)", precision.label, precision.record["resolution"]["reason"])
-    model = _load_model(config, path, tokenizer, resize=added_pad, model_dtype=precision.model_dtype)
+    # The arguments first: they start the process group, so that under FSDP's cpu_ram_efficient_loading only local
+    # rank 0 reads the weights (transformers checks for the group at load time) and the others get them from it.
     args = sft_args(config, bf16=precision.bf16)
+    model = _load_model(config, path, tokenizer, resize=added_pad, model_dtype=precision.model_dtype)
     if progress:
         args.disable_tqdm = True  # our lines replace the bar (a bar is unreadable in papermill and batch logs)
     counter = TokenCounter()
@@ -349,6 +361,7 @@ def run_training(
             "wall_seconds": round(seconds, 2),
             "real_tokens": counter.total_tokens,
             "precision": precision.record,
+            "distributed": distributed_record(trainer.accelerator),
         },
         resumed_from=resume,
     )
@@ -390,7 +403,8 @@ def save_trained(trainer: Any, tokenizer: Any, config: TrainConfig) -> str | Non
         out.mkdir(parents=True, exist_ok=True)
         save_prompt_format(out, config.system_prompt, config.delimiters)  # engines prompt it as it was trained
     if not config.lora:
-        trainer.save_model(str(out))
+        with full_state_dict(trainer.accelerator):  # FSDP: sharded checkpoints, but a plain model folder at the end
+            trainer.save_model(str(out))
         if trainer.is_world_process_zero():
             tokenizer.save_pretrained(out)
         return None

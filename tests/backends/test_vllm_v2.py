@@ -39,7 +39,11 @@ def logits_for(request: int, position: int) -> torch.Tensor:
 class RunnerV2:
     """The slot bookkeeping of Model Runner V2: a free list of slots, committed ids per slot, fresh row order."""
 
-    def __init__(self, max_reqs: int = 3, max_len: int = 512, fqcn: str = PROCESSOR_FQCN_V2):
+    def __init__(
+        self, max_reqs: int = 3, max_len: int = 512, fqcn: str = PROCESSOR_FQCN_V2, end_ids: frozenset = frozenset()
+    ):
+        """``end_ids``: the extra-step-after-end mode of async scheduling (vLLM's default on GPUs): a request that
+        emits one of these is run one more step (its sample thrown away) before the runner frees it."""
         from vllm.v1.worker.gpu.sample.logits_processor import build_custom_logits_processors
 
         self.tokens = torch.zeros((max_reqs, max_len), dtype=torch.int32)
@@ -59,6 +63,7 @@ class RunnerV2:
         self.free = list(range(max_reqs))
         self.slot_of: dict[int, int] = {}  # request -> slot
         self.outputs: dict[int, list[int]] = {}
+        self.end_ids, self.ending = end_ids, set()  # requests that ended, run once more
 
     def add(self, request: int, params, prompt: list[int]) -> bool:
         slot = self.free.pop(0)
@@ -99,9 +104,15 @@ class RunnerV2:
         out = self.processor.apply(logits.clone(), ctx)
         sampled = {}
         for row, (r, slot) in enumerate(zip(requests, slots)):
+            if r in self.ending:  # the step scheduled before the end was seen: its sample is thrown away
+                self.ending.discard(r)
+                self.release(r)
+                continue
             if (prefill or {}).get(r) is not None or r == discard:
                 continue
             token = int(out[row].argmax())
+            if token in self.end_ids:
+                self.ending.add(r)
             sampled[r] = (token, torch.isfinite(out[row]).sum().item(), torch.equal(out[row], logits[row]))
             self.tokens[slot, int(self.total_len[slot])] = token
             self.total_len[slot] += 1

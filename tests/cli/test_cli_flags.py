@@ -16,6 +16,7 @@ TODAY = {
         "--adaptive",
         "--agree",
         "--delimiters",
+        "--device",
         "--ids",
         "--ignore-str",
         "--json",
@@ -66,6 +67,7 @@ TODAY = {
         "--batch-size",
         "--data",
         "--delimiters",
+        "--device",
         "--dtype",
         "--id-field",
         "--ignore-str",
@@ -130,6 +132,7 @@ TODAY = {
         "--answer-field",
         "--batch-size",
         "--data",
+        "--device",
         "--id-field",
         "--json",
         "--kind",
@@ -180,7 +183,8 @@ TODAY = {
     },
     "showcase": {"--model", "--output"},
 }
-"""Each subcommand's flags and positionals when they were first made from the configs (issue 30)."""
+"""Each subcommand's flags and positionals when they were first made from the configs (issue 30), and those added
+since: ``--device`` (issue 39)."""
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

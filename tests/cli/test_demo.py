@@ -124,6 +124,10 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     assert timings["machine"]["requested"] == "auto" and timings["machine"]["dtype"] in ("float32", "bfloat16")
     assert timings["precision"]["scaling"] == timings["machine"]["dtype"]
     assert timings["precision"]["sft"].startswith(("bf16 autocast", "weights in float32"))
+    # And where each stage computed: auto resolved (the GPU where torch sees one), the same for training and decoding.
+    from s1lib.device import resolve_device
+
+    assert timings["device"]["sft"] == timings["device"]["scaling"] == resolve_device("auto")
     assert "precision <code>auto</code>" in report
 
     # A rerun reuses every finished stage.

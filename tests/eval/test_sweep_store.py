@@ -137,7 +137,7 @@ def test_scaling_summary_schema_and_headline():
     assert by_label["cap=64"] == {
         "method": "budget_forcing_cap", "label": "cap=64", "budget": 64, "accuracy": 1.0,
         "ci_low": pytest.approx(0.5655, abs=1e-4), "ci_high": 1.0, "mean_thinking_tokens": 40.0,
-        "mean_probe_tokens": 0.0,
+        "mean_probe_tokens": 0.0, "censored_rate": 0.0, "accuracy_uncensored": 1.0,
         "efficiency": {  # these records carry no end reason (never closed) and no first-correct position
             "cut_by_cap_rate": 0.0, "never_closed_rate": 1.0, "first_correct_in_thinking_rate": None,
             "first_correct_position": None, "tokens_before_first_correct": None, "tokens_after_first_correct": None,
@@ -152,3 +152,25 @@ def test_scaling_summary_schema_and_headline():
     assert cap_change["difference"] == 1.0 and cap_change["ci_low"] > 0
     line = headline(summary)
     assert "cap=4 0%" in line and "cap=64 100%" in line and "+100 points" in line
+
+
+@pytest.mark.parametrize(
+    ("samples", "censored", "rate", "uncensored"),
+    [
+        # (finish_reason, extracted, status) per sample
+        ([("stop", "4", "correct"), ("stop", "5", "wrong")], 0, 0.0, 0.5),
+        ([("length", None, "unparsed"), ("stop", "4", "correct")], 1, 0.5, 1.0),
+        ([("length", "4", "correct"), ("length", None, "unparsed"), ("stop", None, "unparsed")], 1, 1 / 3, 0.5),
+        ([("length", None, "unparsed"), ("length", None, "unparsed")], 2, 1.0, None),
+    ],
+    ids=["none-cut", "one-cut", "cut-with-an-answer-is-not-censored", "all-cut"],
+)
+def test_censored_samples_are_counted_beside_accuracy(samples, censored, rate, uncensored):
+    records = [
+        _record("cap=8", str(i), status=status, finish_reason=finish, extracted=extracted)
+        for i, (finish, extracted, status) in enumerate(samples)
+    ]
+    (setting,) = summarize(records, ["cap=8"])["settings"]
+    assert (setting["censored"], setting["censored_rate"]) == (censored, pytest.approx(rate))
+    assert setting["accuracy_uncensored"] == (None if uncensored is None else pytest.approx(uncensored))
+    assert setting["accuracy"] == pytest.approx(sum(s[2] == "correct" for s in samples) / len(samples))

@@ -36,7 +36,8 @@ def test_presets():
         "deepseek_attempt",
     )
     demo = TrainConfig.from_preset("cpu-demo", max_steps=3)
-    assert demo.model == "default" and demo.block_size <= 1024 and demo.max_steps == 3 and demo.use_cpu
+    assert demo.model == "default" and demo.block_size <= 1024 and demo.max_steps == 3
+    assert [name for name, preset in PRESETS.items() if preset.get("use_cpu")] == []  # a GPU trains where one is
     with pytest.raises(ValueError, match="unknown preset"):
         TrainConfig.from_preset("nope")
 

@@ -41,12 +41,12 @@ def test_two_cpu_processes_train_two_steps(tiny_model_dir, tmp_path):
 def test_accelerate_configs_parse():
     from accelerate.commands.config.config_args import ClusterConfig
 
-    for name in ("fsdp.yaml", "fsdp_offload.yaml", "ddp.yaml"):
+    for name in ("fsdp.yaml", "fsdp_offload.yaml", "fsdp-limo.yaml", "fsdp-cpu.yaml", "ddp.yaml"):
         config = ClusterConfig.from_yaml_file(ACCELERATE_DIR / name)
         assert config.num_processes >= 2, name
     fsdp = ClusterConfig.from_yaml_file(ACCELERATE_DIR / "fsdp.yaml")
     assert fsdp.distributed_type == "FSDP"
-    assert fsdp.fsdp_config["fsdp_sharding_strategy"] == "FULL_SHARD"
+    assert fsdp.fsdp_config["fsdp_version"] == 2 and fsdp.fsdp_config["fsdp_reshard_after_forward"]  # FULL_SHARD
     assert fsdp.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == "Qwen2DecoderLayer"
     assert ClusterConfig.from_yaml_file(ACCELERATE_DIR / "fsdp_offload.yaml").fsdp_config["fsdp_offload_params"]
