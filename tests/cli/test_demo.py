@@ -46,8 +46,9 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     for s in summary["settings"]:
         assert set(s) == {
             "method", "label", "budget", "accuracy", "ci_low", "ci_high", "mean_thinking_tokens", "mean_probe_tokens",
-            "efficiency",
+            "censored_rate", "accuracy_uncensored", "efficiency",
         }  # fmt: skip
+        assert 0.0 <= s["censored_rate"] <= 1.0
         rates = s["efficiency"]
         assert 0.0 <= rates["cut_by_cap_rate"] + rates["never_closed_rate"] <= 1.0
         assert s["mean_probe_tokens"] == 0  # no adaptive rule in the demo's scaling stage

@@ -97,7 +97,8 @@ def test_limo_fsdp_config_is_32_processes_over_4_nodes():
 
     cfg = yaml.safe_load(Path("env/accelerate/fsdp-limo.yaml").read_text())
     assert (cfg["num_processes"], cfg["num_machines"], cfg["mixed_precision"]) == (32, 4, "bf16")
-    assert cfg["fsdp_config"]["fsdp_sharding_strategy"] == "FULL_SHARD"
+    fsdp = cfg["fsdp_config"]  # FSDP2 (torch's fully_shard): FULL_SHARD is resharding after forward
+    assert (fsdp["fsdp_version"], fsdp["fsdp_reshard_after_forward"]) == (2, True)
 
 
 def test_the_cli_lists_every_field_with_its_help_and_coerces_like_the_notebooks(capsys):
