@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s1lib.device import Device, device_kind
 from s1lib.machine import cpu_info, default_device
 
 logger = logging.getLogger(__name__)
@@ -291,10 +292,10 @@ _warned: set[str] = set()
 
 
 def _device_kind(device: Any) -> str:
+    """``cpu`` or ``cuda`` (``auto`` as :mod:`s1lib.device` resolves it, without refusing a missing GPU: a
+    precision can be asked for a device this process does not have)."""
     text = str(device or "cpu").lower()
-    if text == "auto":
-        return default_device()
-    return "cuda" if text.startswith("cuda") else text.split(":")[0]
+    return default_device() if text == Device.AUTO else device_kind(text)
 
 
 def _resolve(requested: str, device: str, probe: Probe | None) -> Resolution:
